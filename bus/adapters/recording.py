@@ -1,0 +1,114 @@
+"""Recording each attempt's HTTP exchange, with secrets redacted, for the attempt log.
+
+The shared httpx client carries two event hooks; they append to the exchange list of the current
+delivery, found through a context variable, so adapters record without knowing it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+_SECRET_HEADERS = frozenset(
+    {"authorization", "cookie", "set-cookie", "bpmcsrf", "proxy-authorization", "x-api-key"}
+)
+_SECRET_FIELD = re.compile(r"pass(word)?|secret|token|api[_-]?key|auth", re.IGNORECASE)
+_MAX_BODY = 8_192
+REDACTED = "***"
+
+
+@dataclass
+class Exchange:
+    """One HTTP request and its response, ready to store."""
+
+    request: dict[str, Any]
+    response: dict[str, Any] | None = None
+
+
+@dataclass
+class ExchangeLog:
+    """The exchanges of one delivery attempt, newest last."""
+
+    exchanges: list[Exchange] = field(default_factory=list)
+
+    @property
+    def last(self) -> Exchange | None:
+        """The most recent exchange, if any."""
+        return self.exchanges[-1] if self.exchanges else None
+
+
+_current: contextvars.ContextVar[ExchangeLog | None] = contextvars.ContextVar(
+    "bus_exchange_log", default=None
+)
+
+
+def start_log() -> ExchangeLog:
+    """Begin recording the exchanges of the current task's delivery attempt."""
+    log = ExchangeLog()
+    _current.set(log)
+    return log
+
+
+async def _on_request(request: httpx.Request) -> None:
+    log = _current.get()
+    if log is not None:
+        log.exchanges.append(
+            Exchange(
+                request={
+                    "method": request.method,
+                    "url": str(request.url),
+                    "headers": redact_headers(request.headers),
+                    "body": _body(request.content),
+                }
+            )
+        )
+
+
+async def _on_response(response: httpx.Response) -> None:
+    log = _current.get()
+    if log is not None and log.last is not None:
+        await response.aread()
+        log.last.response = {
+            "status": response.status_code,
+            "headers": redact_headers(response.headers),
+            "body": _body(response.content),
+        }
+
+
+#: Pass to ``httpx.AsyncClient(event_hooks=...)``.
+EVENT_HOOKS: dict[str, list[Any]] = {"request": [_on_request], "response": [_on_response]}
+
+
+def redact_headers(headers: httpx.Headers) -> dict[str, str]:
+    """Headers with credentials replaced by ``***``."""
+    return {
+        name: REDACTED if name.lower() in _SECRET_HEADERS else value
+        for name, value in headers.items()
+    }
+
+
+def redact(value: Any) -> Any:
+    """A copy of a JSON value with every secret-looking field's value replaced by ``***``."""
+    if isinstance(value, dict):
+        return {
+            key: REDACTED if _SECRET_FIELD.search(str(key)) else redact(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(item) for item in value]
+    return value
+
+
+def _body(content: bytes) -> Any:
+    if not content:
+        return None
+    try:
+        return redact(json.loads(content))
+    except ValueError:
+        text = content[:_MAX_BODY].decode("utf-8", "replace")
+        return text if len(content) <= _MAX_BODY else text + "…"

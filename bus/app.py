@@ -1,0 +1,94 @@
+"""The aiohttp application: routes and the lifecycle of the journal, the queue and the edge.
+
+With a Redis URL the API only journals and enqueues; ``bus worker`` processes deliver. Without one
+(the embedded default) the in-process queue has no other consumer, so the API process also runs the
+delivery worker threads and the sweeper.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import text
+
+from bus.db import create_engine, reading
+from bus.handlers import all_methods
+from bus.journal.group_commit import GroupCommitter
+from bus.queues.broker import build_broker
+from bus.queues.enqueue import Enqueuer
+from bus.queues.sweeper import Sweeper
+from bus.queues.worker import start_worker
+from bus.rpc import RpcEdge
+from bus.services import Services
+from bus.settings import Settings
+
+log = logging.getLogger(__name__)
+
+EDGE = web.AppKey("edge", RpcEdge)
+SERVICES = web.AppKey("services", Services)
+
+
+def create_app(settings: Settings) -> web.Application:
+    """Build the bus's web application for ``settings``."""
+    app = web.Application(client_max_size=settings.limits.max_body_bytes)
+    app.cleanup_ctx.append(_lifecycle(settings))
+    app.router.add_post("/rpc", _rpc)
+    app.router.add_get("/health", _health)
+    return app
+
+
+def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        if settings.uses_dev_keys():
+            log.warning("using the built-in development API keys: set BUS_CLIENTS for production")
+        engine = create_engine(settings.database_url, pool_size=settings.queue.accept_writers + 4)
+        broker = build_broker(settings)
+        enqueuer = Enqueuer(broker, engine)
+        committer = GroupCommitter(
+            engine,
+            enqueuer.submit,
+            max_batch=settings.queue.accept_batch,
+            writers=settings.queue.accept_writers,
+        )
+        committer.start()
+        services = Services(settings, engine, committer)
+        app[SERVICES] = services
+        app[EDGE] = RpcEdge(all_methods(services), settings.clients, settings.limits)
+        embedded = _start_embedded_delivery(settings, broker) if not settings.redis_url else []
+        try:
+            yield
+        finally:
+            await committer.stop()
+            await enqueuer.drain()
+            for stop in embedded:
+                stop()
+            await engine.dispose()
+
+    return lifecycle
+
+
+def _start_embedded_delivery(settings: Settings, broker: Any) -> list[Callable[[], None]]:
+    log.info(
+        "embedded queue: delivering in this process (%d threads)", settings.queue.worker_threads
+    )
+    worker = start_worker(settings, broker)
+    sweeper = Sweeper(settings, broker)
+    sweeper.start()
+    return [sweeper.stop, worker.stop]
+
+
+async def _rpc(request: web.Request) -> web.Response:
+    return await request.app[EDGE].handle(request)
+
+
+async def _health(request: web.Request) -> web.Response:
+    try:
+        async with reading(request.app[SERVICES].engine) as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception:
+        log.warning("health check: journal unreachable", exc_info=True)
+        return web.json_response({"status": "unavailable", "journal": "unreachable"}, status=503)
+    return web.json_response({"status": "ok"})

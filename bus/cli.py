@@ -1,0 +1,480 @@
+"""The ``bus`` command: run the bus, its workers and simulators; find and replay messages."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import getpass
+import json
+import logging
+import multiprocessing
+import signal
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+from aiohttp import web
+from rich.console import Console
+from rich.table import Table
+
+from bus import operations
+from bus.db import create_engine
+from bus.journal.queries import MessageFilter
+from bus.journal.tables import Status
+from bus.migrate import ensure_schema, pending_revision, upgrade
+from bus.settings import DEV_KEYS, Settings
+
+app = typer.Typer(help="A JSON-RPC 2.0 integration bus for B2B wholesale.", no_args_is_help=True)
+db_app = typer.Typer(help="The journal's database schema.", no_args_is_help=True)
+messages_app = typer.Typer(help="Find, inspect, replay and cancel messages.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(messages_app, name="messages")
+console = Console()
+T = TypeVar("T")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def main() -> None:
+    """Entry point of the ``bus`` console script."""
+    app()
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _logging(level: str = "INFO") -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def _prepare_schema(settings: Settings, migrate: bool | None) -> None:
+    if migrate or (migrate is None and not settings.is_postgres):
+        ensure_schema(settings.database_url)
+    elif asyncio.run(pending_revision(settings.database_url)) is not None:
+        raise typer.BadParameter("the journal's schema is behind: run `bus db upgrade` first")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    migrate: Annotated[
+        bool | None,
+        typer.Option(
+            "--migrate/--no-migrate", help="Upgrade the schema first (default: SQLite only)."
+        ),
+    ] = None,
+) -> None:
+    """Serve the JSON-RPC API (with the embedded queue, also deliver)."""
+    _logging()
+    settings = _settings()
+    _prepare_schema(settings, migrate)
+    from bus.app import create_app
+
+    web.run_app(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        access_log=None,
+        print=None,
+    )
+
+
+@app.command()
+def worker(
+    processes: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+) -> None:
+    """Deliver messages from the Redis queue (and sweep) until stopped."""
+    _logging()
+    settings = _settings()
+    if not settings.redis_url:
+        raise typer.BadParameter("set BUS_REDIS_URL: the embedded queue is served by `bus serve`")
+    if processes == 1:
+        _run_worker(settings)
+        return
+    children = [
+        multiprocessing.get_context("spawn").Process(target=_worker_process)
+        for _ in range(processes)
+    ]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join()
+
+
+def _worker_process() -> None:
+    _logging()
+    _run_worker(_settings())
+
+
+def _run_worker(settings: Settings) -> None:
+    from bus.queues.broker import build_broker
+    from bus.queues.sweeper import Sweeper
+    from bus.queues.worker import start_worker
+
+    broker = build_broker(settings)
+    delivery = start_worker(settings, broker)
+    sweeper = Sweeper(settings, broker)
+    sweeper.start()
+    logging.getLogger("bus").info("worker started (%d threads)", settings.queue.worker_threads)
+    _wait_for_signal()
+    sweeper.stop()
+    delivery.stop()
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+
+
+@app.command()
+def simulate(
+    name: Annotated[str, typer.Argument(help="A simulator name, or 'all'.")] = "all",
+    host: str = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port of the first simulator.")] = 7048,
+) -> None:
+    """Run the bundled simulators of the ERP/CRM systems."""
+    _logging()
+    from simulators import SIMULATORS
+
+    names = sorted(SIMULATORS) if name == "all" else [name]
+    unknown = [n for n in names if n not in SIMULATORS]
+    if unknown:
+        raise typer.BadParameter(
+            f"unknown simulator {unknown[0]!r}; choose from {sorted(SIMULATORS)}"
+        )
+    asyncio.run(
+        _serve_simulators(
+            [(n, SIMULATORS[n](), host, port + offset) for offset, n in enumerate(names)]
+        )
+    )
+
+
+async def _serve_simulators(apps: list[tuple[str, web.Application, str, int]]) -> None:
+    runners = []
+    for sim_name, sim_app, host, port in apps:
+        runner = web.AppRunner(sim_app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        runners.append(runner)
+        console.print(f"simulator [bold]{sim_name}[/] on http://{host}:{port}")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        for runner in runners:
+            await runner.cleanup()
+
+
+@app.command()
+def up(
+    port: Annotated[int, typer.Option(help="Port of the bus.")] = 8080,
+    simulator_port: Annotated[int, typer.Option(help="Port of the Navision simulator.")] = 7048,
+) -> None:
+    """Run the bus with its simulators on the embedded default: one command, a working bus."""
+    _logging()
+    navision_url = f"http://127.0.0.1:{simulator_port}/DynamicsNAV110/ODataV4"
+    settings = Settings(navision={"url": navision_url})
+    ensure_schema(settings.database_url)
+    console.print(f"bus on http://127.0.0.1:{port}/rpc  (journal: {settings.database_url})")
+    console.print(
+        f"try: curl -s http://127.0.0.1:{port}/rpc -H 'Authorization: Bearer "
+        f'{DEV_KEYS["storefront"]}\' -d \'{{"jsonrpc":"2.0","id":1,"method":'
+        f'"order.submit","params":{{"order_id":"A-1","customer":"10000",'
+        f'"lines":[{{"item":"1000","quantity":2}}]}}}}\''
+    )
+    asyncio.run(_up(settings, port, simulator_port))
+
+
+async def _up(settings: Settings, port: int, simulator_port: int) -> None:
+    from bus.app import create_app
+    from simulators import SIMULATORS
+
+    runner = web.AppRunner(create_app(settings), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        await _serve_simulators(
+            [("navision", SIMULATORS["navision"](), "127.0.0.1", simulator_port)]
+        )
+    finally:
+        await runner.cleanup()
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Bring the journal's schema up to date."""
+    upgrade(_settings().database_url, revision)
+    console.print("schema is up to date")
+
+
+def _with_engine(work: Callable[[Any], Awaitable[T]]) -> T:
+    async def run() -> T:
+        engine = create_engine(_settings().database_url, null_pool=True)
+        try:
+            return await work(engine)
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+def _filter(
+    status: list[str] | None,
+    method: str | None,
+    target: str | None,
+    key: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    error: str | None,
+) -> MessageFilter:
+    valid = {s.value for s in Status}
+    for value in status or []:
+        if value not in valid:
+            raise typer.BadParameter(f"unknown status {value!r}; choose from {sorted(valid)}")
+    utc = [
+        None if t is None else (t if t.tzinfo else t.replace(tzinfo=dt.UTC)) for t in (since, until)
+    ]
+    return MessageFilter(
+        statuses=tuple(status or ()),
+        method=method,
+        target=target,
+        ordering_key=key,
+        since=utc[0],
+        until=utc[1],
+        error_contains=error,
+    )
+
+
+StatusOpt = Annotated[list[str] | None, typer.Option("--status", help="Repeatable.")]
+MethodOpt = Annotated[str | None, typer.Option(help="e.g. order.submit")]
+TargetOpt = Annotated[str | None, typer.Option(help="e.g. navision")]
+KeyOpt = Annotated[str | None, typer.Option("--key", help="Ordering key, e.g. order:A-1007")]
+SinceOpt = Annotated[dt.datetime | None, typer.Option(help="Accepted at or after (UTC).")]
+UntilOpt = Annotated[dt.datetime | None, typer.Option(help="Accepted before (UTC).")]
+ErrorOpt = Annotated[str | None, typer.Option("--error", help="Text in the last error.")]
+
+
+@messages_app.command("list")
+def messages_list(
+    status: StatusOpt = None,
+    method: MethodOpt = None,
+    target: TargetOpt = None,
+    key: KeyOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    error: ErrorOpt = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    as_json: JsonOption = False,
+) -> None:
+    """List messages, newest first."""
+    where = _filter(status, method, target, key, since, until, error)
+    found = _with_engine(lambda engine: operations.find(engine, where, limit))
+    if as_json:
+        _print_json([_summary(m) for m in found])
+        return
+    table = Table("id", "status", "method", "target", "key", "attempts", "accepted", "last error")
+    for m in found:
+        table.add_row(
+            m["id"],
+            m["status"],
+            m["method"],
+            m["target"],
+            m["ordering_key"] or "",
+            str(m["attempts_total"]),
+            m["accepted_at"].strftime("%Y-%m-%d %H:%M:%S"),
+            (m["last_error"] or "")[:60],
+        )
+    console.print(table)
+
+
+@messages_app.command("show")
+def messages_show(message_id: str, as_json: JsonOption = False) -> None:
+    """Show one message: payload, result, every attempt and operator action."""
+    message = _with_engine(lambda engine: operations.show(engine, message_id))
+    if message is None:
+        console.print(f"[red]no message {message_id}[/]")
+        raise typer.Exit(1)
+    if as_json:
+        _print_json(message)
+        return
+    summary = _summary(message)
+    for field in (
+        "id",
+        "status",
+        "method",
+        "source",
+        "target",
+        "operation",
+        "ordering_key",
+        "attempts",
+        "accepted_at",
+        "updated_at",
+        "next_attempt_at",
+        "last_error",
+    ):
+        console.print(f"[bold]{field:>16}[/] {summary.get(field)}")
+    console.print("[bold]         payload[/]", json.dumps(message["payload"], ensure_ascii=False))
+    console.print("[bold]          result[/]", json.dumps(message["result"], ensure_ascii=False))
+    table = Table("#", "started", "ms", "outcome", "http", "error")
+    for a in message["attempts_log"]:
+        table.add_row(
+            str(a["number"]),
+            a["started_at"].strftime("%H:%M:%S.%f")[:-3],
+            f"{a['duration_ms']:.0f}",
+            a["outcome"],
+            str(a["http_status"] or ""),
+            a["error"] or "",
+        )
+    console.print(table)
+    for action in message["actions"]:
+        console.print(
+            f"{action['at']:%Y-%m-%d %H:%M:%S} {action['action']} by {action['actor']} "
+            f"(was {action['from_status']}): {action['reason']}"
+        )
+
+
+@messages_app.command("replay")
+def messages_replay(
+    message_ids: Annotated[list[str] | None, typer.Argument(help="Ids to replay.")] = None,
+    reason: Annotated[str, typer.Option(help="Why: kept with the message.")] = "",
+    by: Annotated[str | None, typer.Option(help="Who (default: the OS user).")] = None,
+    status: StatusOpt = None,
+    method: MethodOpt = None,
+    target: TargetOpt = None,
+    key: KeyOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    error: ErrorOpt = None,
+    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 1000,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only show what would be replayed.")
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Replay a filtered selection.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Replay messages by id, or every message matching filters (``--dry-run`` or ``--yes``)."""
+    ids = _selection(
+        message_ids, status, method, target, key, since, until, error, limit, dry_run, yes, as_json
+    )
+    if ids is None:
+        return
+    _require_reason(reason)
+    actor = by or getpass.getuser()
+    results = _with_engine(
+        lambda engine: operations.replay(_settings(), engine, ids, actor=actor, reason=reason)
+    )
+    _print_results(results, as_json)
+
+
+@messages_app.command("cancel")
+def messages_cancel(
+    message_ids: Annotated[list[str], typer.Argument(help="Ids to cancel.")],
+    reason: Annotated[str, typer.Option(help="Why: kept with the message.")] = "",
+    by: Annotated[str | None, typer.Option(help="Who (default: the OS user).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Cancel messages that were not delivered; the next message of their key runs."""
+    _require_reason(reason)
+    actor = by or getpass.getuser()
+    results = _with_engine(
+        lambda engine: operations.cancel(
+            _settings(), engine, message_ids, actor=actor, reason=reason
+        )
+    )
+    _print_results(results, as_json)
+
+
+def _selection(
+    message_ids: list[str] | None,
+    status: list[str] | None,
+    method: str | None,
+    target: str | None,
+    key: str | None,
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    error: str | None,
+    limit: int,
+    dry_run: bool,
+    yes: bool,
+    as_json: bool,
+) -> list[str] | None:
+    """The ids to act on; ``None`` when this was a dry run (already printed)."""
+    filtered = any([status, method, target, key, since, until, error])
+    if message_ids and filtered:
+        raise typer.BadParameter("give message ids or filters, not both")
+    if not message_ids and not filtered:
+        raise typer.BadParameter("give message ids, or filters such as --status failed")
+    if message_ids and not dry_run:
+        return message_ids
+    where = (
+        _filter(status, method, target, key, since, until, error)
+        if filtered
+        else (MessageFilter(ids=tuple(message_ids or ())))
+    )
+    found = _with_engine(lambda engine: operations.find(engine, where, limit))
+    if dry_run or not yes:
+        if as_json:
+            _print_json({"dry_run": True, "would_replay": [_summary(m) for m in found]})
+        else:
+            console.print(
+                f"{len(found)} message(s) match; nothing replayed "
+                f"({'dry run' if dry_run else 'add --yes to replay them'}):"
+            )
+            for m in found:
+                console.print(f"  {m['id']} {m['status']} {m['method']} {m['last_error'] or ''}")
+        if not dry_run:
+            raise typer.Exit(2)
+        return None
+    return [m["id"] for m in found]
+
+
+def _require_reason(reason: str) -> None:
+    if not reason.strip():
+        raise typer.BadParameter("say why with --reason: it is kept with the message")
+
+
+def _print_results(results: list[operations.ActionResult], as_json: bool) -> None:
+    if as_json:
+        _print_json([r.__dict__ for r in results])
+    else:
+        for r in results:
+            mark = "[green]ok[/]" if r.ok else "[red]refused[/]"
+            console.print(f"{r.message_id} {mark} {r.status or r.error}")
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+def _summary(message: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "id",
+        "status",
+        "method",
+        "source",
+        "target",
+        "operation",
+        "ordering_key",
+        "ordering_seq",
+        "attempts_total",
+        "accepted_at",
+        "updated_at",
+        "next_attempt_at",
+        "last_error",
+        "result",
+        "correlation_id",
+        "parent_id",
+    )
+    summary = {k: message.get(k) for k in keys}
+    summary["attempts"] = summary.pop("attempts_total")
+    return summary
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, default=_jsonable, ensure_ascii=False, indent=2))
+
+
+def _jsonable(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.datetime | dt.date) else str(value)

@@ -1,0 +1,12 @@
+"""JSON-RPC method handlers, one module per business area, each thin: validate, journal, reply."""
+
+from __future__ import annotations
+
+from bus.handlers import messages, orders
+from bus.rpc import MethodSpec
+from bus.services import Services
+
+
+def all_methods(services: Services) -> list[MethodSpec]:
+    """Every method the bus serves, bound to ``services``."""
+    return [*orders.methods(services), *messages.methods(services)]

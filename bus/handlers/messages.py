@@ -1,0 +1,62 @@
+"""Asking the bus about a message it journaled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bus.db import reading
+from bus.errors import MessageNotFound
+from bus.journal.queries import get_message
+from bus.rpc import Call, MethodSpec
+from bus.services import Services
+from schemas import MessageGet
+
+#: Callers that may read every message, not only their own.
+_SEES_ALL = frozenset({"ops"})
+
+
+def methods(services: Services) -> list[MethodSpec]:
+    """The message methods, bound to ``services``."""
+
+    async def get(call: Call, params: MessageGet) -> dict[str, Any]:
+        async with reading(services.engine) as conn:
+            message = await get_message(conn, params.message_id)
+        if message is None or (call.client not in _SEES_ALL and message["source"] != call.client):
+            raise MessageNotFound({"message_id": params.message_id})
+        return describe(message)
+
+    return [
+        MethodSpec(
+            "message.get", MessageGet, get, "The status, attempts and result of a message you sent."
+        )
+    ]
+
+
+def describe(message: dict[str, Any]) -> dict[str, Any]:
+    """The public view of a journaled message (no payload hash, no internal lease fields)."""
+    return {
+        "message_id": message["id"],
+        "method": message["method"],
+        "status": message["status"],
+        "target": message["target"],
+        "accepted_at": message["accepted_at"].isoformat(),
+        "updated_at": message["updated_at"].isoformat(),
+        "next_attempt_at": _iso(message["next_attempt_at"]),
+        "last_error": message["last_error"],
+        "result": message["result"],
+        "attempts": [
+            {
+                "number": attempt["number"],
+                "started_at": attempt["started_at"].isoformat(),
+                "duration_ms": round(attempt["duration_ms"], 1),
+                "outcome": attempt["outcome"],
+                "http_status": attempt["http_status"],
+                "error": attempt["error"],
+            }
+            for attempt in message["attempts_log"]
+        ],
+    }
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else str(value.isoformat())

@@ -1,0 +1,26 @@
+"""Orders from the storefront."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bus.handlers.commands import accept_command
+from bus.rpc import Call, MethodSpec
+from bus.services import Services
+from schemas import OrderSubmit
+
+
+def methods(services: Services) -> list[MethodSpec]:
+    """The order methods, bound to ``services``."""
+
+    async def submit(call: Call, params: OrderSubmit) -> dict[str, Any]:
+        return await accept_command(services, call, params)
+
+    return [
+        MethodSpec(
+            "order.submit",
+            OrderSubmit,
+            submit,
+            "Journal a cart as a sales order for the ERP; answers at once.",
+        )
+    ]

@@ -1,0 +1,192 @@
+"""The worker's side of the journal: claim a message, record the attempt, finish it.
+
+The claim is one conditional ``UPDATE … RETURNING``: zero rows means a duplicate wake-up, a message
+not yet due, or one another worker holds; the worker then does nothing. ``attempts_total`` after
+the claim is the fencing token: a finish only applies while the message is still ``in_flight``
+under that token, so a worker whose lease expired cannot overwrite its successor's outcome.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bus.journal.ids import utcnow
+from bus.journal.tables import CLAIMABLE, RELEASING, Status, attempts, messages, ordering_keys
+
+#: A wake-up may arrive a little before ``next_attempt_at`` (clock skew between machines).
+EARLY_TOLERANCE = dt.timedelta(seconds=1)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A message claimed for one delivery attempt."""
+
+    message_id: str
+    method: str
+    target: str
+    operation: str
+    payload: dict[str, Any]
+    attempt: int
+    attempt_in_cycle: int
+    cycle_started_at: dt.datetime
+    ordering_key: str | None
+
+    @property
+    def may_have_landed(self) -> bool:
+        """True when an earlier attempt may have reached the target: check before repeating."""
+        return self.attempt > 1
+
+
+@dataclass(frozen=True)
+class AttemptRecord:
+    """What one attempt did, as stored in the ``attempts`` table."""
+
+    started_at: dt.datetime
+    duration_ms: float
+    outcome: str
+    http_status: int | None = None
+    error: str | None = None
+    request: Any = None
+    response: Any = None
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The status a finished attempt leaves its message in."""
+
+    status: Status
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    next_attempt_at: dt.datetime | None = None
+
+
+async def claim(conn: AsyncConnection, message_id: str, lease: dt.timedelta) -> Claim | None:
+    """Claim ``message_id`` for one attempt under a lease; ``None`` if it is not ours to run."""
+    now = utcnow()
+    due = or_(
+        messages.c.next_attempt_at.is_(None), messages.c.next_attempt_at <= now + EARLY_TOLERANCE
+    )
+    claimable = and_(messages.c.status.in_([s.value for s in CLAIMABLE]), due)
+    lease_lost = and_(messages.c.status == Status.IN_FLIGHT.value, messages.c.lease_until < now)
+    statement = (
+        update(messages)
+        .where(messages.c.id == message_id, or_(claimable, lease_lost))
+        .values(
+            status=Status.IN_FLIGHT.value,
+            attempts=messages.c.attempts + 1,
+            attempts_total=messages.c.attempts_total + 1,
+            lease_until=now + lease,
+            updated_at=now,
+        )
+        .returning(
+            messages.c.id,
+            messages.c.method,
+            messages.c.target,
+            messages.c.operation,
+            messages.c.payload,
+            messages.c.attempts_total,
+            messages.c.attempts,
+            messages.c.cycle_started_at,
+            messages.c.ordering_key,
+        )
+    )
+    row = (await conn.execute(statement)).first()
+    if row is None:
+        return None
+    return Claim(
+        message_id=row.id,
+        method=row.method,
+        target=row.target,
+        operation=row.operation,
+        payload=row.payload,
+        attempt=row.attempts_total,
+        attempt_in_cycle=row.attempts,
+        cycle_started_at=row.cycle_started_at,
+        ordering_key=row.ordering_key,
+    )
+
+
+async def finish(
+    conn: AsyncConnection, claimed: Claim, record: AttemptRecord, outcome: Finish
+) -> str | None:
+    """Record the attempt and move the message to ``outcome``.
+
+    Returns:
+        The id of the next message of the same ordering key, when this finish released the key
+        and promoted it from ``blocked`` to ``accepted``; the caller enqueues it after commit.
+    """
+    if outcome.status in RELEASING and claimed.ordering_key is not None:
+        await lock_ordering_key(conn, claimed.ordering_key)
+    await conn.execute(
+        insert(attempts).values(
+            message_id=claimed.message_id,
+            number=claimed.attempt,
+            started_at=record.started_at,
+            duration_ms=record.duration_ms,
+            outcome=record.outcome,
+            http_status=record.http_status,
+            error=record.error,
+            request=record.request,
+            response=record.response,
+        )
+    )
+    now = utcnow()
+    values: dict[str, Any] = {
+        "status": outcome.status.value,
+        "updated_at": now,
+        "lease_until": None,
+        "last_error": outcome.error,
+        "next_attempt_at": outcome.next_attempt_at,
+        "queued_at": outcome.next_attempt_at,
+    }
+    if outcome.result is not None:
+        values["result"] = outcome.result
+    if outcome.status in (Status.DELIVERED, Status.FAILED):
+        values["finished_at"] = now
+    applied = await conn.execute(
+        update(messages)
+        .where(
+            messages.c.id == claimed.message_id,
+            messages.c.status == Status.IN_FLIGHT.value,
+            messages.c.attempts_total == claimed.attempt,
+        )
+        .values(values)
+    )
+    if applied.rowcount == 0 or outcome.status not in RELEASING:
+        return None  # our lease was taken over, or the key stays held by this message
+    return await promote_next(conn, claimed.ordering_key)
+
+
+async def lock_ordering_key(conn: AsyncConnection, key: str) -> None:
+    """Serialize with concurrent accepts of ``key`` (PostgreSQL row lock; SQLite is serial)."""
+    query = select(ordering_keys.c.last_seq).where(ordering_keys.c.key == key)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    await conn.execute(query)
+
+
+async def promote_next(conn: AsyncConnection, key: str | None) -> str | None:
+    """Make the oldest ``blocked`` message of ``key`` runnable; return its id, if any."""
+    if key is None:
+        return None
+    next_id = (
+        await conn.execute(
+            select(messages.c.id)
+            .where(messages.c.ordering_key == key, messages.c.status == Status.BLOCKED.value)
+            .order_by(messages.c.ordering_seq)
+            .limit(1)
+        )
+    ).scalar()
+    if next_id is None:
+        return None
+    await conn.execute(
+        update(messages)
+        .where(messages.c.id == next_id)
+        .values(status=Status.ACCEPTED.value, updated_at=utcnow(), queued_at=utcnow())
+    )
+    return str(next_id)

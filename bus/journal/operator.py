@@ -1,0 +1,126 @@
+"""Operator actions on messages: replay and cancel, each recorded with who and why."""
+
+from __future__ import annotations
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bus.errors import InvalidTransition, MessageNotFound
+from bus.journal.delivery import lock_ordering_key, promote_next
+from bus.journal.ids import utcnow
+from bus.journal.tables import REPLAYABLE, Status, messages, operator_actions
+
+
+async def replay(conn: AsyncConnection, message_id: str, *, actor: str, reason: str) -> Status:
+    """Give a failed (or parked) message a fresh retry budget and make it runnable again.
+
+    Returns the new status: ``accepted``, or ``blocked`` when another message of its ordering key
+    is the head now (a replayed cancelled message runs next after it).
+
+    Raises:
+        MessageNotFound: no such message.
+        InvalidTransition: the message is not in a replayable status.
+    """
+    row = await _load(conn, message_id)
+    if row.status not in {status.value for status in REPLAYABLE}:
+        raise InvalidTransition(
+            {
+                "message_id": message_id,
+                "status": row.status,
+                "allowed": [status.value for status in REPLAYABLE],
+            }
+        )
+    new_status = Status.ACCEPTED
+    if row.ordering_key is not None:
+        await lock_ordering_key(conn, row.ordering_key)
+        if await _key_has_other_head(conn, row.ordering_key, message_id):
+            new_status = Status.BLOCKED
+    now = utcnow()
+    await conn.execute(
+        update(messages)
+        .where(messages.c.id == message_id)
+        .values(
+            status=new_status.value,
+            attempts=0,
+            next_attempt_at=None,
+            queued_at=None,
+            lease_until=None,
+            finished_at=None,
+            cycle_started_at=now,
+            updated_at=now,
+        )
+    )
+    await _record(conn, message_id, "replay", actor, reason, row.status)
+    return new_status
+
+
+async def cancel(conn: AsyncConnection, message_id: str, *, actor: str, reason: str) -> str | None:
+    """Withdraw a message that has not been delivered; returns the next id of its key, if promoted.
+
+    Raises:
+        MessageNotFound: no such message.
+        InvalidTransition: the message is delivered, cancelled already, or in flight right now.
+    """
+    row = await _load(conn, message_id)
+    final_or_running = {Status.DELIVERED.value, Status.CANCELLED.value, Status.IN_FLIGHT.value}
+    if row.status in final_or_running:
+        raise InvalidTransition({"message_id": message_id, "status": row.status})
+    if row.ordering_key is not None:
+        await lock_ordering_key(conn, row.ordering_key)
+    now = utcnow()
+    await conn.execute(
+        update(messages)
+        .where(messages.c.id == message_id)
+        .values(
+            status=Status.CANCELLED.value,
+            next_attempt_at=None,
+            queued_at=None,
+            finished_at=now,
+            updated_at=now,
+        )
+    )
+    await _record(conn, message_id, "cancel", actor, reason, row.status)
+    if row.status == Status.BLOCKED.value:
+        return None  # the head of the key is still another message
+    return await promote_next(conn, row.ordering_key)
+
+
+async def _load(conn: AsyncConnection, message_id: str):  # type: ignore[no-untyped-def]
+    row = (
+        await conn.execute(
+            select(messages.c.status, messages.c.ordering_key).where(messages.c.id == message_id)
+        )
+    ).first()
+    if row is None:
+        raise MessageNotFound({"message_id": message_id})
+    return row
+
+
+async def _key_has_other_head(conn: AsyncConnection, key: str, message_id: str) -> bool:
+    """True when another message of ``key`` is runnable or running (only one head at a time)."""
+    waiting_or_done = [Status.DELIVERED.value, Status.CANCELLED.value, Status.BLOCKED.value]
+    found = await conn.scalar(
+        select(messages.c.id)
+        .where(
+            messages.c.ordering_key == key,
+            messages.c.id != message_id,
+            messages.c.status.not_in(waiting_or_done),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
+async def _record(
+    conn: AsyncConnection, message_id: str, action: str, actor: str, reason: str, from_status: str
+) -> None:
+    await conn.execute(
+        insert(operator_actions).values(
+            message_id=message_id,
+            action=action,
+            actor=actor,
+            reason=reason,
+            from_status=from_status,
+            at=utcnow(),
+        )
+    )

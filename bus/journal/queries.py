@@ -1,0 +1,75 @@
+"""Reading the journal: one message with its attempts, and filtered listings."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bus.journal.tables import attempts, messages, operator_actions
+
+
+@dataclass(frozen=True)
+class MessageFilter:
+    """Criteria for listing messages; every field left ``None`` matches everything."""
+
+    statuses: tuple[str, ...] = ()
+    method: str | None = None
+    target: str | None = None
+    source: str | None = None
+    ordering_key: str | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+    error_contains: str | None = None
+    ids: tuple[str, ...] = field(default=())
+
+    def apply(self, query: Select[Any]) -> Select[Any]:
+        """Add this filter's conditions to ``query`` over ``messages``."""
+        c = messages.c
+        conditions = [
+            (self.statuses, c.status.in_(self.statuses)),
+            (self.method, c.method == self.method),
+            (self.target, c.target == self.target),
+            (self.source, c.source == self.source),
+            (self.ordering_key, c.ordering_key == self.ordering_key),
+            (self.since, c.accepted_at >= self.since),
+            (self.until, c.accepted_at < self.until),
+            (self.error_contains, c.last_error.ilike(f"%{self.error_contains}%")),
+            (self.ids, c.id.in_(self.ids)),
+        ]
+        for value, condition in conditions:
+            if value:
+                query = query.where(condition)
+        return query
+
+
+async def get_message(conn: AsyncConnection, message_id: str) -> dict[str, Any] | None:
+    """Return one message as a dict, with its ``attempts`` and operator ``actions``; or ``None``."""
+    row = (
+        (await conn.execute(select(messages).where(messages.c.id == message_id))).mappings().first()
+    )
+    if row is None:
+        return None
+    message = dict(row)
+    tries = await conn.execute(
+        select(attempts).where(attempts.c.message_id == message_id).order_by(attempts.c.number)
+    )
+    message["attempts_log"] = [dict(attempt) for attempt in tries.mappings()]
+    actions = await conn.execute(
+        select(operator_actions)
+        .where(operator_actions.c.message_id == message_id)
+        .order_by(operator_actions.c.id)
+    )
+    message["actions"] = [dict(action) for action in actions.mappings()]
+    return message
+
+
+async def list_messages(
+    conn: AsyncConnection, where: MessageFilter, *, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Return messages matching ``where``, newest first, without payloads' attempts."""
+    query = where.apply(select(messages)).order_by(messages.c.id.desc()).limit(limit)
+    return [dict(row) for row in (await conn.execute(query)).mappings()]

@@ -1,0 +1,155 @@
+"""The journal's tables: messages, their delivery attempts, ordering keys and operator actions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+
+class Status(StrEnum):
+    """Where a message is in its lifecycle (DESIGN.md §4)."""
+
+    #: journaled and waiting for a worker
+    ACCEPTED = "accepted"
+    #: claimed by a worker, under a lease
+    IN_FLIGHT = "in_flight"
+    #: the target confirmed the effect
+    DELIVERED = "delivered"
+    #: a transient failure; the next attempt is scheduled at ``next_attempt_at``
+    RETRY_WAIT = "retry_wait"
+    #: a permanent error, or retries exhausted; needs an operator
+    FAILED = "failed"
+    #: sent but unanswered; the next attempt checks the target before repeating the effect
+    UNKNOWN_OUTCOME = "unknown_outcome"
+    #: waiting for the target's breaker or maintenance window; no attempt is burned
+    HELD = "held"
+    #: an earlier message with the same ordering key has not finished yet
+    BLOCKED = "blocked"
+    #: withdrawn by an operator
+    CANCELLED = "cancelled"
+
+
+#: Statuses that release the ordering key: the next message of the key may run.
+RELEASING = (Status.DELIVERED, Status.CANCELLED)
+#: Statuses a worker may claim (when due).
+CLAIMABLE = (Status.ACCEPTED, Status.RETRY_WAIT, Status.UNKNOWN_OUTCOME)
+#: Statuses an operator may replay.
+REPLAYABLE = (Status.FAILED, Status.UNKNOWN_OUTCOME, Status.RETRY_WAIT, Status.CANCELLED)
+
+
+class UtcDateTime(TypeDecorator[dt.datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps naive text)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        value = value.astimezone(dt.UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        result: dt.datetime = value
+        return result.replace(tzinfo=dt.UTC) if result.tzinfo is None else result
+
+
+Json = JSON().with_variant(JSONB(), "postgresql")
+
+metadata = MetaData()
+
+messages = Table(
+    "messages",
+    metadata,
+    Column("id", String(26), primary_key=True),
+    Column("method", String(64), nullable=False),
+    Column("source", String(64), nullable=False),
+    Column("target", String(64), nullable=False),
+    Column("operation", String(64), nullable=False),
+    Column("payload", Json, nullable=False),
+    Column("payload_hash", String(64), nullable=False),
+    Column("idempotency_key", String(200), nullable=False),
+    Column("ordering_key", String(200)),
+    Column("ordering_seq", BigInteger),
+    Column("status", String(20), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("attempts_total", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime),
+    Column("lease_until", UtcDateTime),
+    Column("queued_at", UtcDateTime),
+    Column("last_error", Text),
+    Column("result", Json),
+    Column("parent_id", String(26), ForeignKey("messages.id")),
+    Column("correlation_id", String(64)),
+    Column("accepted_at", UtcDateTime, nullable=False),
+    Column("cycle_started_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    UniqueConstraint("source", "idempotency_key", name="uq_messages_idempotency"),
+    Index("ix_messages_status_due", "status", "next_attempt_at"),
+    Index("ix_messages_ordering", "ordering_key", "ordering_seq"),
+    Index("ix_messages_accepted_at", "accepted_at"),
+    Index("ix_messages_parent", "parent_id"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("message_id", String(26), ForeignKey("messages.id"), nullable=False),
+    Column("number", Integer, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("outcome", String(20), nullable=False),
+    Column("http_status", Integer),
+    Column("error", Text),
+    Column("request", Json),
+    Column("response", Json),
+    Index("ix_attempts_message", "message_id", "number"),
+)
+
+ordering_keys = Table(
+    "ordering_keys",
+    metadata,
+    Column("key", String(200), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+)
+
+operator_actions = Table(
+    "operator_actions",
+    metadata,
+    Column(
+        "id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("message_id", String(26), ForeignKey("messages.id"), nullable=False),
+    Column("action", String(20), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("from_status", String(20), nullable=False),
+    Column("at", UtcDateTime, nullable=False),
+    Index("ix_operator_actions_message", "message_id"),
+)

@@ -1,0 +1,90 @@
+"""What integration engineers do to messages: find, inspect, replay and cancel them.
+
+The CLI is a thin shell over these functions. Each action runs in its own transaction per message
+and is recorded with who did it and why; wake-ups are enqueued after the commit (with the embedded
+queue, which lives inside ``bus serve``, the sweeper picks replayed messages up instead).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bus.db import reading, writing
+from bus.errors import CallError
+from bus.journal import operator
+from bus.journal.queries import MessageFilter, get_message, list_messages
+from bus.journal.tables import Status
+from bus.queues.broker import build_broker, enqueue
+from bus.settings import Settings
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """The outcome of an operator action on one message."""
+
+    message_id: str
+    ok: bool
+    status: str | None = None
+    error: str | None = None
+
+
+async def find(engine: AsyncEngine, where: MessageFilter, limit: int) -> list[dict[str, Any]]:
+    """Messages matching ``where``, newest first."""
+    async with reading(engine) as conn:
+        return await list_messages(conn, where, limit=limit)
+
+
+async def show(engine: AsyncEngine, message_id: str) -> dict[str, Any] | None:
+    """One message with its attempts and operator actions."""
+    async with reading(engine) as conn:
+        return await get_message(conn, message_id)
+
+
+async def replay(
+    settings: Settings, engine: AsyncEngine, message_ids: list[str], *, actor: str, reason: str
+) -> list[ActionResult]:
+    """Replay each message; runnable ones are woken at once when a Redis queue is configured."""
+    results: list[ActionResult] = []
+    for message_id in message_ids:
+        try:
+            async with writing(engine) as conn:
+                status = await operator.replay(conn, message_id, actor=actor, reason=reason)
+        except CallError as exc:
+            results.append(ActionResult(message_id, False, error=_reason(exc)))
+            continue
+        results.append(ActionResult(message_id, True, status=status.value))
+    _wake(settings, [r.message_id for r in results if r.status == Status.ACCEPTED.value])
+    return results
+
+
+async def cancel(
+    settings: Settings, engine: AsyncEngine, message_ids: list[str], *, actor: str, reason: str
+) -> list[ActionResult]:
+    """Cancel each message; the next message of a released ordering key is woken."""
+    results: list[ActionResult] = []
+    promoted: list[str] = []
+    for message_id in message_ids:
+        try:
+            async with writing(engine) as conn:
+                next_id = await operator.cancel(conn, message_id, actor=actor, reason=reason)
+        except CallError as exc:
+            results.append(ActionResult(message_id, False, error=_reason(exc)))
+            continue
+        results.append(ActionResult(message_id, True, status=Status.CANCELLED.value))
+        promoted += [next_id] if next_id else []
+    _wake(settings, promoted)
+    return results
+
+
+def _wake(settings: Settings, message_ids: list[str]) -> None:
+    if message_ids and settings.redis_url:
+        enqueue(build_broker(settings), message_ids)
+
+
+def _reason(error: CallError) -> str:
+    data = error.data if isinstance(error.data, dict) else {}
+    status = data.get("status")
+    return f"{error.message} (status {status})" if status else error.message

@@ -1,0 +1,1 @@
+"""Queued delivery: the broker (Redis or in-process), the deliver actor, sweeper, retry policy."""

@@ -1,0 +1,71 @@
+"""The sweeper: re-enqueues whatever is due and not in the queue, so nothing accepted is lost.
+
+It runs in a thread of its own, with its own event loop and engine, beside the workers (or inside
+``bus serve`` with the embedded queue). On PostgreSQL several sweepers may run; one works per round.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import threading
+
+import dramatiq
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bus.db import create_engine, writing
+from bus.journal.sweep import take_due
+from bus.queues.broker import enqueue
+from bus.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Most messages re-enqueued per round; a bigger backlog takes several rounds.
+SWEEP_LIMIT = 1000
+
+
+class Sweeper(threading.Thread):
+    """A daemon thread that sweeps every ``settings.queue.sweep_interval`` seconds until stopped."""
+
+    def __init__(self, settings: Settings, broker: dramatiq.Broker) -> None:
+        super().__init__(name="bus-sweeper", daemon=True)
+        self._settings = settings
+        self._broker = broker
+        self._stopping = threading.Event()
+
+    def run(self) -> None:
+        asyncio.run(self._run())
+
+    def stop(self) -> None:
+        """Ask the thread to stop and wait for it."""
+        self._stopping.set()
+        self.join(timeout=30)
+
+    async def _run(self) -> None:
+        engine = create_engine(self._settings.database_url, pool_size=1)
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await sweep_once(self._settings, engine, self._broker)
+                except Exception:
+                    log.exception("sweep failed; trying again next round")
+                await asyncio.to_thread(self._stopping.wait, self._settings.queue.sweep_interval)
+        finally:
+            await engine.dispose()
+
+
+async def sweep_once(settings: Settings, engine: AsyncEngine, broker: dramatiq.Broker) -> int:
+    """One round: stamp due messages as queued, then enqueue them. Returns how many."""
+    queue = settings.queue
+    async with writing(engine) as conn:
+        due = await take_due(
+            conn,
+            requeue_after=dt.timedelta(seconds=queue.requeue_after),
+            grace=dt.timedelta(seconds=max(1.0, queue.sweep_interval)),
+            limit=SWEEP_LIMIT,
+        )
+    if due:
+        log.info("sweeper re-enqueues %d message(s)", len(due))
+        await asyncio.to_thread(enqueue, broker, due)
+    return len(due)

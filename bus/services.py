@@ -1,0 +1,19 @@
+"""What request handlers need from the running bus, built once per process by the app."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bus.journal.group_commit import GroupCommitter
+from bus.settings import Settings
+
+
+@dataclass(frozen=True)
+class Services:
+    """The journal engine, the accept pipeline and the settings, shared by every handler."""
+
+    settings: Settings
+    engine: AsyncEngine
+    committer: GroupCommitter

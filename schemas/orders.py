@@ -1,0 +1,43 @@
+"""``order.submit``: the storefront's cart becomes a sales order in the ERP."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from schemas.base import IdempotencyKey, Params
+
+ItemNo = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+UnitCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10)]
+
+
+class OrderLine(Params):
+    """One cart line: an ERP item number, a quantity and, optionally, its unit of measure."""
+
+    item: ItemNo
+    quantity: Annotated[float, Field(gt=0, le=1_000_000)]
+    unit: UnitCode | None = None
+
+
+class Delivery(Params):
+    """Where and when to deliver; all optional (the ERP's defaults apply)."""
+
+    date: Annotated[dt.date | None, Field(strict=False)] = None
+    address_code: Annotated[str, StringConstraints(max_length=10)] | None = None
+
+
+class OrderSubmit(Params):
+    """Params of ``order.submit``.
+
+    ``order_id`` is the storefront's own order number: later messages about the same order are
+    delivered after this one. ``idempotency_key`` makes a repeated call return the same message.
+    """
+
+    order_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=35)]
+    customer: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+    lines: Annotated[list[OrderLine], Field(min_length=1, max_length=500)]
+    delivery: Delivery | None = None
+    comment: Annotated[str, StringConstraints(max_length=250)] | None = None
+    idempotency_key: IdempotencyKey | None = None

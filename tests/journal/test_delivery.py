@@ -1,0 +1,176 @@
+"""Claim (the idempotency gate), fencing, head-of-line promotion, sweeping, replay and cancel."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bus.db import reading, writing
+from bus.errors import InvalidTransition
+from bus.journal import operator
+from bus.journal.accept import Accepted, accept_batch
+from bus.journal.delivery import AttemptRecord, Claim, Finish, claim, finish
+from bus.journal.ids import utcnow
+from bus.journal.queries import get_message
+from bus.journal.sweep import take_due
+from bus.journal.tables import Status, messages
+from tests.journal.test_accept import command
+
+LEASE = dt.timedelta(seconds=30)
+RECORD = AttemptRecord(started_at=utcnow(), duration_ms=1.0, outcome="delivered")
+
+
+async def accepted_ids(engine: AsyncEngine, *keys: str, order: str = "A-1") -> list[str]:
+    async with writing(engine) as conn:
+        outcomes = await accept_batch(conn, [command(key, order=order) for key in keys])
+    return [o.message_id for o in outcomes if isinstance(o, Accepted)]
+
+
+async def claim_one(engine: AsyncEngine, message_id: str) -> Claim | None:
+    async with writing(engine) as conn:
+        return await claim(conn, message_id, LEASE)
+
+
+async def finish_one(engine: AsyncEngine, claimed: Claim, outcome: Finish) -> str | None:
+    async with writing(engine) as conn:
+        return await finish(conn, claimed, RECORD, outcome)
+
+
+async def status_of(engine: AsyncEngine, message_id: str) -> str:
+    async with reading(engine) as conn:
+        message = await get_message(conn, message_id)
+    assert message is not None
+    return str(message["status"])
+
+
+async def test_a_message_is_claimed_once(journal: AsyncEngine) -> None:
+    [message_id] = await accepted_ids(journal, "k-1")
+    first = await claim_one(journal, message_id)
+    assert first is not None and first.attempt == 1 and not first.may_have_landed
+    assert await claim_one(journal, message_id) is None  # a duplicate wake-up does nothing
+
+
+async def test_a_blocked_message_cannot_be_claimed_until_promoted(journal: AsyncEngine) -> None:
+    head, second = await accepted_ids(journal, "k-1", "k-2")
+    assert await claim_one(journal, second) is None
+    claimed = await claim_one(journal, head)
+    assert claimed is not None
+    promoted = await finish_one(
+        journal, claimed, Finish(Status.DELIVERED, result={"reference": "1"})
+    )
+    assert promoted == second
+    assert await status_of(journal, second) == Status.ACCEPTED
+    assert await claim_one(journal, second) is not None
+
+
+async def test_a_failed_head_keeps_its_key_blocked(journal: AsyncEngine) -> None:
+    head, second = await accepted_ids(journal, "k-1", "k-2")
+    claimed = await claim_one(journal, head)
+    assert claimed is not None
+    assert await finish_one(journal, claimed, Finish(Status.FAILED, error="no")) is None
+    assert await status_of(journal, second) == Status.BLOCKED
+
+
+async def test_an_expired_lease_is_claimed_again_and_fences_the_old_worker(
+    journal: AsyncEngine,
+) -> None:
+    [message_id] = await accepted_ids(journal, "k-1")
+    stale = await claim_one(journal, message_id)
+    assert stale is not None
+    async with writing(journal) as conn:
+        past = utcnow() - dt.timedelta(seconds=1)
+        await conn.execute(update(messages).values(lease_until=past))
+    fresh = await claim_one(journal, message_id)
+    assert fresh is not None and fresh.attempt == 2 and fresh.may_have_landed
+    await finish_one(journal, stale, Finish(Status.FAILED, error="late"))  # ignored: fenced off
+    assert await status_of(journal, message_id) == Status.IN_FLIGHT
+    await finish_one(journal, fresh, Finish(Status.DELIVERED, result={"reference": "1"}))
+    assert await status_of(journal, message_id) == Status.DELIVERED
+
+
+async def test_a_retry_is_not_claimed_before_it_is_due(journal: AsyncEngine) -> None:
+    [message_id] = await accepted_ids(journal, "k-1")
+    claimed = await claim_one(journal, message_id)
+    assert claimed is not None
+    later = utcnow() + dt.timedelta(seconds=60)
+    await finish_one(
+        journal, claimed, Finish(Status.RETRY_WAIT, error="503", next_attempt_at=later)
+    )
+    assert await claim_one(journal, message_id) is None
+    async with writing(journal) as conn:
+        await conn.execute(update(messages).values(next_attempt_at=utcnow()))
+    assert await claim_one(journal, message_id) is not None
+
+
+async def test_the_sweeper_finds_lost_wake_ups_and_expired_leases(journal: AsyncEngine) -> None:
+    [queued] = await accepted_ids(journal, "k-1", order="A-1")
+    [never_queued] = await accepted_ids(journal, "k-2", order="A-2")
+    [in_flight] = await accepted_ids(journal, "k-3", order="A-3")
+    assert await claim_one(journal, in_flight) is not None
+    long_ago = utcnow() - dt.timedelta(minutes=10)
+    async with writing(journal) as conn:
+        await conn.execute(
+            update(messages)
+            .where(messages.c.id == never_queued)
+            .values(queued_at=None, updated_at=long_ago)
+        )
+        await conn.execute(
+            update(messages)
+            .where(messages.c.id == in_flight)
+            .values(queued_at=long_ago - dt.timedelta(minutes=5), lease_until=long_ago)
+        )
+    windows = {"requeue_after": dt.timedelta(seconds=60), "grace": dt.timedelta(seconds=2)}
+    async with writing(journal) as conn:
+        due = await take_due(conn, limit=100, **windows)
+    assert sorted(due) == sorted([never_queued, in_flight])
+    async with writing(journal) as conn:
+        await conn.execute(
+            update(messages).where(messages.c.id == queued).values(queued_at=long_ago)
+        )  # Redis lost it
+        assert await take_due(conn, limit=100, **windows) == [queued]  # the others: once only
+
+
+async def test_replay_gives_a_fresh_budget_and_records_who_and_why(journal: AsyncEngine) -> None:
+    [message_id] = await accepted_ids(journal, "k-1")
+    claimed = await claim_one(journal, message_id)
+    assert claimed is not None
+    await finish_one(journal, claimed, Finish(Status.FAILED, error="400"))
+    async with writing(journal) as conn:
+        assert (
+            await operator.replay(conn, message_id, actor="ann", reason="fixed") is Status.ACCEPTED
+        )
+    again = await claim_one(journal, message_id)
+    assert again is not None and again.attempt_in_cycle == 1 and again.attempt == 2
+    async with reading(journal) as conn:
+        message = await get_message(conn, message_id)
+    assert message is not None
+    [action] = message["actions"]
+    assert (action["action"], action["actor"], action["reason"]) == ("replay", "ann", "fixed")
+    assert action["from_status"] == "failed"
+
+
+async def test_replay_and_cancel_refuse_wrong_statuses(journal: AsyncEngine) -> None:
+    [message_id] = await accepted_ids(journal, "k-1")
+    async with writing(journal) as conn:
+        with pytest.raises(InvalidTransition):
+            await operator.replay(conn, message_id, actor="ann", reason="x")
+    assert await claim_one(journal, message_id) is not None
+    async with writing(journal) as conn:
+        with pytest.raises(InvalidTransition):
+            await operator.cancel(conn, message_id, actor="ann", reason="x")
+
+
+async def test_cancelling_a_failed_head_releases_the_next(journal: AsyncEngine) -> None:
+    head, second = await accepted_ids(journal, "k-1", "k-2")
+    claimed = await claim_one(journal, head)
+    assert claimed is not None
+    await finish_one(journal, claimed, Finish(Status.FAILED, error="400"))
+    async with writing(journal) as conn:
+        promoted = await operator.cancel(conn, head, actor="ann", reason="duplicate order")
+    assert promoted == second
+    assert await status_of(journal, second) == Status.ACCEPTED
+    async with writing(journal) as conn:  # a cancelled head replayed waits behind the new head
+        assert await operator.replay(conn, head, actor="ann", reason="undo") is Status.BLOCKED
