@@ -25,7 +25,12 @@ from bus.journal.tables import Status
 from bus.migrate import ensure_schema, pending_revision, upgrade
 from bus.settings import DEV_KEYS, Settings
 
-app = typer.Typer(help="A JSON-RPC 2.0 integration bus for B2B wholesale.", no_args_is_help=True)
+# Plain tracebacks: rich's "show locals" would print settings, and with them secrets.
+app = typer.Typer(
+    help="A JSON-RPC 2.0 integration bus for B2B wholesale.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
 db_app = typer.Typer(help="The journal's database schema.", no_args_is_help=True)
 messages_app = typer.Typer(help="Find, inspect, replay and cancel messages.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -47,6 +52,7 @@ def _settings() -> Settings:
 
 def _logging(level: str = "INFO") -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
 
 
 def _prepare_schema(settings: Settings, migrate: bool | None) -> None:
@@ -179,12 +185,22 @@ def up(
     navision_url = f"http://127.0.0.1:{simulator_port}/DynamicsNAV110/ODataV4"
     settings = Settings(navision={"url": navision_url})
     ensure_schema(settings.database_url)
-    console.print(f"bus on http://127.0.0.1:{port}/rpc  (journal: {settings.database_url})")
-    console.print(
-        f"try: curl -s http://127.0.0.1:{port}/rpc -H 'Authorization: Bearer "
-        f'{DEV_KEYS["storefront"]}\' -d \'{{"jsonrpc":"2.0","id":1,"method":'
-        f'"order.submit","params":{{"order_id":"A-1","customer":"10000",'
-        f'"lines":[{{"item":"1000","quantity":2}}]}}}}\''
+    example = json.dumps(
+        {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": "order.submit",
+            "params": {
+                "order_id": "A-1",
+                "customer": "10000",
+                "lines": [{"item": "1000", "quantity": 2}],
+            },
+        }
+    )
+    typer.echo(f"bus on http://127.0.0.1:{port}/rpc  (journal: {settings.database_url})")
+    typer.echo(
+        f"try:  curl -s http://127.0.0.1:{port}/rpc -H 'Authorization: Bearer "
+        f"{DEV_KEYS['storefront']}' -d '{example}'"
     )
     asyncio.run(_up(settings, port, simulator_port))
 

@@ -9,8 +9,7 @@
     │   ├── MessageNotFound            -32011 no such message (for this caller)
     │   ├── InvalidTransition          -32012 an operator action the message's status forbids
     │   ├── CallTimeout                -32008 the call exceeded its time budget
-    │   ├── RequestTooLarge            -32006 body or batch over the configured limit
-    │   └── UnsupportedContentType     -32600 the body is declared as something other than JSON
+    │   └── RequestTooLarge            -32006 body or batch over the configured limit
     └── DeliveryError                  an adapter's outcome for one delivery attempt
         ├── TransientError             retry later (timeouts, 5xx, 429/503 with retry_after)
         ├── PermanentError             retrying cannot help (4xx, validation): fail now
@@ -85,13 +84,6 @@ class RequestTooLarge(CallError):
     message = "Request too large"
 
 
-class UnsupportedContentType(CallError):
-    """The request's ``Content-Type`` is not JSON."""
-
-    code = INVALID_REQUEST
-    message = "Unsupported content type: send application/json"
-
-
 class CallTimeout(CallError):
     """The call did not finish within its time budget."""
 
@@ -162,7 +154,6 @@ CALL_ERRORS: tuple[type[CallError], ...] = (
     Unauthenticated,
     Forbidden,
     RequestTooLarge,
-    UnsupportedContentType,
     CallTimeout,
     IdempotencyConflict,
     MessageNotFound,

@@ -29,20 +29,25 @@ class MessageFilter:
     def apply(self, query: Select[Any]) -> Select[Any]:
         """Add this filter's conditions to ``query`` over ``messages``."""
         c = messages.c
-        conditions = [
-            (self.statuses, c.status.in_(self.statuses)),
-            (self.method, c.method == self.method),
-            (self.target, c.target == self.target),
-            (self.source, c.source == self.source),
-            (self.ordering_key, c.ordering_key == self.ordering_key),
-            (self.since, c.accepted_at >= self.since),
-            (self.until, c.accepted_at < self.until),
-            (self.error_contains, c.last_error.ilike(f"%{self.error_contains}%")),
-            (self.ids, c.id.in_(self.ids)),
-        ]
-        for value, condition in conditions:
-            if value:
-                query = query.where(condition)
+        if self.statuses:
+            query = query.where(c.status.in_(self.statuses))
+        if self.ids:
+            query = query.where(c.id.in_(self.ids))
+        equal = {
+            c.method: self.method,
+            c.target: self.target,
+            c.source: self.source,
+            c.ordering_key: self.ordering_key,
+        }
+        for column, value in equal.items():
+            if value is not None:
+                query = query.where(column == value)
+        if self.since is not None:
+            query = query.where(c.accepted_at >= self.since)
+        if self.until is not None:
+            query = query.where(c.accepted_at < self.until)
+        if self.error_contains:
+            query = query.where(c.last_error.ilike(f"%{self.error_contains}%"))
         return query
 
 

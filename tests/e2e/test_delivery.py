@@ -1,0 +1,137 @@
+"""Orders delivered end to end, exactly once, through outages, crashes and a lost queue."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.conftest import Simulator, all_delivered, order, statuses, wait_until
+from tests.support.processes import BusClient, Stack
+from tests.support.servers import redis_or_skip
+
+
+def submit(client: BusClient, *numbers: int) -> list[str]:
+    return [client.call("order.submit", order(n))["message_id"] for n in numbers]
+
+
+def assert_exactly_once(simulator: Simulator, message_ids: list[str]) -> None:
+    for message_id in message_ids:
+        orders = simulator.orders_for(message_id)
+        assert len(orders) == 1, f"{message_id} created {len(orders)} times"
+
+
+def check_delivered_order(client: BusClient, simulator: Simulator, message_id: str) -> None:
+    message = client.call("message.get", {"message_id": message_id})
+    assert message["status"] == "delivered"
+    [nav_order] = simulator.orders_for(message_id)
+    assert message["result"]["erp_order_no"] == nav_order["No"]
+    assert nav_order["Sell_to_Customer_No"] == "10000"
+    lines = [(line["No"], line["Quantity"]) for line in nav_order["SalesOrderSalesLines"]]
+    assert lines == [("1000", 2), ("1100", 3)]
+    assert message["attempts"][-1]["outcome"] == "delivered"
+    assert message["attempts"][-1]["http_status"] == 201
+
+
+def test_an_order_is_delivered_with_the_embedded_default(
+    embedded_stack: Stack, client: BusClient, simulator: Simulator
+) -> None:
+    [message_id] = submit(client, 1)
+    wait_until(all_delivered(client, [message_id]), embedded_stack, 30, "delivery")
+    check_delivered_order(client, simulator, message_id)
+
+
+def test_an_order_is_delivered_on_postgres_and_redis(
+    redis_stack: Stack, client: BusClient, simulator: Simulator
+) -> None:
+    redis_stack.start_worker()
+    [message_id] = submit(client, 1)
+    wait_until(all_delivered(client, [message_id]), redis_stack, 30, "delivery")
+    check_delivered_order(client, simulator, message_id)
+
+
+def test_an_outage_over_several_retries_ends_in_exactly_once_delivery(
+    redis_stack: Stack, client: BusClient, simulator: Simulator
+) -> None:
+    [nav] = [p for p in redis_stack.processes if p.name == "navision"]
+    nav.stop()  # the ERP is down: connections are refused
+    redis_stack.start_worker()
+    message_ids = submit(client, *range(1, 21))
+
+    def retried_several_times() -> bool:
+        messages = [client.call("message.get", {"message_id": m}) for m in message_ids]
+        return all(len(m["attempts"]) >= 3 and m["status"] == "retry_wait" for m in messages)
+
+    wait_until(retried_several_times, redis_stack, 60, "three failed attempts per order")
+    redis_stack.start_simulator()
+    wait_until(all_delivered(client, message_ids), redis_stack, 60, "delivery after the outage")
+    assert_exactly_once(simulator, message_ids)
+    first = client.call("message.get", {"message_id": message_ids[0]})
+    assert [a["outcome"] for a in first["attempts"][:3]] == ["transient"] * 3
+    assert "unreachable" in first["attempts"][0]["error"]
+
+
+def test_a_worker_killed_mid_delivery_loses_nothing_and_duplicates_nothing(
+    redis_stack: Stack, client: BusClient, simulator: Simulator
+) -> None:
+    worker = redis_stack.start_worker("worker-1")
+    # NAV creates each order, then the answer hangs: the worker dies with the outcome unknown.
+    simulator.fault(mode="slow_after_commit", delay=60, match="SalesOrder", methods=["POST"])
+    message_ids = submit(client, *range(1, 6))
+    wait_until(
+        lambda: len([r for r in simulator.received() if r["method"] == "POST"]) >= 5,
+        redis_stack,
+        30,
+        "every order to reach NAV",
+    )
+    assert set(statuses(client, message_ids).values()) == {"in_flight"}
+    worker.kill()
+    simulator.clear_faults()
+    redis_stack.start_worker("worker-2")
+    wait_until(all_delivered(client, message_ids), redis_stack, 60, "delivery after the crash")
+    assert_exactly_once(simulator, message_ids)
+    for message_id in message_ids:
+        attempts = client.call("message.get", {"message_id": message_id})["attempts"]
+        assert [a["number"] for a in attempts] == [2]  # attempt 1 died with its worker
+
+
+def test_a_flushed_redis_loses_nothing(
+    redis_stack: Stack, client: BusClient, simulator: Simulator
+) -> None:
+    message_ids = submit(client, *range(1, 11))  # queued in Redis; no worker yet
+    redis_or_skip().flushall()
+    redis_stack.start_worker()
+    wait_until(all_delivered(client, message_ids), redis_stack, 60, "delivery after FLUSHALL")
+    assert_exactly_once(simulator, message_ids)
+
+
+def test_an_unanswered_request_is_checked_before_it_is_repeated(
+    embedded_stack: Stack, client: BusClient, simulator: Simulator
+) -> None:
+    simulator.fault(mode="drop_after_commit", times=1, match="SalesOrder", methods=["POST"])
+    [message_id] = submit(client, 1)
+    wait_until(all_delivered(client, [message_id]), embedded_stack, 30, "delivery")
+    assert_exactly_once(simulator, [message_id])
+    attempts = client.call("message.get", {"message_id": message_id})["attempts"]
+    assert [a["outcome"] for a in attempts] == ["unknown_outcome", "delivered"]
+    posts = [r for r in simulator.received() if r["method"] == "POST"]
+    assert len(posts) == 1  # the second attempt found the order instead of posting it again
+
+
+@pytest.mark.parametrize("count", [6])
+def test_messages_of_one_order_reach_the_erp_in_acceptance_order(
+    redis_stack: Stack, client: BusClient, simulator: Simulator, count: int
+) -> None:
+    redis_stack.start_worker()
+    simulator.fault(mode="status", status=503, times=2, match="SalesOrder", methods=["POST"])
+    message_ids = [
+        client.call("order.submit", order(n, order_id="SAME", idempotency_key=f"same-{n}"))[
+            "message_id"
+        ]
+        for n in range(count)
+    ]
+    wait_until(all_delivered(client, message_ids), redis_stack, 60, "delivery in order")
+    posted = [
+        r["body"]["External_Document_No"]
+        for r in simulator.received()
+        if r["method"] == "POST" and r["status"] == 201
+    ]
+    assert posted == message_ids
