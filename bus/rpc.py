@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import inspect
 import json
 import logging
 import re
@@ -217,6 +218,9 @@ def _dispatchable(spec: MethodSpec, call_timeout: float) -> Callable[..., Awaita
             )
             return Error(INTERNAL_ERROR, "Internal error", {"correlation_id": call.correlation_id})
 
+    # jsonrpcserver checks arity with inspect.signature() on every call; a stored signature makes
+    # that lookup free (it was a tenth of the edge's time under load).
+    method.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
     return method
 
 

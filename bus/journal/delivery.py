@@ -120,8 +120,6 @@ async def finish(
         The id of the next message of the same ordering key, when this finish released the key
         and promoted it from ``blocked`` to ``accepted``; the caller enqueues it after commit.
     """
-    if outcome.status in RELEASING and claimed.ordering_key is not None:
-        await lock_ordering_key(conn, claimed.ordering_key)
     await conn.execute(
         insert(attempts).values(
             message_id=claimed.message_id,
@@ -159,15 +157,28 @@ async def finish(
     )
     if applied.rowcount == 0 or outcome.status not in RELEASING:
         return None  # our lease was taken over, or the key stays held by this message
-    return await promote_next(conn, claimed.ordering_key)
+    return await release(conn, claimed.ordering_key)
 
 
-async def lock_ordering_key(conn: AsyncConnection, key: str) -> None:
-    """Serialize with concurrent accepts of ``key`` (PostgreSQL row lock; SQLite is serial)."""
-    query = select(ordering_keys.c.last_seq).where(ordering_keys.c.key == key)
-    if conn.dialect.name == "postgresql":
-        query = query.with_for_update()
-    await conn.execute(query)
+async def count_open(conn: AsyncConnection, key: str, delta: int) -> None:
+    """Change ``key``'s count of unfinished messages; row-locks the key until commit."""
+    await conn.execute(
+        update(ordering_keys)
+        .where(ordering_keys.c.key == key)
+        .values(open_count=ordering_keys.c.open_count + delta)
+    )
+
+
+async def release(conn: AsyncConnection, key: str | None) -> str | None:
+    """A message of ``key`` finished for good: count it out and promote the next; its id, if any.
+
+    Taking the key's row lock first serializes with accepts of the key: either the accept sees
+    the lower count (its message is the head), or this promotion sees the accept's message.
+    """
+    if key is None:
+        return None
+    await count_open(conn, key, -1)
+    return await promote_next(conn, key)
 
 
 async def promote_next(conn: AsyncConnection, key: str | None) -> str | None:

@@ -103,12 +103,15 @@ class GroupCommitter:
         self._on_committed(runnable)
 
     async def _commit(self, commands: Sequence[Command]) -> list[AcceptOutcome]:
+        check_existing = False  # optimistic: most keys are new
         for attempt in range(1, _MAX_TRIES + 1):
             try:
                 async with writing(self._engine) as conn:
-                    return await accept_batch(conn, commands)
+                    return await accept_batch(conn, commands, check_existing=check_existing)
             except LostInsertRace:
-                log.info("a concurrent accept took an idempotency key first; retrying the batch")
+                check_existing = (
+                    True  # a repeated key: redo the batch, answering it from the journal
+                )
             except DBAPIError as exc:
                 if _sqlstate(exc) not in _RETRYABLE_SQLSTATES or attempt == _MAX_TRIES:
                     raise

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bus.errors import InvalidTransition, MessageNotFound
-from bus.journal.delivery import lock_ordering_key, promote_next
+from bus.journal.delivery import count_open, release
 from bus.journal.ids import utcnow
 from bus.journal.tables import REPLAYABLE, Status, messages, operator_actions
 
@@ -30,26 +32,29 @@ async def replay(conn: AsyncConnection, message_id: str, *, actor: str, reason: 
                 "allowed": [status.value for status in REPLAYABLE],
             }
         )
+    now = utcnow()
+    await _transition(
+        conn,
+        message_id,
+        row.status,
+        {
+            "status": Status.ACCEPTED.value,
+            "attempts": 0,
+            "next_attempt_at": None,
+            "queued_at": None,
+            "lease_until": None,
+            "finished_at": None,
+            "cycle_started_at": now,
+            "updated_at": now,
+        },
+    )
     new_status = Status.ACCEPTED
-    if row.ordering_key is not None:
-        await lock_ordering_key(conn, row.ordering_key)
+    if row.ordering_key is not None and row.status == Status.CANCELLED.value:
+        # Back among the key's unfinished messages; any other status here is the key's head.
+        await count_open(conn, row.ordering_key, +1)
         if await _key_has_other_head(conn, row.ordering_key, message_id):
             new_status = Status.BLOCKED
-    now = utcnow()
-    await conn.execute(
-        update(messages)
-        .where(messages.c.id == message_id)
-        .values(
-            status=new_status.value,
-            attempts=0,
-            next_attempt_at=None,
-            queued_at=None,
-            lease_until=None,
-            finished_at=None,
-            cycle_started_at=now,
-            updated_at=now,
-        )
-    )
+            await _transition(conn, message_id, Status.ACCEPTED.value, {"status": new_status.value})
     await _record(conn, message_id, "replay", actor, reason, row.status)
     return new_status
 
@@ -65,24 +70,39 @@ async def cancel(conn: AsyncConnection, message_id: str, *, actor: str, reason: 
     final_or_running = {Status.DELIVERED.value, Status.CANCELLED.value, Status.IN_FLIGHT.value}
     if row.status in final_or_running:
         raise InvalidTransition({"message_id": message_id, "status": row.status})
-    if row.ordering_key is not None:
-        await lock_ordering_key(conn, row.ordering_key)
     now = utcnow()
-    await conn.execute(
-        update(messages)
-        .where(messages.c.id == message_id)
-        .values(
-            status=Status.CANCELLED.value,
-            next_attempt_at=None,
-            queued_at=None,
-            finished_at=now,
-            updated_at=now,
-        )
+    await _transition(
+        conn,
+        message_id,
+        row.status,
+        {
+            "status": Status.CANCELLED.value,
+            "next_attempt_at": None,
+            "queued_at": None,
+            "finished_at": now,
+            "updated_at": now,
+        },
     )
     await _record(conn, message_id, "cancel", actor, reason, row.status)
+    if row.ordering_key is None:
+        return None
     if row.status == Status.BLOCKED.value:
+        await count_open(conn, row.ordering_key, -1)
         return None  # the head of the key is still another message
-    return await promote_next(conn, row.ordering_key)
+    return await release(conn, row.ordering_key)
+
+
+async def _transition(
+    conn: AsyncConnection, message_id: str, from_status: str, values: dict[str, Any]
+) -> None:
+    """Update the message only if it is still in ``from_status`` (a worker may have claimed it)."""
+    changed = await conn.execute(
+        update(messages)
+        .where(messages.c.id == message_id, messages.c.status == from_status)
+        .values(values)
+    )
+    if changed.rowcount != 1:
+        raise InvalidTransition({"message_id": message_id, "status": "changed meanwhile"})
 
 
 async def _load(conn: AsyncConnection, message_id: str):  # type: ignore[no-untyped-def]

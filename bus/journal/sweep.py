@@ -69,4 +69,4 @@ async def take_due(
 async def backlog(conn: AsyncConnection) -> dict[str, int]:
     """Count messages per status (for the CLI's stats and the sweeper's log)."""
     rows = await conn.execute(select(messages.c.status, func.count()).group_by(messages.c.status))
-    return {status: count for status, count in rows.tuples()}
+    return {status: count for status, count in rows}

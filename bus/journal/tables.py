@@ -137,6 +137,9 @@ ordering_keys = Table(
     metadata,
     Column("key", String(200), primary_key=True),
     Column("last_seq", BigInteger, nullable=False),
+    # Messages of the key not yet delivered or cancelled; kept under this row's lock, so an
+    # accept knows from its own upsert whether the new message is the head of its key.
+    Column("open_count", BigInteger, nullable=False),
 )
 
 operator_actions = Table(

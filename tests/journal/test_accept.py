@@ -61,6 +61,24 @@ async def test_repeats_inside_one_batch_are_recognised(journal: AsyncEngine) -> 
         assert len((await conn.execute(select(messages.c.id))).all()) == 1
 
 
+async def test_group_commit_answers_repeated_keys_from_the_journal(journal: AsyncEngine) -> None:
+    committed: list[str] = []
+    committer = GroupCommitter(journal, committed.extend, max_batch=10, writers=1)
+    committer.start()
+    first = await committer.accept(command("k-1"))
+    again, conflict, fresh = await asyncio.gather(
+        committer.accept(command("k-1")),
+        committer.accept(command("k-1", qty=5)),
+        committer.accept(command("k-2", order="A-2")),
+    )
+    await committer.stop()
+    assert isinstance(first, Accepted) and isinstance(again, Accepted)
+    assert again.message_id == first.message_id and not again.created
+    assert isinstance(conflict, IdempotencyConflict)
+    assert isinstance(fresh, Accepted) and fresh.created
+    assert sorted(committed) == sorted([first.message_id, fresh.message_id])
+
+
 async def test_without_a_key_every_call_is_new(journal: AsyncEngine) -> None:
     a, b = await accept(journal, command(None, order="A-1"), command(None, order="A-2"))
     assert isinstance(a, Accepted) and isinstance(b, Accepted)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bus.db import reading, writing
@@ -16,7 +16,7 @@ from bus.journal.delivery import AttemptRecord, Claim, Finish, claim, finish
 from bus.journal.ids import utcnow
 from bus.journal.queries import get_message
 from bus.journal.sweep import take_due
-from bus.journal.tables import Status, messages
+from bus.journal.tables import Status, messages, ordering_keys
 from tests.journal.test_accept import command
 
 LEASE = dt.timedelta(seconds=30)
@@ -37,6 +37,20 @@ async def claim_one(engine: AsyncEngine, message_id: str) -> Claim | None:
 async def finish_one(engine: AsyncEngine, claimed: Claim, outcome: Finish) -> str | None:
     async with writing(engine) as conn:
         return await finish(conn, claimed, RECORD, outcome)
+
+
+async def assert_open_counts_match(engine: AsyncEngine) -> None:
+    """Each key's ``open_count`` equals its messages not yet delivered or cancelled."""
+    open_counts = select(ordering_keys.c.key, ordering_keys.c.open_count)
+    unfinished = (
+        select(messages.c.ordering_key, func.count())
+        .where(messages.c.status.not_in(["delivered", "cancelled"]))
+        .group_by(messages.c.ordering_key)
+    )
+    async with reading(engine) as conn:
+        counted = {key: count for key, count in await conn.execute(open_counts)}
+        actual = {key: count for key, count in await conn.execute(unfinished)}
+    assert counted == {key: actual.get(key, 0) for key in counted}
 
 
 async def status_of(engine: AsyncEngine, message_id: str) -> str:
@@ -64,6 +78,7 @@ async def test_a_blocked_message_cannot_be_claimed_until_promoted(journal: Async
     assert promoted == second
     assert await status_of(journal, second) == Status.ACCEPTED
     assert await claim_one(journal, second) is not None
+    await assert_open_counts_match(journal)
 
 
 async def test_a_failed_head_keeps_its_key_blocked(journal: AsyncEngine) -> None:
@@ -172,5 +187,21 @@ async def test_cancelling_a_failed_head_releases_the_next(journal: AsyncEngine) 
         promoted = await operator.cancel(conn, head, actor="ann", reason="duplicate order")
     assert promoted == second
     assert await status_of(journal, second) == Status.ACCEPTED
+    await assert_open_counts_match(journal)
     async with writing(journal) as conn:  # a cancelled head replayed waits behind the new head
         assert await operator.replay(conn, head, actor="ann", reason="undo") is Status.BLOCKED
+    await assert_open_counts_match(journal)
+    async with writing(journal) as conn:  # cancelling a blocked message promotes nothing
+        assert await operator.cancel(conn, head, actor="ann", reason="redo") is None
+    assert await status_of(journal, second) == Status.ACCEPTED
+    await assert_open_counts_match(journal)
+
+
+async def test_a_new_message_after_its_key_finished_is_the_head(journal: AsyncEngine) -> None:
+    [first] = await accepted_ids(journal, "k-1")
+    claimed = await claim_one(journal, first)
+    assert claimed is not None
+    await finish_one(journal, claimed, Finish(Status.DELIVERED, result={"reference": "1"}))
+    [later] = await accepted_ids(journal, "k-2")
+    assert await status_of(journal, later) == Status.ACCEPTED
+    await assert_open_counts_match(journal)

@@ -73,6 +73,7 @@ def upgrade() -> None:
         "ordering_keys",
         sa.Column("key", sa.String(length=200), nullable=False),
         sa.Column("last_seq", sa.BigInteger(), nullable=False),
+        sa.Column("open_count", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("key"),
     )
     op.create_table(

@@ -1,0 +1,235 @@
+"""Benchmark the bus against bare baselines, side by side in one run.
+
+    python -m bench [accept|deliver|latency|all] [--repeat 3] [--seconds 10] [--orders 2000]
+
+- accept: ``order.submit`` calls/s and caller latency p50/p99 (wrk) on PostgreSQL + Redis, next to
+  a bare aiohttp + jsonrpcserver server returning a constant.
+- deliver: orders delivered/s by one worker process (8 threads), next to a bare dramatiq actor
+  doing one httpx POST of the same order to the same Navision simulator.
+- latency: accept → simulator at low load (20 orders/s), next to a direct POST to the simulator.
+
+Needs PostgreSQL and Redis on 127.0.0.1 and ``wrk`` (``apt-get install wrk``). Prints medians of
+``--repeat`` runs and writes every figure to ``bench/results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import subprocess
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+import httpx
+import redis
+
+from bench.baselines import BASELINE_QUEUE, build_baseline_broker
+from bus.settings import DEV_KEYS
+from tests.support.processes import Stack
+from tests.support.servers import REDIS_URL, free_port, fresh_postgres_database
+
+LUA = Path(__file__).with_name("order_submit.lua")
+RESULTS = Path(__file__).with_name("results")
+Figures = dict[str, float]
+
+
+def order(n: int, tag: str) -> dict[str, Any]:
+    return {"order_id": f"{tag}-{n}", "customer": "10000", "idempotency_key": f"{tag}-{n}",
+            "lines": [{"item": "1000", "quantity": 2}, {"item": "1100", "quantity": 1}]}
+
+
+def wrk(url: str, seconds: int, connections: int) -> Figures:
+    """Run wrk against ``url`` (one thread: the machine has two cores to share)."""
+    done = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(LUA), url,
+         "--", DEV_KEYS["storefront"]], capture_output=True, text=True, check=True,
+    )
+    match = re.search(r"RESULT requests=(\d+) seconds=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+)",
+                      done.stdout)
+    if not match or "Non-2xx" in done.stdout:
+        raise RuntimeError(f"wrk run failed:\n{done.stdout}\n{done.stderr}")
+    requests, elapsed, p50, p99 = (float(g) for g in match.groups())
+    return {"per_s": requests / elapsed, "p50_ms": p50, "p99_ms": p99}
+
+
+def bench_accept(stack: Stack, args: argparse.Namespace) -> dict[str, Figures]:
+    """Accepted calls/s and latency: the bus (journal + enqueue) against the bare server."""
+    port = free_port()
+    bare = stack.spawn("baseline-rpc", ["rpc", "--port", str(port)], module="bench.baselines")
+    time.sleep(1.5)
+    wrk(f"http://127.0.0.1:{port}/rpc", 2, args.connections)  # warm-up
+    wrk(f"{stack.api_url}/rpc", 2, args.connections)
+    runs: dict[str, list[Figures]] = {"bus": [], "baseline": []}
+    for _ in range(args.repeat):
+        runs["bus"].append(wrk(f"{stack.api_url}/rpc", args.seconds, args.connections))
+        runs["baseline"].append(wrk(f"http://127.0.0.1:{port}/rpc", args.seconds,
+                                    args.connections))
+    api = next(p for p in stack.processes if p.name == "api")
+    result = {name: medians(figures) for name, figures in runs.items()}
+    result["bus"]["rss_mib"] = api.rss_mib()
+    result["baseline"]["rss_mib"] = bare.rss_mib()
+    bare.stop()
+    return result
+
+
+def bench_deliver(stack: Stack, args: argparse.Namespace) -> dict[str, Figures]:
+    """Orders delivered per second by one worker process, against a bare dramatiq actor."""
+    runs: dict[str, list[Figures]] = {"bus": [], "baseline": []}
+    sim = httpx.Client(base_url=stack.sim_url, timeout=30)
+    for run in range(args.repeat):
+        sim.post("/_control/reset")
+        tag = f"D{run}-{uuid.uuid4().hex[:6]}"
+        accept_in_batches(stack, args.orders, tag)
+        worker = stack.start_worker(f"worker-{run}")
+        runs["bus"].append(delivery_rate(sim, args.orders) | {"rss_mib": worker.rss_mib()})
+        worker.stop()
+
+        sim.post("/_control/reset")
+        namespace = f"bench-{uuid.uuid4().hex[:8]}"
+        broker = build_baseline_broker(REDIS_URL, namespace, stack.env["BUS_NAVISION__URL"])
+        for n in range(args.orders):
+            broker.enqueue(dramatiq.Message(queue_name=BASELINE_QUEUE, actor_name="post_order",
+                                            args=(f"{tag}-{n}", order(n, tag)), kwargs={},
+                                            options={}))
+        bare = stack.spawn(f"baseline-worker-{run}", [
+            "worker", "--redis-url", REDIS_URL, "--namespace", namespace,
+            "--nav-url", stack.env["BUS_NAVISION__URL"]], module="bench.baselines")
+        runs["baseline"].append(delivery_rate(sim, args.orders) | {"rss_mib": bare.rss_mib()})
+        bare.stop()
+    sim.close()
+    return {name: medians(figures) for name, figures in runs.items()}
+
+
+def accept_in_batches(stack: Stack, count: int, tag: str) -> None:
+    headers = {"Authorization": f"Bearer {DEV_KEYS['storefront']}"}
+    with httpx.Client(timeout=60, headers=headers) as client:
+        for start in range(0, count, 100):
+            batch = [{"jsonrpc": "2.0", "id": n, "method": "order.submit",
+                      "params": order(n, tag)} for n in range(start, min(count, start + 100))]
+            assert all("result" in r for r in client.post(f"{stack.api_url}/rpc", json=batch).json())
+
+
+def delivery_rate(sim: httpx.Client, count: int) -> Figures:
+    """Wait until the simulator created ``count`` orders; rate between the first and the last."""
+    deadline = time.monotonic() + 600
+    while time.monotonic() < deadline:
+        created = [r["at"] for r in sim.get("/_control/received").json()["requests"]
+                   if r["method"] == "POST" and r["status"] == 201]
+        if len(created) >= count:
+            return {"per_s": (count - 1) / (max(created) - min(created))}
+        time.sleep(0.5)
+    raise RuntimeError(f"only {len(created)} of {count} orders arrived")
+
+
+def bench_latency(stack: Stack, args: argparse.Namespace) -> dict[str, Figures]:
+    """Accept → simulator latency at low load, and a direct POST to the simulator as the floor."""
+    worker = stack.start_worker("worker-latency")
+    sim = httpx.Client(base_url=stack.sim_url, timeout=30)
+    headers = {"Authorization": f"Bearer {DEV_KEYS['storefront']}"}
+    sent: dict[str, float] = {}
+    with httpx.Client(timeout=30, headers=headers) as client:
+        time.sleep(2)
+        for n in range(args.latency_orders):
+            started = time.time()
+            body = {"jsonrpc": "2.0", "id": n, "method": "order.submit",
+                    "params": order(n, f"L-{uuid.uuid4().hex[:6]}")}
+            sent[client.post(f"{stack.api_url}/rpc", json=body).json()["result"]["message_id"]] = (
+                started)
+            time.sleep(0.05)
+        time.sleep(2)
+    arrivals = {r["body"]["External_Document_No"]: r["at"]
+                for r in sim.get("/_control/received").json()["requests"]
+                if r["method"] == "POST" and isinstance(r.get("body"), dict)}
+    bus_ms = [(arrivals[m] - t) * 1000 for m, t in sent.items() if m in arrivals]
+    direct_ms = direct_post_latency(sim, stack, args.latency_orders)
+    worker.stop()
+    sim.close()
+    return {"bus": percentiles(bus_ms, len(sent)), "baseline": percentiles(direct_ms, len(sent))}
+
+
+def direct_post_latency(sim: httpx.Client, stack: Stack, count: int) -> list[float]:
+    from bus.adapters.navision import sales_order_body
+
+    url = f"{stack.env['BUS_NAVISION__URL']}/Company('CRONUS')/SalesOrder"
+    latencies = []
+    for n in range(count):
+        message_id = f"DIRECT-{uuid.uuid4().hex[:10]}"
+        started = time.time()
+        sim.post(url, json=sales_order_body(message_id, order(n, "DIRECT")), auth=("bus", "bus-secret"))
+        arrivals = sim.get("/_control/received", params={"since": 0}).json()["requests"]
+        arrived = next(r["at"] for r in reversed(arrivals) if r["method"] == "POST")
+        latencies.append((arrived - started) * 1000)
+        time.sleep(0.05)
+    return latencies
+
+
+def percentiles(samples_ms: list[float], expected: int) -> Figures:
+    if len(samples_ms) < expected:
+        raise RuntimeError(f"only {len(samples_ms)} of {expected} orders arrived")
+    ordered = sorted(samples_ms)
+    return {"p50_ms": statistics.median(ordered), "p99_ms": ordered[int(len(ordered) * 0.99) - 1]}
+
+
+def medians(runs: list[Figures]) -> Figures:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+BENCHES: dict[str, Callable[[Stack, argparse.Namespace], dict[str, Figures]]] = {
+    "accept": bench_accept, "deliver": bench_deliver, "latency": bench_latency,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("which", nargs="?", default="all", choices=[*BENCHES, "all"])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--orders", type=int, default=2000)
+    parser.add_argument("--latency-orders", type=int, default=200)
+    args = parser.parse_args()
+    results: dict[str, Any] = {}
+    for name in BENCHES if args.which == "all" else [args.which]:
+        with fresh_postgres_database() as database_url, tempfile.TemporaryDirectory() as logs:
+            namespace = f"bench-{uuid.uuid4().hex[:8]}"
+            stack = Stack({"BUS_DATABASE_URL": database_url, "BUS_REDIS_URL": REDIS_URL,
+                           "BUS_REDIS_NAMESPACE": namespace}, Path(logs))
+            try:
+                stack.start_simulator()
+                stack.start_api()
+                results[name] = BENCHES[name](stack, args)
+            finally:
+                stack.stop()
+                clear_namespace(namespace)
+        report(name, results[name])
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
+    print(f"\nfigures written to {out}")
+
+
+def clear_namespace(namespace: str) -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    for key in client.scan_iter(f"{namespace}*"):
+        client.delete(key)
+    client.close()
+
+
+def report(name: str, figures: dict[str, Figures]) -> None:
+    print(f"\n{name}: median of runs")
+    bus, base = figures["bus"], figures["baseline"]
+    for key in bus:
+        ratio = bus[key] / base[key] if base.get(key) else float("nan")
+        print(f"  {key:>8}  bus {bus[key]:10.1f}   baseline {base[key]:10.1f}   ratio {ratio:5.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,37 @@
+-- wrk script: POST a distinct order.submit per request and count JSON-RPC errors.
+local counter = 0
+local thread_id = 0
+local errors = 0
+
+function setup(thread)
+  thread_id = thread_id + 1
+  thread:set("tid", thread_id)
+end
+
+function init(args)
+  key = args[1] or "dev-storefront-key"
+  wrk.method = "POST"
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["Authorization"] = "Bearer " .. key
+end
+
+function request()
+  counter = counter + 1
+  local order = string.format("B-%d-%d-%d", tid, counter, math.random(1, 1000000000))
+  local body = '{"jsonrpc":"2.0","id":' .. counter .. ',"method":"order.submit","params":' ..
+    '{"order_id":"' .. order .. '","customer":"10000","idempotency_key":"' .. order .. '",' ..
+    '"lines":[{"item":"1000","quantity":2},{"item":"1100","quantity":1}]}}'
+  return wrk.format(nil, nil, nil, body)
+end
+
+function response(status, headers, body)
+  if status ~= 200 or string.find(body, '"error"', 1, true) then
+    errors = errors + 1
+  end
+end
+
+function done(summary, latency, requests)
+  io.write(string.format("RESULT requests=%d seconds=%.3f p50_ms=%.3f p99_ms=%.3f\n",
+    summary.requests, summary.duration / 1e6, latency:percentile(50) / 1e3,
+    latency:percentile(99) / 1e3))
+end
