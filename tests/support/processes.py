@@ -16,14 +16,16 @@ from tests.support.servers import free_port
 
 
 class Process:
-    """One ``python -m bus …`` child process with its output in a log file."""
+    """One ``python -m MODULE …`` child process (``bus`` by default), its output in a log file."""
 
-    def __init__(self, name: str, args: list[str], env: dict[str, str], log_dir: Path) -> None:
+    def __init__(
+        self, name: str, args: list[str], env: dict[str, str], log_dir: Path, module: str = "bus"
+    ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = self.log_path.open("ab")
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "bus", *args],
+            [sys.executable, "-m", module, *args],
             env={**os.environ, **env},
             stdout=self._log,
             stderr=subprocess.STDOUT,
@@ -45,6 +47,13 @@ class Process:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._log.close()
+
+    def rss_mib(self) -> float:
+        """Resident memory of the process now, in MiB (Linux)."""
+        for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
 
     def output(self) -> str:
         """What the process printed so far."""
@@ -86,19 +95,19 @@ class Stack:
 
     def start_simulator(self) -> Process:
         """Start the Navision simulator and wait until it answers."""
-        process = self._spawn("navision", ["simulate", "navision", "--port", str(self.sim_port)])
+        process = self.spawn("navision", ["simulate", "navision", "--port", str(self.sim_port)])
         wait_for_http(f"{self.sim_url}/_control/health", process)
         return process
 
     def start_api(self, name: str = "api") -> Process:
         """Start ``bus serve`` and wait until it is healthy."""
-        process = self._spawn(name, ["serve", "--migrate"])
+        process = self.spawn(name, ["serve", "--migrate"])
         wait_for_http(f"{self.api_url}/health", process)
         return process
 
     def start_worker(self, name: str = "worker") -> Process:
         """Start ``bus worker`` (Redis deployments)."""
-        return self._spawn(name, ["worker"])
+        return self.spawn(name, ["worker"])
 
     def run_cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run one ``bus`` CLI command to completion with the stack's settings."""
@@ -119,8 +128,9 @@ class Stack:
         """Every process's output, for a failing test's report."""
         return "\n".join(f"===== {p.name}\n{p.output()[-6000:]}" for p in self.processes)
 
-    def _spawn(self, name: str, args: list[str]) -> Process:
-        process = Process(name, args, self.env, self.log_dir)
+    def spawn(self, name: str, args: list[str], module: str = "bus") -> Process:
+        """Start ``python -m module args`` with the stack's settings, stopped with the stack."""
+        process = Process(name, args, self.env, self.log_dir, module)
         self.processes.append(process)
         return process
 

@@ -1,0 +1,16 @@
+"""A Microsoft Dynamics NAV 2018 / Business Central on-premise simulator (OData v4 pages).
+
+Publishes ``Customer``, ``Item``, ``SalesOrder`` (with the ``SalesOrderSalesLines``
+containment) and ``SalesPrices`` under ``/{instance}/ODataV4/Company('{company}')/``, with NAV's
+Basic auth, etags and mandatory ``If-Match``, error envelope, ``$filter`` subset and
+server-driven paging. See :func:`create_app`.
+"""
+
+from __future__ import annotations
+
+from simulators.navision.app import create_app
+from simulators.navision.pricing import best_unit_price
+from simulators.navision.service import NAV_KEY, NavService
+from simulators.navision.store import Store
+
+__all__ = ["NAV_KEY", "NavService", "Store", "best_unit_price", "create_app"]

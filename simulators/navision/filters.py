@@ -1,0 +1,241 @@
+"""The ``$filter`` subset NAV supports, compiled into a predicate over record values.
+
+Grammar (precedence ``not`` > ``and`` > ``or``, parentheses group)::
+
+    Field eq|ne|gt|ge|lt|le literal      Field in (literal, ...)
+    startswith|endswith|contains(Field, 'text') [eq true|false]
+
+Like NAV, an ``or`` whose operands filter different fields is rejected: NAV turns a filter
+into per-field AL filters, and an OR cannot span two of them.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from simulators.navision.errors import bad_request
+from simulators.navision.literals import Token, is_literal, literal_value, tokenize
+from simulators.navision.schema import EntityType, Property
+
+Row = dict[str, Any]
+Test = Callable[[Row], bool]
+
+_COMPARISONS: dict[str, tuple[Callable[[Any, Any], bool], str]] = {
+    "eq": (operator.eq, "Equal"),
+    "ne": (operator.ne, "NotEqual"),
+    "gt": (operator.gt, "GreaterThan"),
+    "ge": (operator.ge, "GreaterThanOrEqual"),
+    "lt": (operator.lt, "LessThan"),
+    "le": (operator.le, "LessThanOrEqual"),
+}
+_FUNCTIONS: dict[str, Callable[[str, str], bool]] = {
+    "startswith": str.startswith,
+    "endswith": str.endswith,
+    "contains": operator.contains,
+}
+# Which literal kinds each Edm type can be compared with.
+_COMPATIBLE: dict[str, tuple[type, ...]] = {
+    "Edm.String": (str,),
+    "Edm.Date": (str,),
+    "Edm.Decimal": (int, float),
+    "Edm.Int32": (int, float),
+    "Edm.Boolean": (bool,),
+}
+_OR_ACROSS_FIELDS = "The 'OR' operator is not supported on distinct fields on an OData filter."
+
+
+@dataclass(frozen=True, slots=True)
+class Predicate:
+    """A compiled filter.
+
+    Parameters:
+        test: true for the rows the filter keeps.
+        fields: the properties the filter reads.
+        equalities: ``(field, value)`` pairs every kept row satisfies; lets the store answer
+            ``No eq '10000'`` or ``External_Document_No eq 'X'`` from an index.
+    """
+
+    test: Test
+    fields: frozenset[str]
+    equalities: tuple[tuple[str, Any], ...] = ()
+
+
+def parse_filter(entity: EntityType, text: str) -> Predicate:
+    """Compile ``$filter`` text for ``entity``.
+
+    Raises:
+        NavError: 400 ``BadRequest`` on a syntax error, an unknown property, a literal of the
+            wrong type, or an OR across different fields.
+    """
+    return _Parser(entity, text).parse()
+
+
+class _Parser:
+    def __init__(self, entity: EntityType, text: str) -> None:
+        self.entity = entity
+        self.text = text
+        self.tokens = tokenize(text)
+        self.pos = 0
+
+    def parse(self) -> Predicate:
+        predicate = self._or()
+        if self.pos != len(self.tokens):
+            raise self._syntax_error()
+        return predicate
+
+    def _or(self) -> Predicate:
+        left = self._and()
+        while self._accept("or"):
+            right = self._and()
+            fields = left.fields | right.fields
+            if len(fields) > 1:
+                raise bad_request(_OR_ACROSS_FIELDS)
+            left = _either(left, right, fields)
+        return left
+
+    def _and(self) -> Predicate:
+        left = self._unary()
+        while self._accept("and"):
+            right = self._unary()
+            left = _both(left, right)
+        return left
+
+    def _unary(self) -> Predicate:
+        if self._accept("not"):
+            inner = self._unary()
+            return Predicate(lambda row: not inner.test(row), inner.fields)
+        if self._accept("("):
+            inner = self._or()
+            self._expect(")")
+            return inner
+        return self._term()
+
+    def _term(self) -> Predicate:
+        token = self._next()
+        if token.text in _FUNCTIONS and self._accept("("):
+            return self._function(token.text)
+        prop = self._property(token)
+        if self._accept("in"):
+            return self._in(prop)
+        op_token = self._next()
+        if op_token.text not in _COMPARISONS:
+            raise self._syntax_error()
+        return _compare(prop, op_token.text, self._literal(prop, _COMPARISONS[op_token.text][1]))
+
+    def _function(self, name: str) -> Predicate:
+        prop = self._property(self._next())
+        self._expect(",")
+        needle = self._literal(prop, name)
+        self._expect(")")
+        if prop.edm != "Edm.String" or not isinstance(needle, str):
+            raise bad_request(f"The function '{name}' needs a string property and string.")
+        func, field = _FUNCTIONS[name], prop.name
+        wanted = True
+        if self._accept("eq"):
+            flag = self._next()
+            if flag.text not in ("true", "false"):
+                raise self._syntax_error()
+            wanted = flag.text == "true"
+        return Predicate(lambda row: func(row[field], needle) is wanted, frozenset([field]))
+
+    def _in(self, prop: Property) -> Predicate:
+        self._expect("(")
+        values = {self._literal(prop, "In")}
+        while self._accept(","):
+            values.add(self._literal(prop, "In"))
+        self._expect(")")
+        field = prop.name
+        return Predicate(lambda row: row[field] in values, frozenset([field]))
+
+    def _property(self, token: Token) -> Property:
+        if token.kind != "name":
+            raise self._syntax_error()
+        prop = self.entity.by_name.get(token.text)
+        if prop is None:
+            raise bad_request(
+                f"Could not find a property named '{token.text}' on type 'NAV.{self.entity.name}'."
+            )
+        return prop
+
+    def _literal(self, prop: Property, operator_kind: str) -> Any:
+        token = self._next()
+        if not is_literal(token):
+            raise self._syntax_error()
+        value = literal_value(token)
+        kinds = _COMPATIBLE[prop.edm]
+        valid = value is None or (
+            isinstance(value, kinds)
+            and not _bool_as_number(value, kinds)
+            and (prop.edm == "Edm.Date") == (token.kind == "date")
+        )
+        if not valid:
+            raise bad_request(
+                "A binary operator with incompatible types was detected. Found operand types "
+                f"'{prop.edm}' and '{_edm_of(token)}' for operator kind '{operator_kind}'."
+            )
+        return value
+
+    def _next(self) -> Token:
+        if self.pos >= len(self.tokens):
+            raise self._syntax_error()
+        token = self.tokens[self.pos]
+        self.pos += 1
+        return token
+
+    def _accept(self, text: str) -> bool:
+        if self.pos < len(self.tokens) and self.tokens[self.pos].text == text:
+            self.pos += 1
+            return True
+        return False
+
+    def _expect(self, text: str) -> None:
+        if not self._accept(text):
+            raise self._syntax_error()
+
+    def _syntax_error(self) -> Exception:
+        return bad_request(f"Syntax error at position {self.pos} in '{self.text}'.")
+
+
+def _compare(prop: Property, op: str, value: Any) -> Predicate:
+    field, func = prop.name, _COMPARISONS[op][0]
+    fields = frozenset([field])
+    if value is None:
+        # NAV fields are never null: "eq null" keeps nothing, "ne null" keeps everything.
+        return Predicate(lambda row: op == "ne", fields)
+    equalities = ((field, value),) if op == "eq" else ()
+    return Predicate(lambda row: bool(func(row[field], value)), fields, equalities)
+
+
+def _both(left: Predicate, right: Predicate) -> Predicate:
+    lt, rt = left.test, right.test
+    return Predicate(
+        lambda row: lt(row) and rt(row),
+        left.fields | right.fields,
+        left.equalities + right.equalities,
+    )
+
+
+def _either(left: Predicate, right: Predicate, fields: frozenset[str]) -> Predicate:
+    lt, rt = left.test, right.test
+    return Predicate(lambda row: lt(row) or rt(row), fields)
+
+
+def _bool_as_number(value: Any, kinds: tuple[type, ...]) -> bool:
+    # bool is an int subclass in Python; OData keeps them apart.
+    return isinstance(value, bool) and bool not in kinds
+
+
+def _edm_of(token: Token) -> str:
+    value = literal_value(token)
+    if token.kind == "date":
+        return "Edm.Date"
+    if isinstance(value, bool):
+        return "Edm.Boolean"
+    if isinstance(value, int):
+        return "Edm.Int32"
+    if isinstance(value, float):
+        return "Edm.Decimal"
+    return "Edm.String"

@@ -1,0 +1,223 @@
+"""OData system query options and NAV's server-driven paging.
+
+Rows are ordered by ``$orderby`` and then by primary key (NAV's natural order). A page holds at
+most the server's page size; the ``$skiptoken`` of the next page lists the sort values of the
+last row sent, so paging stays correct when rows are inserted or deleted between pages.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from yarl import URL
+
+from simulators.navision.errors import bad_request
+from simulators.navision.filters import Predicate, parse_filter
+from simulators.navision.literals import format_literal, parse_literal_list
+from simulators.navision.schema import EntityType
+from simulators.navision.store import Record, Table
+
+# NAV ignores $format/$schemaversion beyond JSON; anything else starting with "$" is an error.
+_KNOWN_OPTIONS = frozenset(
+    "$filter $select $orderby $top $skip $count $skiptoken $expand $format $schemaversion".split()
+)
+_QUERY_SAFE = "$'(),:/*"
+
+
+@dataclass(frozen=True)
+class QueryOptions:
+    """The parsed query options of one request."""
+
+    filter: Predicate | None = None
+    select: tuple[str, ...] | None = None
+    orderby: tuple[tuple[str, bool], ...] = ()
+    top: int | None = None
+    skip: int = 0
+    count: bool = False
+    skiptoken: tuple[Any, ...] | None = None
+    expand: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Page:
+    """One response's worth of rows.
+
+    Parameters:
+        records: the rows to send.
+        total: how many rows match the filter (for ``$count``).
+        skiptoken: the token of the next page, or ``None`` on the last page.
+        remaining_top: what is left of ``$top`` after this page.
+    """
+
+    records: list[Record]
+    total: int
+    skiptoken: str | None
+    remaining_top: int | None
+
+
+def parse_options(entity: EntityType, query: Mapping[str, str]) -> QueryOptions:
+    """Parse the system query options of a request on ``entity``.
+
+    Raises:
+        NavError: 400 ``BadRequest`` on an unknown option or an invalid value.
+    """
+    for name in query:
+        if name.startswith("$") and name not in _KNOWN_OPTIONS:
+            raise bad_request(f"The query parameter '{name}' is not supported.")
+    text = query.get("$filter")
+    token = query.get("$skiptoken")
+    return QueryOptions(
+        filter=parse_filter(entity, text) if text else None,
+        select=_select(entity, query.get("$select")),
+        orderby=_orderby(entity, query.get("$orderby")),
+        top=_count_value("$top", query.get("$top")),
+        skip=_count_value("$skip", query.get("$skip")) or 0,
+        count=_boolean("$count", query.get("$count")),
+        skiptoken=tuple(parse_literal_list(token)) if token else None,
+        expand=_expand(entity, query.get("$expand")),
+    )
+
+
+def run_query(
+    entity: EntityType, rows: Table | Iterable[Record], options: QueryOptions, page_size: int
+) -> Page:
+    """Filter, order and cut one page out of ``rows``."""
+    matching = _filtered(rows, options.filter)
+    fields = [*(f for f, _ in options.orderby), *entity.key]
+    descending = [*(d for _, d in options.orderby), *(False for _ in entity.key)]
+    _sort(matching, fields, descending)
+    start = _start(matching, fields, descending, options)
+    limit = page_size if options.top is None else min(page_size, options.top)
+    page = matching[start : start + limit]
+    more = start + limit < len(matching) and (options.top is None or options.top > limit)
+    skiptoken = None
+    if more and page:
+        last = page[-1].values
+        skiptoken = ",".join(format_literal(last[f]) for f in fields)
+    return Page(
+        records=page,
+        total=len(matching),
+        skiptoken=skiptoken,
+        remaining_top=None if options.top is None else options.top - len(page),
+    )
+
+
+def next_link(url: URL, skiptoken: str, remaining_top: int | None) -> str:
+    """The absolute ``@odata.nextLink``: the same request with a ``$skiptoken``."""
+    params = [(k, v) for k, v in url.query.items() if k not in ("$skiptoken", "$skip", "$top")]
+    if remaining_top is not None:
+        params.append(("$top", str(remaining_top)))
+    params.append(("$skiptoken", skiptoken))
+    query = "&".join(f"{quote(k, safe='$')}={quote(v, safe=_QUERY_SAFE)}" for k, v in params)
+    return f"{url.with_query(None)}?{query}"
+
+
+def _filtered(rows: Table | Iterable[Record], predicate: Predicate | None) -> list[Record]:
+    if predicate is None:
+        return list(rows)
+    candidates: Iterable[Record] = rows
+    if isinstance(rows, Table):
+        # Answer "Field eq value" from an index instead of scanning every row.
+        indexed = next(((f, v) for f, v in predicate.equalities if rows.indexes(f)), None)
+        if indexed is not None:
+            candidates = rows.lookup(*indexed)
+    test = predicate.test
+    return [r for r in candidates if test(r.values)]
+
+
+def _sort(records: list[Record], fields: list[str], descending: list[bool]) -> None:
+    # Stable sorts from the least to the most significant field give a mixed-direction order.
+    for field, desc in reversed(list(zip(fields, descending, strict=True))):
+        records.sort(key=_value_of(field), reverse=desc)
+
+
+def _value_of(field: str) -> Callable[[Record], Any]:
+    return lambda record: record.values[field]
+
+
+def _start(
+    records: list[Record], fields: list[str], descending: list[bool], options: QueryOptions
+) -> int:
+    token = options.skiptoken
+    if token is None:
+        return options.skip
+    if len(token) != len(fields):
+        raise bad_request("The skip token does not match the request.")
+    try:
+        for index, record in enumerate(records):
+            if _compare([record.values[f] for f in fields], token, descending) > 0:
+                return index
+    except TypeError:
+        raise bad_request("The skip token does not match the request.") from None
+    return len(records)
+
+
+def _compare(values: list[Any], token: tuple[Any, ...], descending: list[bool]) -> int:
+    for value, bound, desc in zip(values, token, descending, strict=True):
+        if value != bound:
+            result = 1 if value > bound else -1
+            return -result if desc else result
+    return 0
+
+
+def _names(entity: EntityType, text: str) -> list[str]:
+    names = [part.strip() for part in text.split(",")]
+    for name in names:
+        if name not in entity.by_name:
+            raise bad_request(
+                f"Could not find a property named '{name}' on type 'NAV.{entity.name}'."
+            )
+    return names
+
+
+def _select(entity: EntityType, text: str | None) -> tuple[str, ...] | None:
+    if not text or text.strip() == "*":
+        return None
+    return tuple(_names(entity, text))
+
+
+def _orderby(entity: EntityType, text: str | None) -> tuple[tuple[str, bool], ...]:
+    if not text:
+        return ()
+    clauses: list[tuple[str, bool]] = []
+    for clause in text.split(","):
+        name, _, direction = clause.strip().partition(" ")
+        direction = direction.strip().lower()
+        if direction not in ("", "asc", "desc"):
+            raise bad_request(f"Syntax error in $orderby '{text}'.")
+        clauses.append((_names(entity, name)[0], direction == "desc"))
+    return tuple(clauses)
+
+
+def _expand(entity: EntityType, text: str | None) -> tuple[str, ...]:
+    if not text:
+        return ()
+    names = tuple(part.strip() for part in text.split(","))
+    for name in names:
+        if name != entity.containment:
+            raise bad_request(
+                f"Could not find a property named '{name}' on type 'NAV.{entity.name}'."
+            )
+    return names
+
+
+def _count_value(option: str, text: str | None) -> int | None:
+    if text is None:
+        return None
+    if not text.isdigit():
+        raise bad_request(
+            f"Invalid value '{text}' for {option} query option found. "
+            f"The {option} query option requires a non-negative integer value."
+        )
+    return int(text)
+
+
+def _boolean(option: str, text: str | None) -> bool:
+    if text is None or text.lower() == "false":
+        return False
+    if text.lower() == "true":
+        return True
+    raise bad_request(f"'{text}' is not a valid count option.")

@@ -1,0 +1,183 @@
+"""Deterministic demo data: a beverage wholesaler's customers, items and sales prices.
+
+Customers 10000-50000 (20000 HORECA and 10000 RETAIL price groups, 40000 blocked),
+items 1000-1005 (wine), 1100-1102 (water), 1200-1202 (accessories), and SalesPrices rows
+covering every Sales Type, quantity tiers and date-limited campaigns. Prices are in LCY;
+Item.Unit_Price is per base unit of measure, a SalesPrices row per its own unit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: The date the seed rows were last modified.
+SEEDED_ON = "2024-11-15"
+
+
+def _customer(
+    no: str,
+    name: str,
+    address: str,
+    city: str,
+    post_code: str,
+    price_group: str,
+    balance: float,
+    credit_limit: float,
+    blocked: str = " ",
+) -> dict[str, Any]:
+    return {
+        "No": no,
+        "Name": name,
+        "Address": address,
+        "City": city,
+        "Post_Code": post_code,
+        "Country_Region_Code": "US",
+        "Phone_No": f"+1 555 01{no[:2]}",
+        "Blocked": blocked,
+        "E_Mail": f"orders@{name.split()[0].lower()}.example",
+        "Customer_Price_Group": price_group,
+        "Customer_Disc_Group": price_group,
+        "Balance_LCY": balance,
+        "Credit_Limit_LCY": credit_limit,
+        "VAT_Registration_No": f"US{no}789",
+        "Last_Date_Modified": SEEDED_ON,
+    }
+
+
+CUSTOMERS = [
+    _customer(
+        "10000", "Adatum Corp", "192 Market Square", "Atlanta", "31772", "RETAIL", 1623.5, 25000
+    ),
+    _customer(
+        "20000",
+        "Trey Research Bistro",
+        "153 Thomas Drive",
+        "Chicago",
+        "61236",
+        "HORECA",
+        4410.9,
+        50000,
+    ),
+    _customer("30000", "School of Fine Art", "10 High Tower Green", "Miami", "37125", "", 0, 10000),
+    _customer(
+        "40000",
+        "Alpine Ski House",
+        "10 Deerfield Road",
+        "Salt Lake City",
+        "84101",
+        "",
+        12875,
+        5000,
+        blocked="All",
+    ),
+    _customer("50000", "Relecloud Hotels", "25 Water Way", "Seattle", "98101", "", 250.75, 15000),
+]
+
+
+def _item(
+    no: str,
+    description: str,
+    price: float,
+    base: str,
+    sales: str,
+    inventory: float,
+    category: str,
+    blocked: bool = False,
+) -> dict[str, Any]:
+    return {
+        "No": no,
+        "Description": description,
+        "Unit_Price": price,
+        "Base_Unit_of_Measure": base,
+        "Sales_Unit_of_Measure": sales,
+        "Inventory": inventory,
+        "Blocked": blocked,
+        "Item_Category_Code": category,
+        "Last_Date_Modified": SEEDED_ON,
+    }
+
+
+ITEMS = [
+    _item("1000", "Bordeaux Rouge 2019, 0.75 L", 14.9, "BOTTLE", "BOTTLE", 480, "WINE"),
+    _item("1001", "Chablis Premier Cru 2020, 0.75 L", 24.5, "BOTTLE", "BOTTLE", 240, "WINE"),
+    _item("1002", "Rioja Reserva 2017, 0.75 L", 11.2, "BOTTLE", "BOX", 600, "WINE"),
+    _item("1003", "Prosecco DOC Brut, 0.75 L", 9.8, "BOTTLE", "BOX", 720, "WINE"),
+    _item("1004", "Champagne Brut NV, 0.75 L", 39, "BOTTLE", "BOTTLE", 120, "WINE"),
+    _item(
+        "1005", "Riesling Kabinett 2021, 0.75 L", 12.4, "BOTTLE", "BOTTLE", 0, "WINE", blocked=True
+    ),
+    _item("1100", "Still Mineral Water, 0.5 L", 0.45, "BOTTLE", "BOX", 9600, "WATER"),
+    _item("1101", "Sparkling Mineral Water, 0.5 L", 0.49, "BOTTLE", "BOX", 7200, "WATER"),
+    _item("1102", "Still Mineral Water, 1.5 L", 0.89, "BOTTLE", "BOX", 3000, "WATER"),
+    _item("1200", "Waiter's Corkscrew", 6.5, "PCS", "PCS", 150, "ACCESSORY"),
+    _item("1201", "Bordeaux Wine Glass, 0.6 L", 4.2, "PCS", "BOX", 900, "ACCESSORY"),
+    _item("1202", "Steel Ice Bucket", 18.9, "PCS", "PCS", 60, "ACCESSORY"),
+]
+
+#: (item no., unit code) -> base units per unit: wine boxes of 6, water boxes of 24 or 6.
+ITEM_UNITS: dict[tuple[str, str], float] = {
+    **{(i["No"], i["Base_Unit_of_Measure"]): 1 for i in ITEMS},
+    ("1002", "BOX"): 6,
+    ("1003", "BOX"): 6,
+    ("1100", "BOX"): 24,
+    ("1101", "BOX"): 24,
+    ("1102", "BOX"): 6,
+    ("1201", "BOX"): 6,
+}
+
+
+def _price(
+    item: str,
+    sales_type: str,
+    code: str,
+    unit: str,
+    price: float,
+    min_qty: float = 0,
+    starting: str = "0001-01-01",
+    ending: str = "0001-01-01",
+) -> dict[str, Any]:
+    return {
+        "Item_No": item,
+        "Sales_Type": sales_type,
+        "Sales_Code": code,
+        "Starting_Date": starting,
+        "Ending_Date": ending,
+        "Currency_Code": "",
+        "Variant_Code": "",
+        "Unit_of_Measure_Code": unit,
+        "Minimum_Quantity": min_qty,
+        "Unit_Price": price,
+    }
+
+
+SALES_PRICES = [
+    # 1000: a customer price, a price-group price with a 24-bottle tier, an all-customers tier.
+    _price("1000", "Customer", "10000", "BOTTLE", 13.5),
+    _price("1000", "Customer Price Group", "RETAIL", "BOTTLE", 14.2),
+    _price("1000", "Customer Price Group", "RETAIL", "BOTTLE", 13.2, min_qty=24),
+    _price("1000", "All Customers", "", "BOTTLE", 13.9, min_qty=60),
+    # 1002 (box of 6 at 67.20 list): HORECA price and a summer campaign.
+    _price("1002", "Customer Price Group", "HORECA", "BOX", 60),
+    _price("1002", "Campaign", "SUMMER25", "BOX", 55, starting="2025-06-01", ending="2025-08-31"),
+    # 1003 (box of 6 at 58.80 list): everybody's price and one customer's better one.
+    _price("1003", "All Customers", "", "BOX", 56),
+    _price("1003", "Customer", "20000", "BOX", 52),
+    # 1004: a Christmas promotion limited to December 2024.
+    _price(
+        "1004", "Campaign", "XMAS24", "BOTTLE", 34.9, starting="2024-12-01", ending="2024-12-31"
+    ),
+    # 1100 (box of 24 at 10.80 list): price groups with a 10-box HORECA tier.
+    _price("1100", "Customer Price Group", "HORECA", "BOX", 9.9),
+    _price("1100", "Customer Price Group", "HORECA", "BOX", 9.4, min_qty=10),
+    _price("1100", "Customer Price Group", "RETAIL", "BOX", 10.4),
+    # 1200: an open-ended welcome campaign; 1201: a customer price that expired.
+    _price("1200", "Campaign", "WELCOME", "PCS", 5.9, starting="2024-01-01"),
+    _price("1201", "Customer", "10000", "BOX", 21, ending="2024-06-30"),
+]
+
+#: Seed rows by entity-set name.
+TABLES: dict[str, list[dict[str, Any]]] = {
+    "Customer": CUSTOMERS,
+    "Item": ITEMS,
+    "SalesPrices": SALES_PRICES,
+}

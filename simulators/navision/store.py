@@ -1,0 +1,168 @@
+"""The in-memory NAV database: tables of versioned records, indexes and number series.
+
+Every write takes a new row version from one counter (like SQL Server's ``timestamp``
+column that NAV's etags are made from), so an etag changes on every modification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from simulators.navision import seed
+from simulators.navision.schema import (
+    CONTAINED,
+    ENTITY_SETS,
+    ITEM,
+    SALES_LINE,
+    SALES_ORDER,
+    SALES_PRICES,
+    EntityType,
+)
+
+Key = tuple[Any, ...]
+
+#: The first number of the sales-order number series.
+FIRST_ORDER_NO = 101001
+
+
+@dataclass(slots=True)
+class Record:
+    """One row: its property values and the version its etag is derived from."""
+
+    values: dict[str, Any]
+    version: int
+
+
+class Table:
+    """The rows of one entity type, in insertion order, with equality indexes.
+
+    Parameters:
+        entity: the entity type whose records the table holds.
+    """
+
+    def __init__(self, entity: EntityType) -> None:
+        self.entity = entity
+        self._rows: dict[Key, Record] = {}
+        # field -> value -> keys; dict-as-ordered-set keeps lookups in insertion order.
+        self._indexes: dict[str, dict[Any, dict[Key, None]]] = {f: {} for f in entity.indexed}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self._rows.values())
+
+    def get(self, key: Key) -> Record | None:
+        """The record with this primary key, if any."""
+        return self._rows.get(key)
+
+    def insert(self, record: Record) -> None:
+        """Add a record whose key is not taken yet."""
+        key = self.entity.key_of(record.values)
+        self._rows[key] = record
+        self._index(key, record.values)
+
+    def update(self, record: Record, changes: dict[str, Any], version: int) -> None:
+        """Apply ``changes`` (never key fields) to ``record`` and give it ``version``."""
+        key = self.entity.key_of(record.values)
+        self._unindex(key, record.values)
+        record.values.update(changes)
+        record.version = version
+        self._index(key, record.values)
+
+    def delete(self, key: Key) -> None:
+        """Remove the record with this key, if present."""
+        record = self._rows.pop(key, None)
+        if record is not None:
+            self._unindex(key, record.values)
+
+    def indexes(self, field: str) -> bool:
+        """Whether :meth:`lookup` can answer for ``field`` without a scan."""
+        return field in self._indexes or self.entity.key == (field,)
+
+    def lookup(self, field: str, value: Any) -> list[Record]:
+        """Records whose ``field`` equals ``value`` (``field`` must satisfy :meth:`indexes`)."""
+        if field in self._indexes:
+            keys = self._indexes[field].get(value, {})
+            return [self._rows[k] for k in keys]
+        record = self._rows.get((value,))
+        return [] if record is None else [record]
+
+    def _index(self, key: Key, values: dict[str, Any]) -> None:
+        for field, index in self._indexes.items():
+            index.setdefault(values[field], {})[key] = None
+
+    def _unindex(self, key: Key, values: dict[str, Any]) -> None:
+        for field, index in self._indexes.items():
+            bucket = index.get(values[field])
+            if bucket is not None:
+                bucket.pop(key, None)
+                if not bucket:
+                    del index[values[field]]
+
+
+class Store:
+    """All tables of one company, the row-version counter and the order number series."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, Table] = {}
+        #: (item no., unit of measure code) -> quantity of base units per that unit.
+        self.item_units: dict[tuple[str, str], float] = {}
+        self.next_order_no = FIRST_ORDER_NO
+        self._version = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Drop every change and load the seed data again (same numbers, same etags)."""
+        self._version = 0
+        self.next_order_no = FIRST_ORDER_NO
+        self.tables = {e.name: Table(e) for e in (*ENTITY_SETS.values(), *CONTAINED.values())}
+        self.item_units = dict(seed.ITEM_UNITS)
+        for entity_name, rows in seed.TABLES.items():
+            table = self.tables[entity_name]
+            for row in rows:
+                table.insert(self.new_record(table.entity, row))
+
+    def bump(self) -> int:
+        """The next row version."""
+        self._version += 1
+        return self._version
+
+    def new_record(self, entity: EntityType, values: dict[str, Any]) -> Record:
+        """A record of ``entity`` with blanks filled in and a fresh version."""
+        return Record({**entity.defaults(), **values}, self.bump())
+
+    def take_order_no(self) -> str:
+        """The next number of the sales-order series (101001, 101002, ...)."""
+        number = self.next_order_no
+        self.next_order_no += 1
+        return str(number)
+
+    @property
+    def items(self) -> Table:
+        """The ``Item`` table."""
+        return self.tables[ITEM.name]
+
+    @property
+    def orders(self) -> Table:
+        """The ``SalesOrder`` (Sales Header) table."""
+        return self.tables[SALES_ORDER.name]
+
+    @property
+    def lines(self) -> Table:
+        """The sales lines, reached through ``SalesOrderSalesLines``."""
+        return self.tables[SALES_LINE.name]
+
+    @property
+    def prices(self) -> Table:
+        """The ``SalesPrices`` table."""
+        return self.tables[SALES_PRICES.name]
+
+    def lines_of(self, order: Record) -> list[Record]:
+        """The lines of a sales order, by line number."""
+        values = order.values
+        lines = self.lines.lookup("Document_No", values["No"])
+        mine = (r for r in lines if r.values["Document_Type"] == values["Document_Type"])
+        return sorted(mine, key=lambda r: int(r.values["Line_No"]))

@@ -1,0 +1,611 @@
+"""The Dynamics NAV simulator speaks NAV's OData v4 dialect, and the shared fault layer works."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Awaitable, Callable
+from datetime import date
+from typing import Any
+
+import aiohttp
+import pytest
+from aiohttp import encode_basic_auth, web
+from aiohttp.test_utils import TestClient
+
+from simulators import SIMULATORS
+from simulators.navision import NAV_KEY, Store, best_unit_price, create_app
+
+Client = TestClient[web.Request, web.Application]
+ClientFactory = Callable[[web.Application], Awaitable[Client]]
+
+AUTH = {"Authorization": encode_basic_auth("bus", "bus-secret")}
+ROOT = "/DynamicsNAV110/ODataV4"
+BASE = f"{ROOT}/Company('CRONUS')"
+CORRELATION = re.compile(r"  CorrelationId:  [0-9a-f-]{36}\.$")
+WORK_DATE = date(2025, 7, 1)
+
+
+async def _client(aiohttp_client: ClientFactory, **options: Any) -> Client:
+    app = create_app(**options)
+    app[NAV_KEY].today = lambda: WORK_DATE
+    return await aiohttp_client(app)
+
+
+@pytest.fixture
+async def nav(aiohttp_client: ClientFactory) -> Client:
+    return await _client(aiohttp_client)
+
+
+async def _json(response: aiohttp.ClientResponse, status: int) -> Any:
+    assert response.status == status, await response.text()
+    return await response.json()
+
+
+async def _get(client: Client, path: str, params: dict[str, str] | None = None) -> Any:
+    return await _json(await client.get(BASE + path, headers=AUTH, params=params), 200)
+
+
+async def _post(client: Client, path: str, body: Any, status: int = 201) -> Any:
+    return await _json(await client.post(BASE + path, headers=AUTH, json=body), status)
+
+
+def _order(**overrides: Any) -> dict[str, Any]:
+    return {
+        "Sell_to_Customer_No": "10000",
+        "External_Document_No": "BUS-0001",
+        "SalesOrderSalesLines": [{"No": "1000", "Quantity": 30}, {"No": "1002", "Quantity": 2}],
+        **overrides,
+    }
+
+
+async def _assert_error(response: aiohttp.ClientResponse, status: int, code: str) -> str:
+    body = await _json(response, status)
+    assert body["error"]["code"] == code
+    assert CORRELATION.search(body["error"]["message"])
+    return str(body["error"]["message"])
+
+
+async def _control(client: Client, method: str, path: str, body: Any = None) -> Any:
+    response = await client.request(method, f"/_control/{path}", json=body)
+    return await _json(response, 200)
+
+
+# --- protocol basics ---------------------------------------------------------------------
+
+
+async def test_registry_names_the_navision_factory() -> None:
+    assert SIMULATORS["navision"] is create_app
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Authorization": encode_basic_auth("bus", "wrong")}, {"Authorization": "Bearer x"}],
+)
+async def test_requests_without_valid_basic_credentials_get_401(
+    nav: Client, headers: dict[str, str]
+) -> None:
+    response = await nav.get(f"{BASE}/Customer", headers=headers)
+    await _assert_error(response, 401, "Authentication_InvalidCredentials")
+    assert response.headers["WWW-Authenticate"].startswith('Basic realm="')
+
+
+async def test_control_routes_need_no_auth(nav: Client) -> None:
+    assert await _control(nav, "GET", "health") == {"ok": True}
+
+
+async def test_collection_is_odata_json_with_context_and_etags(nav: Client) -> None:
+    response = await nav.get(f"{BASE}/Customer", headers=AUTH)
+    body = await _json(response, 200)
+    assert response.headers["Content-Type"] == "application/json; odata.metadata=minimal"
+    assert response.headers["OData-Version"] == "4.0"
+    assert body["@odata.context"] == (
+        f"http://{response.url.host}:{response.url.port}{ROOT}/$metadata#Company('CRONUS')/Customer"
+    )
+    assert [c["No"] for c in body["value"]] == ["10000", "20000", "30000", "40000", "50000"]
+    assert all(c["@odata.etag"].startswith('W/"') for c in body["value"])
+    assert body["value"][0]["Blocked"] == " "
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"{BASE}/Item('1000')",
+        f"{ROOT}/Company(%27CRONUS%27)/Item('1000')",
+        f"{ROOT}/Item('1000')?company=CRONUS",
+    ],
+)
+async def test_company_can_be_in_the_path_encoded_or_as_a_parameter(nav: Client, path: str) -> None:
+    body = await _json(await nav.get(path, headers=AUTH), 200)
+    assert body["Description"] == "Bordeaux Rouge 2019, 0.75 L"
+    assert body["@odata.context"].endswith("#Company('CRONUS')/Item/$entity")
+
+
+async def test_unknown_company_service_or_key_are_rejected(nav: Client) -> None:
+    other_company = await nav.get(f"{ROOT}/Company('OTHER')/Item", headers=AUTH)
+    await _assert_error(other_company, 400, "Unknown")
+    await _assert_error(await nav.get(f"{BASE}/Vendor", headers=AUTH), 404, "BadRequest_NotFound")
+    message = await _assert_error(
+        await nav.get(f"{BASE}/Customer('99999')", headers=AUTH), 404, "Internal_RecordNotFound"
+    )
+    assert message.startswith("The Customer does not exist. Identification fields and values: No.")
+
+
+async def test_metadata_is_a_csdl_document_naming_every_entity_set(nav: Client) -> None:
+    response = await nav.get(f"{ROOT}/$metadata", headers=AUTH)
+    assert response.status == 200
+    assert response.content_type == "application/xml"
+    root = ET.fromstring(await response.text())
+    edm = "{http://docs.oasis-open.org/odata/ns/edm}"
+    assert root.get("Version") == "4.0"
+    sets = {s.get("Name"): s.get("EntityType") for s in root.iter(f"{edm}EntitySet")}
+    assert {"Customer", "Item", "SalesOrder", "SalesPrices", "Company"} <= sets.keys()
+    types = {t.get("Name"): t for t in root.iter(f"{edm}EntityType")}
+    order_key = [r.get("Name") for r in types["SalesOrder"].iter(f"{edm}PropertyRef")]
+    assert order_key == ["Document_Type", "No"]
+    navigation = types["SalesOrder"].find(f"{edm}NavigationProperty")
+    assert navigation is not None and navigation.get("ContainsTarget") == "true"
+    line_key = [r.get("Name") for r in types["SalesOrderSalesLines"].iter(f"{edm}PropertyRef")]
+    assert line_key == ["Document_Type", "Document_No", "Line_No"]
+
+
+# --- sales orders ------------------------------------------------------------------------
+
+
+async def test_deep_insert_creates_order_with_lines_and_best_prices(nav: Client) -> None:
+    response = await nav.post(f"{BASE}/SalesOrder", headers=AUTH, json=_order())
+    order = await _json(response, 201)
+    assert order["No"] == "101001"
+    assert response.headers["Location"].endswith(
+        f"{BASE}/SalesOrder(Document_Type='Order',No='101001')"
+    )
+    assert response.headers["ETag"] == order["@odata.etag"]
+    assert order["Sell_to_Customer_Name"] == "Adatum Corp"
+    assert order["Order_Date"] == "2025-07-01"
+    lines = order["SalesOrderSalesLines"]
+    assert [(li["Line_No"], li["No"], li["Unit_of_Measure_Code"]) for li in lines] == [
+        (10000, "1000", "BOTTLE"),
+        (20000, "1002", "BOX"),
+    ]
+    # 1000: RETAIL group tier from 24 bottles (13.20) beats the customer's own 13.50.
+    # 1002: the SUMMER25 campaign (55.00 a box) runs on the order date.
+    assert [li["Unit_Price"] for li in lines] == [13.2, 55]
+    assert [li["Line_Amount"] for li in lines] == [396, 110]
+    assert lines[0]["Description"] == "Bordeaux Rouge 2019, 0.75 L"
+    assert (order["Amount"], order["Amount_Including_VAT"]) == (506, 607.2)
+    second = await _post(nav, "/SalesOrder", _order(External_Document_No="BUS-0002"))
+    assert second["No"] == "101002"
+
+
+async def test_order_lines_come_inline_with_expand_and_through_the_containment(
+    nav: Client,
+) -> None:
+    await _post(nav, "/SalesOrder", _order())
+    orders = await _get(nav, "/SalesOrder", {"$expand": "SalesOrderSalesLines"})
+    assert [len(o["SalesOrderSalesLines"]) for o in orders["value"]] == [2]
+    lines = await _get(nav, "/SalesOrder(Document_Type='Order',No='101001')/SalesOrderSalesLines")
+    assert [line["Line_No"] for line in lines["value"]] == [10000, 20000]
+    line = await _get(
+        nav,
+        "/SalesOrder(Document_Type='Order',No='101001')"
+        "/SalesOrderSalesLines(Document_Type='Order',Document_No='101001',Line_No=20000)",
+    )
+    assert line["No"] == "1002"
+
+
+async def test_posting_to_the_containment_adds_a_line(nav: Client) -> None:
+    order = await _post(nav, "/SalesOrder", _order(SalesOrderSalesLines=[]))
+    path = "/SalesOrder(Document_Type='Order',No='101001')"
+    line = await _post(nav, f"{path}/SalesOrderSalesLines", {"No": "1100", "Quantity": 12})
+    assert (line["Line_No"], line["Unit_of_Measure_Code"], line["Unit_Price"]) == (
+        10000,
+        "BOX",
+        10.4,
+    )
+    header = await _get(nav, path)
+    assert header["Amount"] == 124.8
+    # Amounts are FlowFields in NAV: adding a line does not modify the header record.
+    assert header["@odata.etag"] == order["@odata.etag"]
+
+
+async def test_failed_deep_insert_writes_nothing_and_keeps_the_number(nav: Client) -> None:
+    bad_line = {"No": "1000", "Quantity": 0}
+    await nav.post(f"{BASE}/SalesOrder", headers=AUTH, json=_order(SalesOrderSalesLines=[bad_line]))
+    assert (await _get(nav, "/SalesOrder"))["value"] == []
+    assert (await _post(nav, "/SalesOrder", _order()))["No"] == "101001"
+
+
+@pytest.mark.parametrize(
+    ("order", "code", "text"),
+    [
+        (
+            _order(Sell_to_Customer_No="99999"),
+            "Internal_RecordNotFound",
+            "The Customer does not exist. Identification fields and values: No.='99999'",
+        ),
+        (_order(Sell_to_Customer_No="40000"), "Application_DialogException", "blocked"),
+        (
+            _order(SalesOrderSalesLines=[{"No": "9999", "Quantity": 1}]),
+            "Internal_RecordNotFound",
+            "The Item does not exist",
+        ),
+        (
+            _order(SalesOrderSalesLines=[{"No": "1000", "Quantity": -1}]),
+            "Application_FieldValidationException",
+            "Quantity",
+        ),
+        (
+            _order(SalesOrderSalesLines=[{"No": "1000", "Quantity": "many"}]),
+            "Application_FieldValidationException",
+            "Decimal",
+        ),
+        (
+            _order(SalesOrderSalesLines=[{"No": "1005", "Quantity": 1}]),
+            "Application_FieldValidationException",
+            "Blocked",
+        ),
+        (_order(Color="red"), "BadRequest", "The property 'Color' does not exist on type"),
+        (
+            _order(External_Document_No="X" * 36),
+            "Application_StringExceededLength",
+            "must be less than or equal to 35 characters",
+        ),
+        (_order(Order_Date="01.07.2025"), "BadRequest", "Edm.Date"),
+    ],
+)
+async def test_invalid_orders_get_nav_error_envelopes(
+    nav: Client, order: dict[str, Any], code: str, text: str
+) -> None:
+    response = await nav.post(f"{BASE}/SalesOrder", headers=AUTH, json=order)
+    assert text in await _assert_error(response, 400, code)
+
+
+async def test_malformed_json_is_a_bad_request(nav: Client) -> None:
+    response = await nav.post(f"{BASE}/SalesOrder", headers=AUTH, data=b'{"No": ')
+    await _assert_error(response, 400, "BadRequest")
+
+
+async def test_released_order_takes_no_new_lines(nav: Client) -> None:
+    order = await _post(nav, "/SalesOrder", _order())
+    path = f"{BASE}/SalesOrder(Document_Type='Order',No='101001')"
+    headers = {**AUTH, "If-Match": order["@odata.etag"]}
+    await _json(await nav.patch(path, headers=headers, json={"Status": "Released"}), 200)
+    response = await nav.post(
+        f"{path}/SalesOrderSalesLines", headers=AUTH, json={"No": "1000", "Quantity": 1}
+    )
+    assert "Status must be equal to 'Open'" in await _assert_error(
+        response, 400, "Application_FieldValidationException"
+    )
+
+
+async def test_line_patch_finds_the_price_again_and_delete_removes_it(nav: Client) -> None:
+    await _post(nav, "/SalesOrder", _order())
+    line_path = (
+        "/SalesOrder(Document_Type='Order',No='101001')"
+        "/SalesOrderSalesLines(Document_Type='Order',Document_No='101001',Line_No=10000)"
+    )
+    line = await _get(nav, line_path)
+    patched = await nav.patch(
+        BASE + line_path, headers={**AUTH, "If-Match": line["@odata.etag"]}, json={"Quantity": 2}
+    )
+    assert (await _json(patched, 200))["Unit_Price"] == 13.5  # below the RETAIL tier now
+    header = await _get(nav, "/SalesOrder(Document_Type='Order',No='101001')")
+    assert header["Amount"] == 137
+    deleted = await nav.delete(BASE + line_path, headers={**AUTH, "If-Match": "*"})
+    assert deleted.status == 204
+    assert (await _get(nav, "/SalesOrder(Document_Type='Order',No='101001')"))["Amount"] == 110
+
+
+async def test_plain_services_accept_inserts_and_refuse_duplicate_keys(nav: Client) -> None:
+    customer = {"No": "60000", "Name": "Fabrikam Wines", "Customer_Price_Group": "HORECA"}
+    created = await _post(nav, "/Customer", customer)
+    assert (created["Blocked"], created["Balance_LCY"]) == (" ", 0)
+    duplicate = await nav.post(f"{BASE}/Customer", headers=AUTH, json=customer)
+    await _assert_error(duplicate, 409, "Internal_EntityWithSameKeyExists")
+    order = await _post(nav, "/SalesOrder", _order(Sell_to_Customer_No="60000"))
+    assert [line["Unit_Price"] for line in order["SalesOrderSalesLines"]] == [14.9, 55]
+
+
+async def test_composite_keys_with_dates_and_decimals_address_one_price(nav: Client) -> None:
+    price = await _get(
+        nav,
+        "/SalesPrices(Item_No='1000',Sales_Type='Customer Price Group',Sales_Code='RETAIL',"
+        "Starting_Date=0001-01-01,Currency_Code='',Variant_Code='',"
+        "Unit_of_Measure_Code='BOTTLE',Minimum_Quantity=24)",
+    )
+    assert price["Unit_Price"] == 13.2
+    wrong = await nav.get(f"{BASE}/SalesPrices('1000')", headers=AUTH)
+    await _assert_error(wrong, 400, "BadRequest")
+
+
+# --- concurrency tokens --------------------------------------------------------------------
+
+
+async def test_patch_needs_if_match_and_rejects_stale_etags(nav: Client) -> None:
+    path = f"{BASE}/Customer('10000')"
+    etag = (await _get(nav, "/Customer('10000')"))["@odata.etag"]
+    missing = await nav.patch(path, headers=AUTH, json={"Phone_No": "1"})
+    assert (await _assert_error(missing, 400, "BadRequest_InvalidToken")).startswith(
+        "Could not validate the client concurrency token required by the service. "
+        "Please provide a valid token in the client request."
+    )
+    garbage = await nav.patch(path, headers={**AUTH, "If-Match": "nonsense"}, json={})
+    await _assert_error(garbage, 400, "BadRequest_InvalidToken")
+    updated = await _json(
+        await nav.patch(path, headers={**AUTH, "If-Match": etag}, json={"Phone_No": "+1 555 7"}),
+        200,
+    )
+    assert updated["Phone_No"] == "+1 555 7"
+    assert updated["Last_Date_Modified"] == "2025-07-01"
+    assert updated["@odata.etag"] != etag
+    stale = await nav.patch(path, headers={**AUTH, "If-Match": etag}, json={"Phone_No": "2"})
+    message = await _assert_error(stale, 409, "Request_EntityChanged")
+    assert message.startswith("Another user has already changed the record.")
+    star = await nav.request("MERGE", path, headers={**AUTH, "If-Match": "*"}, json={"City": "X"})
+    assert (await _json(star, 200))["City"] == "X"
+
+
+async def test_delete_needs_if_match(nav: Client) -> None:
+    order = await _post(nav, "/SalesOrder", _order())
+    path = f"{BASE}/SalesOrder(Document_Type='Order',No='101001')"
+    await _assert_error(await nav.delete(path, headers=AUTH), 400, "BadRequest_InvalidToken")
+    response = await nav.delete(path, headers={**AUTH, "If-Match": order["@odata.etag"]})
+    assert response.status == 204
+    await _assert_error(await nav.get(path, headers=AUTH), 404, "Internal_RecordNotFound")
+
+
+# --- queries -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("entity", "expression", "expected"),
+    [
+        ("Customer", "Customer_Price_Group eq 'RETAIL'", ["10000"]),
+        ("Customer", "Blocked ne ' '", ["40000"]),
+        ("Customer", "City eq 'Miami' or City eq 'Seattle'", ["30000", "50000"]),
+        ("Item", "Unit_Price gt 24.5", ["1004"]),
+        ("Item", "Unit_Price ge 24.5 and Unit_Price lt 39", ["1001"]),
+        ("Item", "Unit_Price le 0.49", ["1100", "1101"]),
+        ("Item", "startswith(Description,'Still')", ["1100", "1102"]),
+        (
+            "Item",
+            "contains(Description,'Water') and Sales_Unit_of_Measure eq 'BOX'",
+            ["1100", "1101", "1102"],
+        ),
+        ("Item", "Description eq 'Waiter''s Corkscrew'", ["1200"]),
+        ("Item", "Blocked eq true", ["1005"]),
+        ("Item", "(Item_Category_Code eq 'WINE') and not (Unit_Price lt 20)", ["1001", "1004"]),
+        ("SalesPrices", "Ending_Date ge 2024-12-31", ["1002", "1004"]),
+    ],
+)
+async def test_filter_subset(
+    nav: Client, entity: str, expression: str, expected: list[str]
+) -> None:
+    body = await _get(nav, f"/{entity}", {"$filter": expression})
+    key = "Item_No" if entity == "SalesPrices" else "No"
+    assert [row[key] for row in body["value"]] == expected
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["No eq '10000' or Name eq 'Adatum Corp'", "No eq 10000", "Colour eq 'red'", "No eq"],
+)
+async def test_unsupported_filters_are_bad_requests(nav: Client, expression: str) -> None:
+    response = await nav.get(f"{BASE}/Customer", headers=AUTH, params={"$filter": expression})
+    await _assert_error(response, 400, "BadRequest")
+
+
+async def test_filter_by_external_document_no_finds_the_order(nav: Client) -> None:
+    await _post(nav, "/SalesOrder", _order(External_Document_No="BUS-0001"))
+    await _post(nav, "/SalesOrder", _order(External_Document_No="BUS-0002"))
+    body = await _get(nav, "/SalesOrder", {"$filter": "External_Document_No eq 'BUS-0002'"})
+    assert [o["No"] for o in body["value"]] == ["101002"]
+
+
+async def test_select_orderby_top_skip(nav: Client) -> None:
+    body = await _get(
+        nav,
+        "/Item",
+        {"$select": "No,Unit_Price", "$orderby": "Unit_Price desc", "$top": "2", "$skip": "1"},
+    )
+    assert [set(i) for i in body["value"]] == [{"@odata.etag", "No", "Unit_Price"}] * 2
+    assert [i["No"] for i in body["value"]] == ["1001", "1202"]
+    assert body["@odata.context"].endswith("/Item(No,Unit_Price)")
+
+
+async def test_paging_next_links_lead_through_every_row(aiohttp_client: ClientFactory) -> None:
+    nav = await _client(aiohttp_client, max_page_size=5)
+    url: str | None = f"{BASE}/Item?$orderby=Item_Category_Code desc&$count=true"
+    seen: list[str] = []
+    while url is not None:
+        response = await nav.session.get(
+            url if url.startswith("http") else nav.make_url(url), headers=AUTH
+        )
+        body = await _json(response, 200)
+        assert body["@odata.count"] == 12 and len(body["value"]) <= 5
+        seen += [item["No"] for item in body["value"]]
+        url = body.get("@odata.nextLink")
+        if url is not None:
+            assert url.startswith(str(nav.make_url(""))) and "$skiptoken=" in url
+    # WINE, then WATER, then ACCESSORY; by key within a category.
+    assert seen == [*(f"100{n}" for n in range(6)), "1100", "1101", "1102", "1200", "1201", "1202"]
+
+
+async def test_top_larger_than_a_page_is_honoured_across_pages(
+    aiohttp_client: ClientFactory,
+) -> None:
+    nav = await _client(aiohttp_client, max_page_size=4)
+    first = await _get(nav, "/Item", {"$top": "6"})
+    assert len(first["value"]) == 4 and "$top=2" in first["@odata.nextLink"]
+    second = await _json(await nav.session.get(first["@odata.nextLink"], headers=AUTH), 200)
+    assert [i["No"] for i in second["value"]] == ["1004", "1005"]
+    assert "@odata.nextLink" not in second
+
+
+async def test_prefer_maxpagesize_and_count_segment(nav: Client) -> None:
+    response = await nav.get(f"{BASE}/Item", headers={**AUTH, "Prefer": "odata.maxpagesize=3"})
+    body = await _json(response, 200)
+    assert len(body["value"]) == 3 and response.headers["Preference-Applied"]
+    params = {"$filter": "Blocked eq false"}
+    count = await nav.get(f"{BASE}/Item/$count", headers=AUTH, params=params)
+    assert await count.text() == "11"
+
+
+# --- pricing -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("customer", "item", "quantity", "on", "unit", "price"),
+    [
+        ("10000", "1000", 1, date(2025, 1, 1), None, 13.5),  # the customer's own price
+        ("10000", "1000", 24, date(2025, 1, 1), None, 13.2),  # RETAIL tier from 24
+        ("30000", "1000", 59, date(2025, 1, 1), None, 14.9),  # nothing applies: list price
+        ("30000", "1000", 60, date(2025, 1, 1), None, 13.9),  # All Customers tier from 60
+        ("20000", "1002", 1, date(2025, 5, 31), "BOX", 60),  # HORECA before the campaign
+        ("20000", "1002", 1, date(2025, 6, 1), "BOX", 55),  # SUMMER25 starts
+        ("20000", "1002", 1, date(2025, 8, 31), "BOX", 55),  # ... and ends inclusive
+        ("30000", "1002", 1, date(2025, 9, 1), "BOX", 67.2),  # list price x 6 bottles
+        ("30000", "1002", 1, date(2025, 9, 1), "BOTTLE", 11.2),  # BOX rows skipped
+        ("20000", "1003", 1, date(2025, 1, 1), "BOX", 52),  # customer beats All Customers
+        ("99999", "1003", 1, date(2025, 1, 1), "BOX", 56),  # unknown customer: general rows
+        ("50000", "1200", 1, date(2030, 1, 1), None, 5.9),  # open-ended campaign
+        ("10000", "1201", 1, date(2024, 6, 30), "BOX", 21),  # last day of a customer price
+        ("10000", "1201", 1, date(2024, 7, 1), "BOX", 25.2),  # expired: list 4.20 x 6
+        ("20000", "1100", 10, date(2025, 1, 1), "BOX", 9.4),  # HORECA 10-box tier
+    ],
+)
+def test_best_unit_price(
+    customer: str, item: str, quantity: float, on: date, unit: str | None, price: float
+) -> None:
+    store = Store()
+    assert best_unit_price(store, customer, item, quantity, on, unit_of_measure=unit) == price
+
+
+def test_best_unit_price_of_an_unknown_item_raises() -> None:
+    with pytest.raises(KeyError):
+        best_unit_price(Store(), "10000", "nope", 1, date(2025, 1, 1))
+
+
+# --- faults and control --------------------------------------------------------------------
+
+
+async def _add_fault(client: Client, **spec: Any) -> list[dict[str, Any]]:
+    return list((await _control(client, "POST", "faults", spec))["faults"])
+
+
+async def test_down_drops_the_connection_without_an_answer(nav: Client) -> None:
+    await _add_fault(nav, mode="down")
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await nav.get(f"{BASE}/Item", headers=AUTH)
+    received = (await _control(nav, "GET", "received"))["requests"]
+    assert received[-1]["fault"] == "down" and received[-1]["status"] is None
+
+
+async def test_slow_delays_then_answers(nav: Client) -> None:
+    await _add_fault(nav, mode="slow", delay=0.2)
+    started = time.monotonic()
+    await _get(nav, "/Item('1000')")
+    assert time.monotonic() - started >= 0.2
+
+
+async def test_status_sends_exactly_the_given_body(nav: Client) -> None:
+    await _add_fault(nav, mode="status", status=503, body={"oops": 1}, times=1)
+    assert await _json(await nav.get(f"{BASE}/Item", headers=AUTH), 503) == {"oops": 1}
+    await _add_fault(nav, mode="status", status=502, body="<html>Bad gateway</html>", times=1)
+    assert await (await nav.get(f"{BASE}/Item", headers=AUTH)).text() == "<html>Bad gateway</html>"
+    await _add_fault(nav, mode="status", status=204)
+    empty = await nav.get(f"{BASE}/Item", headers=AUTH)
+    assert (empty.status, await empty.read()) == (204, b"")
+
+
+async def test_error_defaults_to_the_nav_envelope(nav: Client) -> None:
+    await _add_fault(nav, mode="error")
+    await _assert_error(await nav.get(f"{BASE}/Item", headers=AUTH), 500, "Unknown")
+
+
+async def test_rate_limit_answers_429_with_retry_after(nav: Client) -> None:
+    await _add_fault(nav, mode="rate_limit", retry_after=7)
+    response = await nav.get(f"{BASE}/Item", headers=AUTH)
+    await _assert_error(response, 429, "Application_TooManyRequests")
+    assert response.headers["Retry-After"] == "7"
+
+
+async def test_drop_after_commit_creates_the_order_but_loses_the_answer(nav: Client) -> None:
+    await _add_fault(nav, mode="drop_after_commit", methods=["post"])
+    with pytest.raises(aiohttp.ClientConnectionError):
+        await nav.post(f"{BASE}/SalesOrder", headers=AUTH, json=_order())
+    found = await _get(nav, "/SalesOrder", {"$filter": "External_Document_No eq 'BUS-0001'"})
+    assert [o["No"] for o in found["value"]] == ["101001"]
+
+
+async def test_slow_after_commit_has_committed_before_answering(nav: Client) -> None:
+    await _add_fault(nav, mode="slow_after_commit", delay=0.5, methods=["POST"])
+    posting = asyncio.create_task(nav.post(f"{BASE}/SalesOrder", headers=AUTH, json=_order()))
+    await asyncio.sleep(0.2)
+    assert not posting.done()
+    assert len((await _get(nav, "/SalesOrder"))["value"]) == 1
+    assert (await _json(await posting, 201))["No"] == "101001"
+
+
+async def test_times_and_match_limit_a_fault(nav: Client) -> None:
+    faults = await _add_fault(nav, mode="status", status=502, times=2, match="/Item")
+    assert faults[0]["times"] == 2
+    assert (await nav.get(f"{BASE}/Customer", headers=AUTH)).status == 200
+    statuses = [(await nav.get(f"{BASE}/Item", headers=AUTH)).status for _ in range(3)]
+    assert statuses == [502, 502, 200]
+    assert (await _control(nav, "GET", "faults"))["faults"] == []
+
+
+async def test_first_matching_fault_wins_and_faults_can_be_cleared(nav: Client) -> None:
+    await _add_fault(nav, mode="status", status=418, methods=["POST"])
+    await _add_fault(nav, mode="status", status=503)
+    assert (await nav.post(f"{BASE}/SalesOrder", headers=AUTH, json=_order())).status == 418
+    assert (await nav.get(f"{BASE}/Item", headers=AUTH)).status == 503
+    assert await _control(nav, "DELETE", "faults") == {"faults": []}
+    assert (await nav.get(f"{BASE}/Item", headers=AUTH)).status == 200
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"mode": "explode"},
+        {"mode": "slow", "delay": -1},
+        {"mode": "down", "times": 0},
+        {"mode": "status", "status": 42},
+        {"mode": "down", "colour": "red"},
+        [1],
+    ],
+)
+async def test_invalid_fault_specs_are_refused(nav: Client, spec: Any) -> None:
+    response = await nav.post("/_control/faults", json=spec)
+    assert response.status == 400
+    assert (await _control(nav, "GET", "faults"))["faults"] == []
+
+
+async def test_received_records_requests_since_a_sequence_number(nav: Client) -> None:
+    await nav.get(f"{BASE}/Item", headers=AUTH, params={"$top": "1"})
+    first = (await _control(nav, "GET", "received"))["requests"]
+    assert len(first) == 1
+    await _post(nav, "/SalesOrder", _order())
+    newer = (await _control(nav, "GET", f"received?since={first[-1]['seq']}"))["requests"]
+    assert len(newer) == 1
+    entry = newer[0]
+    assert (entry["method"], entry["status"]) == ("POST", 201)
+    assert entry["path"] == f"{BASE}/SalesOrder"
+    assert entry["body"]["External_Document_No"] == "BUS-0001"
+    assert entry["headers"]["Authorization"] == AUTH["Authorization"]
+    assert first[0]["query"] == {"$top": "1"} and first[0]["at"] <= entry["at"]
+    await _control(nav, "DELETE", "received")
+    assert (await _control(nav, "GET", "received"))["requests"] == []
+
+
+async def test_reset_restores_seed_data_and_clears_faults_and_log(nav: Client) -> None:
+    await _post(nav, "/SalesOrder", _order())
+    await _add_fault(nav, mode="status", status=500, match="/Customer")
+    assert await _control(nav, "POST", "reset") == {"ok": True}
+    assert (await _control(nav, "GET", "faults"))["faults"] == []
+    assert (await _control(nav, "GET", "received"))["requests"] == []
+    assert (await _get(nav, "/SalesOrder"))["value"] == []
+    assert (await _post(nav, "/SalesOrder", _order()))["No"] == "101001"
