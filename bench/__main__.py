@@ -41,18 +41,36 @@ Figures = dict[str, float]
 
 
 def order(n: int, tag: str) -> dict[str, Any]:
-    return {"order_id": f"{tag}-{n}", "customer": "10000", "idempotency_key": f"{tag}-{n}",
-            "lines": [{"item": "1000", "quantity": 2}, {"item": "1100", "quantity": 1}]}
+    return {
+        "order_id": f"{tag}-{n}",
+        "customer": "10000",
+        "idempotency_key": f"{tag}-{n}",
+        "lines": [{"item": "1000", "quantity": 2}, {"item": "1100", "quantity": 1}],
+    }
 
 
 def wrk(url: str, seconds: int, connections: int) -> Figures:
     """Run wrk against ``url`` (one thread: the machine has two cores to share)."""
     done = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(LUA), url,
-         "--", DEV_KEYS["storefront"]], capture_output=True, text=True, check=True,
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(LUA),
+            url,
+            "--",
+            DEV_KEYS["storefront"],
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    match = re.search(r"RESULT requests=(\d+) seconds=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+)",
-                      done.stdout)
+    match = re.search(
+        r"RESULT requests=(\d+) seconds=([\d.]+) p50_ms=([\d.]+) p99_ms=([\d.]+)", done.stdout
+    )
     if not match or "Non-2xx" in done.stdout:
         raise RuntimeError(f"wrk run failed:\n{done.stdout}\n{done.stderr}")
     requests, elapsed, p50, p99 = (float(g) for g in match.groups())
@@ -69,8 +87,7 @@ def bench_accept(stack: Stack, args: argparse.Namespace) -> dict[str, Figures]:
     runs: dict[str, list[Figures]] = {"bus": [], "baseline": []}
     for _ in range(args.repeat):
         runs["bus"].append(wrk(f"{stack.api_url}/rpc", args.seconds, args.connections))
-        runs["baseline"].append(wrk(f"http://127.0.0.1:{port}/rpc", args.seconds,
-                                    args.connections))
+        runs["baseline"].append(wrk(f"http://127.0.0.1:{port}/rpc", args.seconds, args.connections))
     api = next(p for p in stack.processes if p.name == "api")
     result = {name: medians(figures) for name, figures in runs.items()}
     result["bus"]["rss_mib"] = api.rss_mib()
@@ -95,12 +112,28 @@ def bench_deliver(stack: Stack, args: argparse.Namespace) -> dict[str, Figures]:
         namespace = f"bench-{uuid.uuid4().hex[:8]}"
         broker = build_baseline_broker(REDIS_URL, namespace, stack.env["BUS_NAVISION__URL"])
         for n in range(args.orders):
-            broker.enqueue(dramatiq.Message(queue_name=BASELINE_QUEUE, actor_name="post_order",
-                                            args=(f"{tag}-{n}", order(n, tag)), kwargs={},
-                                            options={}))
-        bare = stack.spawn(f"baseline-worker-{run}", [
-            "worker", "--redis-url", REDIS_URL, "--namespace", namespace,
-            "--nav-url", stack.env["BUS_NAVISION__URL"]], module="bench.baselines")
+            broker.enqueue(
+                dramatiq.Message(
+                    queue_name=BASELINE_QUEUE,
+                    actor_name="post_order",
+                    args=(f"{tag}-{n}", order(n, tag)),
+                    kwargs={},
+                    options={},
+                )
+            )
+        bare = stack.spawn(
+            f"baseline-worker-{run}",
+            [
+                "worker",
+                "--redis-url",
+                REDIS_URL,
+                "--namespace",
+                namespace,
+                "--nav-url",
+                stack.env["BUS_NAVISION__URL"],
+            ],
+            module="bench.baselines",
+        )
         runs["baseline"].append(delivery_rate(sim, args.orders) | {"rss_mib": bare.rss_mib()})
         bare.stop()
     sim.close()
@@ -111,17 +144,24 @@ def accept_in_batches(stack: Stack, count: int, tag: str) -> None:
     headers = {"Authorization": f"Bearer {DEV_KEYS['storefront']}"}
     with httpx.Client(timeout=60, headers=headers) as client:
         for start in range(0, count, 100):
-            batch = [{"jsonrpc": "2.0", "id": n, "method": "order.submit",
-                      "params": order(n, tag)} for n in range(start, min(count, start + 100))]
-            assert all("result" in r for r in client.post(f"{stack.api_url}/rpc", json=batch).json())
+            batch = [
+                {"jsonrpc": "2.0", "id": n, "method": "order.submit", "params": order(n, tag)}
+                for n in range(start, min(count, start + 100))
+            ]
+            assert all(
+                "result" in r for r in client.post(f"{stack.api_url}/rpc", json=batch).json()
+            )
 
 
 def delivery_rate(sim: httpx.Client, count: int) -> Figures:
     """Wait until the simulator created ``count`` orders; rate between the first and the last."""
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:
-        created = [r["at"] for r in sim.get("/_control/received").json()["requests"]
-                   if r["method"] == "POST" and r["status"] == 201]
+        created = [
+            r["at"]
+            for r in sim.get("/_control/received").json()["requests"]
+            if r["method"] == "POST" and r["status"] == 201
+        ]
         if len(created) >= count:
             return {"per_s": (count - 1) / (max(created) - min(created))}
         time.sleep(0.5)
@@ -138,15 +178,22 @@ def bench_latency(stack: Stack, args: argparse.Namespace) -> dict[str, Figures]:
         time.sleep(2)
         for n in range(args.latency_orders):
             started = time.time()
-            body = {"jsonrpc": "2.0", "id": n, "method": "order.submit",
-                    "params": order(n, f"L-{uuid.uuid4().hex[:6]}")}
+            body = {
+                "jsonrpc": "2.0",
+                "id": n,
+                "method": "order.submit",
+                "params": order(n, f"L-{uuid.uuid4().hex[:6]}"),
+            }
             sent[client.post(f"{stack.api_url}/rpc", json=body).json()["result"]["message_id"]] = (
-                started)
+                started
+            )
             time.sleep(0.05)
         time.sleep(2)
-    arrivals = {r["body"]["External_Document_No"]: r["at"]
-                for r in sim.get("/_control/received").json()["requests"]
-                if r["method"] == "POST" and isinstance(r.get("body"), dict)}
+    arrivals = {
+        r["body"]["External_Document_No"]: r["at"]
+        for r in sim.get("/_control/received").json()["requests"]
+        if r["method"] == "POST" and isinstance(r.get("body"), dict)
+    }
     bus_ms = [(arrivals[m] - t) * 1000 for m, t in sent.items() if m in arrivals]
     direct_ms = direct_post_latency(sim, stack, args.latency_orders)
     worker.stop()
@@ -162,7 +209,9 @@ def direct_post_latency(sim: httpx.Client, stack: Stack, count: int) -> list[flo
     for n in range(count):
         message_id = f"DIRECT-{uuid.uuid4().hex[:10]}"
         started = time.time()
-        sim.post(url, json=sales_order_body(message_id, order(n, "DIRECT")), auth=("bus", "bus-secret"))
+        sim.post(
+            url, json=sales_order_body(message_id, order(n, "DIRECT")), auth=("bus", "bus-secret")
+        )
         arrivals = sim.get("/_control/received", params={"since": 0}).json()["requests"]
         arrived = next(r["at"] for r in reversed(arrivals) if r["method"] == "POST")
         latencies.append((arrived - started) * 1000)
@@ -182,13 +231,16 @@ def medians(runs: list[Figures]) -> Figures:
 
 
 BENCHES: dict[str, Callable[[Stack, argparse.Namespace], dict[str, Figures]]] = {
-    "accept": bench_accept, "deliver": bench_deliver, "latency": bench_latency,
+    "accept": bench_accept,
+    "deliver": bench_deliver,
+    "latency": bench_latency,
 }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("which", nargs="?", default="all", choices=[*BENCHES, "all"])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
@@ -200,8 +252,14 @@ def main() -> None:
     for name in BENCHES if args.which == "all" else [args.which]:
         with fresh_postgres_database() as database_url, tempfile.TemporaryDirectory() as logs:
             namespace = f"bench-{uuid.uuid4().hex[:8]}"
-            stack = Stack({"BUS_DATABASE_URL": database_url, "BUS_REDIS_URL": REDIS_URL,
-                           "BUS_REDIS_NAMESPACE": namespace}, Path(logs))
+            stack = Stack(
+                {
+                    "BUS_DATABASE_URL": database_url,
+                    "BUS_REDIS_URL": REDIS_URL,
+                    "BUS_REDIS_NAMESPACE": namespace,
+                },
+                Path(logs),
+            )
             try:
                 stack.start_simulator()
                 stack.start_api()

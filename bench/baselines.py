@@ -1,6 +1,6 @@
 """The baselines the bus is measured against, each the bare minimum of the same job.
 
-- ``rpc``: aiohttp + jsonrpcserver answering ``order.submit`` with a constant (no journal, no queue).
+- ``rpc``: aiohttp + jsonrpcserver answering ``order.submit`` with a constant (no journal, queue).
 - ``worker``: a dramatiq worker (Redis, AsyncIO, same threads) whose actor makes one httpx POST of
   the same NAV sales order the bus would send, and nothing else.
 """
@@ -50,13 +50,16 @@ def build_baseline_broker(redis_url: str, namespace: str, nav_url: str) -> drama
     async def post_order(message_id: str, order: dict[str, Any]) -> None:
         loop_id = id(asyncio.get_running_loop())
         client = clients.setdefault(loop_id, httpx.AsyncClient())
-        response = await client.post(f"{nav_url}/Company('CRONUS')/SalesOrder",
-                                     json=sales_order_body(message_id, order),
-                                     auth=("bus", "bus-secret"))
+        response = await client.post(
+            f"{nav_url}/Company('CRONUS')/SalesOrder",
+            json=sales_order_body(message_id, order),
+            auth=("bus", "bus-secret"),
+        )
         response.raise_for_status()
 
-    dramatiq.actor(post_order, broker=broker, actor_name="post_order", queue_name=BASELINE_QUEUE,
-                   max_retries=0)
+    dramatiq.actor(
+        post_order, broker=broker, actor_name="post_order", queue_name=BASELINE_QUEUE, max_retries=0
+    )
     return broker
 
 
@@ -84,8 +87,9 @@ def main() -> None:
     if args.which == "rpc":
         serve_rpc(args.port)
     else:
-        run_worker(args.redis_url, args.namespace, args.nav_url, args.threads,
-                   args.worker_timeout_ms)
+        run_worker(
+            args.redis_url, args.namespace, args.nav_url, args.threads, args.worker_timeout_ms
+        )
 
 
 if __name__ == "__main__":
