@@ -31,7 +31,10 @@ def create_engine(url: str, *, pool_size: int = 10, null_pool: bool = False) -> 
     if null_pool:
         options["poolclass"] = NullPool
     elif url.startswith("postgresql"):
-        options.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+        # No pre-ping: it costs a round trip per transaction, and a connection broken by a
+        # server restart is invalidated on its first error anyway (that call fails unacknowledged,
+        # so nothing accepted is lost; the caller retries with its idempotency key).
+        options.update(pool_size=pool_size, max_overflow=pool_size)
     if url.startswith("sqlite"):
         options["connect_args"] = {"timeout": 30}
     engine = create_async_engine(url, **options)

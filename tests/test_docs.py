@@ -1,0 +1,23 @@
+"""The README's promises that code can check: the documented error codes match the error tree."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bus.errors import CALL_ERRORS
+
+README = (Path(__file__).parents[1] / "README.md").read_text()
+
+
+def test_every_call_error_is_documented_with_its_code_and_message() -> None:
+    for error in CALL_ERRORS:
+        assert f"| {error.code} | {error.message} | {error.__name__} |" in README, error.__name__
+
+
+def test_the_quick_start_has_the_two_commands() -> None:
+    assert "pip install -e . && .venv/bin/bus up" in README
+    assert "pip install -e '.[dev]' && scripts/test" in README
+    assert (
+        "pip install -e '.[dev]' && scripts/test"
+        in (Path(__file__).parents[1] / ".ci" / "run").read_text()
+    )
