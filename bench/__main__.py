@@ -63,6 +63,7 @@ def wrk(url: str, seconds: int, connections: int) -> Figures:
             url,
             "--",
             DEV_KEYS["storefront"],
+            uuid.uuid4().hex[:12],  # a fresh run id: every order of the run is new
         ],
         capture_output=True,
         text=True,

@@ -10,6 +10,7 @@ end
 
 function init(args)
   key = args[1] or "dev-storefront-key"
+  run = args[2] or tostring(os.time())  -- unique per run: every order is a new one
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
   wrk.headers["Authorization"] = "Bearer " .. key
@@ -17,7 +18,7 @@ end
 
 function request()
   counter = counter + 1
-  local order = string.format("B-%d-%d-%d", tid, counter, math.random(1, 1000000000))
+  local order = string.format("B-%s-%d-%d", run, tid, counter)
   local body = '{"jsonrpc":"2.0","id":' .. counter .. ',"method":"order.submit","params":' ..
     '{"order_id":"' .. order .. '","customer":"10000","idempotency_key":"' .. order .. '",' ..
     '"lines":[{"item":"1000","quantity":2},{"item":"1100","quantity":1}]}}'

@@ -8,6 +8,7 @@ typo fails fast instead of at the first delivery.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import os
 from pathlib import Path
 from typing import Literal
@@ -41,7 +42,13 @@ class ClientSettings(_Model):
 
     def may_call(self, method: str) -> bool:
         """Tell whether this client's method patterns admit ``method``."""
-        return any(fnmatch.fnmatchcase(method, pattern) for pattern in self.methods)
+        return _admits(self.methods, method)
+
+
+@functools.lru_cache(maxsize=4096)
+def _admits(patterns: tuple[str, ...], method: str) -> bool:
+    # Cached: a permission check runs on every call, and the patterns never change.
+    return any(fnmatch.fnmatchcase(method, pattern) for pattern in patterns)
 
 
 def _default_clients() -> dict[str, ClientSettings]:
@@ -106,7 +113,7 @@ class QueueSettings(_Model):
     worker_threads: int = Field(default=8, ge=1)
     worker_timeout_ms: int = Field(default=20, ge=1, description="idle poll of a worker, ms")
     accept_batch: int = Field(default=500, ge=1, description="most accepts in one commit")
-    accept_writers: int = Field(default=4, ge=1, description="concurrent accept commits")
+    accept_writers: int = Field(default=2, ge=1, description="concurrent accept commits")
 
 
 class Settings(BaseSettings):

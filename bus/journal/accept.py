@@ -44,10 +44,15 @@ class Command:
     parent_id: str | None = None
     correlation_id: str | None = None
 
-    def payload_hash(self) -> str:
-        """A stable digest of method, target and payload, to recognise a repeated call."""
-        canonical = json.dumps([self.method, self.payload], sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+    def canonical_payload(self) -> tuple[str, str]:
+        """The payload as canonical JSON, and a digest of method and payload.
+
+        The digest recognises a repeated call; the JSON is also what PostgreSQL stores, so the
+        payload is serialized once.
+        """
+        payload_json = json.dumps(self.payload, sort_keys=True, separators=(",", ":"))
+        digest = hashlib.sha256(f"{self.method}\n{payload_json}".encode()).hexdigest()
+        return payload_json, digest
 
 
 @dataclass(frozen=True)
@@ -115,6 +120,7 @@ async def accept_batch(
 
 def _new_row(command: Command, now: dt.datetime) -> dict[str, Any]:
     message_id = new_message_id()
+    payload_json, payload_hash = command.canonical_payload()
     return {
         "id": message_id,
         "method": command.method,
@@ -122,7 +128,8 @@ def _new_row(command: Command, now: dt.datetime) -> dict[str, Any]:
         "target": command.target,
         "operation": command.operation,
         "payload": command.payload,
-        "payload_hash": command.payload_hash(),
+        "payload_hash": payload_hash,
+        "payload_json": payload_json,
         "idempotency_key": command.idempotency_key or f"auto:{message_id}",
         "ordering_key": command.ordering_key,
         "ordering_seq": None,
@@ -222,7 +229,8 @@ async def _insert(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
             .on_conflict_do_nothing(index_elements=[messages.c.source, messages.c.idempotency_key])
             .returning(messages.c.id)
         )
-        inserted = (await conn.execute(statement, rows)).scalars().all()
+        columns = [{k: v for k, v in row.items() if k != "payload_json"} for row in rows]
+        inserted = (await conn.execute(statement, columns)).scalars().all()
     if len(inserted) != len(rows):
         raise LostInsertRace()
 
@@ -258,6 +266,6 @@ _PG_INSERT = text(
 
 def _as_arrays(rows: list[dict[str, Any]]) -> dict[str, Any]:
     arrays: dict[str, Any] = {column: [row[column] for row in rows] for column in _PER_ROW}
-    arrays["payload"] = [json.dumps(payload) for payload in arrays["payload"]]
+    arrays["payload"] = [row["payload_json"] for row in rows]
     arrays["now"] = rows[0]["accepted_at"]
     return arrays
