@@ -22,7 +22,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -156,17 +156,28 @@ def accept_in_batches(stack: Stack, count: int, tag: str) -> None:
 
 def delivery_rate(sim: httpx.Client, count: int) -> Figures:
     """Wait until the simulator created ``count`` orders; rate between the first and the last."""
-    deadline = time.monotonic() + 600
-    while time.monotonic() < deadline:
-        created = [
-            r["at"]
-            for r in sim.get("/_control/received").json()["requests"]
-            if r["method"] == "POST" and r["status"] == 201
-        ]
-        if len(created) >= count:
-            return {"per_s": (count - 1) / (max(created) - min(created))}
-        time.sleep(0.5)
-    raise RuntimeError(f"only {len(created)} of {count} orders arrived")
+    created: list[float] = []
+    for request in received(sim, until=lambda: len(created) >= count, timeout=600):
+        if request["method"] == "POST" and request["status"] == 201:
+            created.append(request["at"])
+    if len(created) < count:
+        raise RuntimeError(f"only {len(created)} of {count} orders arrived")
+    return {"per_s": (count - 1) / (max(created) - min(created))}
+
+
+def received(
+    sim: httpx.Client, until: Callable[[], bool], timeout: float
+) -> Iterator[dict[str, Any]]:
+    """The simulator's record, read incrementally (the whole record is heavy to serialize, and
+    reading it repeatedly would slow the simulator being measured)."""
+    seen, deadline = 0, time.monotonic() + timeout
+    while not until() and time.monotonic() < deadline:
+        batch = sim.get("/_control/received", params={"since": seen}).json()["requests"]
+        for request in batch:
+            seen = request["seq"]
+            yield request
+        if not batch:
+            time.sleep(0.5)
 
 
 def bench_latency(stack: Stack, args: argparse.Namespace) -> dict[str, Figures]:

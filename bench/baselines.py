@@ -49,7 +49,9 @@ def build_baseline_broker(redis_url: str, namespace: str, nav_url: str) -> drama
 
     async def post_order(message_id: str, order: dict[str, Any]) -> None:
         loop_id = id(asyncio.get_running_loop())
-        client = clients.setdefault(loop_id, httpx.AsyncClient())
+        if loop_id not in clients:  # one client per event loop, built once
+            clients[loop_id] = httpx.AsyncClient()
+        client = clients[loop_id]
         response = await client.post(
             f"{nav_url}/Company('CRONUS')/SalesOrder",
             json=sales_order_body(message_id, order),

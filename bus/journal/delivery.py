@@ -12,7 +12,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bus.journal.ids import utcnow
@@ -65,37 +65,78 @@ class Finish:
     next_attempt_at: dt.datetime | None = None
 
 
+_due = or_(messages.c.next_attempt_at.is_(None), messages.c.next_attempt_at <= bindparam("early"))
+_CLAIM = (
+    update(messages)
+    .where(
+        messages.c.id == bindparam("message_id"),
+        or_(
+            and_(messages.c.status.in_([s.value for s in CLAIMABLE]), _due),
+            and_(
+                messages.c.status == Status.IN_FLIGHT.value,
+                messages.c.lease_until < bindparam("now"),
+            ),  # the lease was lost
+        ),
+    )
+    .values(
+        status=Status.IN_FLIGHT.value,
+        attempts=messages.c.attempts + 1,
+        attempts_total=messages.c.attempts_total + 1,
+        lease_until=bindparam("lease_until"),
+        updated_at=bindparam("now"),
+    )
+    .returning(
+        messages.c.id,
+        messages.c.method,
+        messages.c.target,
+        messages.c.operation,
+        messages.c.payload,
+        messages.c.attempts_total,
+        messages.c.attempts,
+        messages.c.cycle_started_at,
+        messages.c.ordering_key,
+    )
+)
+# Statements built once: constructing and cache-keying them per call was a tenth of a worker's CPU.
+_RECORD_ATTEMPT = insert(attempts)
+_FINISH = (
+    update(messages)
+    .where(
+        messages.c.id == bindparam("message_id"),
+        messages.c.status == Status.IN_FLIGHT.value,
+        messages.c.attempts_total == bindparam("fence"),  # still ours: the lease was not lost
+    )
+    .values(
+        {
+            column: bindparam(column)
+            for column in (
+                "status",
+                "updated_at",
+                "lease_until",
+                "last_error",
+                "next_attempt_at",
+                "queued_at",
+                "result",
+                "finished_at",
+            )
+        }
+    )
+)
+
+
 async def claim(conn: AsyncConnection, message_id: str, lease: dt.timedelta) -> Claim | None:
-    """Claim ``message_id`` for one attempt under a lease; ``None`` if it is not ours to run."""
+    """Claim ``message_id`` for one attempt under a lease; ``None`` if it is not ours to run.
+
+    One atomic statement: it needs no transaction around it (see :func:`bus.db.autocommit`).
+    """
     now = utcnow()
-    due = or_(
-        messages.c.next_attempt_at.is_(None), messages.c.next_attempt_at <= now + EARLY_TOLERANCE
-    )
-    claimable = and_(messages.c.status.in_([s.value for s in CLAIMABLE]), due)
-    lease_lost = and_(messages.c.status == Status.IN_FLIGHT.value, messages.c.lease_until < now)
-    statement = (
-        update(messages)
-        .where(messages.c.id == message_id, or_(claimable, lease_lost))
-        .values(
-            status=Status.IN_FLIGHT.value,
-            attempts=messages.c.attempts + 1,
-            attempts_total=messages.c.attempts_total + 1,
-            lease_until=now + lease,
-            updated_at=now,
-        )
-        .returning(
-            messages.c.id,
-            messages.c.method,
-            messages.c.target,
-            messages.c.operation,
-            messages.c.payload,
-            messages.c.attempts_total,
-            messages.c.attempts,
-            messages.c.cycle_started_at,
-            messages.c.ordering_key,
-        )
-    )
-    row = (await conn.execute(statement)).first()
+    parameters = {
+        "message_id": message_id,
+        "now": now,
+        "early": now + EARLY_TOLERANCE,
+        "lease_until": now + lease,
+    }
+    row = (await conn.execute(_CLAIM, parameters)).first()
     if row is None:
         return None
     return Claim(
@@ -121,52 +162,52 @@ async def finish(
         and promoted it from ``blocked`` to ``accepted``; the caller enqueues it after commit.
     """
     await conn.execute(
-        insert(attempts).values(
-            message_id=claimed.message_id,
-            number=claimed.attempt,
-            started_at=record.started_at,
-            duration_ms=record.duration_ms,
-            outcome=record.outcome,
-            http_status=record.http_status,
-            error=record.error,
-            request=record.request,
-            response=record.response,
-        )
+        _RECORD_ATTEMPT,
+        {
+            "message_id": claimed.message_id,
+            "number": claimed.attempt,
+            "started_at": record.started_at,
+            "duration_ms": record.duration_ms,
+            "outcome": record.outcome,
+            "http_status": record.http_status,
+            "error": record.error,
+            "request": record.request,
+            "response": record.response,
+        },
     )
     now = utcnow()
-    values: dict[str, Any] = {
-        "status": outcome.status.value,
-        "updated_at": now,
-        "lease_until": None,
-        "last_error": outcome.error,
-        "next_attempt_at": outcome.next_attempt_at,
-        "queued_at": outcome.next_attempt_at,
-    }
-    if outcome.result is not None:
-        values["result"] = outcome.result
-    if outcome.status in (Status.DELIVERED, Status.FAILED):
-        values["finished_at"] = now
+    finished = outcome.status in (Status.DELIVERED, Status.FAILED)
     applied = await conn.execute(
-        update(messages)
-        .where(
-            messages.c.id == claimed.message_id,
-            messages.c.status == Status.IN_FLIGHT.value,
-            messages.c.attempts_total == claimed.attempt,
-        )
-        .values(values)
+        _FINISH,
+        {
+            "message_id": claimed.message_id,
+            "fence": claimed.attempt,
+            "status": outcome.status.value,
+            "updated_at": now,
+            "lease_until": None,
+            "last_error": outcome.error,
+            "next_attempt_at": outcome.next_attempt_at,
+            "queued_at": outcome.next_attempt_at,
+            "result": outcome.result,
+            "finished_at": now if finished else None,
+        },
     )
     if applied.rowcount == 0 or outcome.status not in RELEASING:
         return None  # our lease was taken over, or the key stays held by this message
     return await release(conn, claimed.ordering_key)
 
 
-async def count_open(conn: AsyncConnection, key: str, delta: int) -> None:
-    """Change ``key``'s count of unfinished messages; row-locks the key until commit."""
-    await conn.execute(
-        update(ordering_keys)
-        .where(ordering_keys.c.key == key)
-        .values(open_count=ordering_keys.c.open_count + delta)
-    )
+_COUNT_OPEN = (
+    update(ordering_keys)
+    .where(ordering_keys.c.key == bindparam("ordering_key"))
+    .values(open_count=ordering_keys.c.open_count + bindparam("delta"))
+    .returning(ordering_keys.c.open_count)
+)
+
+
+async def count_open(conn: AsyncConnection, key: str, delta: int) -> int:
+    """Change ``key``'s count of unfinished messages and return it; row-locks the key."""
+    return int((await conn.execute(_COUNT_OPEN, {"ordering_key": key, "delta": delta})).scalar_one())
 
 
 async def release(conn: AsyncConnection, key: str | None) -> str | None:
@@ -177,8 +218,8 @@ async def release(conn: AsyncConnection, key: str | None) -> str | None:
     """
     if key is None:
         return None
-    await count_open(conn, key, -1)
-    return await promote_next(conn, key)
+    still_open = await count_open(conn, key, -1)
+    return await promote_next(conn, key) if still_open else None
 
 
 async def promote_next(conn: AsyncConnection, key: str | None) -> str | None:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bus.adapters import Adapter, Delivery, Receipt
 from bus.adapters.recording import ExchangeLog, start_log
-from bus.db import writing
+from bus.db import autocommit, writing
 from bus.errors import DeliveryError, PermanentError, TransientError, UnknownOutcome
 from bus.journal.delivery import AttemptRecord, Claim, Finish, claim, finish
 from bus.journal.ids import utcnow
@@ -53,7 +53,7 @@ class Deliverer:
 
     async def deliver(self, message_id: str) -> Status | None:
         """Make one attempt at ``message_id``; the status it leaves, or ``None`` if not claimed."""
-        async with writing(self._engine) as conn:
+        async with autocommit(self._engine) as conn:
             claimed = await claim(conn, message_id, self._lease)
         if claimed is None:
             return None
