@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bus.adapters import Adapter, Delivery, Receipt
 from bus.adapters.recording import ExchangeLog, start_log
-from bus.db import autocommit, writing
+from bus.db import autocommit
 from bus.errors import DeliveryError, PermanentError, TransientError, UnknownOutcome
 from bus.journal.delivery import AttemptRecord, Claim, Finish, claim, finish
 from bus.journal.ids import utcnow
@@ -61,8 +61,7 @@ class Deliverer:
         started_at, started = utcnow(), time.perf_counter()
         outcome, kind, error = await self._attempt(claimed)
         record = _record(started_at, started, kind, error, exchanges)
-        async with writing(self._engine) as conn:
-            promoted = await finish(conn, claimed, record, outcome)
+        promoted = await finish(self._engine, claimed, record, outcome)
         if promoted is not None:
             await self._send([promoted], None)
         if outcome.next_attempt_at is not None:

@@ -35,8 +35,7 @@ async def claim_one(engine: AsyncEngine, message_id: str) -> Claim | None:
 
 
 async def finish_one(engine: AsyncEngine, claimed: Claim, outcome: Finish) -> str | None:
-    async with writing(engine) as conn:
-        return await finish(conn, claimed, RECORD, outcome)
+    return await finish(engine, claimed, RECORD, outcome)
 
 
 async def assert_open_counts_match(engine: AsyncEngine) -> None:
@@ -100,8 +99,10 @@ async def test_an_expired_lease_is_claimed_again_and_fences_the_old_worker(
         await conn.execute(update(messages).values(lease_until=past))
     fresh = await claim_one(journal, message_id)
     assert fresh is not None and fresh.attempt == 2 and fresh.may_have_landed
-    await finish_one(journal, stale, Finish(Status.FAILED, error="late"))  # ignored: fenced off
+    late = Finish(Status.DELIVERED, result={"reference": "late"})
+    assert await finish_one(journal, stale, late) is None  # ignored: fenced off
     assert await status_of(journal, message_id) == Status.IN_FLIGHT
+    await assert_open_counts_match(journal)  # the stale finish released nothing
     await finish_one(journal, fresh, Finish(Status.DELIVERED, result={"reference": "1"}))
     assert await status_of(journal, message_id) == Status.DELIVERED
 
