@@ -37,7 +37,9 @@ from pydantic import (
     Field,
     NonNegativeFloat,
     PositiveInt,
+    PrivateAttr,
     ValidationError,
+    model_validator,
 )
 
 CONTROL_PREFIX = "/_control/"
@@ -59,8 +61,8 @@ def plain_error_body(status: int) -> dict[str, Any]:
     return {"error": {"code": status, "message": "Injected fault"}}
 
 
-class FaultSpec(BaseModel):
-    """A fault as the control API takes it; see the module docstring for the modes."""
+class Fault(BaseModel):
+    """One fault, as the control API takes it and while it is active (see the module docstring)."""
 
     model_config = ConfigDict(extra="forbid", strict=True)
 
@@ -68,40 +70,31 @@ class FaultSpec(BaseModel):
         "down", "slow", "status", "rate_limit", "error", "drop_after_commit", "slow_after_commit"
     ]
     delay: NonNegativeFloat = 1.0
-    status: Annotated[int, Field(ge=100, le=599)] | None = None
+    status: Annotated[int, Field(ge=100, le=599)] = 500
     body: Any = None
     headers: dict[str, str] = Field(default_factory=dict)
     retry_after: NonNegativeFloat = 1
     times: PositiveInt | None = None
     match: str | None = None
     methods: list[str] | None = None
+    _id: int = PrivateAttr(default=0)
 
-
-@dataclass
-class Fault:
-    """One active fault."""
-
-    id: int
-    mode: str
-    delay: float = 1.0
-    status: int = 500
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
-    retry_after: float = 1
-    times: int | None = None
-    match: str | None = None
-    methods: frozenset[str] | None = None
+    @model_validator(mode="before")
+    @classmethod
+    def _status_of_mode(cls, spec: Any) -> Any:
+        if isinstance(spec, dict) and "status" not in spec:
+            return {**spec, "status": _DEFAULT_STATUS.get(str(spec.get("mode")), 500)}
+        return spec
 
     def matches(self, request: web.Request) -> bool:
         """Whether this fault applies to ``request``."""
         return (self.match is None or self.match in request.path) and (
-            self.methods is None or request.method in self.methods
+            self.methods is None or request.method in {m.upper() for m in self.methods}
         )
 
     def to_json(self) -> dict[str, Any]:
         """The fault as the control API shows it."""
-        methods = sorted(self.methods) if self.methods is not None else None
-        return {**dataclasses.asdict(self), "methods": methods}
+        return {"id": self._id, **self.model_dump(mode="json")}
 
 
 def parse_fault(spec: Any, fault_id: int) -> Fault:
@@ -111,13 +104,11 @@ def parse_fault(spec: Any, fault_id: int) -> Fault:
         FaultSpecError: for an unknown mode or field, or a value of the wrong type.
     """
     try:
-        parsed = FaultSpec.model_validate(spec)
+        fault = Fault.model_validate(spec)
     except ValidationError as exc:
         raise FaultSpecError(str(exc)) from None
-    values = parsed.model_dump(exclude={"methods", "status"})
-    methods = None if parsed.methods is None else frozenset(m.upper() for m in parsed.methods)
-    status = parsed.status or _DEFAULT_STATUS.get(parsed.mode, 500)
-    return Fault(id=fault_id, status=status, methods=methods, **values)
+    fault._id = fault_id
+    return fault
 
 
 class FaultSet:

@@ -104,21 +104,18 @@ def redis_stack(log_dir: Path) -> Iterator[Stack]:
             "BUS_REDIS_NAMESPACE": f"bus-test-{uuid.uuid4().hex[:8]}",
             **FAST,
         }
-        stack = Stack(env, log_dir)
-        try:
-            stack.start_simulator()
-            stack.start_api()
-            yield stack
-        finally:
-            stack.stop()
+        yield from running(Stack(env, log_dir))
 
 
 @pytest.fixture
 def embedded_stack(log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
     """The embedded default (SQLite + in-process queue) with the simulator."""
-    stack = Stack(
-        {"BUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bus.db'}", **FAST}, log_dir
-    )
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'bus.db'}"
+    yield from running(Stack({"BUS_DATABASE_URL": database_url, **FAST}, log_dir))
+
+
+def running(stack: Stack) -> Iterator[Stack]:
+    """Start the simulator and the API of ``stack``; stop every process of it afterwards."""
     try:
         stack.start_simulator()
         stack.start_api()
