@@ -292,7 +292,12 @@ def messages_list(
     if as_json:
         _print_json([_summary(m) for m in found])
         return
-    table = Table("id", "status", "method", "target", "key", "attempts", "accepted", "last error")
+    table = Table()
+    # Ids and statuses stay whole however narrow the terminal: they are what gets copied.
+    table.add_column("id", no_wrap=True, min_width=26)
+    table.add_column("status", no_wrap=True)
+    for title in ("method", "target", "key", "tries", "accepted (UTC)", "last error"):
+        table.add_column(title, overflow="fold")
     for m in found:
         table.add_row(
             m["id"],
