@@ -287,22 +287,34 @@ async def release(conn: AsyncConnection, key: str | None) -> str | None:
 
 
 async def promote_next(conn: AsyncConnection, key: str | None) -> str | None:
-    """Make the oldest ``blocked`` message of ``key`` runnable; return its id, if any."""
+    """Make the oldest ``blocked`` message of ``key`` runnable; return its id, if any.
+
+    The update applies only to a message still ``blocked``: one cancelled meanwhile by an operator
+    stays cancelled, and the next one in line is taken instead.
+    """
     if key is None:
         return None
-    next_id = (
-        await conn.execute(
-            select(messages.c.id)
-            .where(messages.c.ordering_key == key, messages.c.status == Status.BLOCKED.value)
-            .order_by(messages.c.ordering_seq)
-            .limit(1)
-        )
-    ).scalar()
-    if next_id is None:
-        return None
-    await conn.execute(
-        update(messages)
-        .where(messages.c.id == next_id)
-        .values(status=Status.ACCEPTED.value, updated_at=utcnow(), queued_at=utcnow())
+    while True:
+        next_id = (await conn.execute(_OLDEST_BLOCKED, {"ordering_key": key})).scalar()
+        if next_id is None:
+            return None
+        now = utcnow()
+        promoted = await conn.execute(_PROMOTE, {"message_id": next_id, "now": now})
+        if promoted.rowcount == 1:
+            return str(next_id)
+
+
+_OLDEST_BLOCKED = (
+    select(messages.c.id)
+    .where(
+        messages.c.ordering_key == bindparam("ordering_key"),
+        messages.c.status == Status.BLOCKED.value,
     )
-    return str(next_id)
+    .order_by(messages.c.ordering_seq)
+    .limit(1)
+)
+_PROMOTE = (
+    update(messages)
+    .where(messages.c.id == bindparam("message_id"), messages.c.status == Status.BLOCKED.value)
+    .values(status=Status.ACCEPTED.value, updated_at=bindparam("now"), queued_at=bindparam("now"))
+)
