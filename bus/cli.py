@@ -246,7 +246,10 @@ def _filter(
     since: dt.datetime | None,
     until: dt.datetime | None,
     error: str | None,
-) -> MessageFilter:
+) -> MessageFilter | None:
+    """The filter the options describe; ``None`` when no option was given."""
+    if not any([status, method, target, key, since, until, error]):
+        return None
     valid = {s.value for s in Status}
     for value in status or []:
         if value not in valid:
@@ -287,7 +290,7 @@ def messages_list(
     as_json: JsonOption = False,
 ) -> None:
     """List messages, newest first."""
-    where = _filter(status, method, target, key, since, until, error)
+    where = _filter(status, method, target, key, since, until, error) or MessageFilter()
     found = _with_engine(lambda engine: operations.find(engine, where, limit))
     if as_json:
         _print_json([_summary(m) for m in found])
@@ -378,9 +381,8 @@ def messages_replay(
     as_json: JsonOption = False,
 ) -> None:
     """Replay messages by id, or every message matching filters (``--dry-run`` or ``--yes``)."""
-    ids = _selection(
-        message_ids, status, method, target, key, since, until, error, limit, dry_run, yes, as_json
-    )
+    where = _filter(status, method, target, key, since, until, error)
+    ids = _selection(message_ids, where, limit, dry_run, yes, as_json)
     if ids is None:
         return
     _require_reason(reason)
@@ -411,31 +413,20 @@ def messages_cancel(
 
 def _selection(
     message_ids: list[str] | None,
-    status: list[str] | None,
-    method: str | None,
-    target: str | None,
-    key: str | None,
-    since: dt.datetime | None,
-    until: dt.datetime | None,
-    error: str | None,
+    where: MessageFilter | None,
     limit: int,
     dry_run: bool,
     yes: bool,
     as_json: bool,
 ) -> list[str] | None:
     """The ids to act on; ``None`` when this was a dry run (already printed)."""
-    filtered = any([status, method, target, key, since, until, error])
-    if message_ids and filtered:
+    if message_ids and where:
         raise typer.BadParameter("give message ids or filters, not both")
-    if not message_ids and not filtered:
+    if not message_ids and not where:
         raise typer.BadParameter("give message ids, or filters such as --status failed")
     if message_ids and not dry_run:
         return message_ids
-    where = (
-        _filter(status, method, target, key, since, until, error)
-        if filtered
-        else (MessageFilter(ids=tuple(message_ids or ())))
-    )
+    where = where or MessageFilter(ids=tuple(message_ids or ()))
     found = _with_engine(lambda engine: operations.find(engine, where, limit))
     if dry_run or not yes:
         if as_json:

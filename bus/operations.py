@@ -7,10 +7,11 @@ queue, which lives inside ``bus serve``, the sweeper picks replayed messages up 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bus.db import reading, writing
 from bus.errors import CallError
@@ -47,15 +48,12 @@ async def replay(
     settings: Settings, engine: AsyncEngine, message_ids: list[str], *, actor: str, reason: str
 ) -> list[ActionResult]:
     """Replay each message; runnable ones are woken at once when a Redis queue is configured."""
-    results: list[ActionResult] = []
-    for message_id in message_ids:
-        try:
-            async with writing(engine) as conn:
-                status = await operator.replay(conn, message_id, actor=actor, reason=reason)
-        except CallError as exc:
-            results.append(ActionResult(message_id, False, error=_reason(exc)))
-            continue
-        results.append(ActionResult(message_id, True, status=status.value))
+
+    async def replay_one(conn: AsyncConnection, message_id: str) -> ActionResult:
+        status = await operator.replay(conn, message_id, actor=actor, reason=reason)
+        return ActionResult(message_id, True, status=status.value)
+
+    results = await _each(engine, message_ids, replay_one)
     _wake(settings, [r.message_id for r in results if r.status == Status.ACCEPTED.value])
     return results
 
@@ -64,18 +62,31 @@ async def cancel(
     settings: Settings, engine: AsyncEngine, message_ids: list[str], *, actor: str, reason: str
 ) -> list[ActionResult]:
     """Cancel each message; the next message of a released ordering key is woken."""
-    results: list[ActionResult] = []
     promoted: list[str] = []
+
+    async def cancel_one(conn: AsyncConnection, message_id: str) -> ActionResult:
+        next_id = await operator.cancel(conn, message_id, actor=actor, reason=reason)
+        promoted.extend([next_id] if next_id else [])
+        return ActionResult(message_id, True, status=Status.CANCELLED.value)
+
+    results = await _each(engine, message_ids, cancel_one)
+    _wake(settings, promoted)
+    return results
+
+
+async def _each(
+    engine: AsyncEngine,
+    message_ids: list[str],
+    act: Callable[[AsyncConnection, str], Awaitable[ActionResult]],
+) -> list[ActionResult]:
+    """Apply ``act`` to each message in its own transaction; one refusal does not stop the rest."""
+    results: list[ActionResult] = []
     for message_id in message_ids:
         try:
             async with writing(engine) as conn:
-                next_id = await operator.cancel(conn, message_id, actor=actor, reason=reason)
+                results.append(await act(conn, message_id))
         except CallError as exc:
             results.append(ActionResult(message_id, False, error=_reason(exc)))
-            continue
-        results.append(ActionResult(message_id, True, status=Status.CANCELLED.value))
-        promoted += [next_id] if next_id else []
-    _wake(settings, promoted)
     return results
 
 
