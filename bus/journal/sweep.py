@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import and_, func, or_, select, text, update
+from sqlalchemy import and_, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bus.journal.ids import utcnow
@@ -64,9 +64,3 @@ async def take_due(
     if due_ids:
         await conn.execute(update(messages).where(messages.c.id.in_(due_ids)).values(queued_at=now))
     return due_ids
-
-
-async def backlog(conn: AsyncConnection) -> dict[str, int]:
-    """Count messages per status (for the CLI's stats and the sweeper's log)."""
-    rows = await conn.execute(select(messages.c.status, func.count()).group_by(messages.c.status))
-    return {status: count for status, count in rows}
