@@ -106,6 +106,9 @@ def worker(
     ]
     for child in children:
         child.start()
+    _wait_for_signal()  # then pass it on: each child stops gracefully (requeues its prefetch)
+    for child in children:
+        child.terminate()
     for child in children:
         child.join()
 
