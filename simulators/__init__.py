@@ -13,11 +13,13 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from simulators import navision
+from simulators import bitrix24, creatio, navision
 
 #: Simulator name -> app factory (keyword-only configuration, sensible defaults).
 SIMULATORS: dict[str, Callable[..., web.Application]] = {
     "navision": navision.create_app,
+    "creatio": creatio.create_app,
+    "bitrix24": bitrix24.create_app,
 }
 
 __all__ = ["SIMULATORS"]

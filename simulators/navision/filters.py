@@ -19,6 +19,7 @@ from typing import Any
 from simulators.navision.errors import bad_request
 from simulators.navision.literals import Token, is_literal, literal_value, tokenize
 from simulators.navision.schema import EntityType, Property
+from simulators.odata import BooleanParser
 
 Row = dict[str, Any]
 Test = Callable[[Row], bool]
@@ -73,86 +74,66 @@ def parse_filter(entity: EntityType, text: str) -> Predicate:
     return _Parser(entity, text).parse()
 
 
-class _Parser:
+class _Parser(BooleanParser[Token, Predicate]):
     def __init__(self, entity: EntityType, text: str) -> None:
+        super().__init__(text, tokenize(text), bad_request)
         self.entity = entity
-        self.text = text
-        self.tokens = tokenize(text)
-        self.pos = 0
 
-    def parse(self) -> Predicate:
-        predicate = self._or()
-        if self.pos != len(self.tokens):
-            raise self._syntax_error()
-        return predicate
+    def negate(self, inner: Predicate) -> Predicate:
+        """``not inner``: reads the same fields, promises no equalities."""
+        return Predicate(lambda row: not inner.test(row), inner.fields)
 
-    def _or(self) -> Predicate:
-        left = self._and()
-        while self._accept("or"):
-            right = self._and()
-            fields = left.fields | right.fields
-            if len(fields) > 1:
-                raise bad_request(_OR_ACROSS_FIELDS)
-            left = _either(left, right, fields)
-        return left
+    def both(self, left: Predicate, right: Predicate) -> Predicate:
+        """``left and right``: keeps the equalities of both sides for index lookups."""
+        return _both(left, right)
 
-    def _and(self) -> Predicate:
-        left = self._unary()
-        while self._accept("and"):
-            right = self._unary()
-            left = _both(left, right)
-        return left
+    def either(self, left: Predicate, right: Predicate) -> Predicate:
+        """``left or right``, refused like NAV does when the sides read different fields."""
+        fields = left.fields | right.fields
+        if len(fields) > 1:
+            raise bad_request(_OR_ACROSS_FIELDS)
+        return _either(left, right, fields)
 
-    def _unary(self) -> Predicate:
-        if self._accept("not"):
-            inner = self._unary()
-            return Predicate(lambda row: not inner.test(row), inner.fields)
-        if self._accept("("):
-            inner = self._or()
-            self._expect(")")
-            return inner
-        return self._term()
-
-    def _term(self) -> Predicate:
-        token = self._next()
-        if token.text in _FUNCTIONS and self._accept("("):
+    def term(self) -> Predicate:
+        token = self.next()
+        if token.text in _FUNCTIONS and self.accept("("):
             return self._function(token.text)
         prop = self._property(token)
-        if self._accept("in"):
+        if self.accept("in"):
             return self._in(prop)
-        op_token = self._next()
+        op_token = self.next()
         if op_token.text not in _COMPARISONS:
-            raise self._syntax_error()
+            raise self.syntax_error()
         return _compare(prop, op_token.text, self._literal(prop, _COMPARISONS[op_token.text][1]))
 
     def _function(self, name: str) -> Predicate:
-        prop = self._property(self._next())
-        self._expect(",")
+        prop = self._property(self.next())
+        self.expect(",")
         needle = self._literal(prop, name)
-        self._expect(")")
+        self.expect(")")
         if prop.edm != "Edm.String" or not isinstance(needle, str):
             raise bad_request(f"The function '{name}' needs a string property and string.")
         func, field = _FUNCTIONS[name], prop.name
         wanted = True
-        if self._accept("eq"):
-            flag = self._next()
+        if self.accept("eq"):
+            flag = self.next()
             if flag.text not in ("true", "false"):
-                raise self._syntax_error()
+                raise self.syntax_error()
             wanted = flag.text == "true"
         return Predicate(lambda row: func(row[field], needle) is wanted, frozenset([field]))
 
     def _in(self, prop: Property) -> Predicate:
-        self._expect("(")
+        self.expect("(")
         values = {self._literal(prop, "In")}
-        while self._accept(","):
+        while self.accept(","):
             values.add(self._literal(prop, "In"))
-        self._expect(")")
+        self.expect(")")
         field = prop.name
         return Predicate(lambda row: row[field] in values, frozenset([field]))
 
     def _property(self, token: Token) -> Property:
         if token.kind != "name":
-            raise self._syntax_error()
+            raise self.syntax_error()
         prop = self.entity.by_name.get(token.text)
         if prop is None:
             raise bad_request(
@@ -161,9 +142,9 @@ class _Parser:
         return prop
 
     def _literal(self, prop: Property, operator_kind: str) -> Any:
-        token = self._next()
+        token = self.next()
         if not is_literal(token):
-            raise self._syntax_error()
+            raise self.syntax_error()
         value = literal_value(token)
         kinds = _COMPATIBLE[prop.edm]
         valid = value is None or (
@@ -177,26 +158,6 @@ class _Parser:
                 f"'{prop.edm}' and '{_edm_of(token)}' for operator kind '{operator_kind}'."
             )
         return value
-
-    def _next(self) -> Token:
-        if self.pos >= len(self.tokens):
-            raise self._syntax_error()
-        token = self.tokens[self.pos]
-        self.pos += 1
-        return token
-
-    def _accept(self, text: str) -> bool:
-        if self.pos < len(self.tokens) and self.tokens[self.pos].text == text:
-            self.pos += 1
-            return True
-        return False
-
-    def _expect(self, text: str) -> None:
-        if not self._accept(text):
-            raise self._syntax_error()
-
-    def _syntax_error(self) -> Exception:
-        return bad_request(f"Syntax error at position {self.pos} in '{self.text}'.")
 
 
 def _compare(prop: Property, op: str, value: Any) -> Predicate:

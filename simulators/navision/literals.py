@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, cast
 
 from simulators.navision.errors import bad_request
+from simulators.odata import scan
 
 TokenKind = Literal["string", "number", "date", "name", "punct"]
 
@@ -26,7 +27,6 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
-_BLANK_REST = re.compile(r"\s*$")
 _KEYWORDS: dict[str, Any] = {"true": True, "false": False, "null": None}
 
 
@@ -45,17 +45,10 @@ def tokenize(text: str) -> list[Token]:
     Raises:
         NavError: (400 BadRequest) on a character that starts no token, e.g. an unclosed quote.
     """
-    tokens: list[Token] = []
-    pos, end = 0, len(text)
-    while pos < end and not _BLANK_REST.match(text, pos):
-        match = _TOKEN.match(text, pos)
-        if match is None or match.lastgroup is None:
-            raise bad_request(f"Syntax error at position {pos} in '{text}'.")
-        kind = cast(TokenKind, match.lastgroup)
-        raw = match.group(kind)
-        tokens.append(Token(kind, raw, _decode(kind, raw)))
-        pos = match.end()
-    return tokens
+    return [
+        Token(cast(TokenKind, kind), raw, _decode(cast(TokenKind, kind), raw))
+        for kind, raw in scan(text, _TOKEN, bad_request)
+    ]
 
 
 def _decode(kind: TokenKind, raw: str) -> Any:

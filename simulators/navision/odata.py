@@ -19,6 +19,17 @@ from simulators.navision.filters import Predicate, parse_filter
 from simulators.navision.literals import format_literal, parse_literal_list
 from simulators.navision.schema import EntityType
 from simulators.navision.store import Record, Table
+from simulators.odata import (
+    ListOptions,
+    Schema,
+    check_options,
+    parse_count,
+    parse_expand,
+    parse_non_negative,
+    parse_orderby,
+    parse_select,
+    sort_rows,
+)
 
 # NAV ignores $format/$schemaversion beyond JSON; anything else starting with "$" is an error.
 _KNOWN_OPTIONS = frozenset(
@@ -28,17 +39,10 @@ _QUERY_SAFE = "$'(),:/*"
 
 
 @dataclass(frozen=True)
-class QueryOptions:
-    """The parsed query options of one request."""
+class QueryOptions(ListOptions[Predicate]):
+    """The parsed query options of one request, with NAV's ``$skiptoken``."""
 
-    filter: Predicate | None = None
-    select: tuple[str, ...] | None = None
-    orderby: tuple[tuple[str, bool], ...] = ()
-    top: int | None = None
-    skip: int = 0
-    count: bool = False
     skiptoken: tuple[Any, ...] | None = None
-    expand: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -64,20 +68,19 @@ def parse_options(entity: EntityType, query: Mapping[str, str]) -> QueryOptions:
     Raises:
         NavError: 400 ``BadRequest`` on an unknown option or an invalid value.
     """
-    for name in query:
-        if name.startswith("$") and name not in _KNOWN_OPTIONS:
-            raise bad_request(f"The query parameter '{name}' is not supported.")
+    check_options(query, _KNOWN_OPTIONS, bad_request)
+    schema = _schema(entity)
     text = query.get("$filter")
     token = query.get("$skiptoken")
     return QueryOptions(
         filter=parse_filter(entity, text) if text else None,
-        select=_select(entity, query.get("$select")),
-        orderby=_orderby(entity, query.get("$orderby")),
-        top=_count_value("$top", query.get("$top")),
-        skip=_count_value("$skip", query.get("$skip")) or 0,
-        count=_boolean("$count", query.get("$count")),
+        select=parse_select(schema, query.get("$select")),
+        orderby=parse_orderby(schema, query.get("$orderby")),
+        top=parse_non_negative("$top", query.get("$top"), bad_request),
+        skip=parse_non_negative("$skip", query.get("$skip"), bad_request) or 0,
+        count=parse_count(query.get("$count"), bad_request),
         skiptoken=tuple(parse_literal_list(token)) if token else None,
-        expand=_expand(entity, query.get("$expand")),
+        expand=parse_expand(schema, query.get("$expand"), lambda name: name == entity.containment),
     )
 
 
@@ -88,7 +91,7 @@ def run_query(
     matching = _filtered(rows, options.filter)
     fields = [*(f for f, _ in options.orderby), *entity.key]
     descending = [*(d for _, d in options.orderby), *(False for _ in entity.key)]
-    _sort(matching, fields, descending)
+    sort_rows(matching, tuple(zip(fields, descending, strict=True)), _value_of)
     start = _start(matching, fields, descending, options)
     limit = page_size if options.top is None else min(page_size, options.top)
     page = matching[start : start + limit]
@@ -128,12 +131,6 @@ def _filtered(rows: Table | Iterable[Record], predicate: Predicate | None) -> li
     return [r for r in candidates if test(r.values)]
 
 
-def _sort(records: list[Record], fields: list[str], descending: list[bool]) -> None:
-    # Stable sorts from the least to the most significant field give a mixed-direction order.
-    for field, desc in reversed(list(zip(fields, descending, strict=True))):
-        records.sort(key=_value_of(field), reverse=desc)
-
-
 def _value_of(field: str) -> Callable[[Record], Any]:
     return lambda record: record.values[field]
 
@@ -163,61 +160,5 @@ def _compare(values: list[Any], token: tuple[Any, ...], descending: list[bool]) 
     return 0
 
 
-def _names(entity: EntityType, text: str) -> list[str]:
-    names = [part.strip() for part in text.split(",")]
-    for name in names:
-        if name not in entity.by_name:
-            raise bad_request(
-                f"Could not find a property named '{name}' on type 'NAV.{entity.name}'."
-            )
-    return names
-
-
-def _select(entity: EntityType, text: str | None) -> tuple[str, ...] | None:
-    if not text or text.strip() == "*":
-        return None
-    return tuple(_names(entity, text))
-
-
-def _orderby(entity: EntityType, text: str | None) -> tuple[tuple[str, bool], ...]:
-    if not text:
-        return ()
-    clauses: list[tuple[str, bool]] = []
-    for clause in text.split(","):
-        name, _, direction = clause.strip().partition(" ")
-        direction = direction.strip().lower()
-        if direction not in ("", "asc", "desc"):
-            raise bad_request(f"Syntax error in $orderby '{text}'.")
-        clauses.append((_names(entity, name)[0], direction == "desc"))
-    return tuple(clauses)
-
-
-def _expand(entity: EntityType, text: str | None) -> tuple[str, ...]:
-    if not text:
-        return ()
-    names = tuple(part.strip() for part in text.split(","))
-    for name in names:
-        if name != entity.containment:
-            raise bad_request(
-                f"Could not find a property named '{name}' on type 'NAV.{entity.name}'."
-            )
-    return names
-
-
-def _count_value(option: str, text: str | None) -> int | None:
-    if text is None:
-        return None
-    if not text.isdigit():
-        raise bad_request(
-            f"Invalid value '{text}' for {option} query option found. "
-            f"The {option} query option requires a non-negative integer value."
-        )
-    return int(text)
-
-
-def _boolean(option: str, text: str | None) -> bool:
-    if text is None or text.lower() == "false":
-        return False
-    if text.lower() == "true":
-        return True
-    raise bad_request(f"'{text}' is not a valid count option.")
+def _schema(entity: EntityType) -> Schema:
+    return Schema(entity.by_name, f"NAV.{entity.name}", bad_request)

@@ -1,0 +1,169 @@
+"""The in-memory rows of every entity set, with deterministic ids and the seed data."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from simulators.creatio.entities import EMPTY_GUID, EntitySet, coerce, entity_sets, now_text
+from simulators.creatio.errors import CreatioError, bad_request, not_found
+
+Row = dict[str, Any]
+#: The namespace of every generated and seeded id, so runs are reproducible.
+ID_NAMESPACE = uuid.UUID("5b1c4b3e-6f0e-4d7a-9c36-0c2e7f1a9d10")
+
+
+def seed_id(name: str) -> str:
+    """The fixed GUID of a seeded row (e.g. ``seed_id("OrderStatus:New")``)."""
+    return str(uuid.uuid5(ID_NAMESPACE, f"seed:{name}"))
+
+
+#: Order status ids the bus can rely on.
+ORDER_STATUSES = {
+    "New": seed_id("OrderStatus:New"),
+    "InProgress": seed_id("OrderStatus:InProgress"),
+    "Completed": seed_id("OrderStatus:Completed"),
+    "Canceled": seed_id("OrderStatus:Canceled"),
+}
+#: The seeded accounts by their ERP customer number (``Account.Code``).
+SEED_ACCOUNTS = {"10000": "Adatum Corporation", "20000": "Trey Research", "30000": "Fabrikam"}
+
+
+class Store:
+    """Rows by entity set and id, in insertion order.
+
+    Parameters:
+        clock: the current time as Creatio writes it, for ``CreatedOn``/``ModifiedOn``.
+    """
+
+    def __init__(self, clock: Callable[[], str] = now_text) -> None:
+        self.sets = entity_sets()
+        self.clock = clock
+        self.tables: dict[str, dict[str, Row]] = {}
+        self._counter = 0
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every change and restore the seed data."""
+        self.tables = {name: {} for name in self.sets}
+        self._counter = 0
+        _seed(self)
+
+    def entity(self, name: str) -> EntitySet:
+        """The entity set ``name``; an unknown set is a 401, as on a real Creatio."""
+        entity = self.sets.get(name)
+        if entity is None:
+            raise CreatioError(401, f"Entity set '{name}' not found.")
+        return entity
+
+    def rows(self, name: str) -> list[Row]:
+        """Every row of a set, oldest first."""
+        return list(self.tables[name].values())
+
+    def get(self, name: str, key: str) -> Row:
+        """One row by id.
+
+        Raises:
+            CreatioError: 404 when no row has that id.
+        """
+        row = self.tables[name].get(key)
+        if row is None:
+            raise not_found(f"Entity of type '{name}' with Id '{key}' not found.")
+        return row
+
+    def create(self, name: str, body: dict[str, Any]) -> Row:
+        """Insert a row from a request body; the id is generated unless the body has one."""
+        entity = self.entity(name)
+        values = {column: coerce(entity, column, value) for column, value in body.items()}
+        row: Row = {column: entity.default(column) for column in entity.columns}
+        row.update(values)
+        if "Id" not in values or row["Id"] == EMPTY_GUID:
+            row["Id"] = self.next_id(name)
+        if row["Id"] in self.tables[name]:
+            raise bad_request(f"An entity of type '{name}' with Id '{row['Id']}' already exists.")
+        self._check_lookups(entity, row)
+        if name == "Order" and not row["Number"]:
+            # Creatio numbers orders itself (ORD-1, ORD-2, ...) when the client leaves it out.
+            row["Number"] = f"ORD-{len(self.tables[name]) + 1}"
+        stamp = self.clock()
+        row["CreatedOn"] = row["CreatedOn"] or stamp
+        row["ModifiedOn"] = stamp
+        self.tables[name][row["Id"]] = row
+        return row
+
+    def update(self, name: str, key: str, body: dict[str, Any]) -> Row:
+        """Change some columns of a row (the id cannot change)."""
+        entity = self.entity(name)
+        row = self.get(name, key)
+        values = {column: coerce(entity, column, value) for column, value in body.items()}
+        if values.get("Id", key) != key:
+            raise bad_request("The key property 'Id' cannot be changed.")
+        self._check_lookups(entity, {**row, **values})
+        row.update(values)
+        row["ModifiedOn"] = self.clock()
+        return row
+
+    def delete(self, name: str, key: str) -> None:
+        """Delete a row, refusing while another row's lookup points at it (an FK violation)."""
+        self.get(name, key)
+        for other, entity in self.sets.items():
+            columns = [column for column, target in entity.lookups.items() if target == name]
+            if any(row[c] == key for row in self.tables[other].values() for c in columns):
+                raise CreatioError(
+                    500,
+                    f"The DELETE statement conflicted with the REFERENCE constraint on "
+                    f"'{other}'. The record of '{name}' with Id '{key}' is still referenced.",
+                    "System.Data.SqlClient.SqlException",
+                )
+        del self.tables[name][key]
+
+    def next_id(self, name: str) -> str:
+        """A fresh deterministic id."""
+        self._counter += 1
+        return str(uuid.uuid5(ID_NAMESPACE, f"{name}:{self._counter}"))
+
+    def _check_lookups(self, entity: EntitySet, row: Row) -> None:
+        for column, target in entity.lookups.items():
+            value = row[column]
+            if value != EMPTY_GUID and value not in self.tables[target]:
+                raise bad_request(
+                    f"The INSERT/UPDATE statement conflicted with the FOREIGN KEY constraint "
+                    f"'FK{entity.name}{column}': no '{target}' with Id '{value}'."
+                )
+
+
+def _seed(store: Store) -> None:
+    for name, status_id in ORDER_STATUSES.items():
+        store.create("OrderStatus", {"Id": status_id, "Name": name, "Code": name})
+    store.create("Currency", {"Id": seed_id("Currency:EUR"), "Name": "Euro", "Code": "EUR"})
+    customer = seed_id("AccountType:Customer")
+    store.create("AccountType", {"Id": customer, "Name": "Customer"})
+    for code, name in SEED_ACCOUNTS.items():
+        account_id = seed_id(f"Account:{code}")
+        store.create(
+            "Account",
+            {
+                "Id": account_id,
+                "Name": name,
+                "Code": code,
+                "TypeId": customer,
+                "Phone": f"+49 30 {code}",
+                "Web": f"https://{code}.example.com",
+            },
+        )
+        given, surname = f"Buyer{code[0]}", name.split()[0]
+        contact = store.create(
+            "Contact",
+            {
+                "Id": seed_id(f"Contact:{code}"),
+                "Name": f"{given} {surname}",
+                "GivenName": given,
+                "Surname": surname,
+                "Email": f"buyer@{code}.example.com",
+                "JobTitle": "Buyer",
+                "MobilePhone": f"+49 170 {code}",
+                "AccountId": account_id,
+            },
+        )
+        store.update("Account", account_id, {"PrimaryContactId": contact["Id"]})

@@ -1,0 +1,366 @@
+"""The Bitrix24 simulator speaks the portal's REST dialect over an incoming webhook."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from simulators.bitrix24 import B24_KEY, create_app
+from simulators.bitrix24.params import normalise, parse_query_string
+
+Client = TestClient[web.Request, web.Application]
+ClientFactory = Callable[[web.Application], Awaitable[Client]]
+
+BASE = "/rest/1/bus-webhook-code"
+TIME_KEYS = {
+    "start",
+    "finish",
+    "duration",
+    "processing",
+    "date_start",
+    "date_finish",
+    "operating_reset_at",
+    "operating",
+}
+
+
+class FakeClock:
+    """Monotonic seconds that move only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def b24(aiohttp_client: ClientFactory) -> Client:
+    return await aiohttp_client(create_app())
+
+
+async def call(client: Client, method: str, params: dict[str, Any] | None = None) -> Any:
+    response = await client.post(f"{BASE}/{method}.json", json=params or {})
+    assert response.status == 200, await response.text()
+    return await response.json()
+
+
+async def add_deal(client: Client, **fields: Any) -> int:
+    body = await call(client, "crm.deal.add", {"fields": {"TITLE": "Deal", **fields}})
+    assert isinstance(body["result"], int)
+    return int(body["result"])
+
+
+async def test_wrong_code_or_user_is_no_auth(b24: Client) -> None:
+    for path in ("/rest/1/wrong/crm.deal.list", "/rest/2/bus-webhook-code/crm.deal.list"):
+        response = await b24.get(path)
+        assert response.status == 401
+        assert await response.json() == {
+            "error": "NO_AUTH_FOUND",
+            "error_description": "Wrong authorization data",
+        }
+
+
+def test_php_brackets_parse_into_nested_params() -> None:
+    parsed = normalise(
+        parse_query_string(
+            "FIELDS[TITLE]=x&select[]=ID&select[]=title&filter[>ID]=10&rows[0][PRODUCT_ID]=5"
+        )
+    )
+    assert parsed == {
+        "fields": {"TITLE": "x"},
+        "select": ["ID", "TITLE"],
+        "filter": {">ID": "10"},
+        "rows": [{"PRODUCT_ID": "5"}],
+    }
+
+
+async def test_query_json_and_form_encodings_are_equal(b24: Client) -> None:
+    for n in range(12):
+        await add_deal(b24, TITLE=f"Deal {n}")
+    query = "filter[>ID]=10&select[]=ID&select[]=TITLE&order[ID]=DESC"
+    via_query = await (await b24.get(f"{BASE}/crm.deal.list?{query}")).json()
+    via_form = await (
+        await b24.post(
+            f"{BASE}/crm.deal.list",
+            data=query,
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+    ).json()
+    via_json = await call(
+        b24,
+        "CRM.DEAL.LIST",
+        {"FILTER": {">ID": "10"}, "SELECT": ["ID", "TITLE"], "ORDER": {"ID": "DESC"}},
+    )
+    expected = [{"ID": "12", "TITLE": "Deal 11"}, {"ID": "11", "TITLE": "Deal 10"}]
+    for body in (via_query, via_form, via_json):
+        assert body["result"] == expected
+        assert body["total"] == 2
+
+
+async def test_envelope_time_block(b24: Client) -> None:
+    body = await call(b24, "crm.deal.add", {"fields": {"TITLE": "x"}})
+    assert body["result"] == 1
+    assert set(body["time"]) == TIME_KEYS
+    assert isinstance(body["time"]["start"], float)
+    assert body["time"]["date_start"].endswith("+03:00")
+    assert "total" not in body and "next" not in body
+
+
+async def test_deal_get_stringifies_values(b24: Client) -> None:
+    deal_id = await add_deal(
+        b24, OPPORTUNITY=15400, COMPANY_ID=1, ORIGIN_ID="msg-1", ORIGINATOR_ID="bus"
+    )
+    deal = (await call(b24, "crm.deal.get", {"id": deal_id}))["result"]
+    assert deal["ID"] == str(deal_id)
+    assert deal["OPPORTUNITY"] == "15400.00"
+    assert deal["COMPANY_ID"] == "1"
+    assert deal["OPENED"] == "Y" and deal["CLOSED"] == "N"
+    assert deal["STAGE_ID"] == "NEW" and deal["STAGE_SEMANTIC_ID"] == "P"
+    assert deal["DATE_CREATE"].endswith("+03:00")
+    assert (deal["ORIGIN_ID"], deal["ORIGINATOR_ID"]) == ("msg-1", "bus")
+    found = await call(b24, "crm.deal.list", {"filter": {"ORIGIN_ID": "msg-1"}})
+    assert [d["ID"] for d in found["result"]] == [str(deal_id)]
+
+
+async def test_update_changes_fields(b24: Client) -> None:
+    deal_id = await add_deal(b24)
+    body = await call(b24, "crm.deal.update", {"id": deal_id, "fields": {"STAGE_ID": "WON"}})
+    assert body["result"] is True
+    deal = (await call(b24, "crm.deal.get", {"id": deal_id}))["result"]
+    assert (deal["STAGE_ID"], deal["STAGE_SEMANTIC_ID"]) == ("WON", "S")
+
+
+async def test_paging_total_next_and_start_minus_one(b24: Client) -> None:
+    # Straight into the store: 120 calls would overflow the 50-request bucket.
+    for n in range(120):
+        b24.app[B24_KEY].store.deals.add({"TITLE": f"D{n}"})
+    page = {"order": {"ID": "ASC"}, "select": ["ID"]}
+    first = await call(b24, "crm.deal.list", page)
+    assert (len(first["result"]), first["total"], first["next"]) == (50, 120, 50)
+    second = await call(b24, "crm.deal.list", {**page, "start": 50})
+    assert second["result"][0]["ID"] == "51" and second["next"] == 100
+    last = await call(b24, "crm.deal.list", {**page, "start": 100})
+    assert len(last["result"]) == 20 and "next" not in last and last["total"] == 120
+    fast = await call(b24, "crm.deal.list", {**page, "start": -1, "filter": {">ID": 100}})
+    assert fast["total"] == 0 and "next" not in fast
+    assert [d["ID"] for d in fast["result"]] == [str(n) for n in range(101, 121)]
+
+
+@pytest.mark.parametrize(
+    ("condition", "expected"),
+    [
+        ({">=OPPORTUNITY": 200}, ["2", "3"]),
+        ({">OPPORTUNITY": 200}, ["3"]),
+        ({"<=OPPORTUNITY": 200}, ["1", "2"]),
+        ({"<OPPORTUNITY": 200}, ["1"]),
+        ({"=STAGE_ID": "WON"}, ["2"]),
+        ({"!=STAGE_ID": "WON"}, ["1", "3"]),
+        ({"!STAGE_ID": "NEW"}, ["2", "3"]),
+        ({"@ID": [1, 3]}, ["1", "3"]),
+        ({"!@ID": [1, 3]}, ["2"]),
+        ({"%TITLE": "beta"}, ["2"]),
+        ({"=%TITLE": "Al%"}, ["1"]),
+        ({"STAGE_ID": "NEW", "COMPANY_ID": 1}, ["1"]),
+    ],
+)
+async def test_list_filters(b24: Client, condition: dict[str, Any], expected: list[str]) -> None:
+    await add_deal(b24, TITLE="Alpha", OPPORTUNITY=100, STAGE_ID="NEW", COMPANY_ID=1)
+    await add_deal(b24, TITLE="Beta", OPPORTUNITY=200, STAGE_ID="WON", COMPANY_ID=1)
+    await add_deal(b24, TITLE="Gamma", OPPORTUNITY=300, STAGE_ID="PREPARATION", COMPANY_ID=2)
+    body = await call(b24, "crm.deal.list", {"filter": condition, "select": ["ID"]})
+    assert [d["ID"] for d in body["result"]] == expected
+
+
+async def test_list_order_and_select_star(b24: Client) -> None:
+    await add_deal(b24, TITLE="b", UF_CRM_1="x")
+    await add_deal(b24, TITLE="a")
+    body = await call(b24, "crm.deal.list", {"order": {"TITLE": "ASC"}, "select": ["*"]})
+    assert [d["TITLE"] for d in body["result"]] == ["a", "b"]
+    assert "UF_CRM_1" not in body["result"][1] and "STAGE_ID" in body["result"][1]
+    body = await call(b24, "crm.deal.list", {"order": {"ID": "DESC"}, "select": ["UF_*"]})
+    assert body["result"] == [{"ID": "2"}, {"ID": "1", "UF_CRM_1": "x"}]
+
+
+async def test_productrows_set_replaces_rows(b24: Client) -> None:
+    deal_id = await add_deal(b24)
+    rows = [{"PRODUCT_ID": 5, "PRICE": 100, "QUANTITY": 2}, {"PRODUCT_ID": 6, "PRICE": 10}]
+    await call(b24, "crm.deal.productrows.set", {"id": deal_id, "rows": rows})
+    body = await call(
+        b24, "crm.deal.productrows.set", {"id": deal_id, "rows": [{"PRODUCT_ID": 7, "PRICE": 3}]}
+    )
+    assert body["result"] is True
+    got = (await call(b24, "crm.deal.productrows.get", {"id": deal_id}))["result"]
+    assert len(got) == 1
+    row = got[0]
+    assert row["ID"] == "3" and row["OWNER_ID"] == str(deal_id) and row["OWNER_TYPE"] == "D"
+    assert (row["PRODUCT_ID"], row["PRICE"], row["QUANTITY"]) == (7, 3.0, 1.0)
+    deal = (await call(b24, "crm.deal.get", {"id": deal_id}))["result"]
+    assert deal["OPPORTUNITY"] == "3.00"
+
+
+async def test_seeded_companies_and_contacts(b24: Client) -> None:
+    companies = await call(b24, "crm.company.list", {"select": ["ID", "TITLE"]})
+    assert companies["total"] == 3
+    assert companies["result"][0] == {"ID": "1", "TITLE": "Alpha Wholesale LLC"}
+    new_id = (await call(b24, "crm.company.add", {"fields": {"TITLE": "New"}}))["result"]
+    assert new_id == 4
+    contact_id = (
+        await call(b24, "crm.contact.add", {"fields": {"NAME": "A", "PHONE": [{"VALUE": "1"}]}})
+    )["result"]
+    contact = (await call(b24, "crm.contact.get", {"id": contact_id}))["result"]
+    assert contact["NAME"] == "A" and contact["PHONE"][0]["VALUE"] == "1"
+    company = (await call(b24, "crm.company.get", {"id": 2}))["result"]
+    assert company["TITLE"] == "Beta Retail JSC"
+
+
+async def test_batch_substitution_and_empty_maps(b24: Client) -> None:
+    deal_id = await add_deal(b24, TITLE="Batch")
+    await call(b24, "crm.deal.productrows.set", {"id": deal_id, "rows": [{"PRICE": 9}]})
+    body = await call(
+        b24,
+        "batch",
+        {
+            "halt": 0,
+            "cmd": {
+                "d": f"crm.deal.get?id={deal_id}",
+                "rows": "crm.deal.productrows.get?id=$result[d][ID]",
+                "l": "crm.deal.list?select[]=ID&filter[ID]=$result[d][ID]",
+            },
+        },
+    )
+    result = body["result"]
+    assert result["result"]["d"]["TITLE"] == "Batch"
+    assert result["result"]["rows"][0]["PRICE"] == 9.0
+    assert result["result"]["l"] == [{"ID": str(deal_id)}]
+    assert result["result_error"] == [] and result["result_next"] == []
+    assert result["result_total"] == {"l": 1}
+    assert set(result["result_time"]["d"]) >= {"start", "finish", "duration"}
+
+
+async def test_batch_errors_and_halt(b24: Client) -> None:
+    cmd = {"a": "crm.deal.get?id=999", "b": "batch?cmd[x]=crm.deal.list", "c": "crm.deal.list"}
+    body = (await call(b24, "batch", {"halt": 0, "cmd": cmd}))["result"]
+    assert body["result_error"]["a"] == {"error": "", "error_description": "Not found"}
+    assert body["result_error"]["b"]["error"] == "ERROR_BATCH_METHOD_NOT_ALLOWED"
+    assert list(body["result"]) == ["c"]
+    halted = (await call(b24, "batch", {"halt": 1, "cmd": cmd}))["result"]
+    assert list(halted["result_error"]) == ["a"] and halted["result"] == []
+    many = {f"k{n}": "crm.company.get?id=1" for n in range(52)}
+    long_batch = (await call(b24, "batch", {"cmd": many}))["result"]
+    assert len(long_batch["result"]) == 50
+    assert long_batch["result_error"]["k51"]["error"] == "ERROR_BATCH_LENGTH_EXCEEDED"
+
+
+async def test_batch_as_form(b24: Client) -> None:
+    response = await b24.post(
+        f"{BASE}/batch",
+        data={"halt": "0", "cmd[c]": "crm.company.get?id=1"},
+    )
+    body = await response.json()
+    assert body["result"]["result"]["c"]["ID"] == "1"
+
+
+async def test_rate_limit_with_fake_clock(aiohttp_client: ClientFactory) -> None:
+    clock = FakeClock()
+    client = await aiohttp_client(create_app(capacity=3, drain_per_second=2.0, clock=clock))
+    batch = {"cmd": {f"k{n}": "crm.company.get?id=1" for n in range(10)}}
+    for _ in range(3):
+        assert (await client.post(f"{BASE}/batch", json=batch)).status == 200
+    response = await client.get(f"{BASE}/crm.deal.list")
+    assert response.status == 503
+    assert await response.json() == {
+        "error": "QUERY_LIMIT_EXCEEDED",
+        "error_description": "Too many requests",
+    }
+    clock.now += 0.5  # drains one request
+    assert (await client.get(f"{BASE}/crm.deal.list")).status == 200
+    assert (await client.get(f"{BASE}/crm.deal.list")).status == 503
+    await client.post("/_control/reset")
+    assert (await client.get(f"{BASE}/crm.deal.list")).status == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "status", "error"),
+    [
+        ("crm.deal.nothing", {}, 404, ["ERROR_METHOD_NOT_FOUND", "Method not found!"]),
+        ("crm.deal.add", {"fields": "x"}, 400, ["", "Parameter 'fields' must be array."]),
+        ("crm.deal.add", {}, 400, ["", "Parameter 'fields' must be array."]),
+        ("crm.deal.get", {}, 400, ["", "ID is not defined or invalid"]),
+        ("crm.deal.get", {"id": "abc"}, 400, ["", "ID is not defined or invalid"]),
+        ("crm.deal.get", {"id": 77}, 400, ["", "Not found"]),
+        ("crm.deal.update", {"id": 77, "fields": {}}, 400, ["", "Not found"]),
+    ],
+)
+async def test_errors(
+    b24: Client, method: str, params: dict[str, Any], status: int, error: list[str]
+) -> None:
+    response = await b24.post(f"{BASE}/{method}", json=params)
+    assert response.status == status
+    assert await response.json() == {"error": error[0], "error_description": error[1]}
+
+
+async def test_discount_rate_without_sum_is_error_core(b24: Client) -> None:
+    deal_id = await add_deal(b24)
+    rows = [{"PRODUCT_ID": 1, "PRICE": 90, "DISCOUNT_TYPE_ID": 1, "DISCOUNT_RATE": 10}]
+    response = await b24.post(
+        f"{BASE}/crm.deal.productrows.set", json={"id": deal_id, "rows": rows}
+    )
+    assert response.status == 400
+    assert (await response.json())["error"] == "ERROR_CORE"
+
+
+async def test_injected_fault_uses_bitrix_envelope(b24: Client) -> None:
+    await b24.post("/_control/faults", json={"mode": "status", "status": 503, "times": 1})
+    response = await b24.get(f"{BASE}/crm.deal.list")
+    assert response.status == 503
+    assert (await response.json())["error"] == "QUERY_LIMIT_EXCEEDED"
+
+
+async def test_update_posts_form_encoded_event(aiohttp_client: ClientFactory) -> None:
+    received: list[tuple[str, dict[str, str]]] = []
+    arrived = asyncio.Event()
+
+    async def handler(request: web.Request) -> web.Response:
+        form = await request.post()
+        received.append((request.content_type, {k: str(v) for k, v in form.items()}))
+        arrived.set()
+        return web.Response(text="ok")
+
+    receiver_app = web.Application()
+    receiver_app.router.add_post("/hook", handler)
+    receiver = await aiohttp_client(receiver_app)
+    b24 = await aiohttp_client(create_app())
+    url = str(receiver.make_url("/hook"))
+    response = await b24.post(
+        "/_control/bitrix24/subscribe", json={"url": url, "application_token": "tok"}
+    )
+    assert (await response.json())["event_handler_id"] == 1
+    deal_id = await add_deal(b24)
+    await call(b24, "crm.deal.update", {"id": deal_id, "fields": {"TITLE": "changed"}})
+    await asyncio.wait_for(arrived.wait(), 5)
+    content_type, form = received[0]
+    assert content_type == "application/x-www-form-urlencoded"
+    assert form["event"] == "ONCRMDEALUPDATE"
+    assert form["event_handler_id"] == "1"
+    assert form["data[FIELDS][ID]"] == str(deal_id)
+    assert form["auth[application_token]"] == "tok"
+    assert form["ts"].isdigit()
+    assert {"auth[domain]", "auth[client_endpoint]", "auth[server_endpoint]"} <= set(form)
+    assert "auth[member_id]" in form
+
+    arrived.clear()
+    edited = await b24.post(
+        "/_control/bitrix24/edit_deal", json={"id": deal_id, "fields": {"STAGE_ID": "WON"}}
+    )
+    assert edited.status == 200
+    await asyncio.wait_for(arrived.wait(), 5)
+    assert len(received) == 2
+    deal = (await call(b24, "crm.deal.get", {"id": deal_id}))["result"]
+    assert deal["STAGE_ID"] == "WON"
+    await b24.app[B24_KEY].events.drain()
