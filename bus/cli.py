@@ -144,13 +144,13 @@ def _wait_for_signal() -> None:
 def simulate(
     name: Annotated[str, typer.Argument(help="A simulator name, or 'all'.")] = "all",
     host: str = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port of the first simulator.")] = 7048,
+    port: Annotated[int, typer.Option(help="Port of the first; the others follow it.")] = 7048,
 ) -> None:
     """Run the bundled simulators of the ERP/CRM systems."""
     _logging()
     from simulators import SIMULATORS
 
-    names = sorted(SIMULATORS) if name == "all" else [name]
+    names = list(SIMULATORS) if name == "all" else [name]  # registry order: navision first
     unknown = [n for n in names if n not in SIMULATORS]
     if unknown:
         raise typer.BadParameter(
