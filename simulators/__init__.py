@@ -13,13 +13,16 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from simulators import bitrix24, creatio, navision
+from simulators import bitrix24, creatio, mail, navision, onec, storefront
 
 #: Simulator name -> app factory (keyword-only configuration, sensible defaults).
 SIMULATORS: dict[str, Callable[..., web.Application]] = {
     "navision": navision.create_app,
     "creatio": creatio.create_app,
     "bitrix24": bitrix24.create_app,
+    "onec": onec.create_app,
+    "storefront": storefront.create_app,
+    "mail": mail.create_app,
 }
 
 __all__ = ["SIMULATORS"]

@@ -1,4 +1,5 @@
-"""A Bitrix24 portal simulator: the CRM REST API over an incoming webhook, with events.
+"""A Bitrix24 portal simulator: the CRM REST API over an incoming webhook or an OAuth
+application's tokens, in JSON or XML, with the request and operating limits and deal events.
 
 ``create_app()`` builds the aiohttp app; see :func:`simulators.bitrix24.app.create_app`.
 """

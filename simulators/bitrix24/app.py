@@ -1,4 +1,4 @@
-"""The aiohttp app of the Bitrix24 simulator: webhook routing, rate limit, control routes."""
+"""The aiohttp app of the Bitrix24 simulator: REST routing, auth, limits, response formats."""
 
 from __future__ import annotations
 
@@ -9,14 +9,20 @@ from typing import Any
 from aiohttp import web
 
 from simulators import faults
+from simulators.bitrix24 import control
 from simulators.bitrix24.envelope import envelope
 from simulators.bitrix24.errors import B24Error, error_body_for_status, no_auth, query_limit
 from simulators.bitrix24.events import session_context
 from simulators.bitrix24.limits import LeakyBucket
-from simulators.bitrix24.methods import fields_of, record_id
-from simulators.bitrix24.params import ParamsError, normalise, read_params
+from simulators.bitrix24.oauth import OAuthError, TokenStore
+from simulators.bitrix24.operating import DEFAULT_BUDGET, OperatingMeter
+from simulators.bitrix24.params import Params, ParamsError, read_params
 from simulators.bitrix24.service import B24_KEY, B24Service
 from simulators.bitrix24.store import Store
+from simulators.bitrix24.xmlformat import CONTENT_TYPE as XML_CONTENT_TYPE
+from simulators.bitrix24.xmlformat import to_xml
+
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def create_app(
@@ -26,33 +32,49 @@ def create_app(
     capacity: int = 50,
     drain_per_second: float = 2.0,
     clock: Callable[[], float] = time.monotonic,
+    operating_budget: float = DEFAULT_BUDGET,
+    client_id: str = "local.bus-app",
+    client_secret: str = "bus-app-secret",
+    token_ttl: float = 3600.0,
 ) -> web.Application:
-    """Build a simulated Bitrix24 portal reached through one incoming webhook.
+    """Build a simulated Bitrix24 portal with one incoming webhook and one OAuth application.
 
-    REST calls go to ``/rest/{user_id}/{webhook_code}/{method}[.json]``. Faults, the request
-    record and reset are under ``/_control/`` (see :mod:`simulators.faults`); outbound event
-    handlers are registered with ``POST /_control/bitrix24/subscribe``, and
-    ``POST /_control/bitrix24/edit_deal`` changes a deal as a manager would.
+    REST calls go to ``/rest/{user_id}/{webhook_code}/{method}[.json|.xml]`` (webhook) or to
+    ``/rest/{method}[.json|.xml]`` with an ``auth=<access_token>`` parameter (OAuth);
+    ``/oauth/token/?grant_type=refresh_token&…`` renews a token pair. Faults, the request
+    record and reset are under ``/_control/`` (see :mod:`simulators.faults`); the portal's own
+    control routes are listed in :mod:`simulators.bitrix24.control`.
 
     Parameters:
-        user_id: the webhook's user ID.
+        user_id: the webhook's user ID (also the OAuth tokens' user).
         webhook_code: the webhook's secret code.
         capacity: the leaky bucket's size (requests).
         drain_per_second: how many requests per second the bucket drains.
-        clock: monotonic seconds for the bucket; tests pass a fake.
+        clock: monotonic seconds for the bucket, the operating budget and token expiry;
+            tests pass a fake.
+        operating_budget: seconds of execution time a method may use per 10-minute window
+            before it answers 429 ``OPERATION_TIME_LIMIT``.
+        client_id: the OAuth application's id.
+        client_secret: its secret.
+        token_ttl: seconds an access token lives.
     """
     service = B24Service(
         user_id=user_id,
         webhook_code=webhook_code,
         store=Store(),
         bucket=LeakyBucket(capacity, drain_per_second, clock),
+        operating=OperatingMeter(operating_budget, clock),
+        oauth=TokenStore(client_id, client_secret, user_id, token_ttl, clock),
     )
     app = web.Application()
     app[B24_KEY] = service
     app.cleanup_ctx.append(_events_session)
-    app.router.add_route("*", "/rest/{user_id}/{code}/{method}", rest)
-    app.router.add_post("/_control/bitrix24/subscribe", subscribe)
-    app.router.add_post("/_control/bitrix24/edit_deal", edit_deal)
+    app.router.add_route("*", "/rest/{user_id}/{code}/{method}", webhook_rest)
+    app.router.add_route("*", "/rest/{method}", oauth_rest)
+    for path in ("/oauth/token/", "/oauth/token"):
+        app.router.add_get(path, oauth_token)
+        app.router.add_post(path, oauth_token)
+    control.add_routes(app)
     faults.install(app, reset=service.reset, default_error_body=error_body_for_status)
     return app
 
@@ -62,62 +84,87 @@ async def _events_session(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-def _error(error: B24Error) -> web.Response:
-    return web.json_response(error.body(), status=error.status)
+def _split_format(name: str) -> tuple[str, bool]:
+    """The lowercase method name and whether the ``.xml`` format was asked for."""
+    method = name.lower()
+    if method.endswith(".xml"):
+        return method.removesuffix(".xml"), True
+    return method.removesuffix(".json"), False
 
 
-async def rest(request: web.Request) -> web.Response:
-    """One REST call: auth, rate limit, parameters, method, envelope."""
-    started = time.time()
+def _reply(body: dict[str, Any], status: int, as_xml: bool) -> web.Response:
+    if as_xml:
+        return web.Response(
+            text=to_xml(body), status=status, content_type=XML_CONTENT_TYPE, charset="utf-8"
+        )
+    return web.json_response(body, status=status)
+
+
+def _error(error: B24Error, as_xml: bool = False) -> web.Response:
+    return _reply(error.body(), error.status, as_xml)
+
+
+async def webhook_rest(request: web.Request) -> web.Response:
+    """A REST call through the incoming webhook in the path."""
     service = request.app[B24_KEY]
     info = request.match_info
+    method, as_xml = _split_format(info["method"])
     if not service.authorized(info["user_id"], info["code"]):
-        return _error(no_auth())
-    # A batch is one HTTP request, so it costs one unit like any other call.
-    if not service.bucket.admit():
-        return _error(query_limit())
-    method = info["method"].lower().removesuffix(".json")
+        return _error(no_auth(), as_xml)
+    return await _run(request, service, method, as_xml)
+
+
+async def oauth_rest(request: web.Request) -> web.Response:
+    """A REST call of the OAuth application: ``auth`` in the query, form or JSON body."""
+    service = request.app[B24_KEY]
+    method, as_xml = _split_format(request.match_info["method"])
     try:
         params = await read_params(request)
+    except ParamsError as exc:
+        return _error(B24Error(400, "INVALID_REQUEST", str(exc)), as_xml)
+    try:
+        service.oauth.check(params.pop("auth", None))
+    except B24Error as error:
+        return _error(error, as_xml)
+    return await _run(request, service, method, as_xml, params)
+
+
+async def _run(
+    request: web.Request,
+    service: B24Service,
+    method: str,
+    as_xml: bool,
+    params: Params | None = None,
+) -> web.Response:
+    """Rate limit, parameters, method, envelope: the part both auth modes share."""
+    started = time.time()
+    # A batch is one HTTP request, so it costs one unit like any other call.
+    if not service.bucket.admit():
+        return _error(query_limit(), as_xml)
+    try:
+        if params is None:
+            params = await read_params(request)
         outcome = service.call(method, params)
     except ParamsError as exc:
-        return _error(B24Error(400, "INVALID_REQUEST", str(exc)))
+        return _error(B24Error(400, "INVALID_REQUEST", str(exc)), as_xml)
     except B24Error as error:
-        return _error(error)
-    return web.json_response(envelope(outcome, started, time.time()))
+        return _error(error, as_xml)
+    meter = service.operating
+    body = envelope(
+        outcome, started, time.time(), meter.used(method), meter.seconds_to_reset(method)
+    )
+    return _reply(body, 200, as_xml)
 
 
-async def _json_object(request: web.Request) -> dict[str, Any]:
+async def oauth_token(request: web.Request) -> web.Response:
+    """``/oauth/token/``: trade a refresh token for a new pair, like Bitrix24's OAuth server."""
+    params = dict(request.query)
+    if request.method == "POST" and request.content_type in _FORM_TYPES:
+        form = await request.post()
+        params.update({key: str(value) for key, value in form.items()})
+    oauth = request.app[B24_KEY].oauth
     try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text='{"error": "a JSON object is required"}')
-    return body
-
-
-async def subscribe(request: web.Request) -> web.Response:
-    """Register an outgoing-webhook handler for ONCRMDEALUPDATE."""
-    body = await _json_object(request)
-    url, token = body.get("url"), body.get("application_token", "")
-    if not isinstance(url, str) or not url or not isinstance(token, str):
-        return web.json_response({"error": "url and application_token are required"}, status=400)
-    subscription = request.app[B24_KEY].events.subscribe(url, token, request.host)
-    return web.json_response({"event_handler_id": subscription.handler_id})
-
-
-async def edit_deal(request: web.Request) -> web.Response:
-    """Change a deal as a manager in the UI would, firing ONCRMDEALUPDATE."""
-    service = request.app[B24_KEY]
-    params = normalise(await _json_object(request))
-    try:
-        deal_id = record_id(params)
-        fields = fields_of(params)
-        if service.store.deals.get(deal_id) is None:
-            return web.json_response({"error": "no such deal"}, status=404)
-    except B24Error as error:
-        return _error(error)
-    service.store.deals.update(deal_id, fields)
-    service.events.deal_updated(deal_id)
-    return web.json_response({"ok": True})
+        pair = oauth.refresh(params)
+    except OAuthError as error:
+        return web.json_response(error.body(), status=error.status)
+    return web.json_response(oauth.token_response(pair, str(request.url.origin())))

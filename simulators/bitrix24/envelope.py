@@ -8,8 +8,8 @@ from typing import Any
 
 #: The portal's time zone; every date the simulator shows carries this offset.
 PORTAL_TZ = timezone(timedelta(hours=3))
-#: How far ahead ``operating_reset_at`` points (the 10-minute operating window).
-_OPERATING_WINDOW = 600
+#: How far ahead ``operating_reset_at`` points by default (the 10-minute operating window).
+_OPERATING_WINDOW = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +31,21 @@ def now_iso() -> str:
     return iso(datetime.now(PORTAL_TZ))
 
 
-def time_block(start: float, finish: float) -> dict[str, Any]:
-    """The ``time`` object of a response that started and finished at these unix times."""
+def time_block(
+    start: float,
+    finish: float,
+    operating: float | None = None,
+    reset_in: float = _OPERATING_WINDOW,
+) -> dict[str, Any]:
+    """The ``time`` object of a response that started and finished at these unix times.
+
+    Parameters:
+        start: when the request started (unix seconds).
+        finish: when it finished.
+        operating: the method's execution time accumulated in the window (default: this
+            call's duration).
+        reset_in: seconds from ``start`` until part of the operating budget is released.
+    """
     duration = round(finish - start, 6)
     return {
         "start": start,
@@ -41,17 +54,23 @@ def time_block(start: float, finish: float) -> dict[str, Any]:
         "processing": duration,
         "date_start": iso(datetime.fromtimestamp(start, PORTAL_TZ)),
         "date_finish": iso(datetime.fromtimestamp(finish, PORTAL_TZ)),
-        "operating_reset_at": int(start) + _OPERATING_WINDOW,
-        "operating": duration,
+        "operating_reset_at": int(start + reset_in),
+        "operating": duration if operating is None else round(operating, 6),
     }
 
 
-def envelope(outcome: Outcome, start: float, finish: float) -> dict[str, Any]:
-    """The whole HTTP 200 body of a successful call."""
+def envelope(
+    outcome: Outcome,
+    start: float,
+    finish: float,
+    operating: float | None = None,
+    reset_in: float = _OPERATING_WINDOW,
+) -> dict[str, Any]:
+    """The whole HTTP 200 body of a successful call (see :func:`time_block` for the rest)."""
     body: dict[str, Any] = {"result": outcome.result}
     if outcome.next is not None:
         body["next"] = outcome.next
     if outcome.total is not None:
         body["total"] = outcome.total
-    body["time"] = time_block(start, finish)
+    body["time"] = time_block(start, finish, operating, reset_in)
     return body

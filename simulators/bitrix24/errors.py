@@ -63,3 +63,8 @@ def fields_not_array() -> B24Error:
 def query_limit() -> B24Error:
     """The leaky bucket overflowed."""
     return B24Error(503, "QUERY_LIMIT_EXCEEDED", "Too many requests")
+
+
+def operation_time_limit() -> B24Error:
+    """The method used up its operating budget for the 10-minute window."""
+    return B24Error(429, "OPERATION_TIME_LIMIT", "Method is blocked due to operation time limit.")

@@ -1,4 +1,10 @@
-"""Outbound ONCRMDEALUPDATE events: form-encoded POSTs, in the background, never retried."""
+"""Outbound deal events: form-encoded POSTs, in the background, never retried.
+
+``ONCRMDEALADD`` fires on ``crm.deal.add``; ``ONCRMDEALUPDATE`` on ``crm.deal.update``, on
+``crm.deal.productrows.set`` (the portal saves the deal's recalculated totals after the rows,
+which is a deal update) and on a manager's edit (``/_control/bitrix24/edit_deal``). Each
+handler gets only the events it subscribed to.
+"""
 
 from __future__ import annotations
 
@@ -15,16 +21,21 @@ _log = logging.getLogger(__name__)
 #: A fixed portal member id: receivers may compare it, so it must not change between runs.
 MEMBER_ID = "a223c6b3710f85df22e9377d6c4f7553"
 _TIMEOUT = aiohttp.ClientTimeout(total=10)
+DEAL_ADD = "ONCRMDEALADD"
+DEAL_UPDATE = "ONCRMDEALUPDATE"
+#: The events the simulator can send.
+EVENTS = frozenset({DEAL_ADD, DEAL_UPDATE})
 
 
 @dataclass(frozen=True, slots=True)
 class Subscription:
-    """One outgoing-webhook handler: where to POST and the token it checks."""
+    """One outgoing-webhook handler: its event, where to POST and the token it checks."""
 
     handler_id: int
     url: str
     application_token: str
     domain: str
+    event: str = DEAL_UPDATE
 
 
 @dataclass
@@ -35,17 +46,31 @@ class EventSender:
     session: aiohttp.ClientSession | None = None
     _pending: set[asyncio.Task[None]] = field(default_factory=set)
 
-    def subscribe(self, url: str, application_token: str, domain: str) -> Subscription:
-        """Register a handler; handler IDs count from 1."""
-        subscription = Subscription(len(self.subscriptions) + 1, url, application_token, domain)
+    def subscribe(
+        self, url: str, application_token: str, domain: str, event: str = DEAL_UPDATE
+    ) -> Subscription:
+        """Register a handler of ``event`` (one of :data:`EVENTS`); handler IDs count from 1."""
+        subscription = Subscription(
+            len(self.subscriptions) + 1, url, application_token, domain, event
+        )
         self.subscriptions.append(subscription)
         return subscription
 
+    def deal_added(self, deal_id: int) -> None:
+        """Schedule one ONCRMDEALADD POST per handler of it (needs a running loop)."""
+        self.fire(DEAL_ADD, deal_id)
+
     def deal_updated(self, deal_id: int) -> None:
-        """Schedule one ONCRMDEALUPDATE POST per handler (needs a running loop)."""
+        """Schedule one ONCRMDEALUPDATE POST per handler of it (needs a running loop)."""
+        self.fire(DEAL_UPDATE, deal_id)
+
+    def fire(self, event: str, deal_id: int) -> None:
+        """Schedule one POST of ``event`` per handler subscribed to it."""
         for subscription in self.subscriptions:
+            if subscription.event != event:
+                continue
             task = asyncio.get_running_loop().create_task(
-                self._deliver(subscription, "ONCRMDEALUPDATE", deal_id)
+                self._deliver(subscription, event, deal_id)
             )
             # Keep a reference until done, or the task may be garbage-collected mid-flight.
             self._pending.add(task)

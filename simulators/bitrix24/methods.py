@@ -17,10 +17,11 @@ Params = dict[str, Any]
 
 @dataclass
 class MethodContext:
-    """What methods work on: the data, and a hook for the outbound deal events."""
+    """What methods work on: the data, and hooks for the outbound deal events."""
 
     store: Store
     on_deal_updated: Callable[[int], None]
+    on_deal_added: Callable[[int], None]
 
 
 Method = Callable[[MethodContext, Params], Outcome]
@@ -65,8 +66,10 @@ def _existing(table: Table, params: Params) -> tuple[int, Record]:
 
 
 def deal_add(ctx: MethodContext, params: Params) -> Outcome:
-    """``crm.deal.add``: the new deal's ID."""
-    return Outcome(ctx.store.deals.add(fields_of(params)))
+    """``crm.deal.add``: the new deal's ID, and an ONCRMDEALADD event."""
+    deal_id = ctx.store.deals.add(fields_of(params))
+    ctx.on_deal_added(deal_id)
+    return Outcome(deal_id)
 
 
 def deal_update(ctx: MethodContext, params: Params) -> Outcome:
@@ -100,7 +103,11 @@ def _check_discount(row: Record) -> None:
 
 
 def productrows_set(ctx: MethodContext, params: Params) -> Outcome:
-    """``crm.deal.productrows.set``: replaces every row of the deal; ``true``."""
+    """``crm.deal.productrows.set``: replaces every row of the deal; ``true``.
+
+    The portal then saves the deal's recalculated amount, which is a deal update: the deal's
+    ``DATE_MODIFY`` moves and ONCRMDEALUPDATE fires (also when the amount is manual).
+    """
     deal_id, deal = _existing(ctx.store.deals, params)
     rows = params.get("rows") or []
     if isinstance(rows, dict):
@@ -111,10 +118,13 @@ def productrows_set(ctx: MethodContext, params: Params) -> Outcome:
     for row in rows:
         _check_discount(row)
     ctx.store.set_rows(deal_id, rows)
+    totals: Record = {}
     if not deal.get("IS_MANUAL_OPPORTUNITY"):
         # The deal's amount follows its rows unless a manager typed it in.
         total = sum(number(r.get("PRICE")) * number(r.get("QUANTITY"), 1.0) for r in rows)
-        deal["OPPORTUNITY"] = round(total, 2)
+        totals["OPPORTUNITY"] = round(total, 2)
+    ctx.store.deals.update(deal_id, totals)
+    ctx.on_deal_updated(deal_id)
     return Outcome(True)
 
 

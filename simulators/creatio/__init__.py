@@ -1,6 +1,7 @@
 """A Creatio (BPM'online) simulator: AuthService forms login with ``BPMCSRF``, OData 4 CRUD on
 ``Account``, ``Contact``, ``Order``, ``OrderProduct`` and lookups at ``/0/odata`` and ``/odata``,
-JSON ``$batch``, and an outbound JSON-RPC hook. See :func:`create_app`.
+``$metadata``, ``$batch`` (JSON and multipart/mixed with atomic change sets, ``$<id>``
+references), and an outbound JSON-RPC hook. See :func:`create_app`.
 """
 
 from __future__ import annotations

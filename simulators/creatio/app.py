@@ -12,7 +12,9 @@ from simulators.creatio import auth, hooks
 from simulators.creatio.batch import run_batch
 from simulators.creatio.errors import CreatioError, auth_failed_response, error_body_for_status
 from simulators.creatio.hooks import HOOKS_KEY, STORE_KEY, Hooks
-from simulators.creatio.odata import Call, Reply, execute, wants_ieee754
+from simulators.creatio.metadata import metadata_document
+from simulators.creatio.multipart import MULTIPART, run_multipart_batch
+from simulators.creatio.odata import Call, Reply, execute, json_content_type, wants_ieee754
 from simulators.creatio.store import Store
 
 _CONTROL = faults.CONTROL_PREFIX + "creatio/"
@@ -25,7 +27,8 @@ def create_app(
     """Build a simulated Creatio instance with seeded accounts, contacts and order statuses.
 
     Login at ``POST /ServiceModel/AuthService.svc/Login``; OData 4 at ``/0/odata/`` (.NET
-    Framework builds) and ``/odata/`` (.NET Core). Control routes: ``/_control/creatio/...``
+    Framework builds) and ``/odata/`` (.NET Core), each with ``$metadata`` and ``$batch`` (JSON or
+    multipart/mixed). Control routes: ``/_control/creatio/...``
     (session expiry, outbound hook) plus the shared ones of :mod:`simulators.faults`.
 
     Parameters:
@@ -63,16 +66,43 @@ async def odata(request: web.Request) -> web.Response:
     root = _root(request)
     ieee754 = wants_ieee754(request.headers.get("Content-Type"), request.headers.get("Accept"))
     body = await request.read()
+    if tail == "$metadata":
+        if request.method != "GET":
+            return _respond(
+                Reply(405, CreatioError(405, "$metadata is read-only.").body()), ieee754
+            )
+        return web.Response(
+            text=metadata_document(store.sets),
+            content_type="application/xml",
+            charset="utf-8",
+            headers={"OData-Version": "4.0"},
+        )
     if tail == "$batch":
         if request.method != "POST":
             return _respond(Reply(405, CreatioError(405, "$batch needs POST.").body()), ieee754)
-        try:
-            reply = run_batch(store, body, root, request.headers.get("Prefer", ""), ieee754)
-        except CreatioError as error:
-            reply = Reply(error.status, error.body())
-        return _respond(reply, ieee754)
+        return _batch(request, store, body, root, ieee754)
     call = Call(request.method, tail, request.query, body, ieee754, root)
     return _respond(execute(store, call), ieee754)
+
+
+def _batch(
+    request: web.Request, store: Store, body: bytes, root: str, ieee754: bool
+) -> web.Response:
+    """A JSON or (by its Content-Type) multipart/mixed ``$batch``."""
+    prefer = request.headers.get("Prefer", "")
+    try:
+        if request.content_type == MULTIPART:
+            content_type = request.headers.get("Content-Type", "")
+            answer = run_multipart_batch(store, body, content_type, root, prefer, ieee754)
+            return web.Response(
+                status=200,
+                body=answer.body,
+                headers={"Content-Type": answer.content_type, "OData-Version": "4.0"},
+            )
+        reply = run_batch(store, body, root, prefer, ieee754)
+    except CreatioError as error:
+        reply = Reply(error.status, error.body())
+    return _respond(reply, ieee754)
 
 
 def _root(request: web.Request) -> str:
@@ -84,10 +114,7 @@ def _respond(reply: Reply, ieee754: bool) -> web.Response:
     headers = {"OData-Version": "4.0", **reply.headers}
     if reply.body is None:
         return web.Response(status=reply.status, headers=headers)
-    flag = "true" if ieee754 else "false"
-    headers["Content-Type"] = (
-        f"application/json; odata.metadata=minimal; odata.streaming=true; IEEE754Compatible={flag}"
-    )
+    headers["Content-Type"] = json_content_type(ieee754)
     return web.Response(status=reply.status, text=json.dumps(reply.body), headers=headers)
 
 

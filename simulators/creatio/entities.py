@@ -18,7 +18,8 @@ from simulators.creatio.errors import bad_request
 Kind = Literal["guid", "string", "datetime", "decimal", "int32", "int64", "bool"]
 #: Creatio's value of an unset lookup.
 EMPTY_GUID = "00000000-0000-0000-0000-000000000000"
-_NAMESPACE = "Terrasoft.Configuration"
+#: The namespace of the OData entity classes (and so of the ``$metadata`` entity types).
+NAMESPACE = "Terrasoft.Configuration.OData"
 # IEEE754Compatible=true turns these into JSON strings (OData 4 JSON format, §3.2).
 _WIDE_NUMBERS: frozenset[Kind] = frozenset({"decimal", "int64"})
 
@@ -40,7 +41,7 @@ class EntitySet:
     @property
     def type_name(self) -> str:
         """The qualified type name used in messages."""
-        return f"{_NAMESPACE}.{self.name}"
+        return f"{NAMESPACE}.{self.name}"
 
     def default(self, column: str) -> Any:
         """The value a column gets when a create leaves it out."""

@@ -46,6 +46,14 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def json_content_type(ieee754: bool | None = None) -> str:
+    """The Content-Type of a JSON answer, with the ``IEEE754Compatible`` flag when given."""
+    base = "application/json; odata.metadata=minimal; odata.streaming=true"
+    if ieee754 is None:
+        return base
+    return f"{base}; IEEE754Compatible={'true' if ieee754 else 'false'}"
+
+
 def wants_ieee754(*header_values: str | None) -> bool:
     """Whether a Content-Type or Accept value carries ``IEEE754Compatible=true``."""
     return any(v and "ieee754compatible=true" in v.replace(" ", "").lower() for v in header_values)

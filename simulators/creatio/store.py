@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +11,8 @@ from simulators.creatio.entities import EMPTY_GUID, EntitySet, coerce, entity_se
 from simulators.creatio.errors import CreatioError, bad_request, not_found
 
 Row = dict[str, Any]
+#: Everything :meth:`Store.restore` needs to undo the changes made after a snapshot.
+Snapshot = tuple[dict[str, dict[str, Row]], int]
 #: The namespace of every generated and seeded id, so runs are reproducible.
 ID_NAMESPACE = uuid.UUID("5b1c4b3e-6f0e-4d7a-9c36-0c2e7f1a9d10")
 
@@ -49,6 +52,16 @@ class Store:
         self.tables = {name: {} for name in self.sets}
         self._counter = 0
         _seed(self)
+
+    def snapshot(self) -> Snapshot:
+        """A copy of every row and of the id counter (a batch change set's savepoint)."""
+        return copy.deepcopy(self.tables), self._counter
+
+    def restore(self, snapshot: Snapshot) -> None:
+        """Roll back to a :meth:`snapshot` (the snapshot stays usable)."""
+        tables, counter = snapshot
+        self.tables = copy.deepcopy(tables)
+        self._counter = counter
 
     def entity(self, name: str) -> EntitySet:
         """The entity set ``name``; an unknown set is a 401, as on a real Creatio."""

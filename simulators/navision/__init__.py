@@ -3,7 +3,8 @@
 Publishes ``Customer``, ``Item``, ``SalesOrder`` (with the ``SalesOrderSalesLines``
 containment) and ``SalesPrices`` under ``/{instance}/ODataV4/Company('{company}')/``, with NAV's
 Basic auth, etags and mandatory ``If-Match``, error envelope, ``$filter`` subset and
-server-driven paging. See :func:`create_app`.
+server-driven paging, and the ``B2BPricing`` SOAP codeunit service (WSDL, document/literal
+calls, NAV faults) under ``/{instance}/WS/{company}/``. See :func:`create_app`.
 """
 
 from __future__ import annotations

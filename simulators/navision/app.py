@@ -1,4 +1,7 @@
-"""The aiohttp app of the Dynamics NAV simulator: routing, Basic auth, errors, faults."""
+"""The aiohttp app of the Dynamics NAV simulator: routing, Basic auth, errors, faults.
+
+OData v4 pages are handled by :mod:`handlers`, SOAP web services by :mod:`webservices`.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +9,14 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from simulators import faults
-from simulators.navision.errors import NavError, error_body_for_status
+from simulators.navision.errors import NavError, error_body_for_status, no_resource
 from simulators.navision.handlers import OPERATIONS
 from simulators.navision.metadata import metadata_document
 from simulators.navision.resources import parse_segments, resolve
 from simulators.navision.responses import error_response
 from simulators.navision.service import NAV_KEY, NavService
 from simulators.navision.store import Store
+from simulators.navision.webservices import webservice
 
 
 def create_app(
@@ -26,7 +30,9 @@ def create_app(
     """Build a simulated NAV server instance with one company and seeded demo data.
 
     The OData v4 service root is ``http://HOST:PORT/{instance}/ODataV4/``; entity sets live
-    under ``Company('{company}')/`` (or take ``?company=``), ``$metadata`` at the root.
+    under ``Company('{company}')/`` (or take ``?company=``), ``$metadata`` at the root. SOAP
+    web services live under ``/{instance}/WS/{company}/``: the ``B2BPricing`` codeunit and the
+    ``Services`` list (see :mod:`simulators.navision.webservices`).
     Faults, the request record and reset are under ``/_control/`` (see :mod:`simulators.faults`).
 
     Parameters:
@@ -48,6 +54,7 @@ def create_app(
         metadata=metadata_document(),
     )
     app.router.add_route("*", "/{instance}/ODataV4{tail:(/.*)?}", odata)
+    app.router.add_route("*", "/{instance}/WS/{tail:.+}", webservice)
     faults.install(app, reset=store.reset, default_error_body=error_body_for_status)
     return app
 
@@ -119,8 +126,4 @@ async def basic_auth(request: web.Request, handler: Handler) -> web.StreamRespon
 
 
 def _not_found(request: web.Request) -> NavError:
-    return NavError(
-        404,
-        "BadRequest_NotFound",
-        f"No HTTP resource was found that matches the request URI '{request.url}'.",
-    )
+    return no_resource(request.url)

@@ -56,6 +56,15 @@ def error_body_for_status(status: int) -> dict[str, Any]:
     return error_body(code, "An error occurred while processing this request.")
 
 
+def no_resource(url: object) -> NavError:
+    """404 ``BadRequest_NotFound`` for a URL that names nothing the server publishes."""
+    return NavError(
+        404,
+        "BadRequest_NotFound",
+        f"No HTTP resource was found that matches the request URI '{url}'.",
+    )
+
+
 def bad_request(message: str) -> NavError:
     """400 ``BadRequest``: the OData layer rejected the request's syntax or shape."""
     return NavError(400, "BadRequest", message)

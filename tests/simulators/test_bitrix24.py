@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -364,3 +365,271 @@ async def test_update_posts_form_encoded_event(aiohttp_client: ClientFactory) ->
     deal = (await call(b24, "crm.deal.get", {"id": deal_id}))["result"]
     assert deal["STAGE_ID"] == "WON"
     await b24.app[B24_KEY].events.drain()
+
+
+# --- OAuth application: /rest/{method}?auth= -----------------------------------------------
+
+
+async def _issue_token(client: Client) -> dict[str, Any]:
+    response = await client.post("/_control/bitrix24/oauth/token")
+    assert response.status == 200
+    body: dict[str, Any] = await response.json()
+    return body
+
+
+async def test_control_issues_a_token_pair_like_the_oauth_server(b24: Client) -> None:
+    pair = await _issue_token(b24)
+    assert pair["expires_in"] == 3600
+    assert pair["access_token"] and pair["refresh_token"]
+    assert pair["access_token"] != pair["refresh_token"]
+    assert pair["client_endpoint"].endswith("/rest/")
+    assert {"member_id", "server_endpoint", "scope", "status", "expires"} <= set(pair)
+
+
+async def test_oauth_calls_take_auth_in_query_form_or_json(b24: Client) -> None:
+    token = (await _issue_token(b24))["access_token"]
+    via_query = await b24.get("/rest/crm.company.get.json", params={"id": "1", "auth": token})
+    via_form = await b24.post("/rest/crm.company.get", data={"id": "1", "auth": token})
+    via_json = await b24.post("/rest/CRM.COMPANY.GET", json={"ID": 1, "AUTH": token})
+    for response in (via_query, via_form, via_json):
+        assert response.status == 200, await response.text()
+        assert (await response.json())["result"]["TITLE"] == "Alpha Wholesale LLC"
+
+
+@pytest.mark.parametrize(
+    ("params", "error"),
+    [
+        ({}, {"error": "NO_AUTH_FOUND", "error_description": "Wrong authorization data"}),
+        (
+            {"auth": "not-a-token"},
+            {
+                "error": "invalid_token",
+                "error_description": "The access token provided is invalid.",
+            },
+        ),
+    ],
+)
+async def test_oauth_calls_without_a_known_token_are_401(
+    b24: Client, params: dict[str, str], error: dict[str, str]
+) -> None:
+    response = await b24.get("/rest/crm.deal.list", params=params)
+    assert response.status == 401
+    assert await response.json() == error
+
+
+EXPIRED = {"error": "expired_token", "error_description": "The access token provided has expired."}
+
+
+async def test_expired_token_then_refresh_gives_a_working_pair(b24: Client) -> None:
+    pair = await _issue_token(b24)
+    expire = await b24.post("/_control/bitrix24/oauth/expire")
+    assert await expire.json() == {"expired": 1}
+    response = await b24.get("/rest/crm.deal.list", params={"auth": pair["access_token"]})
+    assert response.status == 401
+    assert await response.json() == EXPIRED
+
+    grant = {
+        "grant_type": "refresh_token",
+        "client_id": "local.bus-app",
+        "client_secret": "bus-app-secret",
+        "refresh_token": pair["refresh_token"],
+    }
+    refreshed = await b24.get("/oauth/token/", params=grant)
+    assert refreshed.status == 200
+    new_pair = await refreshed.json()
+    assert new_pair["expires_in"] == 3600
+    assert new_pair["refresh_token"] != pair["refresh_token"]
+    response = await b24.post("/rest/crm.deal.list", data={"auth": new_pair["access_token"]})
+    assert response.status == 200
+
+    reused = await b24.post("/oauth/token/", data=grant)
+    assert reused.status == 400
+    assert (await reused.json())["error"] == "invalid_grant"
+
+
+@pytest.mark.parametrize(
+    ("changes", "error"),
+    [
+        ({"client_secret": "wrong"}, "invalid_client"),
+        ({"refresh_token": "unknown"}, "invalid_grant"),
+        ({"grant_type": "authorization_code"}, "invalid_request"),
+    ],
+)
+async def test_refresh_refusals(b24: Client, changes: dict[str, str], error: str) -> None:
+    pair = await _issue_token(b24)
+    grant = {
+        "grant_type": "refresh_token",
+        "client_id": "local.bus-app",
+        "client_secret": "bus-app-secret",
+        "refresh_token": pair["refresh_token"],
+        **changes,
+    }
+    response = await b24.get("/oauth/token/", params=grant)
+    assert response.status == 400
+    body = await response.json()
+    assert body["error"] == error and body["error_description"]
+
+
+async def test_access_tokens_expire_on_the_clock(aiohttp_client: ClientFactory) -> None:
+    clock = FakeClock()
+    client = await aiohttp_client(create_app(clock=clock, token_ttl=60))
+    first = await _issue_token(client)
+    clock.now += 30
+    second = await _issue_token(client)
+    clock.now += 30
+    old = await client.get("/rest/crm.deal.list", params={"auth": first["access_token"]})
+    assert old.status == 401 and await old.json() == EXPIRED
+    new = await client.get("/rest/crm.deal.list", params={"auth": second["access_token"]})
+    assert new.status == 200
+    expire = await client.post(
+        "/_control/bitrix24/oauth/expire", json={"access_token": second["access_token"]}
+    )
+    assert await expire.json() == {"expired": 1}
+
+
+# --- .xml format ----------------------------------------------------------------------------
+
+
+async def test_xml_suffix_answers_in_xml(b24: Client) -> None:
+    deal_id = await add_deal(b24, TITLE="<Wine & Co>", OPPORTUNITY=10)
+    response = await b24.get(f"{BASE}/crm.deal.get.xml", params={"id": str(deal_id)})
+    assert response.status == 200 and response.content_type == "text/xml"
+    root = ET.fromstring(await response.text())
+    assert root.tag == "response"
+    assert root.findtext("result/TITLE") == "<Wine & Co>"
+    assert root.findtext("result/OPPORTUNITY") == "10.00"
+    assert root.find("time/start") is not None
+
+    listed = await b24.get(f"{BASE}/crm.deal.list.xml", params={"select[]": "ID"})
+    items = ET.fromstring(await listed.text()).findall("result/item")
+    assert [item.findtext("ID") for item in items] == [str(deal_id)]
+
+    missing = await b24.get(f"{BASE}/crm.deal.get.xml", params={"id": "999"})
+    assert missing.status == 400
+    error = ET.fromstring(await missing.text())
+    assert error.findtext("error_description") == "Not found"
+
+
+# --- operating budget -----------------------------------------------------------------------
+
+OPERATION_TIME_LIMIT = {
+    "error": "OPERATION_TIME_LIMIT",
+    "error_description": "Method is blocked due to operation time limit.",
+}
+
+
+async def test_operating_budget_blocks_a_method_until_the_window_moves(
+    aiohttp_client: ClientFactory,
+) -> None:
+    clock = FakeClock()
+    client = await aiohttp_client(create_app(clock=clock, operating_budget=420))
+    cost = await client.post(
+        "/_control/bitrix24/operating_cost", json={"method": "CRM.DEAL.LIST", "seconds": 100}
+    )
+    assert await cost.json() == {"costs": {"crm.deal.list": 100.0}}
+    for n in range(1, 6):
+        body = await call(client, "crm.deal.list")
+        assert body["time"]["operating"] == 100.0 * n
+    blocked = await client.get(f"{BASE}/crm.deal.list")
+    assert blocked.status == 429
+    assert await blocked.json() == OPERATION_TIME_LIMIT
+    # Other methods have budgets of their own; in a batch the blocked command fails alone.
+    assert (await client.get(f"{BASE}/crm.company.list")).status == 200
+    batch = await call(
+        client, "batch", {"cmd": {"a": "crm.deal.list", "b": "crm.company.get?id=1"}}
+    )
+    assert batch["result"]["result_error"] == {"a": OPERATION_TIME_LIMIT}
+    assert list(batch["result"]["result"]) == ["b"]
+
+    # The calls at 1000 s went into the 1-minute bucket [960, 1020), which leaves the
+    # 10-bucket window at 1560 s.
+    clock.now = 1559
+    assert (await client.get(f"{BASE}/crm.deal.list")).status == 429
+    clock.now = 1560
+    assert (await client.get(f"{BASE}/crm.deal.list")).status == 200
+
+
+async def test_operating_reset_at_points_at_the_oldest_bucket(
+    aiohttp_client: ClientFactory,
+) -> None:
+    clock = FakeClock()  # 1000 s: the bucket [960, 1020) drops at 1560
+    client = await aiohttp_client(create_app(clock=clock))
+    body = await call(client, "crm.deal.list")
+    reset_in = body["time"]["operating_reset_at"] - body["time"]["start"]
+    assert 559 <= reset_in <= 560
+
+
+async def test_reset_clears_the_operating_budget(aiohttp_client: ClientFactory) -> None:
+    client = await aiohttp_client(create_app(clock=FakeClock(), operating_budget=1))
+    await client.post(
+        "/_control/bitrix24/operating_cost", json={"method": "crm.deal.list", "seconds": 5}
+    )
+    assert (await client.get(f"{BASE}/crm.deal.list")).status == 200
+    assert (await client.get(f"{BASE}/crm.deal.list")).status == 429
+    await client.post("/_control/reset")
+    assert (await client.get(f"{BASE}/crm.deal.list")).status == 200
+    assert (await client.get(f"{BASE}/crm.deal.list")).status == 200
+
+
+@pytest.mark.parametrize("spec", [{"method": "crm.deal.list"}, {"seconds": 1}, {"seconds": -1}])
+async def test_operating_cost_needs_method_and_seconds(b24: Client, spec: dict[str, Any]) -> None:
+    response = await b24.post("/_control/bitrix24/operating_cost", json=spec)
+    assert response.status == 400
+
+
+# --- events on add and product rows ---------------------------------------------------------
+
+
+async def _event_receiver(
+    aiohttp_client: ClientFactory,
+) -> tuple[str, asyncio.Queue[dict[str, str]]]:
+    arrivals: asyncio.Queue[dict[str, str]] = asyncio.Queue()
+
+    async def handler(request: web.Request) -> web.Response:
+        form = await request.post()
+        arrivals.put_nowait({k: str(v) for k, v in form.items()})
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/hook", handler)
+    receiver = await aiohttp_client(app)
+    return str(receiver.make_url("/hook")), arrivals
+
+
+async def test_deal_add_and_productrows_set_fire_their_events(
+    aiohttp_client: ClientFactory,
+) -> None:
+    url, arrivals = await _event_receiver(aiohttp_client)
+    b24 = await aiohttp_client(create_app())
+    subscribed = []
+    for event in ("oncrmdealadd", None):
+        spec = {"url": url, "application_token": "tok"}
+        response = await b24.post(
+            "/_control/bitrix24/subscribe", json=spec if event is None else {**spec, "event": event}
+        )
+        subscribed.append(await response.json())
+    assert subscribed == [
+        {"event_handler_id": 1, "event": "ONCRMDEALADD"},
+        {"event_handler_id": 2, "event": "ONCRMDEALUPDATE"},
+    ]
+
+    deal_id = await add_deal(b24)
+    added = await asyncio.wait_for(arrivals.get(), 5)
+    assert (added["event"], added["event_handler_id"]) == ("ONCRMDEALADD", "1")
+    assert added["data[FIELDS][ID]"] == str(deal_id)
+    assert added["auth[application_token]"] == "tok" and added["ts"].isdigit()
+
+    await call(b24, "crm.deal.productrows.set", {"id": deal_id, "rows": [{"PRICE": 5}]})
+    updated = await asyncio.wait_for(arrivals.get(), 5)
+    assert (updated["event"], updated["event_handler_id"]) == ("ONCRMDEALUPDATE", "2")
+    assert updated["data[FIELDS][ID]"] == str(deal_id)
+    await b24.app[B24_KEY].events.drain()
+    assert arrivals.empty()  # one event per call, each to its own handler
+
+
+async def test_subscribe_refuses_unknown_events(b24: Client) -> None:
+    response = await b24.post(
+        "/_control/bitrix24/subscribe",
+        json={"url": "http://x/hook", "application_token": "t", "event": "ONCRMLEADADD"},
+    )
+    assert response.status == 400

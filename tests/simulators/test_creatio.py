@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
+from email import policy
+from email.message import MIMEPart
+from email.parser import BytesParser
 from typing import Any
 
 import pytest
@@ -231,3 +236,186 @@ async def test_outbound_hook(aiohttp_client: ClientFactory, creatio: Client) -> 
     assert deactivate["params"] == {"erp_key": "10000"}
     calls = (await (await creatio.get("/_control/creatio/hook_calls")).json())["calls"]
     assert [c["status"] for c in calls] == [200, 200]
+
+
+# --- $metadata ------------------------------------------------------------------------------
+
+EDM = "{http://docs.oasis-open.org/odata/ns/edm}"
+
+
+@pytest.mark.parametrize("root", ["/0/odata", "/odata"])
+async def test_metadata_describes_types_and_sets(
+    creatio: Client, csrf: dict[str, str], root: str
+) -> None:
+    assert (await creatio.get(f"{root}/$metadata")).status == 401
+    resp = await creatio.get(f"{root}/$metadata", headers=csrf)
+    assert resp.status == 200 and resp.content_type == "application/xml"
+    assert resp.headers["OData-Version"] == "4.0"
+    document = ET.fromstring(await resp.text())
+    assert document.get("Version") == "4.0"
+    types = {t.get("Name"): t for t in document.iter(f"{EDM}EntityType")}
+    assert {"Account", "Contact", "Order", "OrderProduct", "OrderStatus"} <= set(types)
+    order = types["Order"]
+    assert [r.get("Name") for r in order.iter(f"{EDM}PropertyRef")] == ["Id"]
+    properties = {p.get("Name"): p.get("Type") for p in order.iter(f"{EDM}Property")}
+    assert properties["Id"] == "Edm.Guid" and properties["Amount"] == "Edm.Decimal"
+    assert properties["CreatedOn"] == "Edm.DateTimeOffset" and properties["Number"] == "Edm.String"
+    navigation = {n.get("Name"): n.get("Type") for n in order.iter(f"{EDM}NavigationProperty")}
+    assert navigation["Account"] == "Terrasoft.Configuration.OData.Account"
+    assert navigation["Status"] == "Terrasoft.Configuration.OData.OrderStatus"
+    container = next(document.iter(f"{EDM}EntityContainer"))
+    sets = {s.get("Name"): s for s in container.iter(f"{EDM}EntitySet")}
+    assert sets["Contact"].get("EntityType") == "Terrasoft.Configuration.OData.Contact"
+    bindings = {b.get("Path"): b.get("Target") for b in sets["Order"]}
+    assert bindings["Account"] == "Account"
+    assert (await creatio.post(f"{root}/$metadata", headers=csrf)).status == 405
+
+
+async def test_unknown_columns_name_the_odata_type(creatio: Client, csrf: dict[str, str]) -> None:
+    resp = await creatio.get("/0/odata/Account?$select=Bogus", headers=csrf)
+    assert resp.status == 400
+    message = (await resp.json())["error"]["message"]
+    assert "Terrasoft.Configuration.OData.Account" in message
+
+
+# --- multipart $batch and references --------------------------------------------------------
+
+
+def _http(method: str, url: str, body: Any = None, content_id: str | None = None) -> str:
+    head = ["Content-Type: application/http", "Content-Transfer-Encoding: binary"]
+    if content_id is not None:
+        head.append(f"Content-ID: {content_id}")
+    request = [f"{method} {url} HTTP/1.1", "Accept: application/json"]
+    if body is not None:
+        request.append("Content-Type: application/json")
+    payload = "" if body is None else json.dumps(body)
+    return "\r\n".join([*head, "", *request, "", payload]) + "\r\n"
+
+
+def _multipart(boundary: str, parts: list[str]) -> str:
+    return "".join(f"--{boundary}\r\n{part}" for part in parts) + f"--{boundary}--\r\n"
+
+
+def _change_set(boundary: str, parts: list[str]) -> str:
+    return f"Content-Type: multipart/mixed; boundary={boundary}\r\n\r\n" + _multipart(
+        boundary, parts
+    )
+
+
+async def _post_multipart(
+    client: Client, headers: dict[str, str], body: str, root: str = "/0/odata"
+) -> list[MIMEPart]:
+    resp = await client.post(
+        f"{root}/$batch",
+        data=body.encode(),
+        headers={**headers, "Content-Type": "multipart/mixed; boundary=batch_1"},
+    )
+    assert resp.status == 200, await resp.text()
+    content_type = resp.headers["Content-Type"]
+    assert content_type.startswith("multipart/mixed; boundary=batchresponse_")
+    raw = f"Content-Type: {content_type}\r\n\r\n".encode() + await resp.read()
+    message = BytesParser(policy=policy.HTTP).parsebytes(raw)
+    assert message.is_multipart()
+    return list(message.iter_parts())
+
+
+def _inner(part: MIMEPart) -> tuple[int, dict[str, str], Any]:
+    """The status, headers and JSON body of an application/http response part."""
+    assert part.get_content_type() == "application/http"
+    payload = part.get_payload(decode=True)
+    assert isinstance(payload, bytes)
+    head, _, body = payload.replace(b"\r\n", b"\n").partition(b"\n\n")
+    status_line, *header_lines = head.decode().split("\n")
+    headers = dict(line.split(": ", 1) for line in header_lines)
+    return int(status_line.split()[1]), headers, json.loads(body) if body.strip() else None
+
+
+async def test_multipart_batch_with_a_change_set_and_references(
+    creatio: Client, csrf: dict[str, str]
+) -> None:
+    body = _multipart(
+        "batch_1",
+        [
+            _http("GET", f"Account({ACCOUNT_10000})?$select=Name"),
+            _change_set(
+                "changeset_1",
+                [
+                    _http("POST", "Order", {"Code": "mp-1", "AccountId": ACCOUNT_10000}, "1"),
+                    _http("PATCH", "$1", {"Comment": "via reference"}, "2"),
+                ],
+            ),
+            _http("GET", "/0/odata/Order?$filter=Code%20eq%20'mp-1'&$select=Code,Comment"),
+        ],
+    )
+    first, change_set, last = await _post_multipart(creatio, csrf, body)
+    status, headers, account = _inner(first)
+    assert status == 200 and account["Name"] == "Adatum Corporation"
+    assert headers["OData-Version"] == "4.0"
+    assert change_set.get_content_type() == "multipart/mixed"
+    created, patched = list(change_set.iter_parts())
+    assert created["Content-ID"] == "1" and patched["Content-ID"] == "2"
+    status, headers, order = _inner(created)
+    assert status == 201 and order["Code"] == "mp-1"
+    assert headers["Location"].endswith(f"/0/odata/Order({order['Id']})")
+    assert _inner(patched)[0] == 204
+    status, _, found = _inner(last)
+    assert status == 200 and found["value"] == [{"Code": "mp-1", "Comment": "via reference"}]
+
+
+async def test_failed_change_set_is_rolled_back_and_stops_the_batch(
+    creatio: Client, csrf: dict[str, str]
+) -> None:
+    body = _multipart(
+        "batch_1",
+        [
+            _change_set(
+                "cs",
+                [
+                    _http("POST", "Contact", {"Name": "Rolled back"}, "a"),
+                    _http("POST", "Contact", {"Bogus": 1}, "b"),
+                ],
+            ),
+            _http("GET", "Contact"),
+        ],
+    )
+    (only,) = await _post_multipart(creatio, csrf, body, root="/odata")
+    assert only["Content-ID"] == "b"
+    status, _, error = _inner(only)
+    assert status == 400 and "Bogus" in error["error"]["message"]
+    resp = await creatio.get("/odata/Contact?$filter=Name eq 'Rolled back'", headers=csrf)
+    assert (await resp.json())["value"] == []
+
+    kept = await _post_multipart(
+        creatio, {**csrf, "Prefer": "odata.continue-on-error"}, body, root="/odata"
+    )
+    assert [_inner(part)[0] for part in kept] == [400, 200]
+
+
+async def test_get_in_a_change_set_or_a_torn_body_is_a_bad_request(
+    creatio: Client, csrf: dict[str, str]
+) -> None:
+    headers = {**csrf, "Content-Type": "multipart/mixed; boundary=batch_1"}
+    with_get = _multipart("batch_1", [_change_set("cs", [_http("GET", "Account")])])
+    torn = _multipart("batch_1", [_http("GET", "Account")]).removesuffix("--batch_1--\r\n")
+    for body in (with_get, torn, "--batch_1\r\nContent-Type: text/plain\r\n\r\nx\r\n--batch_1--"):
+        resp = await creatio.post("/0/odata/$batch", data=body.encode(), headers=headers)
+        assert resp.status == 400
+        assert (await resp.json())["error"]["message"]
+
+
+async def test_json_batch_references_earlier_creates(creatio: Client, csrf: dict[str, str]) -> None:
+    requests = [
+        {"method": "POST", "url": "Order", "id": "o", "body": {"Code": "ref-1"}},
+        {"method": "PATCH", "url": "$o", "id": "p", "body": {"Comment": "patched"}},
+        {"method": "GET", "url": "$o?$select=Code,Comment", "id": "g"},
+        {"method": "GET", "url": "$nope", "id": "x"},
+    ]
+    resp = await creatio.post(
+        "/0/odata/$batch",
+        json={"requests": requests},
+        headers={**csrf, "Prefer": "continue-on-error"},
+    )
+    responses = (await resp.json())["responses"]
+    assert [r["status"] for r in responses] == [201, 204, 200, 400]
+    assert responses[2]["body"]["Comment"] == "patched"
+    assert "$nope" in responses[3]["body"]["error"]["message"]

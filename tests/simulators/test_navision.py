@@ -488,6 +488,246 @@ def test_best_unit_price_of_an_unknown_item_raises() -> None:
         best_unit_price(Store(), "10000", "nope", 1, date(2025, 1, 1))
 
 
+# --- SOAP codeunit service ----------------------------------------------------------------
+
+WS = "/DynamicsNAV110/WS/CRONUS"
+PRICING = f"{WS}/Codeunit/B2BPricing"
+PRICING_NS = "urn:microsoft-dynamics-schemas/codeunit/B2BPricing"
+SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
+WSDL_NS = "{http://schemas.xmlsoap.org/wsdl/}"
+WSDL_SOAP_NS = "{http://schemas.xmlsoap.org/wsdl/soap/}"
+NAV_EXCEPTION = "a:Microsoft.Dynamics.Nav.Types.Exceptions."
+
+
+def _envelope(operation: str, **arguments: str) -> str:
+    fields = "".join(f"<{name}>{value}</{name}>" for name, value in arguments.items())
+    return (
+        f'<soap:Envelope xmlns:soap="{SOAP_NS}"><soap:Body>'
+        f'<{operation} xmlns="{PRICING_NS}">{fields}</{operation}>'
+        "</soap:Body></soap:Envelope>"
+    )
+
+
+async def _soap(
+    client: Client,
+    operation: str,
+    body: str,
+    status: int = 200,
+    content_type: str = "text/xml; charset=utf-8",
+) -> ET.Element:
+    headers = {
+        **AUTH,
+        "Content-Type": content_type,
+        "SOAPAction": f'"{PRICING_NS}:{operation}"',
+    }
+    response = await client.post(PRICING, data=body.encode(), headers=headers)
+    text = await response.text()
+    assert response.status == status, text
+    assert response.content_type == "text/xml"
+    return ET.fromstring(text)
+
+
+async def _return_value(client: Client, operation: str, **arguments: str) -> str:
+    root = await _soap(client, operation, _envelope(operation, **arguments))
+    assert root.tag == f"{{{SOAP_NS}}}Envelope"
+    result = root.find(f"{{{SOAP_NS}}}Body/{{{PRICING_NS}}}{operation}_Result")
+    assert result is not None
+    value = result.find(f"{{{PRICING_NS}}}return_value")
+    assert value is not None
+    return value.text or ""
+
+
+async def _fault(client: Client, operation: str, body: str) -> tuple[str, str]:
+    root = await _soap(client, operation, body, status=500)
+    fault = root.find(f"{{{SOAP_NS}}}Body/{{{SOAP_NS}}}Fault")
+    assert fault is not None
+    return fault.findtext("faultcode") or "", fault.findtext("faultstring") or ""
+
+
+async def test_wsdl_is_document_literal_and_points_at_this_host(nav: Client) -> None:
+    response = await nav.get(PRICING, headers=AUTH)
+    assert response.status == 200 and response.content_type == "text/xml"
+    root = ET.fromstring(await response.text())
+    assert root.get("targetNamespace") == PRICING_NS
+    address = root.find(f"{WSDL_NS}service/{WSDL_NS}port/{WSDL_SOAP_NS}address")
+    assert address is not None
+    host = f"http://{response.url.host}:{response.url.port}"
+    assert address.get("location") == f"{host}{PRICING}"
+    bound = root.findall(f"{WSDL_NS}binding/{WSDL_NS}operation/{WSDL_SOAP_NS}operation")
+    assert {op.get("style") for op in bound} == {"document"}
+    soap_actions = {op.get("soapAction") for op in bound}
+    assert soap_actions == {f"{PRICING_NS}:GetCustomerPrice", f"{PRICING_NS}:GetCustomerPrices"}
+    bodies = {b.get("use") for b in root.iter(f"{WSDL_SOAP_NS}body")}
+    assert bodies == {"literal"}
+    xsd = "{http://www.w3.org/2001/XMLSchema}"
+    elements = {e.get("name") for e in root.iter(f"{xsd}element")}
+    assert {"GetCustomerPrice", "GetCustomerPrice_Result", "customerNo", "return_value"} <= elements
+
+
+async def test_web_services_need_basic_auth(nav: Client) -> None:
+    response = await nav.get(PRICING)
+    assert response.status == 401
+    assert response.headers["WWW-Authenticate"].startswith("Basic ")
+    unauthorised = await nav.post(
+        PRICING,
+        data=_envelope("GetCustomerPrice", customerNo="10000", itemNo="1000", quantity="5"),
+        headers={"Content-Type": "text/xml", "SOAPAction": f"{PRICING_NS}:GetCustomerPrice"},
+    )
+    assert unauthorised.status == 401
+
+
+async def test_services_list_names_the_codeunit(nav: Client) -> None:
+    response = await nav.get(f"{WS}/Services", headers=AUTH)
+    assert response.status == 200
+    root = ET.fromstring(await response.text())
+    refs = [e.get("ref") for e in root.iter("{http://schemas.xmlsoap.org/disco/scl/}contractRef")]
+    assert len(refs) == 1 and str(refs[0]).endswith(PRICING)
+
+
+@pytest.mark.parametrize(
+    "path", [f"{WS}/Codeunit/Nope", "/DynamicsNAV110/WS/OTHER/Codeunit/B2BPricing", f"{WS}/x"]
+)
+async def test_unknown_service_or_company_is_not_found(nav: Client, path: str) -> None:
+    await _assert_error(await nav.get(path, headers=AUTH), 404, "BadRequest_NotFound")
+
+
+@pytest.mark.parametrize(
+    ("customer", "item", "quantity", "price"),
+    [
+        ("10000", "1000", "5", "13.5"),  # the customer's own price
+        ("10000", "1000", "24", "13.2"),  # RETAIL tier
+        ("20000", "1002", "1", "55"),  # sales unit BOX, SUMMER25 runs on the work date
+        ("30000", "1100", "1", "10.8"),  # no price row: list price x 24 bottles a box
+        ("30000", "1000", "60.0", "13.9"),  # All Customers tier, decimal quantity
+    ],
+)
+async def test_get_customer_price_uses_the_best_price_rule(
+    nav: Client, customer: str, item: str, quantity: str, price: str
+) -> None:
+    value = await _return_value(
+        nav, "GetCustomerPrice", customerNo=customer, itemNo=item, quantity=quantity
+    )
+    assert value == price
+
+
+async def test_get_customer_prices_prices_every_line_in_order(nav: Client) -> None:
+    value = await _return_value(
+        nav, "GetCustomerPrices", customerNo="20000", lines="1000:24;1002:1; 1003 : 2;"
+    )
+    assert value == "1000:14.9;1002:55;1003:52"
+    assert await _return_value(nav, "GetCustomerPrices", customerNo="20000", lines="") == ""
+
+
+@pytest.mark.parametrize(
+    ("arguments", "table", "identification"),
+    [
+        ({"customerNo": "99999", "itemNo": "1000", "quantity": "1"}, "Customer", "No.='99999'"),
+        ({"customerNo": "10000", "itemNo": "nope", "quantity": "1"}, "Item", "No.='nope'"),
+    ],
+)
+async def test_unknown_customer_or_item_is_a_record_not_found_fault(
+    nav: Client, arguments: dict[str, str], table: str, identification: str
+) -> None:
+    root = await _soap(
+        nav, "GetCustomerPrice", _envelope("GetCustomerPrice", **arguments), status=500
+    )
+    fault = root.find(f"{{{SOAP_NS}}}Body/{{{SOAP_NS}}}Fault")
+    assert fault is not None
+    assert fault.findtext("faultcode") == f"{NAV_EXCEPTION}NavCSideRecordNotFoundException"
+    assert fault.findtext("faultstring") == (
+        f"The {table} does not exist. Identification fields and values: {identification}"
+    )
+    assert fault.find("detail") is not None
+
+
+async def test_fault_code_prefix_is_bound_to_the_nav_error_namespace(nav: Client) -> None:
+    body = _envelope("GetCustomerPrices", customerNo="10000", lines="1000:1;9999:1")
+    response = await nav.post(
+        PRICING,
+        data=body,
+        headers={
+            **AUTH,
+            "Content-Type": "text/xml",
+            "SOAPAction": f"{PRICING_NS}:GetCustomerPrices",
+        },
+    )
+    assert response.status == 500
+    text = await response.text()
+    assert '<faultcode xmlns:a="urn:microsoft-dynamics-schemas/error">' in text
+    assert "No.=&apos;9999&apos;" in text or "No.='9999'" in text
+
+
+@pytest.mark.parametrize(
+    ("operation", "body", "code", "message"),
+    [
+        (
+            "GetCustomerPrice",
+            _envelope("GetCustomerPrice", customerNo="10000", itemNo="1000"),
+            "a:Microsoft.Dynamics.Nav.Service.WebServices.ServiceBrokerException",
+            "Parameter quantity in method GetCustomerPrice in service B2BPricing is null!",
+        ),
+        (
+            "GetCustomerPrice",
+            _envelope("GetCustomerPrice", customerNo="10000", itemNo="1000", quantity="many"),
+            "a:DeserializationFailed",
+            "The formatter threw an exception",
+        ),
+        (
+            "GetCustomerPrices",
+            _envelope("GetCustomerPrices", customerNo="10000", lines="1000"),
+            f"{NAV_EXCEPTION}NavNCLDialogException",
+            "The line '1000' must have the form itemNo:quantity.",
+        ),
+        (
+            "GetCustomerPrice",
+            _envelope("GetCustomerPrices", customerNo="10000", lines="1000:1"),
+            "a:DeserializationFailed",
+            "Expected to find node type 'Element' with name 'GetCustomerPrice'",
+        ),
+        ("Nope", _envelope("Nope"), "a:ActionNotSupported", f"Action '{PRICING_NS}:Nope'"),
+        ("GetCustomerPrice", "<not xml", "s:Client", "not a valid SOAP 1.1 envelope"),
+        ("GetCustomerPrice", "<Envelope/>", "s:Client", "not a valid SOAP 1.1 envelope"),
+        (
+            "GetCustomerPrice",
+            f'<soap:Envelope xmlns:soap="{SOAP_NS}"><soap:Body/></soap:Envelope>',
+            "s:Client",
+            "exactly one element",
+        ),
+    ],
+)
+async def test_bad_calls_are_soap_faults(
+    nav: Client, operation: str, body: str, code: str, message: str
+) -> None:
+    fault_code, fault_string = await _fault(nav, operation, body)
+    assert fault_code == code
+    assert message in fault_string
+
+
+async def test_document_type_declarations_are_refused_unexpanded(nav: Client) -> None:
+    body = (
+        '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;">]>'
+        + _envelope("GetCustomerPrice", customerNo="&b;", itemNo="1000", quantity="1")
+    )
+    code, message = await _fault(nav, "GetCustomerPrice", body)
+    assert code == "s:Client" and "document type declarations" in message
+    assert "aaaa" not in message
+
+
+async def test_soap_needs_text_xml(nav: Client) -> None:
+    body = _envelope("GetCustomerPrice", customerNo="10000", itemNo="1000", quantity="1")
+    response = await nav.post(
+        PRICING,
+        data=body,
+        headers={
+            **AUTH,
+            "Content-Type": "application/soap+xml",
+            "SOAPAction": f"{PRICING_NS}:GetCustomerPrice",
+        },
+    )
+    assert response.status == 415
+    assert (await nav.delete(PRICING, headers=AUTH)).status == 405
+
+
 # --- faults and control --------------------------------------------------------------------
 
 

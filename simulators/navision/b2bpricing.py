@@ -1,0 +1,104 @@
+"""The ``B2BPricing`` codeunit: personal prices for a web shop, over SOAP.
+
+An integrator's AL codeunit published as a web service (its functions are the simulator's own
+contract; the wire format is NAV's). Prices come from :func:`best_unit_price`, the same rule
+sales lines use, for the item's sales unit of measure on the work date.
+
+``GetCustomerPrice(customerNo: Code20, itemNo: Code20, quantity: Decimal): Decimal``
+    The unit price, e.g. ``<return_value>13.5</return_value>``.
+
+``GetCustomerPrices(customerNo: Code20, lines: Text): Text``
+    ``lines`` is ``itemNo:quantity;itemNo:quantity`` (blanks around parts and empty parts are
+    ignored); ``return_value`` is ``itemNo:unitPrice;itemNo:unitPrice`` in the same order,
+    prices as XML decimals (``1000:13.5;1002:60``). An empty ``lines`` gives an empty string.
+
+An unknown customer or item fails the whole call with ``NavCSideRecordNotFoundException``; a
+malformed ``lines`` part with ``NavNCLDialogException`` (an AL ``Error()``).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from simulators.navision.codeunits import Codeunit, Function, Parameter, format_value
+from simulators.navision.pricing import best_unit_price
+from simulators.navision.service import NavService
+from simulators.navision.soap import dialog, record_not_found
+
+
+def customer_price(service: NavService, customer_no: str, item_no: str, quantity: Decimal) -> float:
+    """The price of ``quantity`` sales units of an item for a customer on the work date.
+
+    Raises:
+        SoapFault: ``NavCSideRecordNotFoundException`` for an unknown customer or item.
+    """
+    store = service.store
+    if store.tables["Customer"].get((customer_no,)) is None:
+        raise record_not_found("Customer", f"No.='{customer_no}'")
+    item = store.items.get((item_no,))
+    if item is None:
+        raise record_not_found("Item", f"No.='{item_no}'")
+    unit = item.values["Sales_Unit_of_Measure"] or item.values["Base_Unit_of_Measure"]
+    return best_unit_price(
+        store, customer_no, item_no, float(quantity), service.today(), unit_of_measure=unit
+    )
+
+
+def _get_customer_price(service: NavService, arguments: dict[str, Any]) -> float:
+    return customer_price(
+        service, arguments["customerNo"], arguments["itemNo"], arguments["quantity"]
+    )
+
+
+def _get_customer_prices(service: NavService, arguments: dict[str, Any]) -> str:
+    customer_no = arguments["customerNo"]
+    priced = []
+    for item_no, quantity in parse_lines(arguments["lines"]):
+        price = customer_price(service, customer_no, item_no, quantity)
+        priced.append(f"{item_no}:{format_value('decimal', price)}")
+    return ";".join(priced)
+
+
+def parse_lines(text: str) -> list[tuple[str, Decimal]]:
+    """Split ``itemNo:quantity;itemNo:quantity`` into pairs.
+
+    Raises:
+        SoapFault: ``NavNCLDialogException`` for a part without an item or a decimal quantity.
+    """
+    pairs: list[tuple[str, Decimal]] = []
+    for part in text.split(";"):
+        if not part.strip():
+            continue
+        item_no, _, quantity_text = part.partition(":")
+        try:
+            quantity = Decimal(quantity_text.strip())
+        except InvalidOperation:
+            quantity = Decimal("NaN")
+        if not item_no.strip() or not quantity.is_finite():
+            raise dialog(f"The line '{part.strip()}' must have the form itemNo:quantity.")
+        pairs.append((item_no.strip(), quantity))
+    return pairs
+
+
+B2B_PRICING = Codeunit(
+    name="B2BPricing",
+    functions=(
+        Function(
+            name="GetCustomerPrice",
+            parameters=(
+                Parameter("customerNo", "string"),
+                Parameter("itemNo", "string"),
+                Parameter("quantity", "decimal"),
+            ),
+            returns="decimal",
+            run=_get_customer_price,
+        ),
+        Function(
+            name="GetCustomerPrices",
+            parameters=(Parameter("customerNo", "string"), Parameter("lines", "string")),
+            returns="string",
+            run=_get_customer_prices,
+        ),
+    ),
+)

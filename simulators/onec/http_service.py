@@ -1,0 +1,242 @@
+"""The configuration's HTTP service ``b2b`` (root URL ``b2b``, version ``v1``).
+
+1C HTTP services are whatever the configuration's developer wrote; this one is the contract
+documented in the package docstring: JSON in and out, ``{"error": "…"}`` with a 4xx/5xx
+status on failure, counterparties and items addressed by ``Code``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+
+from simulators.onec.errors import ServiceError
+from simulators.onec.literals import format_datetime
+from simulators.onec.payload import number
+from simulators.onec.pdf import render_pdf
+from simulators.onec.pricing import best_price
+from simulators.onec.seed import BALANCES, CURRENCY
+from simulators.onec.service import ONEC_KEY, OneCService
+from simulators.onec.store import Issued, Store
+
+Values = dict[str, Any]
+
+#: The path prefix of the service, after the publication.
+ROOT = "/hs/b2b/v1"
+_NO_BALANCE = {
+    "balance": 0,
+    "credit_limit": 0,
+    "receivables": 0,
+    "overdue": 0,
+    "payments_in_progress": 0,
+}
+
+
+def routes(publication_pattern: str) -> list[web.RouteDef]:
+    """The service's routes under ``/{publication}/hs/b2b/v1/``."""
+    prefix = f"{publication_pattern}{ROOT}"
+    return [
+        web.get(f"{prefix}/prices", prices),
+        web.post(f"{prefix}/invoices", invoices),
+        web.post(f"{prefix}/reconciliation-acts", reconciliation_acts),
+        web.get(f"{prefix}/balance", balance),
+    ]
+
+
+async def prices(request: web.Request) -> web.Response:
+    """GET ``prices?customer=&items=&quantities=&date=``: the best price of each item."""
+    service = request.app[ONEC_KEY]
+    store = service.store
+    customer = _customer(store, request.query.get("customer"))
+    codes = _split(request.query.get("items"), "items")
+    quantities = _quantities(request.query.get("quantities"), len(codes))
+    moment = _moment(request.query.get("date"), service)
+    quoted = []
+    for code, quantity in zip(codes, quantities, strict=True):
+        item = store.find_item(code)
+        if item is None:
+            raise ServiceError(404, f"Номенклатура с кодом '{code}' не найдена")
+        quote = best_price(store.prices, item["Ref_Key"], customer, moment)
+        quoted.append(
+            {
+                "item": code,
+                "quantity": quantity,
+                "price": quote.price if quote else None,
+                "kind": quote.kind if quote else None,
+                "promo": bool(quote and quote.promo),
+            }
+        )
+    return _json({"customer": customer["Code"], "currency": CURRENCY, "prices": quoted})
+
+
+async def invoices(request: web.Request) -> web.Response:
+    """POST ``invoices``: an invoice for payment; a repeated ``request_id`` gets the same one."""
+    service = request.app[ONEC_KEY]
+    store = service.store
+    body = await _body(request)
+    customer = _customer(store, _text(body, "customer"))
+    amount = _amount(body)
+    request_id = _text(body, "request_id")
+    fingerprint = {"customer": customer["Code"], "amount": amount}
+    issued = _repeat(store.invoices, request_id, fingerprint)
+    if issued is not None:
+        return _json(issued, 201)
+    if customer["DeletionMark"]:
+        raise ServiceError(409, f"Контрагент '{customer['Code']}' помечен на удаление")
+    number = f"СЧ-{len(store.invoices) + 1:06d}"
+    issued_at = format_datetime(service.now())
+    pdf = render_pdf(
+        f"Счёт на оплату № {number}",
+        [
+            f"Счет на оплату № {number} от {issued_at}",
+            f"Покупатель: {customer['Description']} (ИНН {customer['ИНН']})",
+            f"Сумма: {amount:.2f} {CURRENCY}",
+        ],
+    )
+    response = {"number": number, "date": issued_at, "amount": amount, "pdf_base64": _b64(pdf)}
+    store.invoices[request_id] = Issued(fingerprint, response)
+    return _json(response, 201)
+
+
+async def reconciliation_acts(request: web.Request) -> web.Response:
+    """POST ``reconciliation-acts``: an act for a calendar quarter, idempotent by request."""
+    service = request.app[ONEC_KEY]
+    store = service.store
+    body = await _body(request)
+    customer = _customer(store, _text(body, "customer"))
+    year = _integer(body, "year", 2000, 2100)
+    quarter = _integer(body, "quarter", 1, 4)
+    request_id = _text(body, "request_id")
+    fingerprint = {"customer": customer["Code"], "year": year, "quarter": quarter}
+    issued = _repeat(store.acts, request_id, fingerprint)
+    if issued is not None:
+        return _json(issued, 201)
+    start = date(year, 3 * quarter - 2, 1)
+    next_start = date(year + 1, 1, 1) if quarter == 4 else date(year, 3 * quarter + 1, 1)
+    period = {"from": start.isoformat(), "to": (next_start - timedelta(days=1)).isoformat()}
+    if start > service.now().date():
+        raise ServiceError(422, f"Период {period['from']} - {period['to']} ещё не начался")
+    number = f"АС-{len(store.acts) + 1:06d}"
+    pdf = render_pdf(
+        f"Акт сверки № {number}",
+        [
+            f"Акт сверки взаимных расчетов № {number}",
+            f"за период с {period['from']} по {period['to']}",
+            f"Контрагент: {customer['Description']} (ИНН {customer['ИНН']})",
+        ],
+    )
+    response = {"number": number, "period": period, "pdf_base64": _b64(pdf)}
+    store.acts[request_id] = Issued(fingerprint, response)
+    return _json(response, 201)
+
+
+async def balance(request: web.Request) -> web.Response:
+    """GET ``balance?customer=``: mutual settlements with the customer."""
+    store = request.app[ONEC_KEY].store
+    customer = _customer(store, request.query.get("customer"))
+    return _json(dict(BALANCES.get(customer["Code"], _NO_BALANCE)))
+
+
+def _customer(store: Store, code: str | None) -> Values:
+    if not code:
+        raise ServiceError(400, "Не указан параметр 'customer'")
+    customer = store.find_counterparty(code)
+    if customer is None:
+        raise ServiceError(404, f"Контрагент с кодом '{code}' не найден")
+    return customer
+
+
+def _repeat(issued: dict[str, Issued], request_id: str, fingerprint: Values) -> Values | None:
+    """The earlier answer to ``request_id``; a conflict if it was asked for something else."""
+    earlier = issued.get(request_id)
+    if earlier is None:
+        return None
+    if earlier.request != fingerprint:
+        raise ServiceError(409, f"request_id '{request_id}' уже использован с другими данными")
+    return earlier.response
+
+
+def _split(text: str | None, name: str) -> list[str]:
+    parts = [part.strip() for part in (text or "").split(",")]
+    if not all(parts):
+        raise ServiceError(400, f"Не указан параметр '{name}'")
+    return parts
+
+
+def _quantities(text: str | None, count: int) -> list[float]:
+    if text is None:
+        return [1] * count
+    parts = _split(text, "quantities")
+    if len(parts) != count:
+        raise ServiceError(400, "Число значений 'quantities' не совпадает с числом 'items'")
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        raise ServiceError(400, "'quantities' должны быть числами") from None
+    if any(value <= 0 for value in values):
+        raise ServiceError(400, "'quantities' должны быть положительными")
+    return [int(v) if v.is_integer() else v for v in values]
+
+
+def _moment(text: str | None, service: OneCService) -> str:
+    if text is None:
+        return format_datetime(service.now())
+    try:
+        return format_datetime(datetime.combine(date.fromisoformat(text), datetime.min.time()))
+    except ValueError:
+        raise ServiceError(400, f"Неверная дата '{text}' (ожидается ГГГГ-ММ-ДД)") from None
+
+
+async def _body(request: web.Request) -> Values:
+    try:
+        body = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError):
+        raise ServiceError(400, "Тело запроса не является JSON") from None
+    if not isinstance(body, dict):
+        raise ServiceError(400, "Тело запроса должно быть объектом JSON")
+    return body
+
+
+def _text(body: Values, name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str) or not value:
+        raise ServiceError(400, f"Поле '{name}' должно быть непустой строкой")
+    return value
+
+
+def _amount(body: Values) -> float:
+    value = body.get("amount")
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        raise ServiceError(400, "Поле 'amount' должно быть положительным числом")
+    return number(round(float(value), 2))
+
+
+def _integer(body: Values, name: str, low: int, high: int) -> int:
+    value = body.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ServiceError(400, f"Поле '{name}' должно быть целым числом от {low} до {high}")
+    return value
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def error_response(error: ServiceError) -> web.Response:
+    """The service's failure answer: ``{"error": "…"}`` with the error's status."""
+    return _json({"error": error.message}, error.status, error.headers)
+
+
+def _json(
+    payload: Values, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.json_response(
+        payload,
+        status=status,
+        headers=headers,
+        dumps=lambda value: json.dumps(value, ensure_ascii=False),
+    )

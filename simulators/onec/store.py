@@ -1,0 +1,213 @@
+"""The in-memory infobase: catalogs and documents by Ref_Key, the price register, number series.
+
+Every write takes a new ``DataVersion`` from one counter, rendered like 1C's (base64 of eight
+bytes, e.g. ``AAAAAgAAAAA=``), so a version changes on every modification and never comes back.
+A reset reloads the seed: the same Ref_Keys, numbers and versions every time.
+"""
+
+from __future__ import annotations
+
+import base64
+import struct
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from simulators.onec import seed
+from simulators.onec.filters import fold
+from simulators.onec.schema import (
+    COUNTERPARTIES,
+    ENTITY_SETS,
+    GOODS,
+    ITEMS,
+    ORDER,
+    ORDERS,
+    PRICE,
+    EntityType,
+)
+
+Values = dict[str, Any]
+
+#: Prefix of the customer-order number series (the organisation's prefix in УТ).
+ORDER_PREFIX = "УТ-"
+
+
+def data_version(counter: int) -> str:
+    """A ``DataVersion`` as 1C renders it: base64 of the counter and four zero bytes."""
+    return base64.b64encode(struct.pack(">II", counter, 0)).decode()
+
+
+def document_total(rows: list[Values]) -> float:
+    """``СуммаДокумента``: the sum of the rows' ``Сумма``."""
+    total = round(float(sum(float(row["Сумма"]) for row in rows)), 2)
+    return int(total) if total.is_integer() else total
+
+
+class Table:
+    """The objects of one catalog or document type by Ref_Key, with equality indexes.
+
+    Indexes hold values folded as 1C compares them (strings without case).
+
+    Parameters:
+        entity: the entity type whose objects the table holds.
+    """
+
+    def __init__(self, entity: EntityType) -> None:
+        self.entity = entity
+        self._rows: dict[str, Values] = {}
+        # field -> folded value -> refs; dict-as-ordered-set keeps look-ups in insertion order.
+        self._indexes: dict[str, dict[Any, dict[str, None]]] = {f: {} for f in entity.indexed}
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self) -> Iterator[Values]:
+        return iter(self._rows.values())
+
+    def get(self, ref: str) -> Values | None:
+        """The object with this Ref_Key, if any."""
+        return self._rows.get(ref)
+
+    def insert(self, values: Values) -> None:
+        """Add an object whose Ref_Key is not taken yet."""
+        self._rows[values["Ref_Key"]] = values
+        self._index(values)
+
+    def update(self, values: Values, changes: Values) -> None:
+        """Apply ``changes`` (never ``Ref_Key``) to the stored object ``values``."""
+        self._unindex(values)
+        values.update(changes)
+        self._index(values)
+
+    def delete(self, ref: str) -> None:
+        """Remove the object with this Ref_Key, if present."""
+        values = self._rows.pop(ref, None)
+        if values is not None:
+            self._unindex(values)
+
+    def indexes(self, field: str) -> bool:
+        """Whether :meth:`lookup` can answer for ``field`` without a scan."""
+        return field in self._indexes or field == "Ref_Key"
+
+    def lookup(self, field: str, folded: Any) -> list[Values]:
+        """Objects whose ``field`` equals the folded value (``field`` must be indexed)."""
+        if field == "Ref_Key":
+            found = self._rows.get(folded)
+            return [] if found is None else [found]
+        refs = self._indexes[field].get(folded, {})
+        return [self._rows[ref] for ref in refs]
+
+    def _key(self, field: str, values: Values) -> Any:
+        return fold(self.entity.by_name[field].edm, values[field])
+
+    def _index(self, values: Values) -> None:
+        for field, index in self._indexes.items():
+            index.setdefault(self._key(field, values), {})[values["Ref_Key"]] = None
+
+    def _unindex(self, values: Values) -> None:
+        for field, index in self._indexes.items():
+            key = self._key(field, values)
+            bucket = index.get(key)
+            if bucket is not None:
+                bucket.pop(values["Ref_Key"], None)
+                if not bucket:
+                    del index[key]
+
+
+@dataclass
+class Issued:
+    """A document the HTTP service produced for one ``request_id``.
+
+    Parameters:
+        request: the request fields that identify a repetition (customer, amount…).
+        response: the answer sent the first time, sent again for a repetition.
+    """
+
+    request: dict[str, Any]
+    response: dict[str, Any]
+
+
+class Store:
+    """The infobase: objects, the price register, counters and HTTP-service documents."""
+
+    def __init__(self) -> None:
+        self.tables: dict[str, Table] = {}
+        self.prices: list[Values] = []
+        self.invoices: dict[str, Issued] = {}
+        self.acts: dict[str, Issued] = {}
+        self._version = 0
+        self._next_order = seed.NEXT_ORDER_NUMBER
+        self.reset()
+
+    def reset(self) -> None:
+        """Drop every change and load the seed again (same refs, numbers and versions)."""
+        self._version = 0
+        self._next_order = seed.NEXT_ORDER_NUMBER
+        self.invoices, self.acts = {}, {}
+        self.tables = {
+            e.name: Table(e) for e in ENTITY_SETS.values() if e.kind in ("catalog", "document")
+        }
+        for name, rows in (
+            (COUNTERPARTIES, seed.COUNTERPARTY_ROWS),
+            (ITEMS, seed.ITEM_ROWS),
+            (ORDERS, seed.ORDER_ROWS_SEED),
+        ):
+            table = self.tables[name]
+            for row in rows:
+                values = self.new_object(table.entity, row)
+                if table.entity is ORDER:
+                    values["СуммаДокумента"] = document_total(values[GOODS])
+                table.insert(values)
+        self.prices = [{**PRICE.defaults(), **row} for row in seed.PRICE_ROWS]
+
+    def bump(self) -> str:
+        """The next ``DataVersion``."""
+        self._version += 1
+        return data_version(self._version)
+
+    def new_object(self, entity: EntityType, values: Values) -> Values:
+        """An object of ``entity`` with blanks filled in and a fresh ``DataVersion``."""
+        fresh = {**entity.defaults(), **values, "DataVersion": self.bump()}
+        if entity.section is not None:
+            fresh[entity.section.name] = [dict(row) for row in fresh[entity.section.name]]
+        return fresh
+
+    def new_ref(self, entity: EntityType) -> str:
+        """A Ref_Key for a created object: deterministic, never handed out twice."""
+        # The version counter only grows, so it tells apart every object ever created.
+        return seed.ref_key(entity.name, f"#{self._version + 1}")
+
+    def take_order_number(self) -> str:
+        """The next customer-order number: ``УТ-000103``, ``УТ-000104``…"""
+        number = self._next_order
+        self._next_order += 1
+        return f"{ORDER_PREFIX}{number:06d}"
+
+    def find_counterparty(self, code: str) -> Values | None:
+        """The counterparty (not a folder) with this code."""
+        found = self.counterparties.lookup("Code", fold("Edm.String", code))
+        return next((c for c in found if not c["IsFolder"]), None)
+
+    def find_item(self, code: str) -> Values | None:
+        """The item with this code."""
+        found = self.items.lookup("Code", fold("Edm.String", code))
+        return found[0] if found else None
+
+    def order_rows(self) -> list[Values]:
+        """Every row of every order, as ``Document_ЗаказКлиента_Товары`` publishes them."""
+        return [{"Ref_Key": o["Ref_Key"], **row} for o in self.orders for row in o[GOODS]]
+
+    @property
+    def counterparties(self) -> Table:
+        """``Catalog_Контрагенты``."""
+        return self.tables[COUNTERPARTIES]
+
+    @property
+    def items(self) -> Table:
+        """``Catalog_Номенклатура``."""
+        return self.tables[ITEMS]
+
+    @property
+    def orders(self) -> Table:
+        """``Document_ЗаказКлиента``."""
+        return self.tables[ORDERS]

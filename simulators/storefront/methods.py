@@ -1,0 +1,122 @@
+"""The storefront's JSON-RPC methods: what each does to the store and returns.
+
+    user.create            UserCreate          -> {"user_id", "created", "reactivated",
+                                                   "set_password_url"}
+        A new customer gets a new active user (``created: true``). A deactivated user is
+        re-activated with the new data (``created: false, reactivated: true``, a new
+        set-password link). An active one: error -32050 "user exists" {"customer"}.
+    user.deactivate        UserDeactivate      -> {"user_id", "active": false}
+        Unknown customer: error -32044 "unknown customer" {"customer"}. Deactivating a
+        deactivated user succeeds.
+    order.update           OrderUpdate         -> {"order_id", "version"}
+        The given fields become a new version; an unknown order is created (version 1).
+    order.history.import   OrderHistoryImport  -> {"imported"}
+        Adds the customer's past orders (an order id imported again is replaced). Unknown
+        customer: -32044.
+    document.deliver       DocumentDeliver     -> {"document_id"}
+        Files the document in the customer's account. Unknown customer: -32044.
+
+Params are in :mod:`simulators.storefront.params`; idempotency by ``message_id`` is applied
+around these functions by :class:`simulators.storefront.service.StorefrontService`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from simulators.storefront.errors import unknown_customer, user_exists
+from simulators.storefront.params import (
+    DocumentDeliver,
+    MethodParams,
+    OrderHistoryImport,
+    OrderUpdate,
+    UserCreate,
+    UserDeactivate,
+)
+from simulators.storefront.store import Json, Store, User
+
+
+@dataclass(frozen=True)
+class MethodContext:
+    """What a method works with: the data and the site's address (for links)."""
+
+    store: Store
+    site_url: str
+
+
+@dataclass(frozen=True)
+class Method:
+    """A method's params model and implementation."""
+
+    params: type[MethodParams]
+    run: Callable[[MethodContext, Any], Json]
+
+
+def _user(store: Store, customer: str) -> User:
+    user = store.users.get(customer)
+    if user is None:
+        raise unknown_customer(customer)
+    return user
+
+
+def user_create(ctx: MethodContext, params: UserCreate) -> Json:
+    """Create the customer's user, or re-activate a deactivated one."""
+    profile = params.model_dump(mode="json", exclude={"message_id"})
+    user = ctx.store.users.get(params.customer)
+    if user is not None and user.active:
+        raise user_exists(params.customer)
+    reactivated = user is not None
+    if user is None:
+        user = ctx.store.add_user(profile)
+    else:
+        ctx.store.reactivate_user(user, profile)
+    return {
+        "user_id": user.user_id,
+        "created": not reactivated,
+        "reactivated": reactivated,
+        "set_password_url": user.set_password_url(ctx.site_url),
+    }
+
+
+def user_deactivate(ctx: MethodContext, params: UserDeactivate) -> Json:
+    """Stop the customer's user from signing in."""
+    user = _user(ctx.store, params.customer)
+    ctx.store.deactivate_user(user)
+    return {"user_id": user.user_id, "active": False}
+
+
+def order_update(ctx: MethodContext, params: OrderUpdate) -> Json:
+    """Record the given fields as the order's next version."""
+    # Only the fields the caller sent change (an explicit null clears one); nested lines keep
+    # their full shape, so this filters the top level only.
+    given = params.model_fields_set - {"message_id", "order_id", "customer"}
+    changes = params.model_dump(mode="json", include=given)
+    order = ctx.store.change_order(params.order_id, params.customer, changes, params.message_id)
+    return {"order_id": order.order_id, "version": order.version}
+
+
+def order_history_import(ctx: MethodContext, params: OrderHistoryImport) -> Json:
+    """Add past orders to the customer's history."""
+    user = _user(ctx.store, params.customer)
+    ctx.store.import_history(user, [order.model_dump(mode="json") for order in params.orders])
+    return {"imported": len(params.orders)}
+
+
+def document_deliver(ctx: MethodContext, params: DocumentDeliver) -> Json:
+    """File a document in the customer's account."""
+    _user(ctx.store, params.customer)
+    fields = params.model_dump(mode="json", exclude={"message_id"})
+    document = ctx.store.add_document(fields, params.message_id)
+    return {"document_id": document.document_id}
+
+
+#: Method name -> params model and implementation.
+METHODS: dict[str, Method] = {
+    "user.create": Method(UserCreate, user_create),
+    "user.deactivate": Method(UserDeactivate, user_deactivate),
+    "order.update": Method(OrderUpdate, order_update),
+    "order.history.import": Method(OrderHistoryImport, order_history_import),
+    "document.deliver": Method(DocumentDeliver, document_deliver),
+}

@@ -1,0 +1,167 @@
+"""The params of every storefront method, as pydantic models (closed and strictly typed).
+
+Every method takes ``message_id``: the bus's id of the message being delivered. A repeated call
+of the same method with the same ``message_id`` returns the first result without a second effect.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=250)]
+Key = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+MessageId = Annotated[str, StringConstraints(min_length=1, max_length=200)]
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, max_length=254, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+]
+Quantity = Annotated[float, Field(gt=0, le=1_000_000)]
+Money = Annotated[float, Field(ge=0)]
+
+
+class Params(BaseModel):
+    """Closed, strict params: unknown fields and wrong types are refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class MethodParams(Params):
+    """What every method takes: the bus's message id, the key of idempotent delivery."""
+
+    message_id: MessageId
+
+
+class Licence(Params):
+    """An alcohol licence: its number and the delivery address it covers."""
+
+    number: Key
+    address: Text
+
+
+class Contract(Params):
+    """A contract of the customer for one product type (water, alcohol, accessories...)."""
+
+    product_type: Key
+    number: Key
+
+
+class Address(Params):
+    """A delivery address with its ERP code."""
+
+    code: Key
+    address: Text
+
+
+class Manager(Params):
+    """The customer's account manager."""
+
+    name: Text
+    email: Email
+
+
+class Settings(Params):
+    """Personal settings the manager chose in the CRM."""
+
+    greeting: Annotated[str, StringConstraints(max_length=1000)] | None = None
+    menu: list[Text] | None = None
+
+
+class Contact(Params):
+    """A person of the customer."""
+
+    name: Text
+    email: Email
+    phone: Key | None = None
+
+
+class UserCreate(MethodParams):
+    """``user.create``: a storefront user for an ERP customer, with its data and settings."""
+
+    customer: Key
+    email: Email
+    name: Text
+    inn: Key | None = None
+    kpp: Key | None = None
+    segment: Key | None = None
+    licence: Licence | None = None
+    contracts: list[Contract] = Field(default_factory=list)
+    addresses: list[Address] = Field(default_factory=list)
+    price_group: Key | None = None
+    warehouse: Key | None = None
+    manager: Manager | None = None
+    settings: Settings | None = None
+    contacts: list[Contact] = Field(default_factory=list)
+
+
+class UserDeactivate(MethodParams):
+    """``user.deactivate``: the customer may no longer sign in."""
+
+    customer: Key
+
+
+class Line(Params):
+    """An order line: an item, its quantity and, optionally, its price."""
+
+    item: Key
+    quantity: Quantity
+    price: Money | None = None
+
+
+class OrderUpdate(MethodParams):
+    """``order.update``: change an order (or create it when the storefront does not know it).
+
+    Only the fields given change (an explicit null clears one); ``customer`` is used when the
+    order is created.
+    """
+
+    order_id: Key
+    customer: Key | None = None
+    status: Key | None = None
+    lines: Annotated[list[Line], Field(max_length=1000)] | None = None
+    erp_number: Key | None = None
+    crm_reference: Key | None = None
+    source: Literal["crm", "erp"] | None = None
+    changed_at: Annotated[dt.datetime, Field(strict=False)] | None = None
+
+
+class HistoricOrder(Params):
+    """One past order of the customer, online or offline."""
+
+    order_id: Key
+    date: Annotated[dt.date, Field(strict=False)]
+    channel: Literal["online", "offline"]
+    status: Key
+    total: Money
+    lines: Annotated[list[Line], Field(max_length=1000)]
+
+
+class OrderHistoryImport(MethodParams):
+    """``order.history.import``: the customer's past orders (re-imported ids are replaced)."""
+
+    customer: Key
+    orders: Annotated[list[HistoricOrder], Field(max_length=10_000)]
+
+
+class DocumentDeliver(MethodParams):
+    """``document.deliver``: a document the customer asked for, as a base64 file."""
+
+    customer: Key
+    kind: Literal["invoice", "reconciliation_act"]
+    request_id: Key
+    number: Key
+    filename: Text
+    content_base64: Annotated[str, StringConstraints(min_length=1)]
+
+    @field_validator("content_base64")
+    @classmethod
+    def _is_base64(cls, value: str) -> str:
+        try:
+            base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise ValueError("is not valid base64") from None
+        return value

@@ -1,0 +1,370 @@
+"""The storefront simulator serves the bus's JSON-RPC 2.0 calls idempotently by message id."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient
+
+from simulators.storefront import create_app
+
+Client = TestClient[web.Request, web.Application]
+ClientFactory = Callable[[web.Application], Awaitable[Client]]
+
+AUTH = {"Authorization": "Bearer dev-storefront-inbound"}
+NEW_USER: dict[str, Any] = {
+    "customer": "10000",
+    "email": "orders@adatum.example",
+    "name": "Adatum Corp",
+    "inn": "7712345678",
+    "segment": "contracts",
+    "contracts": [
+        {"product_type": "water", "number": "C-1"},
+        {"product_type": "alcohol", "number": "C-2"},
+    ],
+    "addresses": [{"code": "MAIN", "address": "192 Market Square, Atlanta"}],
+    "price_group": "RETAIL",
+    "manager": {"name": "Anna Volkova", "email": "a.volkova@wholesale.example"},
+    "settings": {"greeting": "Hello, Adatum!", "menu": ["catalog", "orders"]},
+    "contacts": [{"name": "Ann Adams", "email": "ann@adatum.example"}],
+}
+
+
+@pytest.fixture
+async def sf(aiohttp_client: ClientFactory) -> Client:
+    return await aiohttp_client(create_app())
+
+
+async def post(client: Client, body: Any) -> Any:
+    response = await client.post("/rpc", json=body, headers=AUTH)
+    assert response.status == 200, await response.text()
+    return await response.json()
+
+
+async def call(client: Client, method: str, params: Any, request_id: Any = 1) -> Any:
+    """The whole JSON-RPC response object of one call."""
+    body = {"jsonrpc": "2.0", "method": method, "params": params, "id": request_id}
+    answer = await post(client, body)
+    assert answer["id"] == request_id
+    return answer
+
+
+async def result(client: Client, method: str, **params: Any) -> Any:
+    answer = await call(client, method, params)
+    assert "error" not in answer, answer
+    return answer["result"]
+
+
+async def error(client: Client, method: str, params: Any) -> Any:
+    answer = await call(client, method, params)
+    assert "result" not in answer, answer
+    return answer["error"]
+
+
+async def control(client: Client, what: str, **query: str) -> Any:
+    response = await client.get(f"/_control/storefront/{what}", params=query)
+    assert response.status == 200
+    return (await response.json())[what]
+
+
+def bad_fields(err: dict[str, Any]) -> set[str]:
+    assert err["code"] == -32602 and err["message"] == "Invalid params"
+    return {field["field"] for field in err["data"]["fields"]}
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "x"}])
+async def test_missing_or_wrong_token_is_401_with_jsonrpc_error(
+    sf: Client, headers: dict[str, str]
+) -> None:
+    body = {"jsonrpc": "2.0", "method": "user.deactivate", "params": {}, "id": 1}
+    response = await sf.post("/rpc", json=body, headers=headers)
+    assert response.status == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    answer = await response.json()
+    assert answer["jsonrpc"] == "2.0" and answer["id"] is None
+    assert answer["error"]["code"] == -32001
+
+
+async def test_body_that_is_not_json_is_a_parse_error(sf: Client) -> None:
+    response = await sf.post("/rpc", data=b"{not json", headers=AUTH)
+    answer = await response.json()
+    assert response.status == 200
+    assert (answer["error"]["code"], answer["id"]) == (-32700, None)
+
+
+async def test_broken_envelopes_are_invalid_requests_naming_the_member(sf: Client) -> None:
+    missing_version = await post(sf, {"method": "user.create", "params": {}, "id": 7})
+    assert missing_version["id"] == 7
+    assert missing_version["error"]["code"] == -32600
+    assert missing_version["error"]["data"]["field"] == "jsonrpc"
+    extra = await post(sf, {"jsonrpc": "2.0", "method": "x", "id": 1, "extra": 1})
+    assert extra["error"]["data"]["field"] == "extra"
+    empty_batch = await post(sf, [])
+    assert empty_batch["error"]["code"] == -32600
+
+
+@pytest.mark.parametrize("method", ["order.status", "user.delete", "rpc.discover"])
+async def test_unknown_methods_are_not_found(sf: Client, method: str) -> None:
+    err = await error(sf, method, {"message_id": "m-1"})
+    assert err["code"] == -32601
+    assert err["data"] == {"method": method}
+
+
+async def test_invalid_params_name_the_bad_fields(sf: Client) -> None:
+    assert bad_fields(await error(sf, "user.create", {"customer": "1"})) == {
+        "message_id",
+        "email",
+        "name",
+    }
+    wrong = {**NEW_USER, "message_id": "m-1", "email": "not-mail", "colour": "red"}
+    assert bad_fields(await error(sf, "user.create", wrong)) == {"email", "colour"}
+    assert bad_fields(await error(sf, "user.deactivate", ["m-1", "10000"])) == {"params"}
+    line = {"order_id": "A-1", "message_id": "m-2", "lines": [{"item": "1000", "quantity": 0}]}
+    assert bad_fields(await error(sf, "order.update", line)) == {"lines.0.quantity"}
+    assert bad_fields(
+        await error(sf, "order.update", {"order_id": "A-1", "message_id": "m-3", "source": "x"})
+    ) == {"source"}
+
+
+async def test_user_create_makes_an_active_user_with_its_settings(sf: Client) -> None:
+    created = await result(sf, "user.create", message_id="m-1", **NEW_USER)
+    assert created["user_id"] == "u-0003"
+    assert (created["created"], created["reactivated"]) == (True, False)
+    assert created["set_password_url"].startswith(
+        "https://b2b.example/auth/set-password?user=u-0003&token="
+    )
+    [user] = await control(sf, "users", customer="10000")
+    assert user["active"] is True and user["user_id"] == "u-0003"
+    assert user["settings"] == {"greeting": "Hello, Adatum!", "menu": ["catalog", "orders"]}
+    assert [c["product_type"] for c in user["contracts"]] == ["water", "alcohol"]
+    assert user["set_password_url"] == created["set_password_url"]
+
+
+async def test_user_create_for_an_active_user_is_user_exists(sf: Client) -> None:
+    params = {**NEW_USER, "customer": "20000", "message_id": "m-1"}
+    err = await error(sf, "user.create", params)
+    assert err == {"code": -32050, "message": "user exists", "data": {"customer": "20000"}}
+
+
+async def test_user_create_reactivates_and_updates_a_deactivated_user(sf: Client) -> None:
+    [before] = await control(sf, "users", customer="50000")
+    assert before["active"] is False
+    params = {**NEW_USER, "customer": "50000", "name": "Relecloud Hotels Group"}
+    again = await result(sf, "user.create", message_id="m-1", **params)
+    assert again["user_id"] == before["user_id"] == "u-0002"
+    assert (again["created"], again["reactivated"]) == (False, True)
+    assert again["set_password_url"] != before["set_password_url"]
+    [after] = await control(sf, "users", customer="50000")
+    assert after["active"] is True and after["name"] == "Relecloud Hotels Group"
+
+
+async def test_repeated_message_id_returns_the_first_result_without_a_second_effect(
+    sf: Client,
+) -> None:
+    first = await result(sf, "user.create", message_id="m-1", **NEW_USER)
+    # A second create would be "user exists": the repeat is answered from the first call.
+    assert await result(sf, "user.create", message_id="m-1", **NEW_USER) == first
+    assert len(await control(sf, "users", customer="10000")) == 1
+    calls = await control(sf, "calls", message_id="m-1")
+    assert [(c["method"], c["repeat"]) for c in calls] == [
+        ("user.create", False),
+        ("user.create", True),
+    ]
+    assert calls[1]["result"] == first and calls[0]["params"]["customer"] == "10000"
+    # A new message for the same customer is a new effect.
+    assert (await error(sf, "user.create", {**NEW_USER, "message_id": "m-2"}))["code"] == -32050
+
+
+async def test_idempotency_is_per_method(sf: Client) -> None:
+    await result(sf, "user.create", message_id="m-1", **NEW_USER)
+    imported = await result(
+        sf, "order.history.import", message_id="m-1", customer="10000", orders=[]
+    )
+    assert imported == {"imported": 0}
+    assert [c["repeat"] for c in await control(sf, "calls")] == [False, False]
+
+
+async def test_a_failed_call_is_not_kept_so_its_replay_runs_again(sf: Client) -> None:
+    unknown = await error(sf, "user.deactivate", {"message_id": "m-9", "customer": "10000"})
+    assert unknown == {"code": -32044, "message": "unknown customer", "data": {"customer": "10000"}}
+    await result(sf, "user.create", message_id="m-1", **NEW_USER)
+    replayed = await result(sf, "user.deactivate", message_id="m-9", customer="10000")
+    assert replayed == {"user_id": "u-0003", "active": False}
+    [user] = await control(sf, "users", customer="10000")
+    assert user["active"] is False
+    calls = await control(sf, "calls", message_id="m-9")
+    assert calls[0]["error"]["code"] == -32044 and calls[1]["result"] == replayed
+
+
+async def test_order_update_adds_versions_and_creates_unknown_orders(sf: Client) -> None:
+    changed = await result(
+        sf,
+        "order.update",
+        message_id="m-1",
+        order_id="A-1001",
+        status="shipped",
+        source="crm",
+        changed_at="2024-11-22T10:05:12+03:00",
+    )
+    assert changed == {"order_id": "A-1001", "version": 2}
+    assert await result(sf, "order.update", message_id="m-1", order_id="A-1001") == changed
+    [order] = [o for o in await control(sf, "orders") if o["order_id"] == "A-1001"]
+    assert order["version"] == 2 and order["status"] == "shipped" and order["source"] == "crm"
+    assert order["erp_number"] == "SO-101001" and len(order["lines"]) == 2  # kept from v1
+    assert order["changed_at"] == "2024-11-22T10:05:12+03:00"
+    assert [(v["version"], v["status"], v["message_id"]) for v in order["history"]] == [
+        (1, "accepted", None),
+        (2, "shipped", "m-1"),
+    ]
+    offline = await result(
+        sf,
+        "order.update",
+        message_id="m-2",
+        order_id="OFF-7",
+        customer="20000",
+        status="provided",
+        lines=[{"item": "1100", "quantity": 48}],
+        erp_number="SO-7",
+    )
+    assert offline == {"order_id": "OFF-7", "version": 1}
+    [created] = [o for o in await control(sf, "orders") if o["order_id"] == "OFF-7"]
+    assert created["customer"] == "20000" and created["lines"] == [
+        {"item": "1100", "quantity": 48.0, "price": None}
+    ]
+
+
+async def test_order_history_import(sf: Client) -> None:
+    orders = [
+        {
+            "order_id": "H-1",
+            "date": "2024-06-01",
+            "channel": "offline",
+            "status": "completed",
+            "total": 120.5,
+            "lines": [{"item": "1000", "quantity": 6, "price": 14.9}],
+        },
+        {
+            "order_id": "H-2",
+            "date": "2024-07-15",
+            "channel": "online",
+            "status": "completed",
+            "total": 0,
+            "lines": [],
+        },
+    ]
+    imported = await result(
+        sf, "order.history.import", message_id="m-1", customer="20000", orders=orders
+    )
+    assert imported == {"imported": 2}
+    [user] = await control(sf, "users", customer="20000")
+    assert [(o["order_id"], o["channel"]) for o in user["order_history"]] == [
+        ("H-1", "offline"),
+        ("H-2", "online"),
+    ]
+    bad = {"message_id": "m-2", "customer": "20000", "orders": [{**orders[0], "channel": "fax"}]}
+    assert bad_fields(await error(sf, "order.history.import", bad)) == {"orders.0.channel"}
+    unknown = {"message_id": "m-3", "customer": "99999", "orders": orders}
+    assert (await error(sf, "order.history.import", unknown))["code"] == -32044
+
+
+async def test_document_deliver_files_the_document(sf: Client) -> None:
+    pdf = b"%PDF-1.4 invoice"
+    params = {
+        "message_id": "m-1",
+        "customer": "20000",
+        "kind": "invoice",
+        "request_id": "R-1",
+        "number": "INV-0001",
+        "filename": "INV-0001.pdf",
+        "content_base64": base64.b64encode(pdf).decode(),
+    }
+    assert await result(sf, "document.deliver", **params) == {"document_id": "d-0001"}
+    [document] = await control(sf, "documents", customer="20000")
+    assert document["size"] == len(pdf)
+    assert document["sha256"] == hashlib.sha256(pdf).hexdigest()
+    assert (document["kind"], document["request_id"], document["number"]) == (
+        "invoice",
+        "R-1",
+        "INV-0001",
+    )
+    broken = {**params, "message_id": "m-2", "content_base64": "not base64!"}
+    assert bad_fields(await error(sf, "document.deliver", broken)) == {"content_base64"}
+    wrong_kind = {**params, "message_id": "m-3", "kind": "receipt"}
+    assert bad_fields(await error(sf, "document.deliver", wrong_kind)) == {"kind"}
+    stranger = {**params, "message_id": "m-4", "customer": "99999"}
+    assert (await error(sf, "document.deliver", stranger))["code"] == -32044
+
+
+async def test_batch_answers_in_order_and_skips_notifications(sf: Client) -> None:
+    answers = await post(
+        sf,
+        [
+            {
+                "jsonrpc": "2.0",
+                "method": "user.create",
+                "params": {**NEW_USER, "message_id": "m-1"},
+                "id": "a",
+            },
+            {  # a notification: it runs, but gets no answer
+                "jsonrpc": "2.0",
+                "method": "order.update",
+                "params": {"message_id": "m-2", "order_id": "A-1002", "status": "provided"},
+            },
+            {"jsonrpc": "2.0", "method": "nope", "id": "b"},
+            42,
+            {
+                "jsonrpc": "2.0",
+                "method": "user.deactivate",
+                "params": {"message_id": "m-3", "customer": "10000"},
+                "id": "c",
+            },
+        ],
+    )
+    assert [a["id"] for a in answers] == ["a", "b", None, "c"]
+    assert answers[0]["result"]["user_id"] == "u-0003"
+    assert answers[1]["error"]["code"] == -32601
+    assert answers[2]["error"]["code"] == -32600
+    assert answers[3]["result"] == {"user_id": "u-0003", "active": False}
+    [order] = [o for o in await control(sf, "orders") if o["order_id"] == "A-1002"]
+    assert order["status"] == "provided"
+
+
+async def test_notifications_only_get_204(sf: Client) -> None:
+    body = {"jsonrpc": "2.0", "method": "user.deactivate", "params": {"message_id": "m-1"}}
+    response = await sf.post("/rpc", json=[body, body], headers=AUTH)
+    assert response.status == 204
+
+
+async def test_reset_restores_the_seed(sf: Client) -> None:
+    await result(sf, "user.create", message_id="m-1", **NEW_USER)
+    await result(sf, "order.update", message_id="m-2", order_id="NEW-1", status="new")
+    assert (await sf.post("/_control/reset")).status == 200
+    users = await control(sf, "users")
+    assert [(u["user_id"], u["customer"], u["active"]) for u in users] == [
+        ("u-0001", "20000", True),
+        ("u-0002", "50000", False),
+    ]
+    assert [o["order_id"] for o in await control(sf, "orders")] == ["A-1001", "A-1002"]
+    assert await control(sf, "calls") == [] and await control(sf, "documents") == []
+    # The message id is forgotten too: the same call has its effect again.
+    assert (await result(sf, "user.create", message_id="m-1", **NEW_USER))["user_id"] == "u-0003"
+
+
+async def test_injected_faults_answer_in_a_jsonrpc_envelope(sf: Client) -> None:
+    await sf.post("/_control/faults", json=[{"mode": "error", "status": 503, "times": 1}])
+    response = await sf.post("/rpc", json={}, headers=AUTH)
+    assert response.status == 503
+    body = await response.json()
+    assert body["jsonrpc"] == "2.0" and body["id"] is None
+    assert body["error"]["code"] == -32000 and body["error"]["data"] == {"http_status": 503}
+    await sf.post("/_control/faults", json={"mode": "rate_limit", "retry_after": 3, "times": 1})
+    limited = await sf.post("/rpc", json={}, headers=AUTH)
+    assert limited.status == 429 and limited.headers["Retry-After"] == "3"
+    assert (await limited.json())["error"]["code"] == -32029
+    # Faults are used up; the call now works.
+    assert await result(sf, "user.deactivate", message_id="m-1", customer="20000")
