@@ -131,13 +131,21 @@ class TransientError(DeliveryError):
 
     Parameters:
         retry_after: seconds the target asked us to wait (429/503), if it said.
+        throttled: the target refused for its rate limit, not because it is failing: the
+            attempt is not counted against the retry budget, nor against the circuit breaker.
     """
 
     def __init__(
-        self, detail: str, *, http_status: int | None = None, retry_after: float | None = None
+        self,
+        detail: str,
+        *,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+        throttled: bool = False,
     ) -> None:
         super().__init__(detail, http_status=http_status)
         self.retry_after = retry_after
+        self.throttled = throttled
 
 
 class PermanentError(DeliveryError):

@@ -1,8 +1,11 @@
-"""Declarative routes: which JSON-RPC command goes to which system, as which operation.
+"""Declarative routes: which command goes to which systems, as which operations, in which order.
 
-A route names a *role* (``erp``, ``crm``, …); the deployment's settings say which system plays it
-(``erp = "navision"``), so the same routes serve every ERP/CRM pair. The ordering key is a template
-over the params: messages that render the same key are delivered one at a time, in order.
+A route is a chain of steps. Each step names a *role* (``erp``, ``crm``, ``storefront``, ``mail``);
+the deployment's settings say which system plays it (``erp = "navision"``), so the same routes serve
+every ERP/CRM pair. Every step is journaled at accept, in one transaction, as its own message: the
+first is the message the caller gets back, the later ones are its children. They share an ordering
+key, so a step starts only after the step before it was delivered, and it sees that step's result
+(the ERP's order number, the deal that was read).
 """
 
 from __future__ import annotations
@@ -14,17 +17,34 @@ from bus.settings import Settings
 
 
 @dataclass(frozen=True)
-class Route:
-    """Where one command method goes.
+class Step:
+    """One delivery of a route: the role of the system that receives it, and the operation.
 
     Parameters:
-        role: the kind of system that receives it (``erp``).
-        operation: the adapter operation that performs it.
-        ordering_key: a ``str.format`` template over the params, or ``None`` for no ordering.
+        when: the name of a switch in ``settings.flows`` that must be on for the step to run.
     """
 
     role: str
     operation: str
+    when: str | None = None
+
+    def enabled(self, settings: Settings) -> bool:
+        """Whether this deployment runs the step."""
+        return self.when is None or bool(getattr(settings.flows, self.when))
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where one command method goes.
+
+    Parameters:
+        steps: delivered one after the other; each later step sees the result of the one before.
+        ordering_key: a ``str.format`` template over the params; messages that render the same key
+            are delivered one at a time, in acceptance order. ``None``: no ordering beyond the
+            route's own steps.
+    """
+
+    steps: tuple[Step, ...]
     ordering_key: str | None = None
 
     def key_for(self, params: dict[str, Any]) -> str | None:
@@ -35,12 +55,21 @@ class Route:
 #: The command routes of the bus.
 ROUTES: dict[str, Route] = {
     "order.submit": Route(
-        role="erp", operation="sales_order.create", ordering_key="order:{order_id}"
+        steps=(
+            Step("erp", "sales_order.create"),
+            Step("crm", "order.create", when="order_to_crm"),
+        ),
+        ordering_key="order:{order_id}",
+    ),
+    # An outbound Bitrix24 event about a deal: read the deal, then bring the storefront's order
+    # up to date (skipped when the deal shows what the bus itself last wrote or forwarded).
+    "bitrix24.deal_changed": Route(
+        steps=(Step("crm", "deal.read"), Step("storefront", "order.update")),
+        ordering_key="bitrix24-deal:{deal_id}",
     ),
 }
 
 
 def system_for(role: str, settings: Settings) -> str:
     """The system that plays ``role`` in this deployment."""
-    systems = {"erp": settings.erp}
-    return systems[role]
+    return settings.system(role)

@@ -83,14 +83,101 @@ class RetryPolicy(_Model):
     attempt_timeout: float = Field(default=30.0, gt=0, description="one attempt's time budget")
 
 
-class NavisionSettings(_Model):
+class BreakerSettings(_Model):
+    """When a target counts as down, and how it is probed while it is.
+
+    After ``failure_threshold`` consecutive failed attempts (unreachable, 5xx, timeouts) the
+    breaker opens: messages for the target are *held* without burning attempts. After
+    ``cooldown`` seconds one held message is let through as a probe; its success closes the
+    breaker and releases the rest, its failure doubles the cooldown up to ``max_cooldown``.
+    """
+
+    failure_threshold: int = Field(default=5, ge=1)
+    cooldown: float = Field(default=15.0, gt=0)
+    max_cooldown: float = Field(default=300.0, gt=0)
+
+
+class TargetSettings(_Model):
+    """What every system the bus delivers to has: a retry policy and a circuit breaker."""
+
+    retry: RetryPolicy = RetryPolicy()
+    breaker: BreakerSettings = BreakerSettings()
+
+
+class NavisionSettings(TargetSettings):
     """Where and how to reach Microsoft Dynamics NAV / Business Central over OData v4."""
 
     url: str = "http://127.0.0.1:7048/DynamicsNAV110/ODataV4"
     company: str = "CRONUS"
     username: str = "bus"
     password: SecretStr = SecretStr("bus-secret")
-    retry: RetryPolicy = RetryPolicy()
+    deep_insert: bool = Field(
+        default=True,
+        description="post lines inside the order (BC, NAV 2017+ API pages); false posts the"
+        " header, then each line to SalesOrderSalesLines (classic NAV page services)",
+    )
+
+
+class OnecSettings(TargetSettings):
+    """Where and how to reach a 1C:Enterprise publication (standard OData v3, Basic auth)."""
+
+    url: str = Field(
+        default="http://127.0.0.1:7051/b2b",
+        description="the publication: OData at {url}/odata/standard.odata, HTTP services at"
+        " {url}/hs/b2b/v1",
+    )
+    username: str = "bus"
+    password: SecretStr = SecretStr("bus-secret")
+    post_orders: bool = Field(default=True, description="post (conduct) created orders")
+
+
+class CreatioSettings(TargetSettings):
+    """Where and how to reach Creatio (BPM Online): cookie login with BPMCSRF, OData 4."""
+
+    url: str = "http://127.0.0.1:7049"
+    odata_root: str = Field(default="/0/odata", description="/0/odata (.NET Framework) or /odata")
+    username: str = "Supervisor"
+    password: SecretStr = SecretStr("Supervisor")
+
+
+class Bitrix24Settings(TargetSettings):
+    """Where and how to reach Bitrix24: an incoming webhook, paced under the portal's limit."""
+
+    webhook_url: SecretStr = SecretStr("http://127.0.0.1:7050/rest/1/bus-webhook-code")
+    requests_per_second: float = Field(
+        default=2.0, gt=0, description="this process's pace (the portal drains 2 requests/s)"
+    )
+    burst: int = Field(default=10, ge=1, description="requests allowed back to back")
+    application_token: SecretStr = Field(
+        default=SecretStr("dev-bitrix24-application-token"),
+        description="auth[application_token] that outbound events to /hooks/bitrix24 carry",
+    )
+
+
+class StorefrontSettings(TargetSettings):
+    """Where the storefront's JSON-RPC endpoint is, and the bearer token the bus presents."""
+
+    url: str = "http://127.0.0.1:7052/rpc"
+    token: SecretStr = SecretStr("dev-storefront-inbound")
+
+
+class MailSettings(TargetSettings):
+    """The SMTP relay that carries the bus's mail."""
+
+    host: str = "127.0.0.1"
+    port: int = 7025
+    sender: str = "bus@b2b.example"
+    username: str | None = None
+    password: SecretStr | None = None
+    starttls: bool = False
+
+
+class FlowSettings(_Model):
+    """Switches of the routes' optional steps."""
+
+    order_to_crm: bool = Field(
+        default=True, description="after the ERP accepted an order, create it in the CRM too"
+    )
 
 
 class Limits(_Model):
@@ -128,9 +215,16 @@ class Settings(BaseSettings):
     redis_namespace: str = "bus"
     host: str = "127.0.0.1"
     port: int = 8080
-    erp: Literal["navision"] = "navision"
+    erp: Literal["navision", "onec"] = "navision"
+    crm: Literal["creatio", "bitrix24"] = "bitrix24"
     clients: dict[str, ClientSettings] = Field(default_factory=_default_clients)
     navision: NavisionSettings = NavisionSettings()
+    onec: OnecSettings = OnecSettings()
+    creatio: CreatioSettings = CreatioSettings()
+    bitrix24: Bitrix24Settings = Bitrix24Settings()
+    storefront: StorefrontSettings = StorefrontSettings()
+    mail: MailSettings = MailSettings()
+    flows: FlowSettings = FlowSettings()
     limits: Limits = Limits()
     queue: QueueSettings = QueueSettings()
 
@@ -169,8 +263,21 @@ class Settings(BaseSettings):
         dev = set(DEV_KEYS.values())
         return any(c.key.get_secret_value() in dev for c in self.clients.values())
 
+    def system(self, role: str) -> str:
+        """The system that plays ``role`` (``erp``, ``crm``, ``storefront``, ``mail``)."""
+        return {"erp": self.erp, "crm": self.crm}.get(role, role)
+
+    def target(self, system: str) -> TargetSettings:
+        """The settings of the system named ``system``."""
+        if system not in TARGETS:
+            raise KeyError(system)
+        settings: TargetSettings = getattr(self, system)
+        return settings
+
     def retry_policy(self, target: str) -> RetryPolicy:
         """Return the retry policy configured for ``target``."""
-        if target == "navision":
-            return self.navision.retry
-        raise KeyError(target)
+        return self.target(target).retry
+
+
+#: Every system the bus delivers to; each has a settings section of that name.
+TARGETS = ("navision", "onec", "creatio", "bitrix24", "storefront", "mail")

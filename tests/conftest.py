@@ -10,7 +10,14 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bus.db import create_engine, writing
-from bus.journal.tables import attempts, messages, operator_actions, ordering_keys
+from bus.journal.tables import (
+    attempts,
+    circuits,
+    entity_states,
+    messages,
+    operator_actions,
+    ordering_keys,
+)
 from bus.migrate import upgrade
 from tests.support.servers import fresh_postgres_database
 
@@ -43,7 +50,7 @@ async def journal(journal_url: str) -> AsyncIterator[AsyncEngine]:
     """An engine on an empty journal (tables emptied before the test)."""
     engine = create_engine(journal_url)
     async with writing(engine) as conn:
-        for table in (attempts, operator_actions, messages, ordering_keys):
+        for table in (attempts, operator_actions, messages, ordering_keys, circuits, entity_states):
             await conn.execute(delete(table))
     yield engine
     await engine.dispose()

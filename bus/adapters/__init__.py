@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import httpx
 
-from bus.adapters.base import Adapter, Delivery, Receipt
+from bus.adapters.base import Adapter, Delivery, EntityState, Receipt
+from bus.adapters.bitrix24 import Bitrix24Adapter
+from bus.adapters.creatio import CreatioAdapter
+from bus.adapters.mail import MailAdapter
 from bus.adapters.navision import NavisionAdapter
+from bus.adapters.onec import OnecAdapter
+from bus.adapters.storefront import StorefrontAdapter
 from bus.settings import Settings
 
-__all__ = ["Adapter", "Delivery", "Receipt", "build_adapters"]
+__all__ = ["Adapter", "Delivery", "EntityState", "Receipt", "build_adapters"]
 
 
 def build_adapters(settings: Settings, client: httpx.AsyncClient) -> dict[str, Adapter]:
-    """The adapters of this deployment's systems, by system name."""
-    return {"navision": NavisionAdapter(settings.navision, client)}
+    """The adapters of this deployment's systems (its ERP, its CRM, …), by system name."""
+    factories: dict[str, Callable[[], Adapter]] = {
+        "navision": lambda: NavisionAdapter(settings.navision, client),
+        "onec": lambda: OnecAdapter(settings.onec, client),
+        "creatio": lambda: CreatioAdapter(settings.creatio, client),
+        "bitrix24": lambda: Bitrix24Adapter(settings.bitrix24, client),
+        "storefront": lambda: StorefrontAdapter(settings.storefront, client),
+        "mail": lambda: MailAdapter(settings.mail),
+    }
+    systems = {settings.erp, settings.crm, "storefront", "mail"}
+    return {name: factory() for name, factory in factories.items() if name in systems}

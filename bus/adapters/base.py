@@ -7,6 +7,8 @@ subclasses and never decides about retries.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -19,19 +21,52 @@ class Delivery:
         message_id: the bus's id; sent as the system's external reference so the effect is findable.
         operation: what to do (``sales_order.create``).
         payload: the validated params of the command.
+        previous: the stored result of the step before this one in the route, if any (the
+            ERP's receipt when the CRM order is created; the deal that was read).
     """
 
     message_id: str
     operation: str
     payload: dict[str, Any]
+    previous: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class EntityState:
+    """A system-independent fingerprint of one entity's state (``order:1007``).
+
+    The bus remembers the last state it wrote or forwarded; an event showing that state again is
+    its own echo.
+    """
+
+    entity: str
+    fingerprint: str
+
+    @classmethod
+    def of(cls, entity: str, state: Any) -> EntityState:
+        """The fingerprint of ``state`` (JSON-serializable, canonicalised by sorting keys)."""
+        canonical = json.dumps(state, sort_keys=True, separators=(",", ":"), default=str)
+        return cls(entity, hashlib.sha256(canonical.encode()).hexdigest())
+
+    def as_dict(self) -> dict[str, str]:
+        """For the message's stored result."""
+        return {"entity": self.entity, "fingerprint": self.fingerprint}
 
 
 @dataclass(frozen=True)
 class Receipt:
-    """The target's confirmation: its own reference for the effect, and details worth keeping."""
+    """The target's confirmation: its own reference for the effect, and details worth keeping.
+
+    Parameters:
+        state: the entity state a read operation observed; if the bus already knows it, the
+            route's next step is skipped (an echo or a repeat).
+        skip_next: a reason to skip the route's next step (nothing to forward).
+    """
 
     reference: str
     details: dict[str, Any] = field(default_factory=dict)
+    state: EntityState | None = None
+    skip_next: str | None = None
 
 
 class Adapter(Protocol):
@@ -44,6 +79,14 @@ class Adapter(Protocol):
             TransientError: the system could not take it now (a later attempt may succeed).
             PermanentError: the system refused it for good.
             UnknownOutcome: the request went out but its answer was lost.
+        """
+        ...
+
+    def intended_state(self, delivery: Delivery) -> EntityState | None:
+        """The entity state ``delivery`` will write, remembered before it is sent; or ``None``.
+
+        Remembered first so that the change event the write triggers, which may arrive before
+        the write's own answer, is recognised as the bus's echo.
         """
         ...
 

@@ -1,8 +1,9 @@
 """Classifying HTTP failures into the bus's error tree, in one place for every adapter.
 
 Connection failures before anything was sent are transient. A timeout or a dropped connection after
-a non-idempotent request was sent is an *unknown outcome*: the effect may have landed. 429 and 503
-honour ``Retry-After``; other 5xx, 408 and 409 are transient; remaining 4xx are permanent.
+a non-idempotent request was sent is an *unknown outcome*: the effect may have landed. 429 is a
+throttle (a delay that does not count as an attempt); 429 and 503 honour ``Retry-After``; other
+5xx, 408 and 409 are transient; remaining 4xx are permanent.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import email.utils
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any
 
 import httpx
 
@@ -50,7 +53,13 @@ def raise_for_status(
     status = response.status_code
     detail = f"{system} answered {status}: {describe(response)}"
     if status in _TRANSIENT_STATUSES:
-        raise TransientError(detail, http_status=status, retry_after=retry_after(response))
+        # 429 is the target's pace, not its health: a delay, not a counted attempt.
+        raise TransientError(
+            detail,
+            http_status=status,
+            retry_after=retry_after(response),
+            throttled=status == 429,
+        )
     raise PermanentError(detail, http_status=status)
 
 
@@ -67,3 +76,39 @@ def retry_after(response: httpx.Response) -> float | None:
 
 def _describe(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def json_object(response: httpx.Response, system: str, *, idempotent: bool) -> dict[str, Any]:
+    """The response's JSON object; a body that is not one is a classified error.
+
+    After a request that changes something, an unreadable answer leaves the effect unknown;
+    after a read, asking again later is harmless (a proxy's error page, say).
+    """
+    try:
+        document = response.json()
+    except ValueError:
+        document = None
+    if isinstance(document, dict):
+        return document
+    detail = f"{system} answered {response.status_code} with a body that is not a JSON object"
+    if idempotent:
+        raise TransientError(detail, http_status=response.status_code)
+    raise UnknownOutcome(detail, http_status=response.status_code)
+
+
+def cookieless_jar() -> CookieJar:
+    """A cookie jar that keeps nothing, for the shared client.
+
+    Every adapter shares one client; an adapter that keeps a session (Creatio) sends its own
+    cookies explicitly, and no system's cookies may leak into requests to another.
+    """
+    return CookieJar(policy=DefaultCookiePolicy(allowed_domains=[]))
+
+
+def odata_error(response: httpx.Response) -> str:
+    """An OData ``{"error": {"code", "message"}}`` envelope (NAV, Creatio) as one line."""
+    try:
+        error = response.json().get("error") or {}
+        return f"{error.get('code', '')}: {error.get('message', '')}".strip(": ")
+    except (ValueError, AttributeError):
+        return response.text[:300] or response.reason_phrase

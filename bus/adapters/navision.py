@@ -3,6 +3,10 @@
 ``sales_order.create`` posts a ``SalesOrder`` with its ``SalesOrderSalesLines`` in one deep insert,
 carrying the bus's message id as ``External_Document_No``; ``lookup`` finds an order by that number,
 so an attempt that may have landed is never repeated blindly.
+
+Classic NAV page services published as OData v4 do not take deep inserts; with
+``deep_insert = false`` the header is posted first, then each line. An attempt cut short between
+the two leaves a header with some lines: ``lookup`` finds it and posts the lines still missing.
 """
 
 from __future__ import annotations
@@ -12,9 +16,9 @@ from urllib.parse import quote
 
 import httpx
 
-from bus.adapters.base import Delivery, Receipt
-from bus.adapters.http import raise_for_status, upstream_errors
-from bus.errors import PermanentError, TransientError, UnknownOutcome
+from bus.adapters.base import Delivery, EntityState, Receipt
+from bus.adapters.http import json_object, odata_error, raise_for_status, upstream_errors
+from bus.errors import PermanentError, UnknownOutcome
 from bus.settings import NavisionSettings
 
 SYSTEM = "navision"
@@ -34,41 +38,61 @@ class NavisionAdapter:
         self._auth = httpx.BasicAuth(settings.username, settings.password.get_secret_value())
         self._base = f"{settings.url.rstrip('/')}/Company('{quote(settings.company, safe='')}')"
         self._timeout = settings.retry.attempt_timeout
+        self._deep_insert = settings.deep_insert
+
+    def intended_state(self, delivery: Delivery) -> EntityState | None:
+        """NAV sends no change events: there is no echo to recognise."""
+        return None
 
     async def deliver(self, delivery: Delivery) -> Receipt:
         """Perform ``delivery.operation`` in NAV (see the module docstring)."""
         if delivery.operation != "sales_order.create":
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
         body = sales_order_body(delivery.message_id, delivery.payload)
-        with upstream_errors(SYSTEM, idempotent=False):
-            response = await self._client.post(
-                f"{self._base}/SalesOrder",
-                json=body,
-                auth=self._auth,
-                timeout=self._timeout,
-                headers={"Accept": "application/json"},
-            )
-        raise_for_status(response, SYSTEM, _nav_error)
-        return _receipt(_json(response, idempotent=False))
+        if self._deep_insert:
+            return _receipt(await self._request("POST", "/SalesOrder", json=body))
+        lines = body.pop("SalesOrderSalesLines")
+        header = _receipt(await self._request("POST", "/SalesOrder", json=body))
+        return await self._add_lines(header.reference, lines, already=0)
 
     async def lookup(self, delivery: Delivery) -> Receipt | None:
         """Find the sales order whose ``External_Document_No`` is the message id."""
         number = delivery.message_id.replace("'", "''")
         params = {"$filter": f"External_Document_No eq '{number}'", "$select": _SELECT}
-        with upstream_errors(SYSTEM, idempotent=True):
-            response = await self._client.get(
-                f"{self._base}/SalesOrder",
-                params=params,
-                auth=self._auth,
-                timeout=self._timeout,
-                headers={"Accept": "application/json"},
-            )
-        raise_for_status(response, SYSTEM, _nav_error)
-        found = _json(response, idempotent=True).get("value") or []
-        return _receipt(found[0]) if found else None
+        if not self._deep_insert:
+            params["$expand"] = "SalesOrderSalesLines"
+        found = (await self._request("GET", "/SalesOrder", params=params)).get("value") or []
+        if not found:
+            return None
+        if self._deep_insert:
+            return _receipt(found[0])
+        lines = sales_order_body(delivery.message_id, delivery.payload)["SalesOrderSalesLines"]
+        posted = len(found[0].get("SalesOrderSalesLines") or [])
+        return await self._add_lines(found[0]["No"], lines, already=posted)
 
     async def aclose(self) -> None:
         """NAV's Basic auth keeps no session: nothing to release."""
+
+    async def _add_lines(self, number: str, lines: list[dict[str, Any]], already: int) -> Receipt:
+        """Post the lines after the first ``already`` ones to order ``number``; its receipt."""
+        order = f"/SalesOrder(Document_Type='Order',No='{number}')"
+        for line in lines[already:]:
+            await self._request("POST", f"{order}/SalesOrderSalesLines", json=line)
+        return _receipt(await self._request("GET", order, params={"$select": _SELECT}))
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        idempotent = method == "GET"
+        with upstream_errors(SYSTEM, idempotent=idempotent):
+            response = await self._client.request(
+                method,
+                self._base + path,
+                auth=self._auth,
+                timeout=self._timeout,
+                headers={"Accept": "application/json"},
+                **kwargs,
+            )
+        raise_for_status(response, SYSTEM, odata_error)
+        return json_object(response, SYSTEM, idempotent=idempotent)
 
 
 def sales_order_body(message_id: str, order: dict[str, Any]) -> dict[str, Any]:
@@ -103,25 +127,3 @@ def _receipt(order: dict[str, Any]) -> Receipt:
         if field in order:
             details[field.lower()] = order[field]
     return Receipt(reference=number, details=details)
-
-
-def _json(response: httpx.Response, *, idempotent: bool) -> dict[str, Any]:
-    try:
-        document = response.json()
-    except ValueError:
-        document = None
-    if isinstance(document, dict):
-        return document
-    detail = f"{SYSTEM} answered {response.status_code} with a body that is not a JSON object"
-    if idempotent:  # a proxy's error page, say: asking again later is harmless
-        raise TransientError(detail, http_status=response.status_code)
-    raise UnknownOutcome(detail, http_status=response.status_code)
-
-
-def _nav_error(response: httpx.Response) -> str:
-    """NAV's ``{"error": {"code", "message"}}`` envelope as one line; raw text otherwise."""
-    try:
-        error = response.json().get("error") or {}
-        return f"{error.get('code', '')}: {error.get('message', '')}".strip(": ")
-    except (ValueError, AttributeError):
-        return response.text[:300] or response.reason_phrase

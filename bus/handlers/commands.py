@@ -19,19 +19,46 @@ async def accept_command(services: Services, call: Call, params: BaseModel) -> d
     Raises:
         IdempotencyConflict: the idempotency key was used before with another payload.
     """
-    route = ROUTES[call.method]
     payload = params.model_dump(mode="json", exclude={"idempotency_key"})
-    command = Command(
-        method=call.method,
+    command = routed_command(
+        services,
+        call.method,
         source=call.client,
-        target=system_for(route.role, services.settings),
-        operation=route.operation,
         payload=payload,
         idempotency_key=getattr(params, "idempotency_key", None),
-        ordering_key=route.key_for(payload),
         correlation_id=call.correlation_id,
     )
     outcome = await services.committer.accept(command)
     if isinstance(outcome, IdempotencyConflict):
         raise outcome
     return {"message_id": outcome.message_id, "status": outcome.status.value}
+
+
+def routed_command(
+    services: Services,
+    method: str,
+    *,
+    source: str,
+    payload: dict[str, Any],
+    idempotency_key: str | None,
+    correlation_id: str | None = None,
+) -> Command:
+    """The journal command for ``method``: its route's steps, resolved to this deployment."""
+    route = ROUTES[method]
+    settings = services.settings
+    first, *rest = (
+        (system_for(step.role, settings), step.operation)
+        for step in route.steps
+        if step.enabled(settings)
+    )
+    return Command(
+        method=method,
+        source=source,
+        target=first[0],
+        operation=first[1],
+        payload=payload,
+        idempotency_key=idempotency_key,
+        ordering_key=route.key_for(payload),
+        correlation_id=correlation_id,
+        then=tuple(rest),
+    )

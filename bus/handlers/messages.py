@@ -55,6 +55,17 @@ def describe(message: dict[str, Any]) -> dict[str, Any]:
             }
             for attempt in message["attempts_log"]
         ],
+        "parent_id": message["parent_id"],
+        # the later steps of the route (the CRM order after the ERP order, …)
+        "children": [
+            {
+                "message_id": child["id"],
+                "status": child["status"],
+                "target": child["target"],
+                "operation": child["operation"],
+            }
+            for child in message.get("children", [])
+        ],
     }
 
 

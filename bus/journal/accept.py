@@ -32,6 +32,8 @@ class Command:
         source: the authenticated caller.
         idempotency_key: the caller's key; ``None`` means every call is new.
         ordering_key: messages sharing it are delivered one at a time, in acceptance order.
+        then: later steps as ``(target, operation)``: journaled with this message as their
+            parent, in the same transaction, and delivered after it, in order.
     """
 
     method: str
@@ -43,6 +45,7 @@ class Command:
     ordering_key: str | None = None
     parent_id: str | None = None
     correlation_id: str | None = None
+    then: tuple[tuple[str, str], ...] = ()
 
     def canonical_payload(self) -> tuple[str, str]:
         """The payload as canonical JSON, and a digest of method and payload.
@@ -107,7 +110,11 @@ async def accept_batch(
             repeats_in_batch.append(index)
         else:
             first_of_key[key] = index
-    fresh = [rows[index] for index in first_of_key.values()]
+    fresh = [
+        row
+        for index in first_of_key.values()
+        for row in [rows[index], *_step_rows(commands[index], rows[index])]
+    ]
     await _sequence_and_block(conn, fresh)
     await _insert(conn, fresh)
     for index in first_of_key.values():
@@ -131,7 +138,8 @@ def _new_row(command: Command, now: dt.datetime) -> dict[str, Any]:
         "payload_hash": payload_hash,
         "payload_json": payload_json,
         "idempotency_key": command.idempotency_key or f"auto:{message_id}",
-        "ordering_key": command.ordering_key,
+        # A chain of steps needs a key of its own to keep its steps in order.
+        "ordering_key": command.ordering_key or (f"message:{message_id}" if command.then else None),
         "ordering_seq": None,
         "status": Status.ACCEPTED.value,
         "attempts": 0,
@@ -143,6 +151,20 @@ def _new_row(command: Command, now: dt.datetime) -> dict[str, Any]:
         "updated_at": now,
         "queued_at": now,  # the wake-up follows the commit; see bus.queues.enqueue
     }
+
+
+def _step_rows(command: Command, first: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of a command's later steps: children of ``first``, with derived keys.
+
+    A repeated call finds ``first`` by its idempotency key; the steps were journaled with it.
+    """
+    steps = []
+    for number, (target, operation) in enumerate(command.then, start=2):
+        row = dict(first, target=target, operation=operation, parent_id=first["id"])
+        row["id"] = new_message_id()
+        row["idempotency_key"] = f"{first['idempotency_key']}#{number}"
+        steps.append(row)
+    return steps
 
 
 def _repeat_outcome(earlier: dict[str, Any], payload_hash: str) -> AcceptOutcome:

@@ -37,6 +37,7 @@ class Claim:
     attempt_in_cycle: int
     cycle_started_at: dt.datetime
     ordering_key: str | None
+    parent_id: str | None = None
 
     @property
     def may_have_landed(self) -> bool:
@@ -65,6 +66,8 @@ class Finish:
     result: dict[str, Any] | None = None
     error: str | None = None
     next_attempt_at: dt.datetime | None = None
+    #: the attempt does not count against the retry budget (the target throttled it)
+    uncounted: bool = False
 
 
 _due = or_(messages.c.next_attempt_at.is_(None), messages.c.next_attempt_at <= bindparam("early"))
@@ -97,6 +100,7 @@ _CLAIM = (
         messages.c.attempts,
         messages.c.cycle_started_at,
         messages.c.ordering_key,
+        messages.c.parent_id,
     )
 )
 # Statements built once: constructing and cache-keying them per call was a tenth of a worker's CPU.
@@ -109,7 +113,8 @@ _FINISH = (
         messages.c.attempts_total == bindparam("fence"),  # still ours: the lease was not lost
     )
     .values(
-        {
+        attempts=messages.c.attempts - bindparam("uncounted"),
+        **{
             column: bindparam(column)
             for column in (
                 "status",
@@ -121,7 +126,7 @@ _FINISH = (
                 "result",
                 "finished_at",
             )
-        }
+        },
     )
 )
 
@@ -151,7 +156,18 @@ async def claim(conn: AsyncConnection, message_id: str, lease: dt.timedelta) -> 
         attempt_in_cycle=row.attempts,
         cycle_started_at=row.cycle_started_at,
         ordering_key=row.ordering_key,
+        parent_id=row.parent_id,
     )
+
+
+async def step_input(conn: AsyncConnection, parent_id: str) -> tuple[Status, dict[str, Any]]:
+    """The status and stored result of the step before a message in its route."""
+    row = (
+        await conn.execute(
+            select(messages.c.status, messages.c.result).where(messages.c.id == parent_id)
+        )
+    ).one()
+    return Status(row.status), row.result or {}
 
 
 async def finish(
@@ -205,6 +221,7 @@ def _finish_values(claimed: Claim, record: AttemptRecord, outcome: Finish) -> di
         "queued_at": outcome.next_attempt_at,
         "result": outcome.result,
         "finished_at": now if finished else None,
+        "uncounted": int(outcome.uncounted),
         # the key
         "releases": outcome.status in RELEASING,
         "ordering_key": claimed.ordering_key,
@@ -240,7 +257,8 @@ _PG_FINISH = text(
     " error, request, response) VALUES (:message_id, :number, :started_at, :duration_ms,"
     " :outcome, :http_status, :error, CAST(:request AS jsonb), CAST(:response AS jsonb))),"
     " finished AS ("
-    " UPDATE messages SET status = :status, updated_at = :updated_at, lease_until = NULL,"
+    " UPDATE messages SET status = :status, attempts = attempts - :uncounted,"
+    " updated_at = :updated_at, lease_until = NULL,"
     " last_error = :last_error, next_attempt_at = :next_attempt_at, queued_at = :queued_at,"
     " result = CAST(:result AS jsonb), finished_at = :finished_at"
     " WHERE id = :message_id AND status = 'in_flight' AND attempts_total = :fence"

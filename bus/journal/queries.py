@@ -52,7 +52,8 @@ class MessageFilter:
 
 
 async def get_message(conn: AsyncConnection, message_id: str) -> dict[str, Any] | None:
-    """Return one message as a dict, with its ``attempts`` and operator ``actions``; or ``None``."""
+    """Return one message as a dict, with its ``attempts``, operator ``actions`` and the
+    ``children`` (the later steps of its route); or ``None``."""
     row = (
         (await conn.execute(select(messages).where(messages.c.id == message_id))).mappings().first()
     )
@@ -69,6 +70,12 @@ async def get_message(conn: AsyncConnection, message_id: str) -> dict[str, Any] 
         .order_by(operator_actions.c.id)
     )
     message["actions"] = [dict(action) for action in actions.mappings()]
+    steps = await conn.execute(
+        select(messages.c.id, messages.c.status, messages.c.target, messages.c.operation)
+        .where(messages.c.parent_id == message_id)
+        .order_by(messages.c.ordering_seq)
+    )
+    message["children"] = [dict(step) for step in steps.mappings()]
     return message
 
 

@@ -112,6 +112,7 @@ messages = Table(
     Index("ix_messages_ordering", "ordering_key", "ordering_seq"),
     Index("ix_messages_accepted_at", "accepted_at"),
     Index("ix_messages_parent", "parent_id"),
+    Index("ix_messages_target_status", "target", "status"),
 )
 
 attempts = Table(
@@ -155,4 +156,27 @@ operator_actions = Table(
     Column("from_status", String(20), nullable=False),
     Column("at", UtcDateTime, nullable=False),
     Index("ix_operator_actions_message", "message_id"),
+)
+
+circuits = Table(
+    "circuits",
+    metadata,
+    Column("target", String(64), primary_key=True),
+    # closed: deliver; open: hold messages until probe_at, then let one through as a probe.
+    Column("state", String(10), nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("cooldown", Float, nullable=False),
+    Column("opened_at", UtcDateTime),
+    Column("probe_at", UtcDateTime),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+entity_states = Table(
+    "entity_states",
+    metadata,
+    # What the bus last wrote to, or forwarded from, a system about one entity ("order:1007"):
+    # an event showing the same state is the bus's own echo.
+    Column("entity", String(200), primary_key=True),
+    Column("fingerprint", String(64), nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
 )

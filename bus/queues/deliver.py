@@ -1,5 +1,9 @@
 """One delivery attempt: claim, check for an earlier effect, call the adapter, record, finish.
 
+Around the attempt: the target's circuit breaker may hold the message instead (no attempt is
+counted), the route's previous step hands over its result (or asks to skip this step), and entity
+states are remembered so that the bus's own writes coming back as events are not forwarded.
+
 The claim is the idempotency gate (a duplicate wake-up claims nothing and returns). An attempt that
 follows one that may have landed first asks the target whether the effect is there (``lookup``),
 so a repeated delivery never creates a second order. The finish and the attempt record commit
@@ -13,16 +17,20 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bus.adapters import Adapter, Delivery, Receipt
+from bus.adapters import Adapter, Delivery, EntityState, Receipt
 from bus.adapters.recording import ExchangeLog, start_log
-from bus.db import autocommit
+from bus.db import autocommit, reading, writing
 from bus.errors import DeliveryError, PermanentError, TransientError, UnknownOutcome
-from bus.journal.delivery import AttemptRecord, Claim, Finish, claim, finish
+from bus.journal.circuits import hold
+from bus.journal.delivery import AttemptRecord, Claim, Finish, claim, finish, step_input
+from bus.journal.entity_states import known, remember
 from bus.journal.ids import utcnow
 from bus.journal.tables import Status
+from bus.queues.breaker import Admission, Breakers
 from bus.queues.retry import after_failure
 from bus.settings import Settings
 
@@ -50,6 +58,7 @@ class Deliverer:
         self._adapters = adapters
         self._send = send
         self._lease = dt.timedelta(seconds=settings.queue.lease)
+        self._breakers = Breakers(settings, engine)
 
     async def deliver(self, message_id: str) -> Status | None:
         """Make one attempt at ``message_id``; the status it leaves, or ``None`` if not claimed."""
@@ -57,23 +66,64 @@ class Deliverer:
             claimed = await claim(conn, message_id, self._lease)
         if claimed is None:
             return None
+        previous = await self._step_input(claimed)
+        admission = Admission.DELIVER
+        if previous is None or not previous.get("skip_next"):
+            admission = await self._breakers.admit(claimed.target)
+        if admission is Admission.HOLD:
+            return await self._hold(claimed)
         exchanges = start_log()
         started_at, started = utcnow(), time.perf_counter()
-        outcome, kind, error = await self._attempt(claimed)
+        outcome, kind, error = await self._attempt(claimed, previous)
+        wake = await self._observe_health(claimed.target, admission, kind, error)
         record = _record(started_at, started, kind, error, exchanges)
         promoted = await finish(self._engine, claimed, record, outcome)
         if promoted is not None:
-            await self._send([promoted], None)
+            wake.append(promoted)
+        if wake:
+            await self._send(wake, None)
         if outcome.next_attempt_at is not None:
             delay = outcome.next_attempt_at - utcnow()
             await self._send([message_id], max(0, int(delay.total_seconds() * 1000)))
         return outcome.status
 
-    async def _attempt(self, claimed: Claim) -> tuple[Finish, str, DeliveryError | None]:
+    async def _step_input(self, claimed: Claim) -> dict[str, Any] | None:
+        """The result of the route's step before this one; ``None`` for a first step."""
+        if claimed.parent_id is None:
+            return None
+        async with reading(self._engine) as conn:
+            status, result = await step_input(conn, claimed.parent_id)
+        if status is not Status.DELIVERED:  # cancelled by an operator, then this one released
+            return {"skip_next": f"the step before ({claimed.parent_id}) was {status.value}"}
+        return result
+
+    async def _hold(self, claimed: Claim) -> Status | None:
+        reason = f"{claimed.target} is unavailable: its circuit breaker is open"
+        async with autocommit(self._engine) as conn:
+            held = await hold(conn, claimed.message_id, claimed.attempt, reason)
+        return Status.HELD if held else None
+
+    async def _observe_health(
+        self, target: str, admission: Admission, kind: str, error: DeliveryError | None
+    ) -> list[str]:
+        """Feed the attempt's outcome to the target's breaker; the held messages it released."""
+        if kind in ("skipped", "error", "throttled"):
+            return []  # the target was not asked, or we do not know what it said
+        if error is None or isinstance(error, PermanentError):
+            return await self._breakers.succeeded(target, admission)  # it answered
+        await self._breakers.failed(target, admission)
+        return []
+
+    async def _attempt(
+        self, claimed: Claim, previous: dict[str, Any] | None
+    ) -> tuple[Finish, str, DeliveryError | None]:
+        if previous is not None and previous.get("skip_next"):
+            skipped = {"skipped": previous["skip_next"]}
+            return Finish(Status.DELIVERED, result=skipped), "skipped", None
         policy = self._settings.retry_policy(claimed.target)
         try:
             async with asyncio.timeout(policy.attempt_timeout * 2):
-                receipt = await self._perform(claimed)
+                result = await self._perform(claimed, previous)
         except DeliveryError as exc:
             return after_failure(policy, claimed, exc, utcnow()), _kind(exc), exc
         except TimeoutError:
@@ -83,27 +133,52 @@ class Deliverer:
             log.exception("attempt at %s raised unexpectedly", claimed.message_id)
             lost = UnknownOutcome(f"internal error: {type(unexpected).__name__}")
             return after_failure(policy, claimed, lost, utcnow()), "error", lost
-        result = {"reference": receipt.reference, **receipt.details}
         return Finish(Status.DELIVERED, result=result), "delivered", None
 
-    async def _perform(self, claimed: Claim) -> Receipt:
+    async def _perform(self, claimed: Claim, previous: dict[str, Any] | None) -> dict[str, Any]:
         adapter = self._adapters.get(claimed.target)
         if adapter is None:
             raise PermanentError(f"no adapter for target {claimed.target!r}")
-        delivery = Delivery(claimed.message_id, claimed.operation, claimed.payload)
+        delivery = Delivery(claimed.message_id, claimed.operation, claimed.payload, previous)
+        receipt = None
         if claimed.may_have_landed:
-            earlier = await adapter.lookup(delivery)
-            if earlier is not None:
+            receipt = await adapter.lookup(delivery)
+            if receipt is not None:
                 log.info("%s was already delivered by an earlier attempt", claimed.message_id)
-                return earlier
-        return await adapter.deliver(delivery)
+        if receipt is None:
+            intended = adapter.intended_state(delivery)
+            if intended is not None:
+                await self._remember(intended)
+            receipt = await adapter.deliver(delivery)
+        if previous is not None and previous.get("state"):
+            await self._remember(EntityState(**previous["state"]))  # forwarded: now known
+        return await self._result(receipt)
+
+    async def _result(self, receipt: Receipt) -> dict[str, Any]:
+        """The stored result; an observed state the bus already knows skips the next step."""
+        result: dict[str, Any] = {"reference": receipt.reference, **receipt.details}
+        if receipt.skip_next:
+            result["skip_next"] = receipt.skip_next
+        if receipt.state is not None:
+            result["state"] = receipt.state.as_dict()
+            async with reading(self._engine) as conn:
+                last = await known(conn, receipt.state.entity)
+            if last == receipt.state.fingerprint:
+                result["skip_next"] = (
+                    f"{receipt.state.entity} is as the bus last wrote or forwarded it (an echo)"
+                )
+        return result
+
+    async def _remember(self, state: EntityState) -> None:
+        async with writing(self._engine) as conn:
+            await remember(conn, state)
 
 
 def _kind(error: DeliveryError) -> str:
     if isinstance(error, PermanentError):
         return "permanent"
     if isinstance(error, TransientError):
-        return "transient"
+        return "throttled" if error.throttled else "transient"
     return "unknown_outcome"
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from bus.errors import DeliveryError, PermanentError, UnknownOutcome
+from bus.errors import DeliveryError, PermanentError, TransientError, UnknownOutcome
 from bus.journal.delivery import Claim, Finish
 from bus.journal.tables import Status
 from bus.settings import RetryPolicy
@@ -37,6 +37,8 @@ def after_failure(
     """
     if isinstance(error, PermanentError):
         return Finish(Status.FAILED, error=error.detail)
+    if isinstance(error, TransientError) and error.throttled:
+        return _throttled(policy, claimed, error, now)
     delay = backoff(policy, claimed.attempt_in_cycle, rng)
     retry_after = getattr(error, "retry_after", None)
     if retry_after is not None:
@@ -49,3 +51,19 @@ def after_failure(
         return Finish(Status.UNKNOWN_OUTCOME if unknown else Status.FAILED, error=reason)
     status = Status.UNKNOWN_OUTCOME if unknown else Status.RETRY_WAIT
     return Finish(status, error=error.detail, next_attempt_at=next_attempt_at)
+
+
+#: How long to wait after a throttled attempt when the target did not say.
+THROTTLE_DELAY = 1.0
+
+
+def _throttled(
+    policy: RetryPolicy, claimed: Claim, error: TransientError, now: dt.datetime
+) -> Finish:
+    """A rate-limited attempt: try again when the target allows, without counting the attempt."""
+    next_attempt_at = now + dt.timedelta(seconds=error.retry_after or THROTTLE_DELAY)
+    if next_attempt_at > claimed.cycle_started_at + dt.timedelta(seconds=policy.deadline):
+        return Finish(Status.FAILED, error=f"deadline passed while throttled: {error.detail}")
+    return Finish(
+        Status.RETRY_WAIT, error=error.detail, next_attempt_at=next_attempt_at, uncounted=True
+    )

@@ -1,5 +1,8 @@
 """The sweeper: re-enqueues whatever is due and not in the queue, so nothing accepted is lost.
 
+It also wakes one held message of each open circuit breaker whose probe is due: the worker that
+claims it probes the target.
+
 It runs in a thread of its own, with its own event loop and engine, beside the workers (or inside
 ``bus serve`` with the embedded queue). On PostgreSQL several sweepers may run; one works per round.
 """
@@ -15,6 +18,7 @@ import dramatiq
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bus.db import create_engine, writing
+from bus.journal.circuits import probe_candidates
 from bus.journal.sweep import take_due
 from bus.queues.broker import enqueue
 from bus.settings import Settings
@@ -65,6 +69,10 @@ async def sweep_once(settings: Settings, engine: AsyncEngine, broker: dramatiq.B
             grace=dt.timedelta(seconds=max(1.0, queue.sweep_interval)),
             limit=SWEEP_LIMIT,
         )
+        probes = await probe_candidates(conn)
+    if probes:
+        log.info("sweeper wakes %d held message(s) to probe open breakers", len(probes))
+        due += probes
     if due:
         log.info("sweeper re-enqueues %d message(s)", len(due))
         await asyncio.to_thread(enqueue, broker, due)

@@ -15,6 +15,7 @@ from dramatiq.asyncio import get_event_loop_thread
 from dramatiq.middleware import Middleware
 
 from bus.adapters import Adapter, build_adapters
+from bus.adapters.http import cookieless_jar
 from bus.adapters.recording import EVENT_HOOKS
 from bus.db import create_engine
 from bus.queues.broker import DELIVER_ACTOR, DELIVERY_QUEUE
@@ -49,6 +50,7 @@ class WorkerRuntime:
         client = httpx.AsyncClient(
             limits=httpx.Limits(max_connections=threads * 2, max_keepalive_connections=threads),
             event_hooks=EVENT_HOOKS,
+            cookies=cookieless_jar(),
         )
         adapters: dict[str, Adapter] = build_adapters(settings, client)
         enqueuer = Enqueuer(self._broker, engine)

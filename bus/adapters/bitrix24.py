@@ -1,0 +1,256 @@
+"""Bitrix24 CRM over REST through an incoming webhook, paced under the portal's request limit.
+
+``order.create`` adds a deal and sets its product rows in one ``batch`` call (``$result[deal]``
+hands the new id to the second command). The deal carries ``ORIGINATOR_ID = "bus"`` and
+``ORIGIN_ID`` = the storefront's order id: that is how ``lookup`` finds it after an unknown outcome
+(setting the rows again is harmless: ``productrows.set`` replaces them), and how an event about
+the deal is traced back to its order. ``deal.read`` reads a deal and its rows (one ``batch``) in
+the bus's order form, for the storefront.
+
+The portal drains 2 requests a second per webhook and answers 503 ``QUERY_LIMIT_EXCEEDED`` past its
+bucket: requests are paced by a leaky bucket, and a 503 waits and tries again within the attempt;
+past the attempt's budget it becomes a *throttled* error, which delays the message without
+counting the attempt. A 429 (the method's operating time budget) is throttled for a minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from aiolimiter import AsyncLimiter
+
+from bus.adapters.base import Delivery, EntityState, Receipt
+from bus.adapters.http import json_object, retry_after, upstream_errors
+from bus.adapters.orders import order_lines, order_state
+from bus.errors import PermanentError, TransientError
+from bus.settings import Bitrix24Settings
+
+SYSTEM = "bitrix24"
+#: Marks the deals the bus created (the external system's name, as Bitrix24 intends the field).
+ORIGINATOR = "bus"
+#: Deal stages of the default pipeline, as the storefront's order statuses.
+STAGE_STATUS = {
+    "NEW": "new",
+    "PREPARATION": "in_progress",
+    "PREPAYMENT_INVOICE": "in_progress",
+    "EXECUTING": "in_progress",
+    "FINAL_INVOICE": "in_progress",
+    "WON": "completed",
+    "LOSE": "cancelled",
+}
+#: How long a method blocked by its operating budget (429) is left alone.
+OPERATING_BUDGET_PAUSE = 60.0
+_THROTTLED = {"QUERY_LIMIT_EXCEEDED"}
+_TRANSIENT_CODES = {"INTERNAL_SERVER_ERROR", "ERROR_CORE", "OVERLOAD_LIMIT"}
+_SESSION_CODES = {"expired_token", "invalid_token", "NO_AUTH_FOUND", "INVALID_CREDENTIALS"}
+
+
+class Bitrix24Adapter:
+    """Delivers the bus's CRM operations to a Bitrix24 portal.
+
+    Parameters:
+        settings: the webhook URL (``…/rest/<user>/<code>``), the pace, the retry policy.
+        client: the process's shared HTTP client.
+    """
+
+    def __init__(self, settings: Bitrix24Settings, client: httpx.AsyncClient) -> None:
+        self._client = client
+        self._url = settings.webhook_url.get_secret_value().rstrip("/")
+        self._timeout = settings.retry.attempt_timeout
+        # A leaky bucket: `burst` requests at once, then `requests_per_second`.
+        self._pace = settings.requests_per_second
+        self._limiter = AsyncLimiter(settings.burst, settings.burst / settings.requests_per_second)
+
+    def intended_state(self, delivery: Delivery) -> EntityState | None:
+        """A new deal shows the order's lines at the first stage: the bus's own state."""
+        if delivery.operation != "order.create":
+            return None
+        return order_state(delivery.payload["order_id"], "new", delivery.payload["lines"])
+
+    async def deliver(self, delivery: Delivery) -> Receipt:
+        """Perform ``delivery.operation`` (see the module docstring)."""
+        if delivery.operation == "order.create":
+            return await self._create_order(delivery)
+        if delivery.operation == "deal.read":
+            return await self._read_deal(int(delivery.payload["deal_id"]))
+        raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
+
+    async def lookup(self, delivery: Delivery) -> Receipt | None:
+        """Find the deal of the order; make sure it has its rows. Reads need no lookup."""
+        if delivery.operation != "order.create":
+            return None
+        found = await self.call(
+            "crm.deal.list",
+            {
+                "filter": {"ORIGINATOR_ID": ORIGINATOR, "ORIGIN_ID": delivery.payload["order_id"]},
+                "select": ["ID"],
+            },
+        )
+        if not found:
+            return None
+        deal_id = int(found[0]["ID"])
+        await self.call("crm.deal.productrows.set", {"id": deal_id, "rows": _rows(delivery)})
+        return _deal_receipt(deal_id)
+
+    async def aclose(self) -> None:
+        """A webhook keeps no session: nothing to release."""
+
+    async def _create_order(self, delivery: Delivery) -> Receipt:
+        commands = {
+            "deal": "crm.deal.add?" + php_query({"fields": _deal_fields(delivery)}),
+            "rows": "crm.deal.productrows.set?"
+            + php_query({"id": "$result[deal]", "rows": _rows(delivery)}),
+        }
+        results = await self._batch(commands, idempotent=False)
+        return _deal_receipt(int(results["deal"]))
+
+    async def _read_deal(self, deal_id: int) -> Receipt:
+        results = await self._batch(
+            {
+                "deal": f"crm.deal.get?id={deal_id}",
+                "rows": f"crm.deal.productrows.get?id={deal_id}",
+            },
+            idempotent=True,
+        )
+        deal, rows = results["deal"], results["rows"] or []
+        if deal.get("ORIGINATOR_ID") != ORIGINATOR or not deal.get("ORIGIN_ID"):
+            return Receipt(
+                str(deal_id), skip_next=f"deal {deal_id} was not created by the bus for an order"
+            )
+        order_id = str(deal["ORIGIN_ID"])
+        status = STAGE_STATUS.get(str(deal.get("STAGE_ID")), "in_progress")
+        lines = order_lines(
+            {"item": r["PRODUCT_NAME"], "quantity": r["QUANTITY"], "price": r["PRICE"]}
+            for r in rows
+        )
+        order = {
+            "order_id": order_id,
+            "status": status,
+            "lines": lines,
+            "crm_reference": str(deal_id),
+            "source": "crm",
+        }
+        state = order_state(order_id, status, lines)
+        details = {"order": order, "crm_stage": deal.get("STAGE_ID")}
+        return Receipt(str(deal_id), details=details, state=state)
+
+    async def _batch(self, commands: dict[str, str], *, idempotent: bool) -> dict[str, Any]:
+        """Run ``commands`` in one ``batch`` that halts at the first error; results by key."""
+        answer = await self.call("batch", {"halt": 1, "cmd": commands}, idempotent=idempotent)
+        errors = answer.get("result_error") or {}
+        if errors:
+            key, error = next(iter(errors.items()))
+            raise _classify(int(error.get("status") or 400), error, f"batch command {key!r}: ")
+        results: dict[str, Any] = answer.get("result") or {}
+        missing = [key for key in commands if key not in results]
+        if missing:
+            raise PermanentError(f"{SYSTEM} batch returned no result for {missing}")
+        return results
+
+    async def call(
+        self, method: str, params: dict[str, Any], *, idempotent: bool | None = None
+    ) -> Any:
+        """Call one REST method; its ``result``. A 503 rate limit waits and tries again.
+
+        Parameters:
+            idempotent: whether repeating the call is harmless; by default, for reads and
+                ``productrows.set`` (it replaces the rows).
+        """
+        if idempotent is None:
+            idempotent = method.endswith((".get", ".list")) or method.endswith("productrows.set")
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + self._timeout
+        while True:
+            await self._limiter.acquire()
+            with upstream_errors(SYSTEM, idempotent=idempotent):
+                response = await self._client.post(
+                    f"{self._url}/{method}.json", json=params, timeout=self._timeout
+                )
+            try:
+                return _result(response, idempotent)
+            except TransientError as throttled:
+                wait = throttled.retry_after or 1.0 / self._pace
+                if not throttled.throttled or loop.time() + wait > give_up_at:
+                    raise
+                await asyncio.sleep(wait)  # the bucket drains; this attempt is not lost
+
+
+def _result(response: httpx.Response, idempotent: bool) -> Any:
+    body = json_object(response, SYSTEM, idempotent=idempotent or response.status_code >= 400)
+    if response.is_success and "error" not in body:
+        return body.get("result")
+    raise _classify(response.status_code, body, wait=retry_after(response))
+
+
+def _classify(
+    status: int, body: dict[str, Any], where: str = "", wait: float | None = None
+) -> Exception:
+    code = str(body.get("error") or "")
+    text = f"{SYSTEM} {where}{code}: {body.get('error_description') or ''}".strip(": ")
+    if code in _THROTTLED or status == 503:
+        return TransientError(text, http_status=status, retry_after=wait, throttled=True)
+    if status == 429 or code == "OPERATION_TIME_LIMIT":
+        pause = OPERATING_BUDGET_PAUSE if wait is None else wait
+        return TransientError(text, http_status=status, retry_after=pause, throttled=True)
+    if code in _TRANSIENT_CODES or code in _SESSION_CODES or status >= 500:
+        # An expired or revoked webhook is fixed by an operator; meanwhile the breaker holds.
+        return TransientError(text, http_status=status)
+    return PermanentError(text, http_status=status)
+
+
+def _deal_fields(delivery: Delivery) -> dict[str, Any]:
+    order = delivery.payload
+    erp_number = (delivery.previous or {}).get("reference")
+    title = f"Order {order['order_id']}" + (f" (ERP {erp_number})" if erp_number else "")
+    comments = [order.get("comment") or "", f"Bus message {delivery.message_id}"]
+    return {
+        "TITLE": title,
+        "ORIGINATOR_ID": ORIGINATOR,
+        "ORIGIN_ID": order["order_id"],
+        "CURRENCY_ID": "RUB",
+        "COMMENTS": "\n".join(part for part in comments if part),
+    }
+
+
+def _rows(delivery: Delivery) -> list[dict[str, Any]]:
+    return [
+        {"PRODUCT_NAME": line["item"], "QUANTITY": line["quantity"], "PRICE": line["price"]}
+        for line in order_lines(delivery.payload["lines"])
+    ]
+
+
+def _deal_receipt(deal_id: int) -> Receipt:
+    return Receipt(str(deal_id), details={"crm_deal_id": deal_id})
+
+
+def php_query(params: dict[str, Any]) -> str:
+    """Encode nested params as PHP's ``http_build_query`` does (``rows[0][PRICE]=1``).
+
+    Bitrix24 parses the commands of a ``batch`` that way; ``$result[…]`` references are left
+    readable, as the portal substitutes them before parsing.
+    """
+    return "&".join(
+        f"{quote(key, safe='[]')}={quote(value, safe='$[]')}" for key, value in _flatten(params)
+    )
+
+
+def _flatten(value: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    if isinstance(value, dict):
+        items: Any = value.items()
+    elif isinstance(value, list):
+        items = enumerate(value)
+    else:
+        yield prefix, _scalar(value)
+        return
+    for key, item in items:
+        yield from _flatten(item, f"{prefix}[{key}]" if prefix else str(key))
+
+
+def _scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "Y" if value else "N"
+    return "" if value is None else str(value)

@@ -1,0 +1,218 @@
+"""Creatio (BPM Online) over OData 4, behind its forms login (session cookies + ``BPMCSRF``).
+
+``order.create`` posts the ``Order`` and its ``OrderProduct`` rows in one JSON ``$batch``. Their
+``Id``s are derived from the message id, so the effect is findable and cannot land twice: ``lookup``
+reads ``Order(<id>)`` and posts whatever rows are missing (a batch cut short). The order carries
+the storefront's order number as ``Number`` and the ERP's as ``Code``.
+
+The session is one login shared by every delivery of the process: a 401 (expired session, or a
+missing CSRF token) logs in again, once, and repeats the request, which Creatio did not process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from http.cookies import SimpleCookie
+from typing import Any
+
+import httpx
+
+from bus.adapters.base import Delivery, EntityState, Receipt
+from bus.adapters.http import json_object, odata_error, raise_for_status, upstream_errors
+from bus.adapters.orders import order_lines, order_state
+from bus.errors import PermanentError, TransientError
+from bus.settings import CreatioSettings
+
+SYSTEM = "creatio"
+#: Derives entity ids from message ids (uuid5), so a repeated create is recognisable.
+ID_NAMESPACE = uuid.UUID("7d3c1c52-4a3e-4c1f-9d2a-6b1f3e0c2a10")
+_LOGIN = "/ServiceModel/AuthService.svc/Login"
+
+
+class CreatioAdapter:
+    """Delivers the bus's CRM operations to Creatio.
+
+    Parameters:
+        settings: the site URL, OData root, user and password.
+        client: the process's shared HTTP client (its cookie jar keeps nothing; see
+            :func:`bus.adapters.http.cookieless_jar`).
+    """
+
+    def __init__(self, settings: CreatioSettings, client: httpx.AsyncClient) -> None:
+        self._client = client
+        self._settings = settings
+        self._site = settings.url.rstrip("/")
+        self._odata = self._site + settings.odata_root.rstrip("/")
+        self._timeout = settings.retry.attempt_timeout
+        self._session: dict[str, str] | None = None
+        self._login_lock = asyncio.Lock()
+        self._accounts: dict[str, str] = {}
+
+    def intended_state(self, delivery: Delivery) -> EntityState | None:
+        """A new order shows its lines with status ``new``: the bus's own state."""
+        if delivery.operation != "order.create":
+            return None
+        return order_state(delivery.payload["order_id"], "new", delivery.payload["lines"])
+
+    async def deliver(self, delivery: Delivery) -> Receipt:
+        """Perform ``delivery.operation`` (see the module docstring)."""
+        if delivery.operation != "order.create":
+            raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
+        account_id = await self._account_id(delivery.payload["customer"])
+        order_id = entity_id(delivery.message_id)
+        requests = [_post("Order", _order_body(delivery, order_id, account_id))]
+        requests += [_post("OrderProduct", row) for row in _product_rows(delivery, order_id)]
+        await self._batch(requests)
+        return _receipt(order_id)
+
+    async def lookup(self, delivery: Delivery) -> Receipt | None:
+        """Find the order by its derived ``Id``; post the rows a cut-short batch left out."""
+        if delivery.operation != "order.create":
+            return None
+        order_id = entity_id(delivery.message_id)
+        response = await self._request("GET", f"/Order({order_id})", params={"$select": "Id"})
+        if response.status_code == 404:
+            return None
+        raise_for_status(response, SYSTEM, odata_error)
+        params = {"$filter": f"OrderId eq {order_id}", "$select": "Id"}
+        listed = await self._request("GET", "/OrderProduct", params=params)
+        raise_for_status(listed, SYSTEM, odata_error)
+        present = {row["Id"] for row in json_object(listed, SYSTEM, idempotent=True)["value"]}
+        missing = [r for r in _product_rows(delivery, order_id) if r["Id"] not in present]
+        if missing:
+            await self._batch([_post("OrderProduct", row) for row in missing])
+        return _receipt(order_id)
+
+    async def aclose(self) -> None:
+        """Forget the session (Creatio expires it on its own)."""
+        self._session = None
+
+    async def _account_id(self, code: str) -> str:
+        if code not in self._accounts:
+            escaped = code.replace("'", "''")
+            params = {"$filter": f"Code eq '{escaped}'", "$select": "Id", "$top": "1"}
+            response = await self._request("GET", "/Account", params=params)
+            raise_for_status(response, SYSTEM, odata_error)
+            found = json_object(response, SYSTEM, idempotent=True).get("value") or []
+            if not found:
+                raise PermanentError(f"{SYSTEM} has no account with Code {code!r}")
+            self._accounts[code] = str(found[0]["Id"])
+        return self._accounts[code]
+
+    async def _batch(self, requests: list[dict[str, Any]]) -> None:
+        """Run ``requests`` in one ``$batch`` that stops at the first failure."""
+        response = await self._request("POST", "/$batch", json={"requests": requests})
+        raise_for_status(response, SYSTEM, odata_error)
+        answers = json_object(response, SYSTEM, idempotent=False).get("responses") or []
+        for answer in answers:
+            status = int(answer.get("status") or 500)
+            if status >= 400:
+                inner = httpx.Response(status, json=answer.get("body") or {})
+                raise_for_status(inner, SYSTEM, odata_error)
+        if len(answers) < len(requests):
+            raise TransientError(f"{SYSTEM} answered {len(answers)} of {len(requests)} requests")
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """Send with the session, logging in first if there is none and again after a 401."""
+        session = self._session or await self._login(stale=None)
+        response = await self._send(method, path, session, **kwargs)
+        if response.status_code == 401:
+            response = await self._send(method, path, await self._login(stale=session), **kwargs)
+        return response
+
+    async def _send(
+        self, method: str, path: str, session: dict[str, str], **kwargs: Any
+    ) -> httpx.Response:
+        cookie = "; ".join(f"{name}={value}" for name, value in session.items())
+        headers = {
+            "Accept": "application/json",
+            "Cookie": cookie,
+            "BPMCSRF": session.get("BPMCSRF", ""),
+            "ForceUseSession": "true",
+        }
+        with upstream_errors(SYSTEM, idempotent=method == "GET"):
+            return await self._client.request(
+                method, self._odata + path, headers=headers, timeout=self._timeout, **kwargs
+            )
+
+    async def _login(self, stale: dict[str, str] | None) -> dict[str, str]:
+        """Log in unless another delivery already replaced the ``stale`` session."""
+        async with self._login_lock:
+            if self._session is not None and self._session is not stale:
+                return self._session
+            body = {
+                "UserName": self._settings.username,
+                "UserPassword": self._settings.password.get_secret_value(),
+            }
+            with upstream_errors(SYSTEM, idempotent=True):
+                response = await self._client.post(
+                    self._site + _LOGIN, json=body, timeout=self._timeout
+                )
+            raise_for_status(response, SYSTEM, odata_error)
+            answer = json_object(response, SYSTEM, idempotent=True)
+            if answer.get("Code") != 0:
+                # Wrong credentials are fixed by an operator; until then the breaker holds.
+                raise TransientError(f"{SYSTEM} refused the login: {answer.get('Message')}")
+            self._session = _cookies(response)
+            return self._session
+
+
+def entity_id(message_id: str, row: int | None = None) -> str:
+    """The Creatio ``Id`` of the entity a message creates (its ``row``-th product row)."""
+    name = message_id if row is None else f"{message_id}/{row}"
+    return str(uuid.uuid5(ID_NAMESPACE, name))
+
+
+def _order_body(delivery: Delivery, order_id: str, account_id: str) -> dict[str, Any]:
+    order = delivery.payload
+    lines = order_lines(order["lines"])
+    body: dict[str, Any] = {
+        "Id": order_id,
+        "Number": order["order_id"],
+        "AccountId": account_id,
+        "Amount": round(sum(line["quantity"] * line["price"] for line in lines), 2),
+        "Comment": order.get("comment") or "",
+    }
+    erp_number = (delivery.previous or {}).get("reference")
+    if erp_number:
+        body["Code"] = str(erp_number)
+    return body
+
+
+def _product_rows(delivery: Delivery, order_id: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "Id": entity_id(delivery.message_id, number),
+            "OrderId": order_id,
+            "Name": line["item"],
+            "Quantity": line["quantity"],
+            "Price": line["price"],
+            "Amount": round(line["quantity"] * line["price"], 2),
+        }
+        for number, line in enumerate(order_lines(delivery.payload["lines"]), start=1)
+    ]
+
+
+def _post(entity_set: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "method": "POST",
+        "url": entity_set,
+        "id": body["Id"],
+        "headers": {"Content-Type": "application/json"},
+        "body": body,
+    }
+
+
+def _receipt(order_id: str) -> Receipt:
+    return Receipt(order_id, details={"crm_order_id": order_id})
+
+
+def _cookies(response: httpx.Response) -> dict[str, str]:
+    jar: SimpleCookie = SimpleCookie()
+    for header in response.headers.get_list("set-cookie"):
+        jar.load(header)
+    cookies = {name: morsel.value for name, morsel in jar.items()}
+    if "BPMCSRF" not in cookies:
+        raise TransientError(f"{SYSTEM} login answered without a BPMCSRF cookie")
+    return cookies

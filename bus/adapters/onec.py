@@ -1,0 +1,160 @@
+"""1C:Enterprise through its standard OData interface (v3 JSON dialect, Basic auth).
+
+``sales_order.create`` creates a ``Document_ЗаказКлиента`` with its ``Товары`` rows inline, the
+bus's message id in ``НомерПоДаннымКлиента`` (the customer's own order number, the document's
+external reference), then posts it. Counterparties and items are found by their ``Code`` (the
+ERP keys the storefront uses) and remembered. ``lookup`` finds the order by the message id and posts
+it if an earlier attempt created it but did not get to post it.
+
+1C reports a refused posting as a 500 with code ``-1`` and a message starting
+``Не удалось провести``: that is the configuration's verdict on the document, so it is permanent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from bus.adapters.base import Delivery, EntityState, Receipt
+from bus.adapters.http import json_object, raise_for_status, upstream_errors
+from bus.errors import PermanentError
+from bus.settings import OnecSettings
+
+SYSTEM = "onec"
+ORDERS = "Document_ЗаказКлиента"
+COUNTERPARTIES = "Catalog_Контрагенты"
+ITEMS = "Catalog_Номенклатура"
+_POSTING_REFUSED = "Не удалось провести"
+_ORDER_FIELDS = "Ref_Key,Number,Posted,СуммаДокумента,НомерПоДаннымКлиента"
+
+
+class OnecAdapter:
+    """Delivers the bus's ERP operations to 1C.
+
+    Parameters:
+        settings: the publication URL, the 1C user, whether to post created orders.
+        client: the process's shared HTTP client.
+    """
+
+    def __init__(self, settings: OnecSettings, client: httpx.AsyncClient) -> None:
+        self._client = client
+        self._odata = f"{settings.url.rstrip('/')}/odata/standard.odata"
+        self._auth = httpx.BasicAuth(settings.username, settings.password.get_secret_value())
+        self._timeout = settings.retry.attempt_timeout
+        self._post_orders = settings.post_orders
+        self._refs: dict[tuple[str, str], str] = {}
+
+    def intended_state(self, delivery: Delivery) -> EntityState | None:
+        """1C sends no change events to the bus: there is no echo to recognise."""
+        return None
+
+    async def deliver(self, delivery: Delivery) -> Receipt:
+        """Create and post the customer order (see the module docstring)."""
+        if delivery.operation != "sales_order.create":
+            raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
+        order = delivery.payload
+        body: dict[str, Any] = {
+            "Date": dt.datetime.now().replace(microsecond=0).isoformat(),
+            "Контрагент_Key": await self._ref(COUNTERPARTIES, order["customer"]),
+            "НомерПоДаннымКлиента": delivery.message_id,
+            "Комментарий": _comment(order),
+            "Товары": [
+                {
+                    "LineNumber": str(number),
+                    "Номенклатура_Key": await self._ref(ITEMS, line["item"]),
+                    "Количество": line["quantity"],
+                }
+                for number, line in enumerate(order["lines"], start=1)
+            ],
+        }
+        delivery_info = order.get("delivery") or {}
+        if delivery_info.get("date"):
+            body["ДатаОтгрузки"] = f"{delivery_info['date']}T00:00:00"
+        created = await self._request("POST", f"/{ORDERS}", json=body)
+        return await self._posted(created)
+
+    async def lookup(self, delivery: Delivery) -> Receipt | None:
+        """Find the order by the message id; post it if it was left unposted."""
+        params = {
+            "$filter": f"НомерПоДаннымКлиента eq '{_quoted(delivery.message_id)}'",
+            "$select": _ORDER_FIELDS,
+        }
+        found = (await self._request("GET", f"/{ORDERS}", params=params)).get("value") or []
+        return await self._posted(found[0]) if found else None
+
+    async def aclose(self) -> None:
+        """Basic auth keeps no session: nothing to release."""
+
+    async def _posted(self, order: dict[str, Any]) -> Receipt:
+        ref_key = order.get("Ref_Key")
+        if not isinstance(ref_key, str) or not order.get("Number"):
+            raise PermanentError(f"{SYSTEM} answered an order without Ref_Key and Number")
+        if self._post_orders and not order.get("Posted"):
+            path = f"/{ORDERS}(guid'{ref_key}')/Post"
+            await self._request(
+                "POST", path, params={"PostingModeOperational": "false"}, expect_body=False
+            )
+        details = {
+            "erp_order_no": order["Number"],
+            "ref_key": ref_key,
+            "posted": self._post_orders or bool(order.get("Posted")),
+            "amount": order.get("СуммаДокумента"),
+        }
+        return Receipt(str(order["Number"]), details=details)
+
+    async def _ref(self, entity_set: str, code: str) -> str:
+        """The ``Ref_Key`` of the catalog entry with ``code``, remembered once found."""
+        key = (entity_set, code)
+        if key not in self._refs:
+            params = {
+                "$filter": f"Code eq '{_quoted(code)}' and DeletionMark eq false",
+                "$select": "Ref_Key,Code",
+            }
+            found = (await self._request("GET", f"/{entity_set}", params=params)).get("value")
+            if not found:
+                raise PermanentError(f"{SYSTEM} has no {entity_set} with Code {code!r}")
+            self._refs[key] = str(found[0]["Ref_Key"])
+        return self._refs[key]
+
+    async def _request(
+        self, method: str, path: str, *, expect_body: bool = True, **kwargs: Any
+    ) -> dict[str, Any]:
+        idempotent = method == "GET"
+        params = {"$format": "json", **kwargs.pop("params", {})}
+        with upstream_errors(SYSTEM, idempotent=idempotent):
+            response = await self._client.request(
+                method,
+                self._odata + quote(path, safe="/()'=,"),
+                params=params,
+                auth=self._auth,
+                timeout=self._timeout,
+                headers={"Accept": "application/json"},
+                **kwargs,
+            )
+        if response.status_code == 500 and _POSTING_REFUSED in _onec_error(response):
+            raise PermanentError(f"{SYSTEM}: {_onec_error(response)}", http_status=500)
+        raise_for_status(response, SYSTEM, _onec_error)
+        if not expect_body:
+            return {}
+        return json_object(response, SYSTEM, idempotent=idempotent)
+
+
+def _comment(order: dict[str, Any]) -> str:
+    parts = [f"Заказ {order['order_id']} с сайта", order.get("comment") or ""]
+    return ". ".join(part for part in parts if part)
+
+
+def _quoted(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def _onec_error(response: httpx.Response) -> str:
+    """1C's ``{"odata.error": {"code", "message": {"value"}}}`` as one line; raw text otherwise."""
+    try:
+        error = response.json().get("odata.error") or {}
+        return f"{error.get('code', '')}: {(error.get('message') or {}).get('value', '')}"
+    except (ValueError, AttributeError):
+        return response.text[:300] or response.reason_phrase

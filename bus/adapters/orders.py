@@ -1,0 +1,36 @@
+"""The bus's own view of an order, shared by the adapters that write or read orders.
+
+Every CRM shows an order in its own terms (a Bitrix24 deal's stage, a Creatio order's status); the
+adapters translate into this one form, so the bus can tell whether what a system shows is what it
+last wrote there (an echo) whichever system it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from bus.adapters.base import EntityState
+
+
+def order_entity(order_id: str) -> str:
+    """The entity name of a storefront order in the echo journal."""
+    return f"order:{order_id}"
+
+
+def order_lines(lines: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Order lines in canonical form: ``{item, quantity, price}`` with numbers as floats."""
+    canonical = [
+        {
+            "item": str(line["item"]),
+            "quantity": round(float(line["quantity"]), 4),
+            "price": round(float(line.get("price") or 0), 4),
+        }
+        for line in lines
+    ]
+    return sorted(canonical, key=lambda line: (line["item"], line["quantity"], line["price"]))
+
+
+def order_state(order_id: str, status: str, lines: Iterable[dict[str, Any]]) -> EntityState:
+    """The fingerprint of an order's status and lines."""
+    return EntityState.of(order_entity(order_id), {"status": status, "lines": order_lines(lines)})

@@ -1,0 +1,104 @@
+"""The storefront (the B2B site) over its JSON-RPC 2.0 endpoint.
+
+Each operation is the storefront method of the same name (``order.update``, ``user.create``, …),
+called with the message's payload and its ``message_id``. The storefront keeps the result of every
+``message_id`` it has served and answers a repeat with it, without a second effect: a call whose
+answer was lost is simply made again, so ``lookup`` has nothing to find.
+
+A step that follows another (an order update after a CRM deal was read) sends what that step
+produced (``previous["order"]``) rather than the message's own payload.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from bus.adapters.base import Delivery, EntityState, Receipt
+from bus.adapters.http import json_object, raise_for_status, upstream_errors
+from bus.errors import PermanentError, TransientError
+from bus.settings import StorefrontSettings
+
+SYSTEM = "storefront"
+#: The storefront methods the bus calls.
+OPERATIONS = frozenset(
+    {"user.create", "user.deactivate", "order.update", "order.history.import", "document.deliver"}
+)
+#: JSON-RPC error codes that a later call may not get: the storefront's own trouble.
+_TRANSIENT_CODES = frozenset({-32603, -32000, -32029})
+
+
+class StorefrontAdapter:
+    """Delivers the bus's storefront operations.
+
+    Parameters:
+        settings: the endpoint and the bearer token the storefront expects from the bus.
+        client: the process's shared HTTP client.
+    """
+
+    def __init__(self, settings: StorefrontSettings, client: httpx.AsyncClient) -> None:
+        self._client = client
+        self._url = settings.url
+        self._headers = {"Authorization": f"Bearer {settings.token.get_secret_value()}"}
+        self._timeout = settings.retry.attempt_timeout
+
+    def intended_state(self, delivery: Delivery) -> EntityState | None:
+        """The storefront sends no change events: there is no echo to recognise."""
+        return None
+
+    async def deliver(self, delivery: Delivery) -> Receipt:
+        """Call the storefront method ``delivery.operation`` (see the module docstring)."""
+        if delivery.operation not in OPERATIONS:
+            raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
+        params = {**_params(delivery), "message_id": delivery.message_id}
+        call = {"jsonrpc": "2.0", "id": 1, "method": delivery.operation, "params": params}
+        # Repeating a call is harmless (the storefront deduplicates by message_id), so a lost
+        # answer is an ordinary transient failure, not an unknown outcome.
+        with upstream_errors(SYSTEM, idempotent=True):
+            response = await self._client.post(
+                self._url, json=call, headers=self._headers, timeout=self._timeout
+            )
+        raise_for_status(response, SYSTEM, _error_text)
+        answer = json_object(response, SYSTEM, idempotent=True)
+        if "error" in answer:
+            raise _classify(answer["error"])
+        result = answer.get("result")
+        if not isinstance(result, dict):
+            raise TransientError(f"{SYSTEM} answered without a result object")
+        reference = next((str(v) for k, v in result.items() if k.endswith("_id")), "")
+        return Receipt(reference, details=result)
+
+    async def lookup(self, delivery: Delivery) -> Receipt | None:
+        """Nothing to look up: repeating a call is safe (see the module docstring)."""
+        return None
+
+    async def aclose(self) -> None:
+        """Bearer auth keeps no session: nothing to release."""
+
+
+def _params(delivery: Delivery) -> dict[str, Any]:
+    forwarded = (delivery.previous or {}).get("order")
+    if delivery.operation == "order.update" and isinstance(forwarded, dict):
+        return dict(forwarded)
+    return dict(delivery.payload)
+
+
+def _classify(error: Any) -> Exception:
+    if not isinstance(error, dict):
+        return TransientError(f"{SYSTEM} answered an unreadable error: {error!r}")
+    code = error.get("code")
+    text = f"{SYSTEM} error {code}: {error.get('message')}"
+    if error.get("data") is not None:
+        text += f" {error['data']}"
+    if code in _TRANSIENT_CODES:
+        return TransientError(text)
+    return PermanentError(text)
+
+
+def _error_text(response: httpx.Response) -> str:
+    try:
+        error = response.json().get("error") or {}
+        return f"{error.get('code')}: {error.get('message')}"
+    except (ValueError, AttributeError):
+        return response.text[:300] or response.reason_phrase

@@ -1,0 +1,190 @@
+"""Circuit breakers in the journal: one row per target, shared by every worker process.
+
+A breaker is *closed* (deliver) or *open* (hold). It opens after a run of consecutive failed
+attempts; while open, a worker that claims a message for the target puts it back as ``held``
+without counting the attempt. When ``probe_at`` passes, exactly one worker wins the probe (a
+conditional update moves ``probe_at`` forward); its success closes the breaker and releases every
+held message in the same transaction, its failure doubles the cooldown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bus.journal.ids import utcnow
+from bus.journal.tables import Status, circuits, messages
+from bus.settings import BreakerSettings
+
+CLOSED = "closed"
+OPEN = "open"
+
+
+@dataclass(frozen=True)
+class Circuit:
+    """A target's breaker as last read."""
+
+    target: str
+    state: str
+    failures: int
+    probe_at: dt.datetime | None
+
+    @property
+    def is_open(self) -> bool:
+        """True while messages for the target are held."""
+        return self.state == OPEN
+
+
+def closed(target: str) -> Circuit:
+    """The state of a target with no breaker row yet."""
+    return Circuit(target, CLOSED, 0, None)
+
+
+async def read(conn: AsyncConnection, target: str) -> Circuit:
+    """The breaker of ``target`` (closed if it never failed)."""
+    row = (await conn.execute(select(circuits).where(circuits.c.target == target))).first()
+    if row is None:
+        return closed(target)
+    return Circuit(row.target, row.state, row.failures, row.probe_at)
+
+
+async def record_failure(
+    conn: AsyncConnection, target: str, breaker: BreakerSettings, *, probing: bool
+) -> Circuit:
+    """Count a failed attempt; open the breaker at the threshold, or re-open it after a probe."""
+    now = utcnow()
+    insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(circuits)
+    row = (
+        await conn.execute(
+            insert.values(
+                target=target, state=CLOSED, failures=1, cooldown=breaker.cooldown, updated_at=now
+            )
+            .on_conflict_do_update(
+                index_elements=[circuits.c.target],
+                set_={"failures": circuits.c.failures + 1, "updated_at": now},
+            )
+            .returning(circuits.c.state, circuits.c.failures, circuits.c.cooldown)
+        )
+    ).one()
+    if probing and row.state == OPEN:
+        cooldown = min(breaker.max_cooldown, row.cooldown * 2)
+        return await _open(conn, target, cooldown, row.failures, now)
+    if row.state == CLOSED and row.failures >= breaker.failure_threshold:
+        return await _open(conn, target, breaker.cooldown, row.failures, now)
+    return Circuit(target, row.state, row.failures, None)
+
+
+async def _open(
+    conn: AsyncConnection, target: str, cooldown: float, failures: int, now: dt.datetime
+) -> Circuit:
+    probe_at = now + dt.timedelta(seconds=cooldown)
+    await conn.execute(
+        update(circuits)
+        .where(circuits.c.target == target)
+        .values(state=OPEN, cooldown=cooldown, opened_at=now, probe_at=probe_at, updated_at=now)
+    )
+    return Circuit(target, OPEN, failures, probe_at)
+
+
+async def record_success(conn: AsyncConnection, target: str, breaker: BreakerSettings) -> list[str]:
+    """Close the breaker and release its held messages; their ids, to enqueue after commit."""
+    now = utcnow()
+    await conn.execute(
+        update(circuits)
+        .where(circuits.c.target == target)
+        .values(
+            state=CLOSED,
+            failures=0,
+            cooldown=breaker.cooldown,
+            opened_at=None,
+            probe_at=None,
+            updated_at=now,
+        )
+    )
+    released = await conn.execute(
+        update(messages)
+        .where(messages.c.target == target, messages.c.status == Status.HELD.value)
+        .values(status=Status.ACCEPTED.value, updated_at=now, queued_at=now)
+        .returning(messages.c.id)
+    )
+    return list(released.scalars())
+
+
+async def take_probe(conn: AsyncConnection, target: str, breaker: BreakerSettings) -> bool:
+    """Try to become the probe of an open breaker whose ``probe_at`` has passed.
+
+    One statement: of many workers asking at once, exactly one wins until ``probe_at`` passes
+    again (a probe that dies is replaced after one more cooldown).
+    """
+    now = utcnow()
+    won = await conn.execute(
+        update(circuits)
+        .where(circuits.c.target == target, circuits.c.state == OPEN, circuits.c.probe_at <= now)
+        .values(probe_at=now + dt.timedelta(seconds=breaker.cooldown), updated_at=now)
+    )
+    return won.rowcount == 1
+
+
+_HOLD = (
+    update(messages)
+    .where(
+        messages.c.id == bindparam("message_id"),
+        messages.c.status == Status.IN_FLIGHT.value,
+        messages.c.attempts_total == bindparam("fence"),
+    )
+    .values(
+        status=Status.HELD.value,
+        # The claim counted an attempt that never happened: give it back.
+        attempts=messages.c.attempts - 1,
+        attempts_total=messages.c.attempts_total - 1,
+        lease_until=None,
+        next_attempt_at=None,
+        queued_at=None,
+        last_error=bindparam("reason"),
+        updated_at=bindparam("now"),
+    )
+)
+
+
+async def hold(conn: AsyncConnection, message_id: str, fence: int, reason: str) -> bool:
+    """Put a just-claimed message back as ``held``, uncounted; False if it is no longer ours."""
+    held = await conn.execute(
+        _HOLD, {"message_id": message_id, "fence": fence, "reason": reason, "now": utcnow()}
+    )
+    return held.rowcount == 1
+
+
+async def probe_candidates(conn: AsyncConnection, limit: int = 1) -> list[str]:
+    """For every open breaker whose probe is due, its oldest held message, made runnable again.
+
+    The sweeper enqueues them; the worker that claims one then takes the probe.
+    """
+    now = utcnow()
+    due = (
+        await conn.execute(
+            select(circuits.c.target).where(circuits.c.state == OPEN, circuits.c.probe_at <= now)
+        )
+    ).scalars()
+    woken: list[str] = []
+    for target in list(due):
+        oldest = (
+            await conn.execute(
+                select(messages.c.id)
+                .where(messages.c.target == target, messages.c.status == Status.HELD.value)
+                .order_by(messages.c.id)
+                .limit(limit)
+            )
+        ).scalars()
+        ids = list(oldest)
+        if ids:
+            await conn.execute(
+                update(messages)
+                .where(messages.c.id.in_(ids), messages.c.status == Status.HELD.value)
+                .values(status=Status.ACCEPTED.value, updated_at=now, queued_at=now)
+            )
+            woken.extend(ids)
+    return woken
