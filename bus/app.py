@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 from bus.db import create_engine, reading
 from bus.handlers import all_methods
+from bus.handlers.hooks import bitrix24_event
 from bus.journal.group_commit import GroupCommitter
 from bus.queues.broker import build_broker
 from bus.queues.enqueue import Enqueuer
@@ -36,6 +37,7 @@ def create_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=settings.limits.max_body_bytes)
     app.cleanup_ctx.append(_lifecycle(settings))
     app.router.add_post("/rpc", _rpc)
+    app.router.add_post("/hooks/bitrix24", _bitrix24_hook)
     app.router.add_get("/health", _health)
     return app
 
@@ -82,6 +84,10 @@ def _start_embedded_delivery(settings: Settings, broker: Any) -> list[Callable[[
 
 async def _rpc(request: web.Request) -> web.Response:
     return await request.app[EDGE].handle(request)
+
+
+async def _bitrix24_hook(request: web.Request) -> web.Response:
+    return await bitrix24_event(request.app[SERVICES], request)
 
 
 async def _health(request: web.Request) -> web.Response:

@@ -18,7 +18,7 @@ from aiohttp import web
 from rich.console import Console
 from rich.table import Table
 
-from bus import operations
+from bus import operations, sandbox
 from bus.db import create_engine
 from bus.journal.queries import MessageFilter
 from bus.journal.tables import Status
@@ -144,33 +144,35 @@ def _wait_for_signal() -> None:
 def simulate(
     name: Annotated[str, typer.Argument(help="A simulator name, or 'all'.")] = "all",
     host: str = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port of the first; the others follow it.")] = 7048,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            help="Port of the first simulator; the others follow it. Default: each its own."
+        ),
+    ] = None,
+    smtp_port: Annotated[int, typer.Option(help="SMTP port of the mail simulator.")] = (
+        sandbox.DEFAULT_SMTP_PORT
+    ),
 ) -> None:
-    """Run the bundled simulators of the ERP/CRM systems."""
+    """Run the bundled simulators of the ERP, CRM, storefront and mail."""
     _logging()
     from simulators import SIMULATORS
 
-    names = list(SIMULATORS) if name == "all" else [name]  # registry order: navision first
+    names = list(SIMULATORS) if name == "all" else [name]
     unknown = [n for n in names if n not in SIMULATORS]
     if unknown:
         raise typer.BadParameter(
             f"unknown simulator {unknown[0]!r}; choose from {sorted(SIMULATORS)}"
         )
-    asyncio.run(
-        _serve_simulators(
-            [(n, SIMULATORS[n](), host, port + offset) for offset, n in enumerate(names)]
-        )
-    )
+    ports = {
+        n: sandbox.DEFAULT_PORTS[n] if port is None else port + offset
+        for offset, n in enumerate(names)
+    }
+    asyncio.run(_run_simulators(ports, host, smtp_port))
 
 
-async def _serve_simulators(apps: list[tuple[str, web.Application, str, int]]) -> None:
-    runners = []
-    for sim_name, sim_app, host, port in apps:
-        runner = web.AppRunner(sim_app, access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        runners.append(runner)
-        console.print(f"simulator [bold]{sim_name}[/] on http://{host}:{port}")
+async def _run_simulators(ports: dict[str, int], host: str, smtp_port: int) -> None:
+    runners = await _start_simulators(ports, host, smtp_port)
     try:
         await asyncio.Event().wait()
     finally:
@@ -178,15 +180,35 @@ async def _serve_simulators(apps: list[tuple[str, web.Application, str, int]]) -
             await runner.cleanup()
 
 
+async def _start_simulators(
+    ports: dict[str, int], host: str, smtp_port: int
+) -> list[web.AppRunner]:
+    from simulators import SIMULATORS
+
+    runners = []
+    for sim_name, port in ports.items():
+        options = {"smtp_host": host, "smtp_port": smtp_port} if sim_name == "mail" else {}
+        runner = web.AppRunner(SIMULATORS[sim_name](**options), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        runners.append(runner)
+        extra = f" (SMTP on {host}:{smtp_port})" if sim_name == "mail" else ""
+        console.print(f"simulator [bold]{sim_name}[/] on http://{host}:{port}{extra}")
+    return runners
+
+
 @app.command()
 def up(
     port: Annotated[int, typer.Option(help="Port of the bus.")] = 8080,
-    simulator_port: Annotated[int, typer.Option(help="Port of the Navision simulator.")] = 7048,
+    erp: Annotated[str, typer.Option(help="The ERP: navision or onec.")] = "navision",
+    crm: Annotated[str, typer.Option(help="The CRM: bitrix24 or creatio.")] = "bitrix24",
 ) -> None:
-    """Run the bus with its simulators on the embedded default: one command, a working bus."""
+    """Run the bus with every simulator on the embedded default: one command, a working bus."""
     _logging()
-    navision_url = f"http://127.0.0.1:{simulator_port}/DynamicsNAV110/ODataV4"
-    settings = Settings(navision={"url": navision_url})
+    from simulators import SIMULATORS
+
+    ports = {name: p for name, p in sandbox.DEFAULT_PORTS.items() if name in SIMULATORS}
+    settings = Settings(erp=erp, crm=crm, port=port, **sandbox.settings_for(ports))  # type: ignore[arg-type]
     ensure_schema(settings.database_url)
     example = json.dumps(
         {
@@ -200,26 +222,35 @@ def up(
             },
         }
     )
-    typer.echo(f"bus on http://127.0.0.1:{port}/rpc  (journal: {settings.database_url})")
+    typer.echo(
+        f"bus on http://127.0.0.1:{port}/rpc  (ERP {erp}, CRM {crm}; {settings.database_url})"
+    )
     typer.echo(
         f"try:  curl -s http://127.0.0.1:{port}/rpc -H 'Authorization: Bearer "
         f"{DEV_KEYS['storefront']}' -d '{example}'"
     )
-    asyncio.run(_up(settings, port, simulator_port))
+    asyncio.run(_up(settings, ports))
 
 
-async def _up(settings: Settings, port: int, simulator_port: int) -> None:
+async def _up(settings: Settings, ports: dict[str, int]) -> None:
     from bus.app import create_app
-    from simulators import SIMULATORS
 
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.TCPSite(runner, settings.host, settings.port).start()
+    simulators = await _start_simulators(ports, "127.0.0.1", settings.mail.port)
     try:
-        await _serve_simulators(
-            [("navision", SIMULATORS["navision"](), "127.0.0.1", simulator_port)]
-        )
+        if "bitrix24" in ports:
+            await asyncio.to_thread(
+                sandbox.subscribe_bitrix24,
+                f"http://127.0.0.1:{ports['bitrix24']}",
+                f"http://{settings.host}:{settings.port}",
+                settings.bitrix24.application_token.get_secret_value(),
+            )
+        await asyncio.Event().wait()
     finally:
+        for sim in simulators:
+            await sim.cleanup()
         await runner.cleanup()
 
 

@@ -24,6 +24,10 @@ FAST = {
     "BUS_NAVISION__RETRY__BACKOFF_MAX": "1",
     "BUS_NAVISION__RETRY__MAX_ATTEMPTS": "100",
     "BUS_NAVISION__RETRY__ATTEMPT_TIMEOUT": "2",
+    "BUS_NAVISION__BREAKER__COOLDOWN": "1",
+    "BUS_NAVISION__BREAKER__MAX_COOLDOWN": "2",
+    # These tests are about delivery to one target; the CRM step has tests of its own.
+    "BUS_FLOWS__ORDER_TO_CRM": "false",
 }
 
 
@@ -117,8 +121,9 @@ def embedded_stack(log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
 def running(stack: Stack) -> Iterator[Stack]:
     """Start the simulator and the API of ``stack``; stop every process of it afterwards."""
     try:
-        stack.start_simulator()
+        stack.start_simulators()
         stack.start_api()
+        stack.subscribe_events()
         yield stack
     finally:
         stack.stop()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.e2e.conftest import Simulator, all_delivered, order, statuses, wait_until
@@ -48,25 +50,34 @@ def test_an_order_is_delivered_on_postgres_and_redis(
     check_delivered_order(client, simulator, message_id)
 
 
-def test_an_outage_over_several_retries_ends_in_exactly_once_delivery(
+def test_an_outage_holds_orders_behind_the_breaker_and_delivers_each_once_after(
     redis_stack: Stack, client: BusClient, simulator: Simulator
 ) -> None:
+    """The ERP is down: a few attempts fail, the breaker opens, the rest wait as ``held`` with no
+    attempt spent; when the ERP is back a probe closes the breaker and every order lands once."""
     [nav] = [p for p in redis_stack.processes if p.name == "navision"]
     nav.stop()  # the ERP is down: connections are refused
     redis_stack.start_worker()
     message_ids = submit(client, *range(1, 21))
 
-    def retried_several_times() -> bool:
-        messages = [client.call("message.get", {"message_id": m}) for m in message_ids]
-        return all(len(m["attempts"]) >= 3 and m["status"] == "retry_wait" for m in messages)
+    def messages() -> list[dict[str, Any]]:
+        return [client.call("message.get", {"message_id": m}) for m in message_ids]
 
-    wait_until(retried_several_times, redis_stack, 60, "three failed attempts per order")
+    def breaker_open() -> bool:
+        held = [m for m in messages() if m["status"] == "held"]
+        return len(held) >= 10 and all(m["status"] in ("held", "retry_wait") for m in messages())
+
+    wait_until(breaker_open, redis_stack, 60, "the breaker holding the orders")
+    during = messages()
+    spent = sum(len(m["attempts"]) for m in during)
+    assert spent < len(message_ids)  # held orders spent no attempts
+    failed = next(m for m in during if m["attempts"])
+    assert failed["attempts"][0]["outcome"] == "transient"
+    assert "unreachable" in failed["attempts"][0]["error"]
+    assert "circuit breaker" in next(m for m in during if m["status"] == "held")["last_error"]
     redis_stack.start_simulator()
     wait_until(all_delivered(client, message_ids), redis_stack, 60, "delivery after the outage")
     assert_exactly_once(simulator, message_ids)
-    first = client.call("message.get", {"message_id": message_ids[0]})
-    assert [a["outcome"] for a in first["attempts"][:3]] == ["transient"] * 3
-    assert "unreachable" in first["attempts"][0]["error"]
 
 
 def test_a_worker_killed_mid_delivery_loses_nothing_and_duplicates_nothing(

@@ -12,6 +12,8 @@ from typing import Any
 
 import httpx
 
+from bus import sandbox
+from bus.settings import Settings
 from tests.support.servers import free_port
 
 
@@ -76,28 +78,67 @@ def wait_for_http(url: str, process: Process, timeout: float = 30.0) -> None:
 
 
 class Stack:
-    """A bus deployment made of real processes: simulator, API, workers.
+    """A bus deployment made of real processes: simulators, API, workers.
 
     Parameters:
         env: ``BUS_*`` settings shared by every process of the stack.
         log_dir: where each process's output goes.
+        erp: the deployment's ERP (its simulator is ``sim_url``, the one most tests watch).
+        crm: the deployment's CRM.
+        simulators: the simulators to run (the ERP's by default).
     """
 
-    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
-        self.sim_port = free_port()
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_dir: Path,
+        *,
+        erp: str = "navision",
+        crm: str = "bitrix24",
+        simulators: tuple[str, ...] | None = None,
+    ) -> None:
+        self.erp, self.crm = erp, crm
+        self.ports = {name: free_port() for name in simulators or (erp,)}
+        self.urls = {name: f"http://127.0.0.1:{port}" for name, port in self.ports.items()}
+        self.sim_port = self.ports[erp]
+        self.sim_url = self.urls[erp]
         self.api_port = free_port()
-        self.sim_url = f"http://127.0.0.1:{self.sim_port}"
         self.api_url = f"http://127.0.0.1:{self.api_port}"
-        nav = f"{self.sim_url}/DynamicsNAV110/ODataV4"
-        self.env = {"BUS_NAVISION__URL": nav, "BUS_PORT": str(self.api_port), **env}
+        self.env = {
+            **sandbox.as_environment(sandbox.settings_for(self.ports, smtp_port=free_port())),
+            "BUS_ERP": erp,
+            "BUS_CRM": crm,
+            "BUS_PORT": str(self.api_port),
+            **env,
+        }
         self.log_dir = log_dir
         self.processes: list[Process] = []
 
-    def start_simulator(self) -> Process:
-        """Start the Navision simulator and wait until it answers."""
-        process = self.spawn("navision", ["simulate", "navision", "--port", str(self.sim_port)])
-        wait_for_http(f"{self.sim_url}/_control/health", process)
+    def start_simulator(self, name: str | None = None) -> Process:
+        """Start one simulator (the ERP's by default) and wait until it answers."""
+        name = name or self.erp
+        process = self._spawn_simulator(name)
+        wait_for_http(f"{self.urls[name]}/_control/health", process)
         return process
+
+    def start_simulators(self) -> None:
+        """Start every simulator of the stack, then wait until each answers."""
+        started = {name: self._spawn_simulator(name) for name in self.ports}
+        for name, process in started.items():
+            wait_for_http(f"{self.urls[name]}/_control/health", process)
+
+    def _spawn_simulator(self, name: str) -> Process:
+        args = ["simulate", name, "--port", str(self.ports[name])]
+        if name == "mail":
+            args += ["--smtp-port", self.env["BUS_MAIL__PORT"]]
+        return self.spawn(name, args)
+
+    def subscribe_events(self) -> None:
+        """Point the CRM simulator's outbound events at the bus (Bitrix24 only)."""
+        if "bitrix24" in self.ports:
+            default = Settings().bitrix24.application_token.get_secret_value()
+            token = self.env.get("BUS_BITRIX24__APPLICATION_TOKEN", default)
+            sandbox.subscribe_bitrix24(self.urls["bitrix24"], self.api_url, token)
 
     def start_api(self, name: str = "api") -> Process:
         """Start ``bus serve`` and wait until it is healthy."""

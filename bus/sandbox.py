@@ -1,0 +1,64 @@
+"""The bundled simulators as a deployment: where each listens, and the settings that reach them.
+
+``bus up`` and the end-to-end tests both run the bus against the simulators; this module is the one
+place that knows their addresses, credentials and how to subscribe the bus to their events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+#: Each simulator's HTTP port under ``bus up`` and ``bus simulate``.
+DEFAULT_PORTS = {
+    "navision": 7048,
+    "creatio": 7049,
+    "bitrix24": 7050,
+    "onec": 7051,
+    "storefront": 7052,
+    "mail": 7053,
+}
+#: The mail simulator's SMTP port.
+DEFAULT_SMTP_PORT = 7025
+#: The webhook of the Bitrix24 simulator (user 1, its code).
+BITRIX24_WEBHOOK = "rest/1/bus-webhook-code"
+
+
+def settings_for(
+    ports: dict[str, int], smtp_port: int = DEFAULT_SMTP_PORT, host: str = "127.0.0.1"
+) -> dict[str, dict[str, Any]]:
+    """The settings sections that point the bus at simulators listening on ``ports``."""
+    url = {name: f"http://{host}:{port}" for name, port in ports.items()}
+    sections: dict[str, dict[str, Any]] = {
+        "navision": {"url": f"{url.get('navision')}/DynamicsNAV110/ODataV4"},
+        "onec": {"url": f"{url.get('onec')}/b2b"},
+        "creatio": {"url": url.get("creatio")},
+        "bitrix24": {"webhook_url": f"{url.get('bitrix24')}/{BITRIX24_WEBHOOK}"},
+        "storefront": {"url": f"{url.get('storefront')}/rpc"},
+        "mail": {"host": host, "port": smtp_port},
+    }
+    return {name: section for name, section in sections.items() if name in ports or name == "mail"}
+
+
+def as_environment(sections: dict[str, dict[str, Any]]) -> dict[str, str]:
+    """``settings_for``'s sections as ``BUS_*`` environment variables."""
+    return {
+        f"BUS_{name.upper()}__{key.upper()}": str(value)
+        for name, section in sections.items()
+        for key, value in section.items()
+    }
+
+
+def subscribe_bitrix24(simulator_url: str, bus_url: str, application_token: str) -> None:
+    """Register the bus's ``/hooks/bitrix24`` for the simulator's deal events."""
+    for event in ("ONCRMDEALUPDATE", "ONCRMDEALADD"):
+        httpx.post(
+            f"{simulator_url}/_control/bitrix24/subscribe",
+            json={
+                "url": f"{bus_url}/hooks/bitrix24",
+                "application_token": application_token,
+                "event": event,
+            },
+            timeout=10,
+        ).raise_for_status()

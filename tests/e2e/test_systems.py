@@ -1,0 +1,217 @@
+"""End to end with every system: each ERP, each CRM, the storefront, as real processes.
+
+An order goes to the ERP, then to the CRM with the ERP's number and its product rows. A manager's
+edit of a Bitrix24 deal comes back to the storefront as an order update, while the deal's own
+creation (which Bitrix24 reports as events too) is recognised as the bus's echo and not forwarded.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bus.settings import DEV_KEYS
+from tests.e2e.conftest import FAST, wait_until
+from tests.support.processes import BusClient, Stack
+
+#: Fast retries for every target of these stacks.
+TIMINGS = {
+    **{k: v for k, v in FAST.items() if not k.startswith(("BUS_NAVISION__", "BUS_FLOWS__"))},
+    **{
+        f"BUS_{system}__RETRY__{name}": value
+        for system in ("NAVISION", "ONEC", "CREATIO", "BITRIX24", "STOREFRONT")
+        for name, value in (("BACKOFF_MIN", "0.2"), ("BACKOFF_MAX", "1"), ("ATTEMPT_TIMEOUT", "5"))
+    },
+}
+
+
+def _stack(log_dir: Path, tmp_path: Path, erp: str, crm: str) -> Iterator[Stack]:
+    env = {"BUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bus.db'}", **TIMINGS}
+    stack = Stack(env, log_dir, erp=erp, crm=crm, simulators=(erp, crm, "storefront"))
+    try:
+        stack.start_simulators()
+        stack.start_api()
+        stack.subscribe_events()
+        yield stack
+    finally:
+        stack.stop()
+
+
+@pytest.fixture(params=[("navision", "creatio"), ("onec", "bitrix24")], ids="-".join)
+def pair_stack(request: pytest.FixtureRequest, log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
+    """A stack for each ERP, and each CRM, in two deployments."""
+    erp, crm = request.param
+    yield from _stack(log_dir, tmp_path, erp, crm)
+
+
+@pytest.fixture
+def bitrix24_stack(log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
+    yield from _stack(log_dir, tmp_path, "navision", "bitrix24")
+
+
+def _submit(stack: Stack, **overrides: Any) -> tuple[str, dict[str, Any]]:
+    order = {
+        "order_id": f"W-{uuid.uuid4().hex[:8]}",
+        "customer": "10000",
+        "lines": [{"item": "1000", "quantity": 12}, {"item": "1002", "quantity": 3}],
+        **overrides,
+    }
+    client = BusClient(stack.api_url, DEV_KEYS["storefront"])
+    try:
+        accepted = client.call("order.submit", order)
+    finally:
+        client.close()
+    return accepted["message_id"], order
+
+
+def _both_steps_delivered(stack: Stack, message_id: str) -> dict[str, Any]:
+    """Wait until the order and its CRM step are delivered; the CRM step's message."""
+    ops = BusClient(stack.api_url, DEV_KEYS["ops"])
+    found: dict[str, Any] = {}
+
+    def delivered() -> bool:
+        order = ops.call("message.get", {"message_id": message_id})
+        if order["status"] != "delivered" or not order["children"]:
+            return False
+        child = ops.call("message.get", {"message_id": order["children"][0]["message_id"]})
+        found.update(order=order, crm=child)
+        return bool(child["status"] == "delivered")
+
+    try:
+        wait_until(delivered, stack, 40, "the ERP and the CRM steps")
+    finally:
+        ops.close()
+    return found
+
+
+def test_an_order_reaches_the_erp_then_the_crm_with_product_rows(pair_stack: Stack) -> None:
+    message_id, order = _submit(pair_stack)
+    steps = _both_steps_delivered(pair_stack, message_id)
+    erp_number = steps["order"]["result"]["reference"]
+    assert steps["crm"]["target"] == pair_stack.crm
+    crm_url = pair_stack.urls[pair_stack.crm]
+    if pair_stack.crm == "creatio":
+        created, rows = _creatio_order(crm_url, order["order_id"])
+        assert created["Code"] == erp_number  # the CRM order carries the ERP's number
+        assert sorted((r["Name"], r["Quantity"]) for r in rows) == [("1000", 12), ("1002", 3)]
+    else:
+        deal, rows = _bitrix24_deal(crm_url, order["order_id"])
+        assert erp_number in deal["TITLE"]
+        assert sorted((r["PRODUCT_NAME"], r["QUANTITY"]) for r in rows) == [
+            ("1000", 12),
+            ("1002", 3),
+        ]
+
+
+def test_a_deal_edited_in_bitrix24_updates_the_storefront_without_echoes(
+    bitrix24_stack: Stack,
+) -> None:
+    message_id, order = _submit(bitrix24_stack)
+    steps = _both_steps_delivered(bitrix24_stack, message_id)
+    deal_id = steps["crm"]["result"]["reference"]
+    bitrix24 = bitrix24_stack.urls["bitrix24"]
+    storefront = bitrix24_stack.urls["storefront"]
+    # The deal's creation fired ONCRMDEALADD and ONCRMDEALUPDATE: both are the bus's echo.
+    wait_until(
+        lambda: _deal_events_settled(bitrix24_stack, 2), bitrix24_stack, 30, "the echo events"
+    )
+    assert _storefront_updates(storefront, order["order_id"]) == []
+
+    edit = {"id": int(deal_id), "fields": {"STAGE_ID": "EXECUTING"}}
+    httpx.post(f"{bitrix24}/_control/bitrix24/edit_deal", json=edit).raise_for_status()
+    wait_until(
+        lambda: len(_storefront_updates(storefront, order["order_id"])) == 1,
+        bitrix24_stack,
+        30,
+        "the storefront's order update",
+    )
+    [update] = _storefront_updates(storefront, order["order_id"])
+    assert update["params"]["status"] == "in_progress"
+    assert update["params"]["crm_reference"] == deal_id
+    assert [(li["item"], li["quantity"]) for li in update["params"]["lines"]] == [
+        ("1000", 12.0),
+        ("1002", 3.0),
+    ]
+    wait_until(
+        lambda: _deal_events_settled(bitrix24_stack, 3), bitrix24_stack, 30, "the edit's event"
+    )
+    assert len(_storefront_updates(storefront, order["order_id"])) == 1  # and nothing more
+
+
+def test_forged_malformed_and_repeated_events_are_refused_or_ignored(
+    bitrix24_stack: Stack,
+) -> None:
+    hook = f"{bitrix24_stack.api_url}/hooks/bitrix24"
+    event = {
+        "event": "ONCRMDEALUPDATE",
+        "data[FIELDS][ID]": "1",
+        "ts": "1795000000",
+        "auth[application_token]": "dev-bitrix24-application-token",
+        "auth[domain]": "portal.example",
+    }
+    forged = httpx.post(hook, data={**event, "auth[application_token]": "guess"})
+    assert forged.status_code == 401
+    assert "application_token" in forged.json()["error"]
+    malformed = httpx.post(hook, data={**event, "data[FIELDS][ID]": "1; DROP TABLE"})
+    assert malformed.status_code == 400
+    assert "data[FIELDS][ID]" in malformed.json()["error"]
+    garbage = httpx.post(
+        hook, content=b"\xff\xfe not a form", headers={"Content-Type": "application/json"}
+    )
+    assert garbage.status_code in (400, 401)
+    first, again = httpx.post(hook, data=event), httpx.post(hook, data=event)
+    assert first.status_code == again.status_code == 200
+    assert first.json()["message_id"] == again.json()["message_id"]  # journaled once
+    api_log = next(p for p in bitrix24_stack.processes if p.name == "api").output()
+    assert "refused (401): wrong or missing auth[application_token]" in api_log
+
+
+def _deal_events_settled(stack: Stack, at_least: int) -> bool:
+    """At least ``at_least`` deal events journaled, and every one of them finished."""
+    listed = stack.run_cli("messages", "list", "--method", "bitrix24.deal_changed", "--json")
+    events = json.loads(listed.stdout or "[]")
+    return len(events) >= at_least and all(e["status"] == "delivered" for e in events)
+
+
+def _storefront_updates(storefront: str, order_id: str) -> list[dict[str, Any]]:
+    calls = httpx.get(
+        f"{storefront}/_control/storefront/calls", params={"method": "order.update"}
+    ).json()
+    listed = calls["calls"] if isinstance(calls, dict) else calls
+    return [c for c in listed if c["params"].get("order_id") == order_id and not c["repeat"]]
+
+
+def _creatio_order(url: str, number: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    login = httpx.post(
+        f"{url}/ServiceModel/AuthService.svc/Login",
+        json={"UserName": "Supervisor", "UserPassword": "Supervisor"},
+    )
+    headers = {
+        "BPMCSRF": login.cookies["BPMCSRF"],
+        "Cookie": "; ".join(f"{k}={v}" for k, v in login.cookies.items()),
+    }
+    [order] = httpx.get(
+        f"{url}/0/odata/Order", params={"$filter": f"Number eq '{number}'"}, headers=headers
+    ).json()["value"]
+    rows = httpx.get(
+        f"{url}/0/odata/OrderProduct",
+        params={"$filter": f"OrderId eq {order['Id']}"},
+        headers=headers,
+    ).json()["value"]
+    return order, rows
+
+
+def _bitrix24_deal(url: str, order_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    rest = f"{url}/rest/1/bus-webhook-code"
+    [deal] = httpx.post(
+        f"{rest}/crm.deal.list.json",
+        json={"filter": {"ORIGIN_ID": order_id}, "select": ["ID", "TITLE"]},
+    ).json()["result"]
+    rows = httpx.post(f"{rest}/crm.deal.productrows.get.json", json={"id": deal["ID"]}).json()
+    return deal, rows["result"]
