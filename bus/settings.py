@@ -140,10 +140,26 @@ class CreatioSettings(TargetSettings):
     password: SecretStr = SecretStr("Supervisor")
 
 
+class Bitrix24OAuth(_Model):
+    """A Bitrix24 local application's credentials, for OAuth instead of an incoming webhook.
+
+    ``refresh_token`` is the one the installation gave; refresh tokens are single-use, so the bus
+    keeps each newer one in its journal and uses this one again only if it changes (a new
+    installation).
+    """
+
+    portal_url: str = Field(description="https://<portal>.bitrix24.ru; REST at {portal_url}/rest")
+    client_id: str
+    client_secret: SecretStr
+    refresh_token: SecretStr
+    server: str = Field(default="https://oauth.bitrix.info", description="the OAuth server")
+
+
 class Bitrix24Settings(TargetSettings):
-    """Where and how to reach Bitrix24: an incoming webhook, paced under the portal's limit."""
+    """Where and how to reach Bitrix24: an incoming webhook (or OAuth), paced under its limit."""
 
     webhook_url: SecretStr = SecretStr("http://127.0.0.1:7050/rest/1/bus-webhook-code")
+    oauth: Bitrix24OAuth | None = Field(default=None, description="use OAuth, not the webhook")
     requests_per_second: float = Field(
         default=2.0, gt=0, description="this process's pace (the portal drains 2 requests/s)"
     )

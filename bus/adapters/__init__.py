@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import httpx
 
-from bus.adapters.base import Adapter, Delivery, EntityState, Receipt
+from bus.adapters.base import Adapter, Delivery, EntityState, Receipt, SecretStore
 from bus.adapters.bitrix24 import Bitrix24Adapter
 from bus.adapters.creatio import CreatioAdapter
 from bus.adapters.mail import MailAdapter
@@ -15,16 +15,22 @@ from bus.adapters.onec import OnecAdapter
 from bus.adapters.storefront import StorefrontAdapter
 from bus.settings import Settings
 
-__all__ = ["Adapter", "Delivery", "EntityState", "Receipt", "build_adapters"]
+__all__ = ["Adapter", "Delivery", "EntityState", "Receipt", "SecretStore", "build_adapters"]
 
 
-def build_adapters(settings: Settings, client: httpx.AsyncClient) -> dict[str, Adapter]:
-    """The adapters of this deployment's systems (its ERP, its CRM, …), by system name."""
+def build_adapters(
+    settings: Settings, client: httpx.AsyncClient, secrets: SecretStore
+) -> dict[str, Adapter]:
+    """The adapters of this deployment's systems (its ERP, its CRM, …), by system name.
+
+    Parameters:
+        secrets: where adapters keep the credentials their systems rotate.
+    """
     factories: dict[str, Callable[[], Adapter]] = {
         "navision": lambda: NavisionAdapter(settings.navision, client),
         "onec": lambda: OnecAdapter(settings.onec, client),
         "creatio": lambda: CreatioAdapter(settings.creatio, client),
-        "bitrix24": lambda: Bitrix24Adapter(settings.bitrix24, client),
+        "bitrix24": lambda: Bitrix24Adapter(settings.bitrix24, client, secrets),
         "storefront": lambda: StorefrontAdapter(settings.storefront, client),
         "mail": lambda: MailAdapter(settings.mail),
     }

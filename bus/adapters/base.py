@@ -100,3 +100,15 @@ class Adapter(Protocol):
     async def aclose(self) -> None:
         """Release what the adapter holds (sessions); the shared HTTP client is not its to close."""
         ...
+
+
+class SecretStore(Protocol):
+    """Where an adapter keeps credentials its system rotates (shared by every worker process)."""
+
+    async def get(self, name: str) -> dict[str, Any] | None:
+        """The value stored under ``name``, if any."""
+        ...
+
+    async def put(self, name: str, value: dict[str, Any]) -> None:
+        """Store ``value`` under ``name``."""
+        ...

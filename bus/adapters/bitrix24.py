@@ -1,4 +1,4 @@
-"""Bitrix24 CRM over REST through an incoming webhook, paced under the portal's request limit.
+"""Bitrix24 CRM over REST (an incoming webhook, or OAuth), paced under the portal's limit.
 
 ``order.create`` adds a deal and sets its product rows in one ``batch`` call (``$result[deal]``
 hands the new id to the second command). The deal carries ``ORIGINATOR_ID = "bus"`` and
@@ -23,7 +23,8 @@ from urllib.parse import quote
 import httpx
 from aiolimiter import AsyncLimiter
 
-from bus.adapters.base import Delivery, EntityState, Receipt
+from bus.adapters.base import Delivery, EntityState, Receipt, SecretStore
+from bus.adapters.bitrix24_auth import STALE_TOKEN, Bitrix24Auth, OAuthTokens, WebhookAuth
 from bus.adapters.http import json_object, retry_after, upstream_errors
 from bus.adapters.orders import order_lines, order_state
 from bus.errors import PermanentError, TransientError
@@ -57,10 +58,19 @@ class Bitrix24Adapter:
         client: the process's shared HTTP client.
     """
 
-    def __init__(self, settings: Bitrix24Settings, client: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        settings: Bitrix24Settings,
+        client: httpx.AsyncClient,
+        secrets: SecretStore | None = None,
+    ) -> None:
         self._client = client
-        self._url = settings.webhook_url.get_secret_value().rstrip("/")
         self._timeout = settings.retry.attempt_timeout
+        self._auth: Bitrix24Auth = WebhookAuth(settings.webhook_url.get_secret_value())
+        if settings.oauth is not None:
+            if secrets is None:
+                raise ValueError("Bitrix24 OAuth needs a store for its rotating tokens")
+            self._auth = OAuthTokens(settings.oauth, client, secrets, self._timeout)
         # A leaky bucket: `burst` requests at once, then `requests_per_second`.
         self._pace = settings.requests_per_second
         self._limiter = AsyncLimiter(settings.burst, settings.burst / settings.requests_per_second)
@@ -164,12 +174,15 @@ class Bitrix24Adapter:
             idempotent = method.endswith((".get", ".list")) or method.endswith("productrows.set")
         loop = asyncio.get_running_loop()
         give_up_at = loop.time() + self._timeout
+        renewed = False
         while True:
             await self._limiter.acquire()
+            url, sent = await self._auth.request(method, params)
             with upstream_errors(SYSTEM, idempotent=idempotent):
-                response = await self._client.post(
-                    f"{self._url}/{method}.json", json=params, timeout=self._timeout
-                )
+                response = await self._client.post(url, json=sent, timeout=self._timeout)
+            if _stale_token(response) and not renewed and await self._auth.renew(sent):
+                renewed = True  # a refused token means the call was not run: send it again
+                continue
             try:
                 return _result(response, idempotent)
             except TransientError as throttled:
@@ -177,6 +190,15 @@ class Bitrix24Adapter:
                 if not throttled.throttled or loop.time() + wait > give_up_at:
                     raise
                 await asyncio.sleep(wait)  # the bucket drains; this attempt is not lost
+
+
+def _stale_token(response: httpx.Response) -> bool:
+    if response.status_code != 401:
+        return False
+    try:
+        return response.json().get("error") in STALE_TOKEN
+    except (ValueError, AttributeError):
+        return False
 
 
 def _result(response: httpx.Response, idempotent: bool) -> Any:

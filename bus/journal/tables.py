@@ -180,3 +180,13 @@ entity_states = Table(
     Column("fingerprint", String(64), nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
 )
+
+credentials = Table(
+    "credentials",
+    metadata,
+    # Secrets a system hands out and rotates (Bitrix24's OAuth tokens): every worker process
+    # must use the newest, and a restart must not fall back to a used one.
+    Column("name", String(100), primary_key=True),
+    Column("value", Json, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)

@@ -18,6 +18,7 @@ from bus.adapters import Adapter, build_adapters
 from bus.adapters.http import cookieless_jar
 from bus.adapters.recording import EVENT_HOOKS
 from bus.db import create_engine
+from bus.journal.credentials import JournalSecrets
 from bus.queues.broker import DELIVER_ACTOR, DELIVERY_QUEUE
 from bus.queues.deliver import Deliverer
 from bus.queues.enqueue import Enqueuer
@@ -52,7 +53,7 @@ class WorkerRuntime:
             event_hooks=EVENT_HOOKS,
             cookies=cookieless_jar(),
         )
-        adapters: dict[str, Adapter] = build_adapters(settings, client)
+        adapters: dict[str, Adapter] = build_adapters(settings, client, JournalSecrets(engine))
         enqueuer = Enqueuer(self._broker, engine)
 
         async def send(message_ids: list[str], delay_ms: int | None) -> None:

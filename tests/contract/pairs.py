@@ -23,6 +23,7 @@ from bus.adapters.navision import NavisionAdapter
 from bus.adapters.onec import OnecAdapter
 from bus.adapters.storefront import StorefrontAdapter
 from bus.settings import (
+    Bitrix24OAuth,
     Bitrix24Settings,
     BreakerSettings,
     CreatioSettings,
@@ -33,6 +34,7 @@ from bus.settings import (
     StorefrontSettings,
     TargetSettings,
 )
+from simulators.bitrix24 import B24_KEY
 from simulators.mail import MAIL_KEY
 
 #: One attempt's budget in the suite: short, so the ``slow`` fault turns into a timeout quickly.
@@ -228,6 +230,35 @@ def _bitrix24(base: str, app: web.Application) -> Built:
     return settings, lambda client: Bitrix24Adapter(settings, client)
 
 
+class MemorySecrets:
+    """A secret store in memory (the journal's table in production)."""
+
+    def __init__(self) -> None:
+        self.values: dict[str, dict[str, Any]] = {}
+
+    async def get(self, name: str) -> dict[str, Any] | None:
+        return self.values.get(name)
+
+    async def put(self, name: str, value: dict[str, Any]) -> None:
+        self.values[name] = value
+
+
+def _bitrix24_oauth(base: str, app: web.Application) -> Built:
+    _, refresh_token = app[B24_KEY].oauth.issue()  # what installing the application gives
+    oauth = Bitrix24OAuth(
+        portal_url=base,
+        server=base,
+        client_id="local.bus-app",
+        client_secret="bus-app-secret",  # type: ignore[arg-type]  # pydantic coerces str
+        refresh_token=refresh_token,  # type: ignore[arg-type]
+    )
+    settings = Bitrix24Settings(
+        oauth=oauth, requests_per_second=50.0, burst=5, retry=RETRY, breaker=BREAKER
+    )
+    secrets = MemorySecrets()
+    return settings, lambda client: Bitrix24Adapter(settings, client, secrets)
+
+
 async def _count_bitrix24(client: httpx.AsyncClient, base: str, delivery: Delivery) -> int:
     listed = await client.post(
         f"{base}/{_WEBHOOK}/crm.deal.list.json",
@@ -308,6 +339,7 @@ _QUERY_LIMIT: FaultSpec = (
         "status": 503,
         "body": {"error": "QUERY_LIMIT_EXCEEDED", "error_description": "Too many requests"},
         "times": 2,
+        "match": "/rest/",
     },
 )
 
@@ -359,6 +391,18 @@ PAIRS: tuple[Pair, ...] = (
         refused=lambda: Delivery(new_id(), "deal.read", {"deal_id": 999999}),
         count=_count_bitrix24,
         faults={**HTTP_FAULTS, "query_limit": _QUERY_LIMIT},
+    ),
+    Pair(
+        name="bitrix24-oauth",
+        write_path="/batch",
+        simulator="bitrix24",
+        build=_bitrix24_oauth,
+        create=_order_delivery("order.create"),
+        refused=lambda: Delivery(new_id(), "deal.read", {"deal_id": 999999}),
+        count=_count_bitrix24,
+        faults={**HTTP_FAULTS, "query_limit": _QUERY_LIMIT},
+        expire_session="/_control/bitrix24/oauth/expire",
+        login_path="/oauth/token/",
     ),
     Pair(
         name="storefront",

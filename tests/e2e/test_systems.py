@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from bus.settings import DEV_KEYS
-from tests.e2e.conftest import FAST, wait_until
+from tests.e2e.conftest import FAST, running, wait_until
 from tests.support.processes import BusClient, Stack
 
 #: Fast retries for every target of these stacks.
@@ -33,14 +33,7 @@ TIMINGS = {
 
 def _stack(log_dir: Path, tmp_path: Path, erp: str, crm: str) -> Iterator[Stack]:
     env = {"BUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bus.db'}", **TIMINGS}
-    stack = Stack(env, log_dir, erp=erp, crm=crm, simulators=(erp, crm, "storefront"))
-    try:
-        stack.start_simulators()
-        stack.start_api()
-        stack.subscribe_events()
-        yield stack
-    finally:
-        stack.stop()
+    yield from running(Stack(env, log_dir, erp=erp, crm=crm, simulators=(erp, crm, "storefront")))
 
 
 @pytest.fixture(params=[("navision", "creatio"), ("onec", "bitrix24")], ids="-".join)

@@ -1,4 +1,5 @@
-"""Circuit breakers per target, and the entity states that recognise the bus's own echoes.
+"""Circuit breakers per target, the entity states that recognise the bus's own echoes, and the
+credentials that systems rotate.
 
 Revision ID: 0002
 Revises: 0001
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
 
 from bus.journal.tables import UtcDateTime
 
@@ -37,10 +39,20 @@ def upgrade() -> None:
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("entity"),
     )
+    op.create_table(
+        "credentials",
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column(
+            "value", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False
+        ),
+        sa.Column("updated_at", UtcDateTime(), nullable=False),
+        sa.PrimaryKeyConstraint("name"),
+    )
     op.create_index("ix_messages_target_status", "messages", ["target", "status"])
 
 
 def downgrade() -> None:
+    op.drop_table("credentials")
     op.drop_index("ix_messages_target_status", table_name="messages")
     op.drop_table("entity_states")
     op.drop_table("circuits")
