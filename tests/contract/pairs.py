@@ -302,6 +302,39 @@ async def _count_storefront(client: httpx.AsyncClient, base: str, delivery: Deli
     return len(versions)
 
 
+async def _count_storefront_calls(client: httpx.AsyncClient, base: str, delivery: Delivery) -> int:
+    """Calls of this message that took effect (not answered as repeats, not refused)."""
+    calls = await client.get(
+        f"{base}/_control/storefront/calls",
+        params={"method": delivery.operation, "message_id": delivery.message_id},
+    )
+    listed = calls.raise_for_status().json()["calls"]
+    return sum(not c["repeat"] and c.get("error") is None for c in listed)
+
+
+def _user_create() -> Delivery:
+    customer = f"C{uuid.uuid4().hex[:8]}"
+    payload = {
+        "customer": customer,
+        "email": f"{customer.lower()}@customer.example",
+        "name": "Gamma Supply",
+        "settings": {"greeting": "Добрый день", "menu": ["orders", "prices"]},
+    }
+    return Delivery(new_id(), "user.create", payload)
+
+
+def _document_deliver() -> Delivery:
+    payload = {
+        "customer": "20000",
+        "kind": "invoice",
+        "request_id": uuid.uuid4().hex,
+        "number": "СЧ-000001",
+        "filename": "invoice.pdf",
+        "content_base64": "JVBERi0xLjQKJSVFT0YK",
+    }
+    return Delivery(new_id(), "document.deliver", payload)
+
+
 # --- Mail ---------------------------------------------------------------------------------------
 
 
@@ -412,6 +445,26 @@ PAIRS: tuple[Pair, ...] = (
         create=_order_update,
         refused=lambda: Delivery(new_id(), "user.deactivate", {"customer": "99999"}),
         count=_count_storefront,
+        idempotent_calls=True,
+    ),
+    Pair(
+        name="storefront-user.create",
+        write_path="/rpc",
+        simulator="storefront",
+        build=_storefront,
+        create=_user_create,
+        refused=lambda: Delivery(new_id(), "user.create", {"customer": "20000"}),
+        count=_count_storefront_calls,
+        idempotent_calls=True,
+    ),
+    Pair(
+        name="storefront-document.deliver",
+        write_path="/rpc",
+        simulator="storefront",
+        build=_storefront,
+        create=_document_deliver,
+        refused=lambda: Delivery(new_id(), "document.deliver", {"customer": "99999"}),
+        count=_count_storefront_calls,
         idempotent_calls=True,
     ),
     Pair(
