@@ -25,7 +25,7 @@ from aiolimiter import AsyncLimiter
 
 from bus.adapters.base import Delivery, EntityState, Receipt, SecretStore
 from bus.adapters.bitrix24_auth import STALE_TOKEN, Bitrix24Auth, OAuthTokens, WebhookAuth
-from bus.adapters.http import json_object, retry_after, upstream_errors
+from bus.adapters.http import json_object, malformed, retry_after, upstream_errors
 from bus.adapters.orders import order_lines, order_state
 from bus.errors import PermanentError, TransientError
 from bus.settings import Bitrix24Settings
@@ -102,7 +102,7 @@ class Bitrix24Adapter:
         )
         if not found:
             return None
-        deal_id = int(found[0]["ID"])
+        deal_id = _deal_id(found[0].get("ID") if isinstance(found[0], dict) else None, True)
         await self.call("crm.deal.productrows.set", {"id": deal_id, "rows": _rows(delivery)})
         return _deal_receipt(deal_id)
 
@@ -116,7 +116,7 @@ class Bitrix24Adapter:
             + php_query({"id": "$result[deal]", "rows": _rows(delivery)}),
         }
         results = await self._batch(commands, idempotent=False)
-        return _deal_receipt(int(results["deal"]))
+        return _deal_receipt(_deal_id(results["deal"], idempotent=False))
 
     async def _read_deal(self, deal_id: int) -> Receipt:
         results = await self._batch(
@@ -127,6 +127,10 @@ class Bitrix24Adapter:
             idempotent=True,
         )
         deal, rows = results["deal"], results["rows"] or []
+        if not isinstance(deal, dict) or not isinstance(rows, list):
+            raise malformed(
+                f"{SYSTEM} answered deal {deal_id} in an unknown shape", idempotent=True
+            )
         if deal.get("ORIGINATOR_ID") != ORIGINATOR or not deal.get("ORIGIN_ID"):
             return Receipt(
                 str(deal_id), skip_next=f"deal {deal_id} was not created by the bus for an order"
@@ -151,7 +155,11 @@ class Bitrix24Adapter:
     async def _batch(self, commands: dict[str, str], *, idempotent: bool) -> dict[str, Any]:
         """Run ``commands`` in one ``batch`` that halts at the first error; results by key."""
         answer = await self.call("batch", {"halt": 1, "cmd": commands}, idempotent=idempotent)
+        if not isinstance(answer, dict) or not isinstance(answer.get("result") or {}, dict):
+            raise malformed(f"{SYSTEM} answered a batch without results", idempotent=idempotent)
         errors = answer.get("result_error") or {}
+        if not isinstance(errors, dict) or not all(isinstance(e, dict) for e in errors.values()):
+            raise malformed(f"{SYSTEM} answered unreadable batch errors", idempotent=idempotent)
         if errors:
             key, error = next(iter(errors.items()))
             raise _classify(int(error.get("status") or 400), error, f"batch command {key!r}: ")
@@ -243,6 +251,12 @@ def _rows(delivery: Delivery) -> list[dict[str, Any]]:
         {"PRODUCT_NAME": line["item"], "QUANTITY": line["quantity"], "PRICE": line["price"]}
         for line in order_lines(delivery.payload["lines"])
     ]
+
+
+def _deal_id(value: Any, idempotent: bool) -> int:
+    if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
+        return int(value)
+    raise malformed(f"{SYSTEM} answered a deal id {value!r}", idempotent=idempotent)
 
 
 def _deal_receipt(deal_id: int) -> Receipt:

@@ -19,7 +19,13 @@ from typing import Any
 import httpx
 
 from bus.adapters.base import Delivery, EntityState, Receipt
-from bus.adapters.http import json_object, odata_error, raise_for_status, upstream_errors
+from bus.adapters.http import (
+    json_object,
+    malformed,
+    odata_error,
+    raise_for_status,
+    upstream_errors,
+)
 from bus.adapters.orders import order_lines, order_state
 from bus.errors import PermanentError, TransientError
 from bus.settings import CreatioSettings
@@ -104,9 +110,13 @@ class CreatioAdapter:
         """Run ``requests`` in one ``$batch`` that stops at the first failure."""
         response = await self._request("POST", "/$batch", json={"requests": requests})
         raise_for_status(response, SYSTEM, odata_error)
-        answers = json_object(response, SYSTEM, idempotent=False).get("responses") or []
+        answers = json_object(response, SYSTEM, idempotent=False).get("responses")
+        if not isinstance(answers, list) or not all(
+            isinstance(a, dict) and isinstance(a.get("status"), int) for a in answers
+        ):
+            raise malformed(f"{SYSTEM} answered a $batch without statuses", idempotent=False)
         for answer in answers:
-            status = int(answer.get("status") or 500)
+            status = answer["status"]
             if status >= 400:
                 inner = httpx.Response(status, json=answer.get("body") or {})
                 raise_for_status(inner, SYSTEM, odata_error)

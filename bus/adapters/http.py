@@ -17,7 +17,7 @@ from typing import Any
 
 import httpx
 
-from bus.errors import PermanentError, TransientError, UnknownOutcome
+from bus.errors import DeliveryError, PermanentError, TransientError, UnknownOutcome
 
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _TRANSIENT_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -79,11 +79,7 @@ def _describe(exc: Exception) -> str:
 
 
 def json_object(response: httpx.Response, system: str, *, idempotent: bool) -> dict[str, Any]:
-    """The response's JSON object; a body that is not one is a classified error.
-
-    After a request that changes something, an unreadable answer leaves the effect unknown;
-    after a read, asking again later is harmless (a proxy's error page, say).
-    """
+    """The response's JSON object; a body that is not one is a :func:`malformed` answer."""
     try:
         document = response.json()
     except ValueError:
@@ -91,9 +87,18 @@ def json_object(response: httpx.Response, system: str, *, idempotent: bool) -> d
     if isinstance(document, dict):
         return document
     detail = f"{system} answered {response.status_code} with a body that is not a JSON object"
+    raise malformed(detail, idempotent=idempotent, http_status=response.status_code)
+
+
+def malformed(detail: str, *, idempotent: bool, http_status: int | None = None) -> DeliveryError:
+    """The error for an answer the adapter cannot read (wrong shape, wrong types).
+
+    After a request that changes something, an unreadable answer leaves the effect unknown (the
+    next attempt looks it up); after a read, asking again is harmless.
+    """
     if idempotent:
-        raise TransientError(detail, http_status=response.status_code)
-    raise UnknownOutcome(detail, http_status=response.status_code)
+        return TransientError(detail, http_status=http_status)
+    return UnknownOutcome(detail, http_status=http_status)
 
 
 def cookieless_jar() -> CookieJar:
