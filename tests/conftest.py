@@ -13,6 +13,7 @@ from bus.db import create_engine, writing
 from bus.journal.tables import (
     attempts,
     circuits,
+    credentials,
     entity_states,
     messages,
     operator_actions,
@@ -50,7 +51,15 @@ async def journal(journal_url: str) -> AsyncIterator[AsyncEngine]:
     """An engine on an empty journal (tables emptied before the test)."""
     engine = create_engine(journal_url)
     async with writing(engine) as conn:
-        for table in (attempts, operator_actions, messages, ordering_keys, circuits, entity_states):
+        for table in (
+            attempts,
+            operator_actions,
+            messages,
+            ordering_keys,
+            circuits,
+            entity_states,
+            credentials,
+        ):
             await conn.execute(delete(table))
     yield engine
     await engine.dispose()

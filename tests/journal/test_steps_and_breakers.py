@@ -1,0 +1,106 @@
+"""Route steps, circuit breakers, entity states and rotating credentials, on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bus.adapters import EntityState
+from bus.db import autocommit, reading, writing
+from bus.journal import circuits
+from bus.journal.accept import Accepted, accept_batch
+from bus.journal.credentials import JournalSecrets
+from bus.journal.delivery import Finish, step_input
+from bus.journal.entity_states import known, remember
+from bus.journal.tables import Status, messages
+from bus.settings import BreakerSettings
+from tests.journal.test_accept import command
+from tests.journal.test_delivery import claim_one, finish_one
+
+BREAKER = BreakerSettings(failure_threshold=2, cooldown=0.2, max_cooldown=1.0)
+
+
+async def test_the_steps_of_a_route_are_journaled_together_and_run_in_order(
+    journal: AsyncEngine,
+) -> None:
+    chained = dataclasses.replace(command("k-1", order="B-1"), then=(("bitrix24", "order.create"),))
+    async with writing(journal) as conn:
+        [first] = await accept_batch(conn, [chained])
+        [repeat] = await accept_batch(conn, [chained], check_existing=True)
+    assert isinstance(first, Accepted) and isinstance(repeat, Accepted)
+    assert repeat.message_id == first.message_id and not repeat.created
+    async with reading(journal) as conn:
+        rows = (await conn.execute(select(messages).order_by(messages.c.ordering_seq))).all()
+    assert [(r.target, r.status, r.parent_id) for r in rows] == [
+        ("navision", "accepted", None),
+        ("bitrix24", "blocked", first.message_id),
+    ]
+    claimed = await claim_one(journal, first.message_id)
+    assert claimed is not None
+    result = {"reference": "101001"}
+    promoted = await finish_one(journal, claimed, Finish(Status.DELIVERED, result=result))
+    assert promoted == rows[1].id
+    async with reading(journal) as conn:
+        assert await step_input(conn, first.message_id) == (Status.DELIVERED, result)
+
+
+async def test_the_breaker_opens_at_the_threshold_and_one_probe_releases_the_held(
+    journal: AsyncEngine,
+) -> None:
+    async with writing(journal) as conn:
+        outcomes = await accept_batch(conn, [command(order=f"H-{n}") for n in range(3)])
+    ids = [o.message_id for o in outcomes if isinstance(o, Accepted)]
+    async with writing(journal) as conn:
+        first = await circuits.record_failure(conn, "navision", BREAKER, probing=False)
+        second = await circuits.record_failure(conn, "navision", BREAKER, probing=False)
+    assert not first.is_open and second.is_open
+    for message_id in ids:
+        claimed = await claim_one(journal, message_id)
+        assert claimed is not None
+        async with autocommit(journal) as conn:
+            assert await circuits.hold(conn, message_id, claimed.attempt, "down")
+    async with reading(journal) as conn:
+        held = (await conn.execute(select(messages.c.status, messages.c.attempts))).all()
+    assert sorted(held) == [("held", 0)] * 3  # no attempt spent
+    async with writing(journal) as conn:
+        assert await circuits.probe_candidates(conn) == []  # not before the cooldown
+    await asyncio.sleep(BREAKER.cooldown + 0.05)
+    async with writing(journal) as conn:
+        [probe] = await circuits.probe_candidates(conn)
+    async with autocommit(journal) as conn:
+        assert await circuits.take_probe(conn, "navision", BREAKER)
+        assert not await circuits.take_probe(conn, "navision", BREAKER)  # one probe at a time
+    async with writing(journal) as conn:
+        released = await circuits.record_success(conn, "navision", BREAKER)
+        state = await circuits.read(conn, "navision")
+    assert sorted(released) == sorted(set(ids) - {probe})
+    assert not state.is_open and state.failures == 0
+
+
+async def test_a_failed_probe_doubles_the_cooldown(journal: AsyncEngine) -> None:
+    async with writing(journal) as conn:
+        for _ in range(2):
+            await circuits.record_failure(conn, "creatio", BREAKER, probing=False)
+        reopened = await circuits.record_failure(conn, "creatio", BREAKER, probing=True)
+        cooldown = (await conn.execute(select(circuits.circuits.c.cooldown))).scalar_one()
+    assert reopened.is_open
+    assert cooldown == BREAKER.cooldown * 2
+
+
+async def test_entity_states_and_credentials_keep_the_newest(journal: AsyncEngine) -> None:
+    async with writing(journal) as conn:
+        await remember(conn, EntityState.of("order:1", {"status": "new"}))
+        await remember(conn, EntityState.of("order:1", {"status": "shipped"}))
+    async with reading(journal) as conn:
+        assert (
+            await known(conn, "order:1")
+            == EntityState.of("order:1", {"status": "shipped"}).fingerprint
+        )
+        assert await known(conn, "order:2") is None
+    secrets = JournalSecrets(journal)
+    await secrets.put("bitrix24-oauth", {"refresh_token": "one"})
+    await secrets.put("bitrix24-oauth", {"refresh_token": "two"})
+    assert await secrets.get("bitrix24-oauth") == {"refresh_token": "two"}
