@@ -1,4 +1,4 @@
-"""OData v4 machinery shared by the NAV and Creatio simulators.
+"""OData query machinery shared by the NAV and Creatio (v4) and 1C (v3) simulators.
 
 Each simulator keeps its own error type, schema, literal grammar and paging; this module gets
 them passed in: an :data:`ErrorFactory` turns a message into the simulator's 400 error, and a
@@ -7,6 +7,7 @@ them passed in: an :data:`ErrorFactory` turns a message into the simulator's 400
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Callable, Container, Mapping, Sequence
 from dataclasses import dataclass
@@ -18,6 +19,22 @@ ErrorFactory = Callable[[str], Exception]
 OrderBy = tuple[tuple[str, bool], ...]
 T = TypeVar("T")
 P = TypeVar("P")
+
+#: The comparison operators of ``$filter``, the same in v3 and v4.
+COMPARISONS: Mapping[str, Callable[[Any, Any], bool]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "gt": operator.gt,
+    "ge": operator.ge,
+    "lt": operator.lt,
+    "le": operator.le,
+}
+#: The string functions of v4 ``$filter`` as ``func(value, argument)``; v3 has ``substringof``.
+STRING_FUNCTIONS: Mapping[str, Callable[[str, str], bool]] = {
+    "contains": operator.contains,
+    "startswith": str.startswith,
+    "endswith": str.endswith,
+}
 
 
 @dataclass(frozen=True)
@@ -227,6 +244,15 @@ class BooleanParser(Cursor[TokenT], Generic[TokenT, P]):
     def either(self, left: P, right: P) -> P:
         """``left or right``."""
         raise NotImplementedError
+
+    def compared_flag(self) -> bool:
+        """After a string function: ``true`` unless ``eq false`` follows (``eq true`` may)."""
+        if not self.accept("eq"):
+            return True
+        flag = self.next()
+        if flag.text not in ("true", "false"):
+            raise self.syntax_error()
+        return flag.text == "true"
 
     def _or(self) -> P:
         left = self._and()

@@ -11,7 +11,6 @@ different columns (Creatio turns the filter into one SQL WHERE clause).
 
 from __future__ import annotations
 
-import operator
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -20,7 +19,8 @@ from typing import Any
 
 from simulators.creatio.entities import EntitySet, Kind, parse_datetime
 from simulators.creatio.errors import bad_request
-from simulators.odata import BooleanParser, scan
+from simulators.odata import COMPARISONS, STRING_FUNCTIONS, BooleanParser, scan
+from simulators.odata_literals import KEYWORDS, unquote
 
 Row = dict[str, Any]
 Predicate = Callable[[Row], bool]
@@ -36,20 +36,6 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
-_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
-    "eq": operator.eq,
-    "ne": operator.ne,
-    "gt": operator.gt,
-    "ge": operator.ge,
-    "lt": operator.lt,
-    "le": operator.le,
-}
-_FUNCTIONS: dict[str, Callable[[str, str], bool]] = {
-    "contains": operator.contains,
-    "startswith": str.startswith,
-    "endswith": str.endswith,
-}
-_KEYWORDS = {"true": True, "false": False, "null": None}
 # Which literal token kinds a column of each kind accepts.
 _ACCEPTS: dict[Kind, frozenset[str]] = {
     "guid": frozenset({"guid"}),
@@ -100,11 +86,11 @@ class _Parser(BooleanParser[_Token, Predicate]):
 
     def term(self) -> Predicate:
         token = self.next()
-        if token.text in _FUNCTIONS and self.accept("("):
+        if token.text in STRING_FUNCTIONS and self.accept("("):
             return self._function(token.text)
         column, kind = self._column(token)
         op = self.next().text
-        if op not in _COMPARISONS:
+        if op not in COMPARISONS:
             raise self.syntax_error()
         value = self._literal(kind)
         if value is None:
@@ -112,7 +98,7 @@ class _Parser(BooleanParser[_Token, Predicate]):
             return lambda row: (
                 (row[column] is None) == (op == "eq") if op in ("eq", "ne") else False
             )
-        compare = _COMPARISONS[op]
+        compare = COMPARISONS[op]
         return lambda row: row[column] is not None and compare(row[column], value)
 
     def _function(self, name: str) -> Predicate:
@@ -122,7 +108,7 @@ class _Parser(BooleanParser[_Token, Predicate]):
         self.expect(")")
         if kind != "string" or not isinstance(needle, str):
             raise bad_request(f"The function '{name}' needs a string column and a string.")
-        func = _FUNCTIONS[name]
+        func = STRING_FUNCTIONS[name]
         # Creatio's SQL Server collation is case-insensitive.
         lowered = needle.lower()
         return lambda row: func(str(row[column]).lower(), lowered)
@@ -139,8 +125,8 @@ class _Parser(BooleanParser[_Token, Predicate]):
 
     def _literal(self, kind: Kind) -> Any:
         token = self.next()
-        if token.kind == "name" and token.text in _KEYWORDS:
-            value = _KEYWORDS[token.text]
+        if token.kind == "name" and token.text in KEYWORDS:
+            value = KEYWORDS[token.text]
             token_kind = "null" if value is None else "bool"
         else:
             value, token_kind = _value(token), token.kind
@@ -154,7 +140,7 @@ class _Parser(BooleanParser[_Token, Predicate]):
 
 def _value(token: _Token) -> Any:
     if token.kind == "string":
-        return token.text[1:-1].replace("''", "'")
+        return unquote(token.text)
     if token.kind == "guid":
         return token.text.lower()
     if token.kind == "datetime":

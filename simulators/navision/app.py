@@ -9,6 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from simulators import faults
+from simulators.basic_auth import BasicCredentials
 from simulators.navision.errors import NavError, error_body_for_status, no_resource
 from simulators.navision.handlers import OPERATIONS
 from simulators.navision.metadata import metadata_document
@@ -49,8 +50,7 @@ def create_app(
         instance=instance,
         company=company,
         max_page_size=max_page_size,
-        username=username,
-        password=password,
+        credentials=BasicCredentials(username, password),
         metadata=metadata_document(),
     )
     app.router.add_route("*", "/{instance}/ODataV4{tail:(/.*)?}", odata)
@@ -115,7 +115,7 @@ async def basic_auth(request: web.Request, handler: Handler) -> web.StreamRespon
     if request.path.startswith(faults.CONTROL_PREFIX):
         return await handler(request)
     service = request.app[NAV_KEY]
-    if not service.authorized(request.headers.get("Authorization")):
+    if not service.credentials.accept(request.headers.get("Authorization")):
         raise NavError(
             401,
             "Authentication_InvalidCredentials",

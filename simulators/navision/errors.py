@@ -8,8 +8,9 @@ CorrelationId:  <guid>."}}`` (two spaces before and after ``CorrelationId:``), w
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from typing import Any
+
+from simulators.odata_service import ODataError
 
 #: Status -> code used when a fault or an unexpected answer needs NAV's envelope.
 _STATUS_CODES: dict[int, str] = {
@@ -25,24 +26,12 @@ _STATUS_CODES: dict[int, str] = {
 }
 
 
-class NavError(Exception):
+class NavError(ODataError):
     """A failure that NAV reports with its error envelope.
 
-    Parameters:
-        status: the HTTP status to answer with.
-        code: NAV's error code, e.g. ``Internal_RecordNotFound``.
-        message: the human text; the correlation id is appended when rendered.
-        headers: extra response headers (``WWW-Authenticate`` for 401).
+    ``code`` is NAV's, e.g. ``Internal_RecordNotFound``; the correlation id is appended to
+    ``message`` when rendered (see :func:`error_body`).
     """
-
-    def __init__(
-        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = dict(headers or {})
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:

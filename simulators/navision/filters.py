@@ -11,31 +11,27 @@ into per-field AL filters, and an OR cannot span two of them.
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from simulators.navision.errors import bad_request
-from simulators.navision.literals import Token, is_literal, literal_value, tokenize
+from simulators.navision.literals import Token, tokenize
 from simulators.navision.schema import EntityType, Property
-from simulators.odata import BooleanParser
+from simulators.odata import COMPARISONS, STRING_FUNCTIONS, BooleanParser
+from simulators.odata_literals import is_literal, literal_value
 
 Row = dict[str, Any]
 Test = Callable[[Row], bool]
 
-_COMPARISONS: dict[str, tuple[Callable[[Any, Any], bool], str]] = {
-    "eq": (operator.eq, "Equal"),
-    "ne": (operator.ne, "NotEqual"),
-    "gt": (operator.gt, "GreaterThan"),
-    "ge": (operator.ge, "GreaterThanOrEqual"),
-    "lt": (operator.lt, "LessThan"),
-    "le": (operator.le, "LessThanOrEqual"),
-}
-_FUNCTIONS: dict[str, Callable[[str, str], bool]] = {
-    "startswith": str.startswith,
-    "endswith": str.endswith,
-    "contains": operator.contains,
+# NAV's name of each comparison in its type-mismatch message.
+_OPERATOR_KINDS: dict[str, str] = {
+    "eq": "Equal",
+    "ne": "NotEqual",
+    "gt": "GreaterThan",
+    "ge": "GreaterThanOrEqual",
+    "lt": "LessThan",
+    "le": "LessThanOrEqual",
 }
 # Which literal kinds each Edm type can be compared with.
 _COMPATIBLE: dict[str, tuple[type, ...]] = {
@@ -96,15 +92,15 @@ class _Parser(BooleanParser[Token, Predicate]):
 
     def term(self) -> Predicate:
         token = self.next()
-        if token.text in _FUNCTIONS and self.accept("("):
+        if token.text in STRING_FUNCTIONS and self.accept("("):
             return self._function(token.text)
         prop = self._property(token)
         if self.accept("in"):
             return self._in(prop)
-        op_token = self.next()
-        if op_token.text not in _COMPARISONS:
+        op = self.next().text
+        if op not in COMPARISONS:
             raise self.syntax_error()
-        return _compare(prop, op_token.text, self._literal(prop, _COMPARISONS[op_token.text][1]))
+        return _compare(prop, op, self._literal(prop, _OPERATOR_KINDS[op]))
 
     def _function(self, name: str) -> Predicate:
         prop = self._property(self.next())
@@ -113,13 +109,8 @@ class _Parser(BooleanParser[Token, Predicate]):
         self.expect(")")
         if prop.edm != "Edm.String" or not isinstance(needle, str):
             raise bad_request(f"The function '{name}' needs a string property and string.")
-        func, field = _FUNCTIONS[name], prop.name
-        wanted = True
-        if self.accept("eq"):
-            flag = self.next()
-            if flag.text not in ("true", "false"):
-                raise self.syntax_error()
-            wanted = flag.text == "true"
+        func, field = STRING_FUNCTIONS[name], prop.name
+        wanted = self.compared_flag()
         return Predicate(lambda row: func(row[field], needle) is wanted, frozenset([field]))
 
     def _in(self, prop: Property) -> Predicate:
@@ -161,7 +152,7 @@ class _Parser(BooleanParser[Token, Predicate]):
 
 
 def _compare(prop: Property, op: str, value: Any) -> Predicate:
-    field, func = prop.name, _COMPARISONS[op][0]
+    field, func = prop.name, COMPARISONS[op]
     fields = frozenset([field])
     if value is None:
         # NAV fields are never null: "eq null" keeps nothing, "ne null" keeps everything.

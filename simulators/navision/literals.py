@@ -8,11 +8,11 @@ numbers, ``bool`` and ``None``.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
+from simulators import odata_literals
 from simulators.navision.errors import bad_request
-from simulators.odata import scan
+from simulators.odata_literals import is_literal, literal_value, parse_number, quote, unquote
 
 TokenKind = Literal["string", "number", "date", "name", "punct"]
 
@@ -27,16 +27,8 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
-_KEYWORDS: dict[str, Any] = {"true": True, "false": False, "null": None}
-
-
-@dataclass(frozen=True, slots=True)
-class Token:
-    """One lexical token; ``value`` is the decoded literal for string/number/date tokens."""
-
-    kind: TokenKind
-    text: str
-    value: Any
+#: A token of a key predicate, ``$filter`` or ``$skiptoken``.
+Token = odata_literals.Token[TokenKind]
 
 
 def tokenize(text: str) -> list[Token]:
@@ -45,36 +37,17 @@ def tokenize(text: str) -> list[Token]:
     Raises:
         NavError: (400 BadRequest) on a character that starts no token, e.g. an unclosed quote.
     """
-    return [
-        Token(cast(TokenKind, kind), raw, _decode(cast(TokenKind, kind), raw))
-        for kind, raw in scan(text, _TOKEN, bad_request)
-    ]
+    return odata_literals.tokenize(text, _TOKEN, bad_request, _decode)
 
 
 def _decode(kind: TokenKind, raw: str) -> Any:
     if kind == "string":
-        return raw[1:-1].replace("''", "'")
+        return unquote(raw)
     if kind == "number":
-        digits = raw.rstrip("mMdDfFlL")
-        number = float(digits)
-        return int(number) if number.is_integer() and "e" not in digits.lower() else number
+        return parse_number(raw)
     if kind == "date":
         return raw
     return None
-
-
-def is_literal(token: Token) -> bool:
-    """Whether the token is a literal value (including ``true``/``false``/``null``)."""
-    return token.kind in ("string", "number", "date") or (
-        token.kind == "name" and token.text in _KEYWORDS
-    )
-
-
-def literal_value(token: Token) -> Any:
-    """The Python value of a literal token."""
-    if token.kind == "name":
-        return _KEYWORDS[token.text]
-    return token.value
 
 
 def format_literal(value: Any) -> str:
@@ -85,7 +58,7 @@ def format_literal(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float):
         return repr(value)
-    return "'" + str(value).replace("'", "''") + "'"
+    return quote(str(value))
 
 
 def parse_literal_list(text: str) -> list[Any]:

@@ -30,6 +30,7 @@ from simulators.odata import (
     parse_select,
     sort_rows,
 )
+from simulators.tables import candidates
 
 # NAV ignores $format/$schemaversion beyond JSON; anything else starting with "$" is an error.
 _KNOWN_OPTIONS = frozenset(
@@ -121,14 +122,9 @@ def next_link(url: URL, skiptoken: str, remaining_top: int | None) -> str:
 def _filtered(rows: Table | Iterable[Record], predicate: Predicate | None) -> list[Record]:
     if predicate is None:
         return list(rows)
-    candidates: Iterable[Record] = rows
-    if isinstance(rows, Table):
-        # Answer "Field eq value" from an index instead of scanning every row.
-        indexed = next(((f, v) for f, v in predicate.equalities if rows.indexes(f)), None)
-        if indexed is not None:
-            candidates = rows.lookup(*indexed)
+    # An index answers "Field eq value" instead of a scan of every row.
     test = predicate.test
-    return [r for r in candidates if test(r.values)]
+    return [r for r in candidates(rows, predicate.equalities) if test(r.values)]
 
 
 def _value_of(field: str) -> Callable[[Record], Any]:

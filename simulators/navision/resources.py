@@ -17,10 +17,11 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from simulators.navision.errors import NavError, bad_request, record_not_found
-from simulators.navision.literals import Token, format_literal, is_literal, literal_value, tokenize
+from simulators.navision.literals import Token, format_literal, tokenize
 from simulators.navision.payload import coerce
 from simulators.navision.schema import CONTAINED, ENTITY_SETS, SALES_ORDER, EntityType
 from simulators.navision.store import Key, Record, Store
+from simulators.odata_literals import is_literal, literal_value
 
 Kind = Literal["service", "companies", "company", "collection", "entity", "count"]
 KeyPredicate = list[tuple[str | None, Any]]

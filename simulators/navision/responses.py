@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,20 +12,17 @@ from simulators.navision.etags import make_etag
 from simulators.navision.resources import company_segment
 from simulators.navision.schema import EntityType
 from simulators.navision.store import Record
+from simulators.odata_service import json_response
 
 CONTENT_TYPE = "application/json; odata.metadata=minimal"
-_ODATA_HEADERS = {"OData-Version": "4.0"}
+_HEADERS = {"Content-Type": CONTENT_TYPE, "OData-Version": "4.0"}
 
 
 def odata_response(
     payload: Mapping[str, Any], status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:
     """An OData JSON response with NAV's headers."""
-    return web.Response(
-        body=json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode(),
-        status=status,
-        headers={"Content-Type": CONTENT_TYPE, **_ODATA_HEADERS, **(headers or {})},
-    )
+    return json_response(payload, status, _HEADERS, headers)
 
 
 def error_response(error: NavError) -> web.Response:

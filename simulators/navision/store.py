@@ -6,7 +6,6 @@ column that NAV's etags are made from), so an etag changes on every modification
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +19,7 @@ from simulators.navision.schema import (
     SALES_PRICES,
     EntityType,
 )
+from simulators.tables import IndexedTable
 
 Key = tuple[Any, ...]
 
@@ -35,72 +35,35 @@ class Record:
     version: int
 
 
-class Table:
-    """The rows of one entity type, in insertion order, with equality indexes.
+class Table(IndexedTable[Key, Record]):
+    """The records of one entity type, in insertion order, indexed by primary key.
 
     Parameters:
         entity: the entity type whose records the table holds.
     """
 
     def __init__(self, entity: EntityType) -> None:
+        single_key = entity.key[0] if len(entity.key) == 1 else None
+        super().__init__(single_key, entity.indexed)
         self.entity = entity
-        self._rows: dict[Key, Record] = {}
-        # field -> value -> keys; dict-as-ordered-set keeps lookups in insertion order.
-        self._indexes: dict[str, dict[Any, dict[Key, None]]] = {f: {} for f in entity.indexed}
 
-    def __len__(self) -> int:
-        return len(self._rows)
+    def key_of(self, row: Record) -> Key:
+        """The record's primary key."""
+        return self.entity.key_of(row.values)
 
-    def __iter__(self) -> Iterator[Record]:
-        return iter(self._rows.values())
+    def key_from(self, value: Any) -> Key:
+        """The key of a one-field primary key."""
+        return (value,)
 
-    def get(self, key: Key) -> Record | None:
-        """The record with this primary key, if any."""
-        return self._rows.get(key)
-
-    def insert(self, record: Record) -> None:
-        """Add a record whose key is not taken yet."""
-        key = self.entity.key_of(record.values)
-        self._rows[key] = record
-        self._index(key, record.values)
+    def index_value(self, row: Record, field: str) -> Any:
+        """NAV compares values as stored (its filters are case-sensitive)."""
+        return row.values[field]
 
     def update(self, record: Record, changes: dict[str, Any], version: int) -> None:
         """Apply ``changes`` (never key fields) to ``record`` and give it ``version``."""
-        key = self.entity.key_of(record.values)
-        self._unindex(key, record.values)
-        record.values.update(changes)
-        record.version = version
-        self._index(key, record.values)
-
-    def delete(self, key: Key) -> None:
-        """Remove the record with this key, if present."""
-        record = self._rows.pop(key, None)
-        if record is not None:
-            self._unindex(key, record.values)
-
-    def indexes(self, field: str) -> bool:
-        """Whether :meth:`lookup` can answer for ``field`` without a scan."""
-        return field in self._indexes or self.entity.key == (field,)
-
-    def lookup(self, field: str, value: Any) -> list[Record]:
-        """Records whose ``field`` equals ``value`` (``field`` must satisfy :meth:`indexes`)."""
-        if field in self._indexes:
-            keys = self._indexes[field].get(value, {})
-            return [self._rows[k] for k in keys]
-        record = self._rows.get((value,))
-        return [] if record is None else [record]
-
-    def _index(self, key: Key, values: dict[str, Any]) -> None:
-        for field, index in self._indexes.items():
-            index.setdefault(values[field], {})[key] = None
-
-    def _unindex(self, key: Key, values: dict[str, Any]) -> None:
-        for field, index in self._indexes.items():
-            bucket = index.get(values[field])
-            if bucket is not None:
-                bucket.pop(key, None)
-                if not bucket:
-                    del index[values[field]]
+        with self.changing(record):
+            record.values.update(changes)
+            record.version = version
 
 
 class Store:

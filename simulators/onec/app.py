@@ -8,6 +8,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from simulators import faults
+from simulators.basic_auth import BasicCredentials
 from simulators.onec import http_service
 from simulators.onec.errors import (
     OneCError,
@@ -50,8 +51,7 @@ def create_app(
     app[ONEC_KEY] = OneCService(
         store=store,
         publication=publication,
-        username=username,
-        password=password,
+        credentials=BasicCredentials(username, password),
         metadata=metadata_document(),
     )
     app.router.add_route("*", "/{publication}/odata/standard.odata{tail:(/.*)?}", odata)
@@ -127,7 +127,7 @@ async def publication_and_auth(request: web.Request, handler: Handler) -> web.St
     # By path, not match_info: a 405 match carries no match_info, and must not become a 404.
     if request.path.split("/", 2)[1] != service.publication:
         raise web.HTTPNotFound()
-    if not service.authorized(request.headers.get("Authorization")):
+    if not service.credentials.accept(request.headers.get("Authorization")):
         challenge = {"WWW-Authenticate": 'Basic realm="1C"'}
         if _is_http_service(request):
             raise ServiceError(401, "Требуется аутентификация", challenge)

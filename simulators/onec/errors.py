@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from simulators.odata_service import ODataError
+
 #: The platform's message for code -1, sent for any unexpected failure.
 INTERNAL_MESSAGE = (
     "Произошла внутренняя ошибка OData сервиса. "
@@ -35,24 +37,12 @@ _TEXTS: dict[str, str] = {
 _STATUS_CODES: dict[int, str] = {400: "2", 401: "20", 403: "20", 404: "9", 405: "19", 412: "0"}
 
 
-class OneCError(Exception):
+class OneCError(ODataError):
     """A failure of the standard OData interface, rendered in the ``odata.error`` envelope.
 
-    Parameters:
-        status: the HTTP status to answer with.
-        code: the platform's error code as a string (``"-1"``, ``"13"``…).
-        message: the Russian text sent as ``message.value``.
-        headers: extra response headers (``WWW-Authenticate`` for 401).
+    ``code`` is the platform's as a string (``"-1"``, ``"13"``…); ``message`` is the Russian
+    text sent as ``message.value``.
     """
-
-    def __init__(
-        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = dict(headers or {})
 
 
 class ServiceError(Exception):

@@ -19,29 +19,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from simulators.odata import BooleanParser
+from simulators.odata import COMPARISONS, BooleanParser
+from simulators.odata_literals import is_literal, literal_value
 from simulators.onec.errors import bad_option
-from simulators.onec.literals import (
-    Token,
-    accepts,
-    is_literal,
-    literal_edm,
-    literal_value,
-    tokenize,
-)
+from simulators.onec.literals import Token, accepts, literal_edm, tokenize
 from simulators.onec.schema import Edm, Property
 
 Row = Mapping[str, Any]
 Test = Callable[[Row], bool]
 
-_COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
-    "eq": operator.eq,
-    "ne": operator.ne,
-    "gt": operator.gt,
-    "ge": operator.ge,
-    "lt": operator.lt,
-    "le": operator.le,
-}
 _FUNCTIONS: dict[str, Callable[[str, str], bool]] = {
     "substringof": operator.contains,
     "startswith": str.startswith,
@@ -105,7 +91,7 @@ class _Parser(BooleanParser[Token, Predicate]):
             return self._function(token.text)
         prop = self._property(token)
         op = self.next().text
-        if op not in _COMPARISONS:
+        if op not in COMPARISONS:
             raise self.syntax_error()
         return _compare(prop, op, self._literal(prop))
 
@@ -121,12 +107,7 @@ class _Parser(BooleanParser[Token, Predicate]):
         self.expect(")")
         if prop.edm != "Edm.String":
             raise bad_option(f"функция {name} применима только к строкам, '{prop.name}'")
-        wanted = True
-        if self.accept("eq"):
-            flag = self.next()
-            if flag.text not in ("true", "false"):
-                raise self.syntax_error()
-            wanted = flag.text == "true"
+        wanted = self.compared_flag()
         func, field, folded = _FUNCTIONS[name], prop.name, needle.casefold()
         return Predicate(lambda row: func(row[field].casefold(), folded) is wanted)
 
@@ -158,7 +139,7 @@ class _Parser(BooleanParser[Token, Predicate]):
 def _compare(prop: Property, op: str, value: Any) -> Predicate:
     if value is None:
         return Predicate(lambda row: op == "ne")
-    field, edm, func = prop.name, prop.edm, _COMPARISONS[op]
+    field, edm, func = prop.name, prop.edm, COMPARISONS[op]
     wanted = fold(edm, value)
     equalities = ((field, wanted),) if op == "eq" else ()
     if edm == "Edm.String":

@@ -1,21 +1,22 @@
 """OData v3 URL literals as 1C reads them, and the tokenizer of key predicates and ``$filter``.
 
-The shared :func:`simulators.odata.scan` takes the token pattern from its caller, so the v3
-forms live here: ``guid'…'``, ``datetime'2026-11-22T10:00:00'``, ``'text'`` (``''`` escapes a
-quote), numbers with an optional type suffix (``5``, ``95.5``, ``10M``), ``true``/``false``/
-``null``, and names in any script (``Контрагент_Key``). Values are kept as the store keeps them:
-a GUID as its lowercase canonical text, a date as ``YYYY-MM-DDTHH:MM:SS``.
+The shared tokenizer (:mod:`simulators.odata_literals`) takes the token pattern from its
+caller, so the v3 forms live here: ``guid'…'``, ``datetime'2026-11-22T10:00:00'``, ``'text'``
+(``''`` escapes a quote), numbers with an optional type suffix (``5``, ``95.5``, ``10M``),
+``true``/``false``/``null``, and names in any script (``Контрагент_Key``). Values are kept as
+the store keeps them: a GUID as its lowercase canonical text, a date as ``YYYY-MM-DDTHH:MM:SS``.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
-from simulators.odata import ErrorFactory, scan
+from simulators import odata_literals
+from simulators.odata import ErrorFactory
+from simulators.odata_literals import literal_value, parse_number, quote, unquote
 from simulators.onec.schema import Edm
 
 TokenKind = Literal["guid", "datetime", "string", "number", "name", "punct"]
@@ -32,16 +33,8 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
-_KEYWORDS: dict[str, Any] = {"true": True, "false": False, "null": None}
-
-
-@dataclass(frozen=True, slots=True)
-class Token:
-    """One lexical token; ``value`` is the decoded literal of a literal token."""
-
-    kind: TokenKind
-    text: str
-    value: Any
+#: A token of a key predicate or ``$filter``.
+Token = odata_literals.Token[TokenKind]
 
 
 def tokenize(text: str, error: ErrorFactory) -> list[Token]:
@@ -50,11 +43,7 @@ def tokenize(text: str, error: ErrorFactory) -> list[Token]:
     Raises:
         The ``error`` for a character that starts no token or a malformed typed literal.
     """
-    tokens = []
-    for kind, raw in scan(text, _TOKEN, error):
-        token_kind = cast(TokenKind, kind)
-        tokens.append(Token(token_kind, raw, _decode(token_kind, raw, error)))
-    return tokens
+    return odata_literals.tokenize(text, _TOKEN, error, lambda kind, raw: _decode(kind, raw, error))
 
 
 def _decode(kind: TokenKind, raw: str, error: ErrorFactory) -> Any:
@@ -63,11 +52,9 @@ def _decode(kind: TokenKind, raw: str, error: ErrorFactory) -> Any:
     if kind == "datetime":
         return parse_datetime(raw[9:-1], error)
     if kind == "string":
-        return raw[1:-1].replace("''", "'")
+        return unquote(raw)
     if kind == "number":
-        digits = raw.rstrip("mMdDfFlL")
-        number = float(digits)
-        return int(number) if number.is_integer() and "e" not in digits.lower() else number
+        return parse_number(raw)
     return None
 
 
@@ -102,16 +89,6 @@ def parse_datetime(text: str, error: ErrorFactory) -> str:
 def format_datetime(moment: datetime) -> str:
     """A date as 1C sends it: ``2026-11-22T10:00:00``, seconds precision, no offset."""
     return moment.replace(microsecond=0, tzinfo=None).isoformat()
-
-
-def is_literal(token: Token) -> bool:
-    """Whether the token is a literal (including ``true``/``false``/``null``)."""
-    return token.kind not in ("name", "punct") or (token.kind == "name" and token.text in _KEYWORDS)
-
-
-def literal_value(token: Token) -> Any:
-    """The Python value of a literal token."""
-    return _KEYWORDS[token.text] if token.kind == "name" else token.value
 
 
 def literal_edm(token: Token) -> str:
@@ -153,4 +130,4 @@ def format_literal(edm: Edm, value: Any) -> str:
         return "true" if value else "false"
     if edm in ("Edm.Double", "Edm.Int64"):
         return str(value)
-    return "'" + str(value).replace("'", "''") + "'"
+    return quote(str(value))

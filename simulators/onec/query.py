@@ -26,6 +26,7 @@ from simulators.onec.errors import bad_option, unsupported_representation
 from simulators.onec.filters import Predicate, fold, parse_filter
 from simulators.onec.schema import EntityType
 from simulators.onec.store import Table
+from simulators.tables import candidates
 
 Values = dict[str, Any]
 
@@ -107,14 +108,9 @@ def _inlinecount(text: str | None) -> bool:
 def _filtered(rows: Table | Iterable[Values], predicate: Predicate | None) -> list[Values]:
     if predicate is None:
         return list(rows)
-    candidates: Iterable[Values] = rows
-    if isinstance(rows, Table):
-        # Answer "НомерПоДаннымКлиента eq '…'" from an index instead of scanning every order.
-        indexed = next(((f, v) for f, v in predicate.equalities if rows.indexes(f)), None)
-        if indexed is not None:
-            candidates = rows.lookup(*indexed)
+    # An index answers "НомерПоДаннымКлиента eq '…'" instead of a scan of every order.
     test = predicate.test
-    return [row for row in candidates if test(row)]
+    return [row for row in candidates(rows, predicate.equalities) if test(row)]
 
 
 def _sort_key(entity: EntityType) -> Callable[[str], Callable[[Values], Any]]:

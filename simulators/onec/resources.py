@@ -19,8 +19,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from simulators.odata_literals import is_literal, literal_value
 from simulators.onec.errors import OneCError, bad_url, entity_set_not_found, method_not_found
-from simulators.onec.literals import Token, accepts, is_literal, literal_value, tokenize
+from simulators.onec.literals import Token, accepts, tokenize
 from simulators.onec.schema import ENTITY_SETS, Edm, EntityType
 
 ResourceKind = Literal["service", "metadata", "collection", "count", "entity", "action", "slice"]

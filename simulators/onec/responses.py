@@ -7,12 +7,12 @@ root), or by the referenced object itself when ``$expand=X`` asked for it; ``Lin
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from aiohttp import web
 
+from simulators.odata_service import json_response
 from simulators.onec.errors import OneCError, error_body
 from simulators.onec.literals import format_literal
 from simulators.onec.payload import number
@@ -22,18 +22,14 @@ from simulators.onec.store import Store
 Values = dict[str, Any]
 
 CONTENT_TYPE = "application/json;odata=minimalmetadata;streaming=true;charset=utf-8"
-_HEADERS = {"DataServiceVersion": "3.0"}
+_HEADERS = {"Content-Type": CONTENT_TYPE, "DataServiceVersion": "3.0"}
 
 
 def odata_response(
     payload: Mapping[str, Any], status: int = 200, headers: Mapping[str, str] | None = None
 ) -> web.Response:
     """A JSON-light response with 1C's headers."""
-    return web.Response(
-        body=json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode(),
-        status=status,
-        headers={"Content-Type": CONTENT_TYPE, **_HEADERS, **(headers or {})},
-    )
+    return json_response(payload, status, _HEADERS, headers)
 
 
 def error_response(error: OneCError) -> web.Response:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import struct
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +24,7 @@ from simulators.onec.schema import (
     PRICE,
     EntityType,
 )
+from simulators.tables import IndexedTable
 
 Values = dict[str, Any]
 
@@ -43,75 +43,35 @@ def document_total(rows: list[Values]) -> float:
     return int(total) if total.is_integer() else total
 
 
-class Table:
+class Table(IndexedTable[str, Values]):
     """The objects of one catalog or document type by Ref_Key, with equality indexes.
-
-    Indexes hold values folded as 1C compares them (strings without case).
 
     Parameters:
         entity: the entity type whose objects the table holds.
     """
 
     def __init__(self, entity: EntityType) -> None:
+        super().__init__("Ref_Key", entity.indexed)
         self.entity = entity
-        self._rows: dict[str, Values] = {}
-        # field -> folded value -> refs; dict-as-ordered-set keeps look-ups in insertion order.
-        self._indexes: dict[str, dict[Any, dict[str, None]]] = {f: {} for f in entity.indexed}
 
-    def __len__(self) -> int:
-        return len(self._rows)
+    def key_of(self, row: Values) -> str:
+        """The object's Ref_Key."""
+        ref: str = row["Ref_Key"]
+        return ref
 
-    def __iter__(self) -> Iterator[Values]:
-        return iter(self._rows.values())
+    def key_from(self, value: Any) -> str:
+        """A Ref_Key is the whole key."""
+        ref: str = value
+        return ref
 
-    def get(self, ref: str) -> Values | None:
-        """The object with this Ref_Key, if any."""
-        return self._rows.get(ref)
-
-    def insert(self, values: Values) -> None:
-        """Add an object whose Ref_Key is not taken yet."""
-        self._rows[values["Ref_Key"]] = values
-        self._index(values)
+    def index_value(self, row: Values, field: str) -> Any:
+        """The value folded as 1C compares it (strings without case)."""
+        return fold(self.entity.by_name[field].edm, row[field])
 
     def update(self, values: Values, changes: Values) -> None:
         """Apply ``changes`` (never ``Ref_Key``) to the stored object ``values``."""
-        self._unindex(values)
-        values.update(changes)
-        self._index(values)
-
-    def delete(self, ref: str) -> None:
-        """Remove the object with this Ref_Key, if present."""
-        values = self._rows.pop(ref, None)
-        if values is not None:
-            self._unindex(values)
-
-    def indexes(self, field: str) -> bool:
-        """Whether :meth:`lookup` can answer for ``field`` without a scan."""
-        return field in self._indexes or field == "Ref_Key"
-
-    def lookup(self, field: str, folded: Any) -> list[Values]:
-        """Objects whose ``field`` equals the folded value (``field`` must be indexed)."""
-        if field == "Ref_Key":
-            found = self._rows.get(folded)
-            return [] if found is None else [found]
-        refs = self._indexes[field].get(folded, {})
-        return [self._rows[ref] for ref in refs]
-
-    def _key(self, field: str, values: Values) -> Any:
-        return fold(self.entity.by_name[field].edm, values[field])
-
-    def _index(self, values: Values) -> None:
-        for field, index in self._indexes.items():
-            index.setdefault(self._key(field, values), {})[values["Ref_Key"]] = None
-
-    def _unindex(self, values: Values) -> None:
-        for field, index in self._indexes.items():
-            key = self._key(field, values)
-            bucket = index.get(key)
-            if bucket is not None:
-                bucket.pop(values["Ref_Key"], None)
-                if not bucket:
-                    del index[key]
+        with self.changing(values):
+            values.update(changes)
 
 
 @dataclass
