@@ -41,10 +41,10 @@ from bus.errors import (
     Unauthenticated,
 )
 from bus.settings import ClientSettings, Limits
+from schemas.jsonrpc import echoable_id, envelope_problem
 
 log = logging.getLogger(__name__)
 
-_ENVELOPE_MEMBERS = frozenset({"jsonrpc", "method", "params", "id"})
 _CORRELATION_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 
 
@@ -134,7 +134,7 @@ class RpcEdge:
         problem = _envelope_problem(item)
         if problem is not None:
             error = {"code": INVALID_REQUEST, "message": "Invalid Request", "data": problem}
-            return _error_response(error, _echoable_id(item))
+            return _error_response(error, echoable_id(item))
         response = await async_dispatch_to_serializable(
             "",
             methods=self._methods,
@@ -245,39 +245,12 @@ def _error_result(error: CallError) -> Any:
 
 def _envelope_problem(item: Any) -> dict[str, str] | None:
     """Why ``item`` is not a valid JSON-RPC 2.0 request object, or ``None`` if it is."""
-    if not isinstance(item, dict):
-        return {"field": "request", "message": "a request must be a JSON object"}
-    checks: list[tuple[bool, str, str]] = [
-        (item.get("jsonrpc") != "2.0", "jsonrpc", 'must be exactly "2.0"'),
-        (not isinstance(item.get("method"), str), "method", "must be a string"),
-        (
-            "params" in item and not isinstance(item["params"], dict | list),
-            "params",
-            "must be an object or an array",
-        ),
-        ("id" in item and not _valid_id(item["id"]), "id", "must be a string, a number or null"),
-    ]
-    for failed, field, message in checks:
-        if failed:
-            return {"field": field, "message": message}
-    unknown = sorted(set(item) - _ENVELOPE_MEMBERS)
-    if unknown:
-        return {"field": unknown[0], "message": "is not a member of a JSON-RPC 2.0 request"}
-    return None
+    problem = envelope_problem(item)
+    return None if problem is None else {"field": problem[0], "message": problem[1]}
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
-
-
-def _valid_id(value: Any) -> bool:
-    return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
-
-
-def _echoable_id(item: Any) -> Any:
-    if isinstance(item, dict) and _valid_id(item.get("id")):
-        return item.get("id")
-    return None
 
 
 def _envelope_checked(document: Any) -> Any:

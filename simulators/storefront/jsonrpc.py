@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from schemas.jsonrpc import echoable_id, envelope_problem
 from simulators.storefront.errors import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
@@ -22,7 +23,6 @@ from simulators.storefront.errors import (
 )
 
 _log = logging.getLogger(__name__)
-_MEMBERS = frozenset({"jsonrpc", "method", "params", "id"})
 
 #: Runs one method with its raw params; raises :class:`RpcError`.
 Dispatch = Callable[[str, Any], Any]
@@ -46,7 +46,7 @@ def answer(body: bytes, dispatch: Dispatch) -> Any:
 def _one(item: Any, dispatch: Dispatch) -> dict[str, Any] | None:
     problem = _envelope_problem(item)
     if problem is not None:
-        return error_response(problem, _echoable_id(item))
+        return error_response(problem, echoable_id(item))
     try:
         result = dispatch(item["method"], item.get("params"))
     except RpcError as error:
@@ -61,35 +61,8 @@ def _one(item: Any, dispatch: Dispatch) -> dict[str, Any] | None:
 
 def _envelope_problem(item: Any) -> RpcError | None:
     """Why ``item`` is not a JSON-RPC 2.0 request, naming the member at fault."""
-    if not isinstance(item, dict):
-        return invalid_request("request", "a request must be a JSON object")
-    checks: list[tuple[bool, str, str]] = [
-        (item.get("jsonrpc") != "2.0", "jsonrpc", 'must be exactly "2.0"'),
-        (not isinstance(item.get("method"), str), "method", "must be a string"),
-        (
-            "params" in item and not isinstance(item["params"], dict | list),
-            "params",
-            "must be an object or an array",
-        ),
-        ("id" in item and not _valid_id(item["id"]), "id", "must be a string, a number or null"),
-    ]
-    for failed, member, message in checks:
-        if failed:
-            return invalid_request(member, message)
-    unknown = sorted(set(item) - _MEMBERS)
-    if unknown:
-        return invalid_request(unknown[0], "is not a member of a JSON-RPC 2.0 request")
-    return None
-
-
-def _valid_id(value: Any) -> bool:
-    return value is None or (isinstance(value, str | int | float) and not isinstance(value, bool))
-
-
-def _echoable_id(item: Any) -> Any:
-    if isinstance(item, dict) and _valid_id(item.get("id")):
-        return item.get("id")
-    return None
+    problem = envelope_problem(item)
+    return None if problem is None else invalid_request(*problem)
 
 
 def _reject_constant(name: str) -> Any:
