@@ -197,6 +197,10 @@ async def _start_simulators(
     return runners
 
 
+ERPS = ("navision", "onec")
+CRMS = ("bitrix24", "creatio")
+
+
 @app.command()
 def up(
     port: Annotated[int, typer.Option(help="Port of the bus.")] = 8080,
@@ -204,6 +208,11 @@ def up(
     crm: Annotated[str, typer.Option(help="The CRM: bitrix24 or creatio.")] = "bitrix24",
 ) -> None:
     """Run the bus with every simulator on the embedded default: one command, a working bus."""
+    for option, value, allowed in (("--erp", erp, ERPS), ("--crm", crm, CRMS)):
+        if value not in allowed:
+            raise typer.BadParameter(
+                f"{value!r}: choose from {', '.join(allowed)}", param_hint=option
+            )
     _logging()
     from simulators import SIMULATORS
 
