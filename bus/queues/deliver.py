@@ -118,7 +118,8 @@ class Deliverer:
         self, claimed: Claim, previous: dict[str, Any] | None
     ) -> tuple[Finish, str, DeliveryError | None]:
         if previous is not None and previous.get("skip_next"):
-            skipped = {"skipped": previous["skip_next"]}
+            reason = previous["skip_next"]
+            skipped = {"skipped": reason, "skip_next": reason}  # and the steps after it
             return Finish(Status.DELIVERED, result=skipped), "skipped", None
         policy = self._settings.retry_policy(claimed.target)
         try:
