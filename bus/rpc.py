@@ -41,6 +41,7 @@ from bus.errors import (
     Unauthenticated,
 )
 from bus.settings import ClientSettings, Limits
+from schemas.catalog import METHODS
 from schemas.jsonrpc import echoable_id, envelope_problem
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,12 @@ class MethodSpec:
     params: type[BaseModel]
     handler: Callable[[Call, Any], Awaitable[Any]]
     summary: str
+
+    @classmethod
+    def serving(cls, name: str, handler: Callable[[Call, Any], Awaitable[Any]]) -> MethodSpec:
+        """The method ``name`` of :data:`schemas.catalog.METHODS`, served by ``handler``."""
+        schema = METHODS[name]
+        return cls(name, schema.params, handler, schema.summary)
 
 
 @dataclass(frozen=True)

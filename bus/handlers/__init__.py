@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from bus.handlers import messages, orders
+from bus.handlers import discovery, messages, orders
 from bus.rpc import MethodSpec
 from bus.services import Services
 
 
 def all_methods(services: Services) -> list[MethodSpec]:
     """Every method the bus serves, bound to ``services``."""
-    return [*orders.methods(services), *messages.methods(services)]
+    return [
+        *orders.methods(services),
+        *messages.methods(services),
+        *discovery.methods(services),
+    ]

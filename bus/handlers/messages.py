@@ -25,11 +25,7 @@ def methods(services: Services) -> list[MethodSpec]:
             raise MessageNotFound({"message_id": params.message_id})
         return describe(message)
 
-    return [
-        MethodSpec(
-            "message.get", MessageGet, get, "The status, attempts and result of a message you sent."
-        )
-    ]
+    return [MethodSpec.serving("message.get", get)]
 
 
 def describe(message: dict[str, Any]) -> dict[str, Any]:

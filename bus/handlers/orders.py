@@ -16,11 +16,4 @@ def methods(services: Services) -> list[MethodSpec]:
     async def submit(call: Call, params: OrderSubmit) -> dict[str, Any]:
         return await accept_command(services, call, params)
 
-    return [
-        MethodSpec(
-            "order.submit",
-            OrderSubmit,
-            submit,
-            "Journal a cart as a sales order for the ERP; answers at once.",
-        )
-    ]
+    return [MethodSpec.serving("order.submit", submit)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from schemas.catalog import METHODS
 from tests.rpc.conftest import Rpc, call, order
 
 
@@ -98,3 +99,11 @@ def test_invalid_request_objects_are_refused(rpc: Rpc, body: object) -> None:
 def test_an_unknown_method_is_method_not_found(rpc: Rpc) -> None:
     answer = rpc.post(call("order.explode", {})).json()
     assert answer["error"]["code"] == -32601 and answer["id"] == 1
+
+
+def test_rpc_discover_lists_the_methods_the_caller_may_call(rpc: Rpc) -> None:
+    crm = rpc.post({"jsonrpc": "2.0", "id": 1, "method": "rpc.discover"}, key="crm").json()
+    ops = rpc.post({"jsonrpc": "2.0", "id": 2, "method": "rpc.discover"}, key="ops").json()
+    assert crm["result"]["openrpc"] == "1.2.6"
+    assert [m["name"] for m in crm["result"]["methods"]] == ["message.get", "rpc.discover"]
+    assert [m["name"] for m in ops["result"]["methods"]] == sorted(METHODS)

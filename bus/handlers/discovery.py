@@ -1,0 +1,24 @@
+"""``rpc.discover``: the OpenRPC document of the methods the caller may call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bus import __version__
+from bus.errors import CALL_ERRORS
+from bus.rpc import Call, MethodSpec
+from bus.services import Services
+from schemas.catalog import METHODS, NoParams
+from schemas.openrpc import openrpc_document
+
+
+def methods(services: Services) -> list[MethodSpec]:
+    """The discovery method, bound to ``services``."""
+    errors = [(error.code, error.message) for error in CALL_ERRORS]
+
+    async def discover(call: Call, params: NoParams) -> dict[str, Any]:
+        client = services.settings.clients[call.client]
+        allowed = [method for name, method in METHODS.items() if client.may_call(name)]
+        return openrpc_document(__version__, errors, allowed)
+
+    return [MethodSpec.serving("rpc.discover", discover)]

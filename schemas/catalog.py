@@ -1,0 +1,56 @@
+"""Every JSON-RPC method of the bus with its params and result models: the agreed formats.
+
+The bus's handlers register under these names; the OpenRPC document and the JSON Schema files in
+``schemas/json/`` are generated from this table (``python -m schemas.export``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pydantic import BaseModel
+
+from schemas.base import Params
+from schemas.messages import MessageGet
+from schemas.orders import OrderSubmit
+from schemas.results import Accepted, MessageView, OpenRpcDocument
+
+
+class NoParams(Params):
+    """A method that takes no params."""
+
+
+@dataclass(frozen=True)
+class MethodSchema:
+    """One method's name, one-line summary, params model and result model."""
+
+    name: str
+    summary: str
+    params: type[BaseModel]
+    result: type[BaseModel]
+
+
+#: The methods of the bus, by name.
+METHODS: dict[str, MethodSchema] = {
+    method.name: method
+    for method in (
+        MethodSchema(
+            "order.submit",
+            "Journal a cart: a sales order in the ERP, then the order in the CRM; answers at once.",
+            OrderSubmit,
+            Accepted,
+        ),
+        MethodSchema(
+            "message.get",
+            "The status, attempts, result and later steps of a message you sent.",
+            MessageGet,
+            MessageView,
+        ),
+        MethodSchema(
+            "rpc.discover",
+            "The OpenRPC document of the methods you may call.",
+            NoParams,
+            OpenRpcDocument,
+        ),
+    )
+}

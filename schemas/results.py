@@ -1,0 +1,66 @@
+"""What the bus answers: one pydantic model per method's result, for the OpenRPC document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+
+class Result(BaseModel):
+    """The base of every result model (documentation of what the bus sends; open to additions)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class Accepted(Result):
+    """A command was journaled: its message, to follow with ``message.get``."""
+
+    message_id: str
+    status: str
+
+
+class AttemptView(Result):
+    """One delivery attempt of a message."""
+
+    number: int
+    started_at: str
+    duration_ms: float
+    outcome: str
+    http_status: int | None
+    error: str | None
+
+
+class StepView(Result):
+    """A later step of a message's route (the CRM order after the ERP order)."""
+
+    message_id: str
+    status: str
+    target: str
+    operation: str
+
+
+class MessageView(Result):
+    """A journaled message as its caller sees it."""
+
+    message_id: str
+    method: str
+    status: str
+    target: str
+    accepted_at: str
+    updated_at: str
+    next_attempt_at: str | None
+    last_error: str | None
+    result: dict[str, Any] | None
+    attempts: list[AttemptView]
+    parent_id: str | None
+    children: list[StepView]
+
+
+class OpenRpcDocument(Result):
+    """The OpenRPC 1.2.6 document of the methods the caller may call."""
+
+    openrpc: str
+    info: dict[str, Any]
+    methods: list[dict[str, Any]]
+    components: dict[str, Any]
