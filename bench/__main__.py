@@ -7,6 +7,9 @@
 - deliver: orders delivered/s by one worker process (8 threads), next to a bare dramatiq actor
   doing one httpx POST of the same order to the same Navision simulator.
 - latency: accept → simulator at low load (20 orders/s), next to a direct POST to the simulator.
+- prices: ``prices.get`` caller latency p50/p99, passing through to NAV's pricing codeunit (every
+  call a new quantity, so no cache hit), next to the same SOAP call made directly; and the longest
+  call while NAV hangs, next to the configured budget.
 
 Needs PostgreSQL and Redis on 127.0.0.1 and ``wrk`` (``apt-get install wrk``). Prints medians of
 ``--repeat`` runs and writes every figure to ``bench/results/``.
@@ -242,10 +245,62 @@ def medians(runs: list[Figures]) -> Figures:
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
 
+PRICE_CALLS = 300
+HANG_CALLS = 10
+
+
+def bench_prices(stack: Stack, args: argparse.Namespace) -> dict[str, Figures]:
+    """``prices.get`` through the bus against the same SOAP call straight to the simulator."""
+    sim = httpx.Client(base_url=stack.sim_url, timeout=30)
+    headers = {"Authorization": f"Bearer {DEV_KEYS['storefront']}"}
+    soap_url = "/DynamicsNAV110/WS/CRONUS/Codeunit/B2BPricing"
+    namespace = "urn:microsoft-dynamics-schemas/codeunit/B2BPricing"
+    with httpx.Client(timeout=30, headers=headers) as client:
+
+        def via_bus(n: int) -> float:
+            params = {"customer": "10000", "items": [{"item": "1000", "quantity": n + 1}]}
+            body = {"jsonrpc": "2.0", "id": n, "method": "prices.get", "params": params}
+            started = time.perf_counter()
+            client.post(f"{stack.api_url}/rpc", json=body).raise_for_status()
+            return (time.perf_counter() - started) * 1000
+
+        def direct(n: int) -> float:
+            envelope = (
+                '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
+                f'<soap:Body><GetCustomerPrices xmlns="{namespace}"><customerNo>10000</customerNo>'
+                f"<lines>1000:{n + 1}</lines></GetCustomerPrices></soap:Body></soap:Envelope>"
+            )
+            started = time.perf_counter()
+            sim.post(
+                soap_url,
+                content=envelope,
+                auth=("bus", "bus-secret"),
+                headers={
+                    "Content-Type": "text/xml; charset=utf-8",
+                    "SOAPAction": f'"{namespace}:GetCustomerPrices"',
+                },
+            ).raise_for_status()
+            return (time.perf_counter() - started) * 1000
+
+        via_bus(0)  # the first call opens connections
+        bus_ms = [via_bus(n) for n in range(1, PRICE_CALLS)]
+        direct_ms = [direct(n) for n in range(1, PRICE_CALLS)]
+        sim.post("/_control/faults", json={"mode": "slow", "delay": 30}).raise_for_status()
+        hang_ms = [via_bus(100_000 + n) for n in range(HANG_CALLS)]
+        sim.delete("/_control/faults")
+    sim.close()
+    budget_ms = float(stack.env.get("BUS_PRICES__BUDGET", "2.0")) * 1000
+    return {
+        "bus": {**percentiles(bus_ms, len(bus_ms)), "hang_max_ms": max(hang_ms)},
+        "baseline": {**percentiles(direct_ms, len(direct_ms)), "hang_max_ms": budget_ms},
+    }
+
+
 BENCHES: dict[str, Callable[[Stack, argparse.Namespace], dict[str, Figures]]] = {
     "accept": bench_accept,
     "deliver": bench_deliver,
     "latency": bench_latency,
+    "prices": bench_prices,
 }
 
 
@@ -271,6 +326,8 @@ def main() -> None:
                     "BUS_REDIS_NAMESPACE": namespace,
                     # The benchmarks measure delivery to the ERP; a CRM step would pace it.
                     "BUS_FLOWS__ORDER_TO_CRM": "false",
+                    # Every prices.get call passes through (the bench varies the quantity too).
+                    "BUS_PRICES__CACHE_TTL": "0",
                 },
                 Path(logs),
             )

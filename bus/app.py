@@ -11,13 +11,17 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import httpx
 from aiohttp import web
 from sqlalchemy import text
 
+from bus.adapters import build_price_source
+from bus.adapters.http import cookieless_jar
 from bus.db import create_engine, reading
 from bus.handlers import all_methods
 from bus.handlers.hooks import bitrix24_event
 from bus.journal.group_commit import GroupCommitter
+from bus.queries.prices import PriceService
 from bus.queues.broker import build_broker
 from bus.queues.enqueue import Enqueuer
 from bus.queues.sweeper import Sweeper
@@ -56,7 +60,11 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
             writers=settings.queue.accept_writers,
         )
         committer.start()
-        services = Services(settings, engine, committer)
+        # Real-time queries get a client of their own: a slow ERP must not take the pool
+        # connections of deliveries (in the embedded mode they share the process).
+        queries = httpx.AsyncClient(cookies=cookieless_jar())
+        prices = PriceService(settings.prices, build_price_source(settings, queries), settings.erp)
+        services = Services(settings, engine, committer, prices)
         app[SERVICES] = services
         app[EDGE] = RpcEdge(all_methods(services), settings.clients, settings.limits)
         embedded = _start_embedded_delivery(settings, broker) if not settings.redis_url else []
@@ -67,6 +75,7 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
             await enqueuer.drain()
             for stop in embedded:
                 stop()
+            await queries.aclose()
             await engine.dispose()
 
     return lifecycle

@@ -9,6 +9,8 @@
     │   ├── MessageNotFound            -32011 no such message (for this caller)
     │   ├── InvalidTransition          -32012 an operator action the message's status forbids
     │   ├── CallTimeout                -32008 the call exceeded its time budget
+    │   ├── UpstreamUnavailable        -32020 a real-time query's system cannot answer now
+    │   ├── UpstreamRefused            -32021 the system refused the query (unknown customer)
     │   └── RequestTooLarge            -32006 body or batch over the configured limit
     └── DeliveryError                  an adapter's outcome for one delivery attempt
         ├── TransientError             retry later (timeouts, 5xx, 429/503 with retry_after)
@@ -112,6 +114,26 @@ class InvalidTransition(CallError):
     message = "Invalid status transition"
 
 
+class UpstreamUnavailable(CallError):
+    """A real-time query could not be answered by its system, and no earlier answer is known.
+
+    ``data`` carries ``system``, ``reason`` and ``retry_after`` (seconds).
+    """
+
+    code = -32020
+    message = "Upstream unavailable"
+
+
+class UpstreamRefused(CallError):
+    """The system answered a real-time query with a refusal (an unknown customer or item).
+
+    ``data`` carries ``system`` and its ``reason``.
+    """
+
+    code = -32021
+    message = "Upstream refused the query"
+
+
 class DeliveryError(BusError):
     """The outcome of a failed delivery attempt, as classified by an adapter.
 
@@ -166,4 +188,6 @@ CALL_ERRORS: tuple[type[CallError], ...] = (
     IdempotencyConflict,
     MessageNotFound,
     InvalidTransition,
+    UpstreamUnavailable,
+    UpstreamRefused,
 )

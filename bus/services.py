@@ -7,13 +7,16 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bus.journal.group_commit import GroupCommitter
+from bus.queries.prices import PriceService
 from bus.settings import Settings
 
 
 @dataclass(frozen=True)
 class Services:
-    """The journal engine, the accept pipeline and the settings, shared by every handler."""
+    """The journal engine, the accept pipeline, the real-time queries and the settings, shared by
+    every handler."""
 
     settings: Settings
     engine: AsyncEngine
     committer: GroupCommitter
+    prices: PriceService

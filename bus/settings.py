@@ -109,6 +109,10 @@ class NavisionSettings(TargetSettings):
 
     url: str = "http://127.0.0.1:7048/DynamicsNAV110/ODataV4"
     company: str = "CRONUS"
+    pricing_codeunit: str = Field(
+        default="B2BPricing",
+        description="the SOAP codeunit with GetCustomerPrices ({instance}/WS/{company}/Codeunit/)",
+    )
     username: str = "bus"
     password: SecretStr = SecretStr("bus-secret")
     deep_insert: bool = Field(
@@ -188,6 +192,19 @@ class MailSettings(TargetSettings):
     starttls: bool = False
 
 
+class PricesSettings(_Model):
+    """Real-time personal prices (``prices.get``): the time budget, the cache, the fallback."""
+
+    budget: float = Field(default=2.0, gt=0, description="the most one call may take, seconds")
+    attempt_timeout: float = Field(default=0.8, gt=0, description="one request to the ERP")
+    cache_ttl: float = Field(default=30.0, ge=0, description="a fresh answer is reused this long")
+    stale_for: float = Field(
+        default=86_400.0, ge=0, description="how old a last known price may be when the ERP is down"
+    )
+    cache_size: int = Field(default=50_000, ge=1, description="prices kept per process")
+    breaker: BreakerSettings = BreakerSettings(failure_threshold=3, cooldown=10.0)
+
+
 class FlowSettings(_Model):
     """Switches of the routes' optional steps."""
 
@@ -241,6 +258,7 @@ class Settings(BaseSettings):
     storefront: StorefrontSettings = StorefrontSettings()
     mail: MailSettings = MailSettings()
     flows: FlowSettings = FlowSettings()
+    prices: PricesSettings = PricesSettings()
     limits: Limits = Limits()
     queue: QueueSettings = QueueSettings()
 

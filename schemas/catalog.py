@@ -13,7 +13,8 @@ from pydantic import BaseModel
 from schemas.base import Params
 from schemas.messages import MessageGet
 from schemas.orders import OrderSubmit
-from schemas.results import Accepted, MessageView, OpenRpcDocument
+from schemas.prices import PricesGet
+from schemas.results import Accepted, MessageView, OpenRpcDocument, Prices
 
 
 class NoParams(Params):
@@ -45,6 +46,13 @@ METHODS: dict[str, MethodSchema] = {
             "The status, attempts, result and later steps of a message you sent.",
             MessageGet,
             MessageView,
+        ),
+        MethodSchema(
+            "prices.get",
+            "A customer's best prices for items and quantities, from the ERP within a time budget;"
+            " last known prices flagged stale when it cannot answer.",
+            PricesGet,
+            Prices,
         ),
         MethodSchema(
             "rpc.discover",

@@ -57,6 +57,29 @@ class MessageView(Result):
     children: list[StepView]
 
 
+class PriceView(Result):
+    """The best applicable unit price of one item for a quantity (``None``: no price known)."""
+
+    item: str
+    quantity: float
+    price: float | None
+    kind: str | None
+    promo: bool
+
+
+class Prices(Result):
+    """A customer's prices; ``stale`` when the ERP did not answer and last known prices are shown.
+
+    ``as_of`` is when the ERP gave these prices (ISO 8601, UTC).
+    """
+
+    customer: str
+    currency: str
+    stale: bool
+    as_of: str
+    prices: list[PriceView]
+
+
 class OpenRpcDocument(Result):
     """The OpenRPC 1.2.6 document of the methods the caller may call."""
 

@@ -11,11 +11,22 @@ from bus.adapters.bitrix24 import Bitrix24Adapter
 from bus.adapters.creatio import CreatioAdapter
 from bus.adapters.mail import MailAdapter
 from bus.adapters.navision import NavisionAdapter
+from bus.adapters.navision_pricing import NavisionPrices
 from bus.adapters.onec import OnecAdapter
+from bus.adapters.onec_pricing import OnecPrices
+from bus.adapters.pricing import PriceSource
 from bus.adapters.storefront import StorefrontAdapter
 from bus.settings import Settings
 
-__all__ = ["Adapter", "Delivery", "EntityState", "Receipt", "SecretStore", "build_adapters"]
+__all__ = [
+    "Adapter",
+    "Delivery",
+    "EntityState",
+    "Receipt",
+    "SecretStore",
+    "build_adapters",
+    "build_price_source",
+]
 
 
 def build_adapters(
@@ -36,3 +47,10 @@ def build_adapters(
     }
     systems = {settings.erp, settings.crm, "storefront", "mail"}
     return {name: factory() for name, factory in factories.items() if name in systems}
+
+
+def build_price_source(settings: Settings, client: httpx.AsyncClient) -> PriceSource:
+    """The deployment's ERP as a source of real-time personal prices."""
+    if settings.erp == "onec":
+        return OnecPrices(settings.onec, client)
+    return NavisionPrices(settings.navision, client)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bus.handlers import discovery, messages, orders
+from bus.handlers import discovery, messages, orders, prices
 from bus.rpc import MethodSpec
 from bus.services import Services
 
@@ -12,5 +12,6 @@ def all_methods(services: Services) -> list[MethodSpec]:
     return [
         *orders.methods(services),
         *messages.methods(services),
+        *prices.methods(services),
         *discovery.methods(services),
     ]

@@ -102,6 +102,20 @@ def test_an_order_reaches_the_erp_then_the_crm_with_product_rows(pair_stack: Sta
         ]
 
 
+def test_personal_prices_come_from_each_erp(pair_stack: Stack) -> None:
+    client = BusClient(pair_stack.api_url, DEV_KEYS["storefront"])
+    try:
+        answer = client.call(
+            "prices.get",
+            {"customer": "10000", "items": [{"item": "1000", "quantity": 5}, {"item": "1002"}]},
+        )
+    finally:
+        client.close()
+    assert answer["customer"] == "10000" and not answer["stale"]
+    assert [(p["item"], p["quantity"]) for p in answer["prices"]] == [("1000", 5), ("1002", 1)]
+    assert all(p["price"] > 0 for p in answer["prices"])
+
+
 def test_a_deal_edited_in_bitrix24_updates_the_storefront_without_echoes(
     bitrix24_stack: Stack,
 ) -> None:

@@ -1,0 +1,98 @@
+"""Personal prices from NAV through its SOAP codeunit ``B2BPricing.GetCustomerPrices``.
+
+NAV's OData pages have no "best price for this customer and quantity"; the integration codeunit
+applies NAV's own rule (customer, price group, all customers, campaign). The call sends
+``itemNo:quantity;…`` and gets ``itemNo:price;…`` back in the same order.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote as url_quote
+from xml.etree import ElementTree
+
+import httpx
+
+from bus.adapters.http import raise_for_status, upstream_errors
+from bus.adapters.pricing import Quote
+from bus.errors import PermanentError, TransientError
+from bus.settings import NavisionSettings
+
+SYSTEM = "navision"
+_SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
+
+
+class NavisionPrices:
+    """Asks NAV's pricing codeunit.
+
+    Parameters:
+        settings: NAV's address (the SOAP root is beside ``ODataV4``), company, credentials.
+        client: the process's shared HTTP client.
+    """
+
+    currency = "LCY"
+
+    def __init__(self, settings: NavisionSettings, client: httpx.AsyncClient) -> None:
+        self._client = client
+        self._auth = httpx.BasicAuth(settings.username, settings.password.get_secret_value())
+        root = settings.url.rstrip("/").removesuffix("/ODataV4")
+        company = url_quote(settings.company, safe="")
+        self._url = f"{root}/WS/{company}/Codeunit/{settings.pricing_codeunit}"
+        self._namespace = f"urn:microsoft-dynamics-schemas/codeunit/{settings.pricing_codeunit}"
+
+    async def quote(
+        self, customer: str, lines: list[tuple[str, float]], timeout: float
+    ) -> list[Quote]:
+        """Call ``GetCustomerPrices`` once for every line."""
+        requested = ";".join(f"{item}:{quantity:g}" for item, quantity in lines)
+        body = (
+            f'<soap:Envelope xmlns:soap="{_SOAP}"><soap:Body>'
+            f'<GetCustomerPrices xmlns="{self._namespace}">'
+            f"<customerNo>{_xml(customer)}</customerNo><lines>{_xml(requested)}</lines>"
+            "</GetCustomerPrices></soap:Body></soap:Envelope>"
+        )
+        headers = {
+            "Content-Type": "text/xml; charset=utf-8",
+            "SOAPAction": f'"{self._namespace}:GetCustomerPrices"',
+        }
+        with upstream_errors(SYSTEM, idempotent=True):
+            response = await self._client.post(
+                self._url, content=body.encode(), headers=headers, auth=self._auth, timeout=timeout
+            )
+        if response.status_code == 500 and b"Fault" in response.content:
+            raise PermanentError(
+                f"{SYSTEM} refused the price query: {_fault(response)}", http_status=500
+            )
+        raise_for_status(response, SYSTEM, lambda r: r.text[:300])
+        prices = _return_value(response)
+        return [Quote(item, quantity, prices.get(item)) for item, quantity in lines]
+
+
+def _xml(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _return_value(response: httpx.Response) -> dict[str, float]:
+    try:
+        root = ElementTree.fromstring(response.content)
+    except ElementTree.ParseError as exc:
+        raise TransientError(f"{SYSTEM} answered unreadable XML: {exc}") from exc
+    found = next((e for e in root.iter() if e.tag.endswith("return_value")), None)
+    if found is None:
+        raise TransientError(f"{SYSTEM} answered without a return_value")
+    prices: dict[str, float] = {}
+    for part in (found.text or "").split(";"):
+        item, _, price = part.partition(":")
+        try:
+            prices[item.strip()] = float(price)
+        except ValueError as exc:
+            raise TransientError(f"{SYSTEM} answered a price {part!r}") from exc
+    return prices
+
+
+def _fault(response: httpx.Response) -> str:
+    try:
+        root = ElementTree.fromstring(response.content)
+    except ElementTree.ParseError:
+        return response.text[:300]
+    text = next((e.text for e in root.iter() if e.tag.endswith("faultstring")), None)
+    return text or response.text[:300]

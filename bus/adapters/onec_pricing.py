@@ -1,0 +1,80 @@
+"""Personal prices from 1C through its HTTP service ``GET /hs/b2b/v1/prices``.
+
+The standard OData interface has the price register but not the configuration's rule for the
+best price; the publication's HTTP service applies it and answers
+``{"currency", "prices": [{"item", "quantity", "price", "kind", "promo"}]}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from bus.adapters.http import json_object, raise_for_status, upstream_errors
+from bus.adapters.pricing import Quote
+from bus.errors import PermanentError, TransientError
+from bus.settings import OnecSettings
+
+SYSTEM = "onec"
+
+
+class OnecPrices:
+    """Asks 1C's HTTP service.
+
+    Parameters:
+        settings: the publication's URL and the 1C user.
+        client: the process's shared HTTP client.
+    """
+
+    currency = "RUB"
+
+    def __init__(self, settings: OnecSettings, client: httpx.AsyncClient) -> None:
+        self._client = client
+        self._auth = httpx.BasicAuth(settings.username, settings.password.get_secret_value())
+        self._url = f"{settings.url.rstrip('/')}/hs/b2b/v1/prices"
+
+    async def quote(
+        self, customer: str, lines: list[tuple[str, float]], timeout: float
+    ) -> list[Quote]:
+        """One GET for every line."""
+        params = {
+            "customer": customer,
+            "items": ",".join(item for item, _ in lines),
+            "quantities": ",".join(f"{quantity:g}" for _, quantity in lines),
+        }
+        with upstream_errors(SYSTEM, idempotent=True):
+            response = await self._client.get(
+                self._url, params=params, auth=self._auth, timeout=timeout
+            )
+        if response.status_code in (400, 404):
+            raise PermanentError(f"{SYSTEM} refused the price query: {_error(response)}")
+        raise_for_status(response, SYSTEM, _error)
+        answer = json_object(response, SYSTEM, idempotent=True)
+        quoted = answer.get("prices")
+        if not isinstance(quoted, list) or len(quoted) != len(lines):
+            raise TransientError(f"{SYSTEM} answered {len(lines)} items with {quoted!r:.100}")
+        return [
+            _quote(entry, item, quantity)
+            for entry, (item, quantity) in zip(quoted, lines, strict=True)
+        ]
+
+
+def _quote(entry: Any, item: str, quantity: float) -> Quote:
+    if not isinstance(entry, dict) or not isinstance(entry.get("price"), int | float | None):
+        raise TransientError(f"{SYSTEM} answered a price entry {entry!r:.100}")
+    price = entry.get("price")
+    return Quote(
+        item,
+        quantity,
+        None if price is None else float(price),
+        entry.get("kind"),
+        bool(entry.get("promo")),
+    )
+
+
+def _error(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("error"))
+    except (ValueError, AttributeError):
+        return response.text[:300] or response.reason_phrase

@@ -1,0 +1,1 @@
+"""Real-time queries that pass through to a system under a time budget (not journaled)."""

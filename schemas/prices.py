@@ -1,0 +1,24 @@
+"""``prices.get``: a customer's personal prices for items and quantities, in real time."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from schemas.base import Params
+from schemas.orders import ItemNo
+
+
+class PriceQuery(Params):
+    """One item and the quantity to price it for (quantity breaks apply)."""
+
+    item: ItemNo
+    quantity: Annotated[float, Field(gt=0, le=1_000_000)] = 1.0
+
+
+class PricesGet(Params):
+    """Params of ``prices.get``."""
+
+    customer: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+    items: Annotated[list[PriceQuery], Field(min_length=1, max_length=200)]

@@ -1,0 +1,129 @@
+"""``prices.get`` against the NAV and 1C simulators: fresh, cached, stale, refused, within budget."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from bus.adapters.navision_pricing import NavisionPrices
+from bus.adapters.onec_pricing import OnecPrices
+from bus.adapters.pricing import PriceSource
+from bus.errors import UpstreamRefused, UpstreamUnavailable
+from bus.queries.prices import PriceService
+from bus.settings import BreakerSettings, NavisionSettings, OnecSettings, PricesSettings
+from simulators import SIMULATORS
+
+SETTINGS = PricesSettings(
+    budget=1.0,
+    attempt_timeout=0.4,
+    cache_ttl=30.0,
+    stale_for=3600.0,
+    breaker=BreakerSettings(failure_threshold=2, cooldown=5.0),
+)
+LINES = [("1000", 5.0), ("1002", 1.0)]
+
+
+@dataclass
+class Clock:
+    """Monotonic seconds that a test moves forward."""
+
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@dataclass
+class Erp:
+    system: str
+    base: str
+    service: PriceService
+    clock: Clock
+    control: httpx.AsyncClient
+
+    async def fault(self, **spec: Any) -> None:
+        (await self.control.post(f"{self.base}/_control/faults", json=spec)).raise_for_status()
+
+    async def clear(self) -> None:
+        await self.control.delete(f"{self.base}/_control/faults")
+
+    async def price_requests(self) -> int:
+        received = (await self.control.get(f"{self.base}/_control/received")).json()["requests"]
+        return sum("/WS/" in r["path"] or "/hs/" in r["path"] for r in received)
+
+
+def _source(system: str, base: str, client: httpx.AsyncClient) -> PriceSource:
+    if system == "navision":
+        return NavisionPrices(NavisionSettings(url=f"{base}/DynamicsNAV110/ODataV4"), client)
+    return OnecPrices(OnecSettings(url=f"{base}/b2b"), client)
+
+
+@pytest.fixture(params=["navision", "onec"])
+async def erp(request: pytest.FixtureRequest, aiohttp_server: Any) -> AsyncIterator[Erp]:
+    system: str = request.param
+    server = await aiohttp_server(SIMULATORS[system]())
+    base = str(server.make_url("")).rstrip("/")
+    clock = Clock()
+    async with httpx.AsyncClient() as client, httpx.AsyncClient() as control:
+        service = PriceService(SETTINGS, _source(system, base, client), system, clock)
+        yield Erp(system, base, service, clock, control)
+
+
+async def test_prices_come_fresh_then_from_the_cache(erp: Erp) -> None:
+    first = await erp.service.get("10000", LINES)
+    assert not first["stale"]
+    assert [p["item"] for p in first["prices"]] == ["1000", "1002"]
+    assert all(isinstance(p["price"], float) and p["price"] > 0 for p in first["prices"])
+    again = await erp.service.get("10000", LINES)
+    assert again == first
+    assert await erp.price_requests() == 1  # the second answer came from the cache
+
+
+async def test_when_the_erp_is_down_the_last_known_prices_come_back_stale(erp: Erp) -> None:
+    fresh = await erp.service.get("10000", LINES)
+    erp.clock.now += SETTINGS.cache_ttl + 1
+    await erp.fault(mode="down")
+    stale = await erp.service.get("10000", LINES)
+    assert stale["stale"] and stale["prices"] == fresh["prices"]
+    assert stale["as_of"] == fresh["as_of"]
+
+
+async def test_without_known_prices_an_outage_is_upstream_unavailable(erp: Erp) -> None:
+    await erp.fault(mode="status", status=503)
+    with pytest.raises(UpstreamUnavailable) as unavailable:
+        await erp.service.get("10000", LINES)
+    assert unavailable.value.data["system"] == erp.system
+    assert unavailable.value.data["retry_after"] > 0
+
+
+async def test_a_hanging_erp_never_holds_a_call_past_its_budget(erp: Erp) -> None:
+    await erp.fault(mode="slow", delay=10)
+    started = time.perf_counter()
+    with pytest.raises(UpstreamUnavailable):
+        await erp.service.get("10000", LINES)
+    assert time.perf_counter() - started < SETTINGS.budget + 0.3
+
+
+async def test_an_open_breaker_answers_without_asking_the_erp(erp: Erp) -> None:
+    await erp.service.get("10000", LINES)
+    erp.clock.now += SETTINGS.cache_ttl + 1
+    await erp.fault(mode="status", status=500)
+    for _ in range(SETTINGS.breaker.failure_threshold):
+        assert (await erp.service.get("10000", LINES))["stale"]
+    asked = await erp.price_requests()
+    assert (await erp.service.get("10000", LINES))["stale"]
+    assert await erp.price_requests() == asked  # the breaker is open: no request
+    await erp.clear()
+    erp.clock.now += SETTINGS.breaker.cooldown + 1
+    assert not (await erp.service.get("10000", LINES))["stale"]
+
+
+async def test_an_unknown_customer_is_refused_by_the_erp(erp: Erp) -> None:
+    with pytest.raises(UpstreamRefused) as refused:
+        await erp.service.get("99999", LINES)
+    assert refused.value.data["system"] == erp.system
