@@ -21,6 +21,7 @@ from bus.db import create_engine, reading
 from bus.handlers import all_methods
 from bus.handlers.hooks import bitrix24_event
 from bus.journal.group_commit import GroupCommitter
+from bus.queries.cart import CartImporter
 from bus.queries.prices import PriceService
 from bus.queues.broker import build_broker
 from bus.queues.enqueue import Enqueuer
@@ -63,8 +64,10 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         # Real-time queries get a client of their own: a slow ERP must not take the pool
         # connections of deliveries (in the embedded mode they share the process).
         queries = httpx.AsyncClient(cookies=cookieless_jar())
-        prices = PriceService(settings.prices, build_price_source(settings, queries), settings.erp)
-        services = Services(settings, engine, committer, prices)
+        source = build_price_source(settings, queries)
+        prices = PriceService(settings.prices, source, settings.erp)
+        cart = CartImporter(source, prices, settings.erp, settings.prices.budget)
+        services = Services(settings, engine, committer, prices, cart)
         app[SERVICES] = services
         app[EDGE] = RpcEdge(all_methods(services), settings.clients, settings.limits)
         embedded = _start_embedded_delivery(settings, broker) if not settings.redis_url else []

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from schemas.base import Params
+from schemas.cart import CartImportExcel
 from schemas.messages import MessageGet
 from schemas.orders import OrderSubmit
 from schemas.prices import PricesGet
-from schemas.results import Accepted, MessageView, OpenRpcDocument, Prices
+from schemas.results import Accepted, Cart, MessageView, OpenRpcDocument, Prices
 
 
 class NoParams(Params):
@@ -53,6 +54,13 @@ METHODS: dict[str, MethodSchema] = {
             " last known prices flagged stale when it cannot answer.",
             PricesGet,
             Prices,
+        ),
+        MethodSchema(
+            "cart.import_excel",
+            "The customer's Excel order form as cart lines with personal prices, and the rows"
+            " that are malformed, unknown or out of stock, each with its row number.",
+            CartImportExcel,
+            Cart,
         ),
         MethodSchema(
             "rpc.discover",

@@ -80,6 +80,39 @@ class Prices(Result):
     prices: list[PriceView]
 
 
+class CartLine(Result):
+    """A row of the workbook taken into the cart, with its personal price."""
+
+    row: int
+    item: str
+    description: str
+    quantity: float
+    unit: str
+    price: float | None
+    amount: float | None
+
+
+class RejectedRow(Result):
+    """A row of the workbook that was not taken, and why."""
+
+    row: int
+    reason: str
+    item: str | None
+    detail: str
+
+
+class Cart(Result):
+    """The cart read from a workbook: priced lines, their total, the rows not taken."""
+
+    customer: str
+    sheet: str
+    currency: str
+    stale: bool
+    lines: list[CartLine]
+    total: float
+    rejected: list[RejectedRow]
+
+
 class OpenRpcDocument(Result):
     """The OpenRPC 1.2.6 document of the methods the caller may call."""
 

@@ -12,8 +12,8 @@ from xml.etree import ElementTree
 
 import httpx
 
-from bus.adapters.http import raise_for_status, upstream_errors
-from bus.adapters.pricing import Quote
+from bus.adapters.http import json_object, raise_for_status, upstream_errors
+from bus.adapters.pricing import ItemInfo, Quote
 from bus.errors import PermanentError, TransientError
 from bus.settings import NavisionSettings
 
@@ -34,6 +34,9 @@ class NavisionPrices:
     def __init__(self, settings: NavisionSettings, client: httpx.AsyncClient) -> None:
         self._client = client
         self._auth = httpx.BasicAuth(settings.username, settings.password.get_secret_value())
+        self._odata = (
+            f"{settings.url.rstrip('/')}/Company('{url_quote(settings.company, safe='')}')"
+        )
         root = settings.url.rstrip("/").removesuffix("/ODataV4")
         company = url_quote(settings.company, safe="")
         self._url = f"{root}/WS/{company}/Codeunit/{settings.pricing_codeunit}"
@@ -65,6 +68,35 @@ class NavisionPrices:
         raise_for_status(response, SYSTEM, lambda r: r.text[:300])
         prices = _return_value(response)
         return [Quote(item, quantity, prices.get(item)) for item, quantity in lines]
+
+    async def items(self, codes: list[str], timeout: float) -> dict[str, ItemInfo]:
+        """``Item`` rows of ``codes`` from OData, with their inventory."""
+        wanted = " or ".join(f"No eq '{code.replace(chr(39), chr(39) * 2)}'" for code in codes)
+        params = {
+            "$filter": wanted,
+            "$select": "No,Description,Sales_Unit_of_Measure,Inventory,Blocked",
+        }
+        with upstream_errors(SYSTEM, idempotent=True):
+            response = await self._client.get(
+                f"{self._odata}/Item",
+                params=params,
+                auth=self._auth,
+                timeout=timeout,
+                headers={"Accept": "application/json"},
+            )
+        raise_for_status(response, SYSTEM, lambda r: r.text[:300])
+        rows = json_object(response, SYSTEM, idempotent=True).get("value") or []
+        return {
+            str(row["No"]): ItemInfo(
+                str(row["No"]),
+                str(row.get("Description") or ""),
+                str(row.get("Sales_Unit_of_Measure") or ""),
+                float(row["Inventory"]) if row.get("Inventory") is not None else None,
+                bool(row.get("Blocked")),
+            )
+            for row in rows
+            if isinstance(row, dict) and row.get("No")
+        }
 
 
 def _xml(text: str) -> str:

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from bus.adapters.http import json_object, raise_for_status, upstream_errors
-from bus.adapters.pricing import Quote
+from bus.adapters.pricing import ItemInfo, Quote
 from bus.errors import PermanentError, TransientError
 from bus.settings import OnecSettings
 
@@ -33,6 +33,7 @@ class OnecPrices:
         self._client = client
         self._auth = httpx.BasicAuth(settings.username, settings.password.get_secret_value())
         self._url = f"{settings.url.rstrip('/')}/hs/b2b/v1/prices"
+        self._items = f"{settings.url.rstrip('/')}/odata/standard.odata/Catalog_Номенклатура"
 
     async def quote(
         self, customer: str, lines: list[tuple[str, float]], timeout: float
@@ -58,6 +59,32 @@ class OnecPrices:
             _quote(entry, item, quantity)
             for entry, (item, quantity) in zip(quoted, lines, strict=True)
         ]
+
+    async def items(self, codes: list[str], timeout: float) -> dict[str, ItemInfo]:
+        """``Catalog_Номенклатура`` entries of ``codes`` (1C's catalog keeps no stock here)."""
+        wanted = " or ".join(f"Code eq '{code.replace(chr(39), chr(39) * 2)}'" for code in codes)
+        params = {
+            "$filter": wanted,
+            "$select": "Code,Description,ЕдиницаИзмерения,DeletionMark",
+            "$format": "json",
+        }
+        with upstream_errors(SYSTEM, idempotent=True):
+            response = await self._client.get(
+                self._items, params=params, auth=self._auth, timeout=timeout
+            )
+        raise_for_status(response, SYSTEM, _error)
+        rows = json_object(response, SYSTEM, idempotent=True).get("value") or []
+        return {
+            str(row["Code"]): ItemInfo(
+                str(row["Code"]),
+                str(row.get("Description") or ""),
+                str(row.get("ЕдиницаИзмерения") or ""),
+                None,
+                bool(row.get("DeletionMark")),
+            )
+            for row in rows
+            if isinstance(row, dict) and row.get("Code")
+        }
 
 
 def _quote(entry: Any, item: str, quantity: float) -> Quote:

@@ -1,4 +1,4 @@
-"""Real-time price queries: what the bus asks an ERP for a customer's prices, and the answer.
+"""Real-time queries to the ERP: a customer's prices, and what its catalog says of items.
 
 Queries are not journaled messages: they pass through under a time budget (see
 :mod:`bus.queries.prices`). A source raises :class:`~bus.errors.TransientError` when asking again
@@ -22,10 +22,25 @@ class Quote:
     promo: bool = False
 
 
+@dataclass(frozen=True)
+class ItemInfo:
+    """What the ERP's catalog says of an item; ``available`` is ``None`` if it keeps no stock."""
+
+    item: str
+    description: str
+    unit: str
+    available: float | None
+    blocked: bool = False
+
+
 class PriceSource(Protocol):
-    """An ERP that answers personal prices."""
+    """An ERP that answers personal prices and catalog facts."""
 
     currency: str
+
+    async def items(self, codes: list[str], timeout: float) -> dict[str, ItemInfo]:
+        """The catalog entries of ``codes`` that exist, by code."""
+        ...
 
     async def quote(
         self, customer: str, lines: list[tuple[str, float]], timeout: float

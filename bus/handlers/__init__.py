@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bus.handlers import discovery, messages, orders, prices
+from bus.handlers import cart, discovery, messages, orders, prices
 from bus.rpc import MethodSpec
 from bus.services import Services
 
@@ -13,5 +13,6 @@ def all_methods(services: Services) -> list[MethodSpec]:
         *orders.methods(services),
         *messages.methods(services),
         *prices.methods(services),
+        *cart.methods(services),
         *discovery.methods(services),
     ]

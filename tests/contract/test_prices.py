@@ -1,4 +1,4 @@
-"""``prices.get`` against the NAV and 1C simulators: fresh, cached, stale, refused, within budget."""
+"""``prices.get`` against the NAV and 1C simulators: fresh, cached, stale, refused, in budget."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ class Erp:
         return sum("/WS/" in r["path"] or "/hs/" in r["path"] for r in received)
 
 
-def _source(system: str, base: str, client: httpx.AsyncClient) -> PriceSource:
+def price_source(system: str, base: str, client: httpx.AsyncClient) -> PriceSource:
     if system == "navision":
         return NavisionPrices(NavisionSettings(url=f"{base}/DynamicsNAV110/ODataV4"), client)
     return OnecPrices(OnecSettings(url=f"{base}/b2b"), client)
@@ -70,7 +70,7 @@ async def erp(request: pytest.FixtureRequest, aiohttp_server: Any) -> AsyncItera
     base = str(server.make_url("")).rstrip("/")
     clock = Clock()
     async with httpx.AsyncClient() as client, httpx.AsyncClient() as control:
-        service = PriceService(SETTINGS, _source(system, base, client), system, clock)
+        service = PriceService(SETTINGS, price_source(system, base, client), system, clock)
         yield Erp(system, base, service, clock, control)
 
 

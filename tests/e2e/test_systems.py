@@ -7,6 +7,8 @@ creation (which Bitrix24 reports as events too) is recognised as the bus's echo 
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import uuid
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import openpyxl
 import pytest
 
 from bus.settings import DEV_KEYS
@@ -114,6 +117,26 @@ def test_personal_prices_come_from_each_erp(pair_stack: Stack) -> None:
     assert answer["customer"] == "10000" and not answer["stale"]
     assert [(p["item"], p["quantity"]) for p in answer["prices"]] == [("1000", 5), ("1002", 1)]
     assert all(p["price"] > 0 for p in answer["prices"])
+
+
+def test_an_excel_order_form_becomes_a_priced_cart(pair_stack: Stack) -> None:
+    book = openpyxl.Workbook()
+    book.active.append(["Item", "Quantity"])
+    book.active.append(["1000", 6])
+    book.active.append(["nope", 1])
+    out = io.BytesIO()
+    book.save(out)
+    client = BusClient(pair_stack.api_url, DEV_KEYS["storefront"])
+    try:
+        cart = client.call(
+            "cart.import_excel",
+            {"customer": "10000", "workbook": base64.b64encode(out.getvalue()).decode()},
+        )
+    finally:
+        client.close()
+    assert [(line["row"], line["item"]) for line in cart["lines"]] == [(2, "1000")]
+    assert cart["lines"][0]["price"] > 0
+    assert [(r["row"], r["reason"]) for r in cart["rejected"]] == [(3, "unknown_item")]
 
 
 def test_a_deal_edited_in_bitrix24_updates_the_storefront_without_echoes(
