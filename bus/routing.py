@@ -61,6 +61,19 @@ ROUTES: dict[str, Route] = {
         ),
         ordering_key="order:{order_id}",
     ),
+    # Provisioning: the ERP's data about the customer, then the storefront user, then the mail
+    # with the set-password link. Every message of a customer waits for the one before.
+    "account.create": Route(
+        steps=(
+            Step("erp", "customer.read"),
+            Step("storefront", "user.create"),
+            Step("mail", "mail.set_password_link"),
+        ),
+        ordering_key="customer:{erp_key}",
+    ),
+    "account.deactivate": Route(
+        steps=(Step("storefront", "user.deactivate"),), ordering_key="customer:{erp_key}"
+    ),
     # An outbound Bitrix24 event about a deal: read the deal, then bring the storefront's order
     # up to date (skipped when the deal shows what the bus itself last wrote or forwarded).
     "bitrix24.deal_changed": Route(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel
 
+from schemas.accounts import AccountCreate, AccountDeactivate
 from schemas.base import Params
 from schemas.cart import CartImportExcel
 from schemas.messages import MessageGet
@@ -40,6 +41,19 @@ METHODS: dict[str, MethodSchema] = {
             "order.submit",
             "Journal a cart: a sales order in the ERP, then the order in the CRM; answers at once.",
             OrderSubmit,
+            Accepted,
+        ),
+        MethodSchema(
+            "account.create",
+            "Provision a customer's storefront account from the CRM: ERP data, the user, the"
+            " set-password mail; answers at once.",
+            AccountCreate,
+            Accepted,
+        ),
+        MethodSchema(
+            "account.deactivate",
+            "Disable a customer's storefront user, after every earlier message of the customer.",
+            AccountDeactivate,
             Accepted,
         ),
         MethodSchema(

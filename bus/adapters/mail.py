@@ -1,6 +1,7 @@
 """Mail over SMTP (aiosmtplib): the managers' notifications and the customers' links.
 
-``mail.send`` takes ``{to, subject, text, html?}`` and sends one message whose ``Message-ID`` is
+``mail.send`` takes ``{to, subject, text, html?}``; ``mail.set_password_link`` composes the new
+customer's mail from ``account.create`` and the storefront's link. Each message's ``Message-ID`` is
 derived from the bus's message id, so a receiving system can recognise a repeat. SMTP has no way
 to ask whether a message arrived: after a connection lost during ``DATA`` the outcome is unknown,
 and a replay may send the mail twice (with the same ``Message-ID``).
@@ -9,6 +10,7 @@ and a replay may send the mail twice (with the same ``Message-ID``).
 from __future__ import annotations
 
 import email.utils
+from collections.abc import Callable
 from email.message import EmailMessage
 from typing import Any
 
@@ -37,9 +39,10 @@ class MailAdapter:
 
     async def deliver(self, delivery: Delivery) -> Receipt:
         """Send the message (see the module docstring)."""
-        if delivery.operation != "mail.send":
+        compose = COMPOSERS.get(delivery.operation)
+        if compose is None:
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
-        message = build_message(delivery, self._settings.sender)
+        message = build_message(delivery.message_id, compose(delivery), self._settings.sender)
         settings = self._settings
         password = settings.password.get_secret_value() if settings.password else None
         try:
@@ -73,20 +76,45 @@ class MailAdapter:
         """Each send opens its own connection: nothing to release."""
 
 
-def build_message(delivery: Delivery, sender: str) -> EmailMessage:
-    """The message for a ``mail.send`` payload."""
-    payload = delivery.payload
-    recipients = payload["to"] if isinstance(payload["to"], list) else [payload["to"]]
+def build_message(message_id: str, mail: dict[str, Any], sender: str) -> EmailMessage:
+    """The message for ``{to, subject, text, html?}``, its Message-ID derived from the bus's."""
+    recipients = mail["to"] if isinstance(mail["to"], list) else [mail["to"]]
     message = EmailMessage()
     message["From"] = sender
     message["To"] = ", ".join(recipients)
-    message["Subject"] = payload["subject"]
+    message["Subject"] = mail["subject"]
     message["Date"] = email.utils.formatdate(localtime=False)
-    message["Message-ID"] = f"<{delivery.message_id}@bus>"
-    message.set_content(payload["text"])
-    if payload.get("html"):
-        message.add_alternative(payload["html"], subtype="html")
+    message["Message-ID"] = f"<{message_id}@bus>"
+    message.set_content(mail["text"])
+    if mail.get("html"):
+        message.add_alternative(mail["html"], subtype="html")
     return message
+
+
+def set_password_mail(delivery: Delivery) -> dict[str, Any]:
+    """The new customer's mail: the greeting and the storefront's set-password link.
+
+    Follows ``user.create``: the link is the storefront's (single-use, expiring).
+    """
+    account = delivery.payload
+    link = (delivery.previous or {}).get("set_password_url")
+    if not link:
+        raise PermanentError(f"{SYSTEM}: the storefront gave no set-password link")
+    contacts = account["contacts"]
+    primary = next((c for c in contacts if c.get("primary")), contacts[0])
+    greeting = (account.get("settings") or {}).get("greeting") or f"Hello, {primary['name']}!"
+    text = (
+        f"{greeting}\n\nYour account in our B2B store is ready. Set your password here:\n"
+        f"{link}\n\nThe link works once and expires; ask your manager for a new one if needed.\n"
+    )
+    return {"to": [primary["email"]], "subject": "Your B2B store account", "text": text}
+
+
+#: Each mail operation and how it composes its mail from the delivery.
+COMPOSERS: dict[str, Callable[[Delivery], dict[str, Any]]] = {
+    "mail.send": lambda delivery: delivery.payload,
+    "mail.set_password_link": set_password_mail,
+}
 
 
 def _by_code(code: int, text: str) -> Exception:

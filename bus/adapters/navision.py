@@ -1,8 +1,9 @@
 """Microsoft Dynamics NAV / Business Central over OData v4 (page web services, Basic auth).
 
-``sales_order.create`` posts a ``SalesOrder`` with its ``SalesOrderSalesLines`` in one deep insert,
-carrying the bus's message id as ``External_Document_No``; ``lookup`` finds an order by that number,
-so an attempt that may have landed is never repeated blindly.
+``sales_order.create`` posts a ``SalesOrder`` with its ``SalesOrderSalesLines`` in one deep
+insert, carrying the bus's message id as ``External_Document_No``; ``lookup`` finds an order by
+that number, so an attempt that may have landed is never repeated blindly. ``customer.read``
+reads a ``Customer`` as the storefront account needs it (a blocked one is refused).
 
 Classic NAV page services published as OData v4 do not take deep inserts; with
 ``deep_insert = false`` the header is posted first, then each line. An attempt cut short between
@@ -46,6 +47,8 @@ class NavisionAdapter:
 
     async def deliver(self, delivery: Delivery) -> Receipt:
         """Perform ``delivery.operation`` in NAV (see the module docstring)."""
+        if delivery.operation == "customer.read":
+            return await self._customer(delivery.payload["erp_key"])
         if delivery.operation != "sales_order.create":
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
         body = sales_order_body(delivery.message_id, delivery.payload)
@@ -57,6 +60,8 @@ class NavisionAdapter:
 
     async def lookup(self, delivery: Delivery) -> Receipt | None:
         """Find the sales order whose ``External_Document_No`` is the message id."""
+        if delivery.operation != "sales_order.create":
+            return None  # a read has no effect to find
         number = delivery.message_id.replace("'", "''")
         params = {"$filter": f"External_Document_No eq '{number}'", "$select": _SELECT}
         if not self._deep_insert:
@@ -72,6 +77,34 @@ class NavisionAdapter:
 
     async def aclose(self) -> None:
         """NAV's Basic auth keeps no session: nothing to release."""
+
+    async def _customer(self, number: str) -> Receipt:
+        """The customer's master data as the storefront account needs it."""
+        key = number.replace("'", "''")
+        try:
+            found = await self._request("GET", f"/Customer('{key}')")
+        except PermanentError as refused:
+            if refused.http_status == 404:
+                raise PermanentError(
+                    f"{SYSTEM} has no customer {number!r}", http_status=404
+                ) from None
+            raise
+        if str(found.get("Blocked") or "").strip():
+            raise PermanentError(f"{SYSTEM} customer {number!r} is blocked ({found['Blocked']})")
+        address = ", ".join(
+            str(found[field]) for field in ("Address", "City", "Post_Code") if found.get(field)
+        )
+        customer = {
+            "erp_key": number,
+            "name": found.get("Name"),
+            "inn": found.get("VAT_Registration_No") or None,
+            "kpp": None,
+            "licence": None,
+            "price_group": found.get("Customer_Price_Group") or None,
+            "addresses": [{"code": "MAIN", "address": address}] if address else [],
+            "credit_limit": found.get("Credit_Limit_LCY"),
+        }
+        return Receipt(number, details={"customer": customer})
 
     async def _add_lines(self, number: str, lines: list[dict[str, Any]], already: int) -> Receipt:
         """Post the lines after the first ``already`` ones to order ``number``; its receipt."""

@@ -8,6 +8,9 @@ it if an earlier attempt created it but did not get to post it.
 
 1C reports a refused posting as a 500 with code ``-1`` and a message starting
 ``Не удалось провести``: that is the configuration's verdict on the document, so it is permanent.
+
+``customer.read`` reads a counterparty (ИНН, КПП, alcohol licence, price group) for the
+storefront account.
 """
 
 from __future__ import annotations
@@ -53,6 +56,8 @@ class OnecAdapter:
 
     async def deliver(self, delivery: Delivery) -> Receipt:
         """Create and post the customer order (see the module docstring)."""
+        if delivery.operation == "customer.read":
+            return await self._counterparty(delivery.payload["erp_key"])
         if delivery.operation != "sales_order.create":
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
         order = delivery.payload
@@ -78,6 +83,8 @@ class OnecAdapter:
 
     async def lookup(self, delivery: Delivery) -> Receipt | None:
         """Find the order by the message id; post it if it was left unposted."""
+        if delivery.operation != "sales_order.create":
+            return None  # a read has no effect to find
         params = {
             "$filter": f"НомерПоДаннымКлиента eq '{_quoted(delivery.message_id)}'",
             "$select": _ORDER_FIELDS,
@@ -87,6 +94,34 @@ class OnecAdapter:
 
     async def aclose(self) -> None:
         """Basic auth keeps no session: nothing to release."""
+
+    async def _counterparty(self, code: str) -> Receipt:
+        """The counterparty's data as the storefront account needs it."""
+        params = {
+            "$filter": f"Code eq '{_quoted(code)}' and IsFolder eq false",
+            "$select": "Ref_Key,Code,Description,НаименованиеПолное,ИНН,КПП,"
+            "ЛицензияНаАлкоголь,АдресЛицензии,ГруппаЦен,DeletionMark",
+        }
+        found = (await self._request("GET", f"/{COUNTERPARTIES}", params=params)).get("value")
+        if not found:
+            raise PermanentError(f"{SYSTEM} has no counterparty with Code {code!r}")
+        entry = found[0]
+        if entry.get("DeletionMark"):
+            raise PermanentError(f"{SYSTEM} counterparty {code!r} is marked for deletion")
+        licence = None
+        if entry.get("ЛицензияНаАлкоголь"):
+            licence = {"number": entry["ЛицензияНаАлкоголь"], "address": entry.get("АдресЛицензии")}
+        customer = {
+            "erp_key": code,
+            "name": entry.get("НаименованиеПолное") or entry.get("Description"),
+            "inn": entry.get("ИНН") or None,
+            "kpp": entry.get("КПП") or None,
+            "licence": licence,
+            "price_group": entry.get("ГруппаЦен") or None,
+            "addresses": [],
+            "credit_limit": None,
+        }
+        return Receipt(str(entry["Ref_Key"]), details={"customer": customer})
 
     async def _posted(self, order: dict[str, Any]) -> Receipt:
         ref_key = order.get("Ref_Key")

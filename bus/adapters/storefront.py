@@ -5,8 +5,9 @@ called with the message's payload and its ``message_id``. The storefront keeps t
 ``message_id`` it has served and answers a repeat with it, without a second effect: a call whose
 answer was lost is simply made again, so ``lookup`` has nothing to find.
 
-A step that follows another (an order update after a CRM deal was read) sends what that step
-produced (``previous["order"]``) rather than the message's own payload.
+A step that follows another sends what that step produced: an order update after a CRM deal
+was read sends ``previous["order"]``; ``user.create`` after the ERP's ``customer.read`` merges
+the ERP's customer data into the CRM's ``account.create`` payload.
 """
 
 from __future__ import annotations
@@ -78,10 +79,48 @@ class StorefrontAdapter:
 
 
 def _params(delivery: Delivery) -> dict[str, Any]:
-    forwarded = (delivery.previous or {}).get("order")
-    if delivery.operation == "order.update" and isinstance(forwarded, dict):
-        return dict(forwarded)
+    previous = delivery.previous or {}
+    if delivery.operation == "order.update" and isinstance(previous.get("order"), dict):
+        return dict(previous["order"])
+    if delivery.operation == "user.create" and "erp_key" in delivery.payload:
+        return user_params(delivery.payload, previous.get("customer") or {})
+    if delivery.operation == "user.deactivate" and "erp_key" in delivery.payload:
+        return {"customer": delivery.payload["erp_key"]}
     return dict(delivery.payload)
+
+
+def user_params(account: dict[str, Any], customer: dict[str, Any]) -> dict[str, Any]:
+    """``user.create`` params from ``account.create``'s payload and the ERP's customer data.
+
+    The CRM's values win where both have one (the manager typed them); the ERP fills the rest.
+    """
+    contacts = account["contacts"]
+    primary = next((c for c in contacts if c.get("primary")), contacts[0])
+    settings = account.get("settings") or {}
+    params: dict[str, Any] = {
+        "customer": account["erp_key"],
+        "email": primary["email"],
+        "name": account.get("name") or customer.get("name") or account["erp_key"],
+        "inn": customer.get("inn"),
+        "kpp": customer.get("kpp"),
+        "segment": account.get("segment"),
+        "price_group": customer.get("price_group"),
+        "addresses": customer.get("addresses") or None,
+        "manager": settings.get("manager"),
+        "contacts": [_contact(c) for c in contacts],
+    }
+    licence = customer.get("licence")
+    if licence:
+        params["licence"] = {"number": licence["number"], "address": licence.get("address") or ""}
+    personal = {k: settings[k] for k in ("greeting", "menu") if settings.get(k) is not None}
+    if personal:
+        params["settings"] = personal
+    return {key: value for key, value in params.items() if value is not None}
+
+
+def _contact(contact: dict[str, Any]) -> dict[str, Any]:
+    kept = {"name": contact["name"], "email": contact["email"], "phone": contact.get("phone")}
+    return {key: value for key, value in kept.items() if value is not None}
 
 
 def _classify(error: Any) -> Exception:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bus.handlers import cart, discovery, messages, orders, prices
+from bus.handlers import accounts, cart, discovery, messages, orders, prices
 from bus.rpc import MethodSpec
 from bus.services import Services
 
@@ -11,6 +11,7 @@ def all_methods(services: Services) -> list[MethodSpec]:
     """Every method the bus serves, bound to ``services``."""
     return [
         *orders.methods(services),
+        *accounts.methods(services),
         *messages.methods(services),
         *prices.methods(services),
         *cart.methods(services),

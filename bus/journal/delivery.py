@@ -160,11 +160,24 @@ async def claim(conn: AsyncConnection, message_id: str, lease: dt.timedelta) -> 
     )
 
 
-async def step_input(conn: AsyncConnection, parent_id: str) -> tuple[Status, dict[str, Any]]:
-    """The status and stored result of the step before a message in its route."""
+async def step_input(
+    conn: AsyncConnection, message_id: str, parent_id: str
+) -> tuple[Status, dict[str, Any]]:
+    """The status and stored result of the step just before ``message_id`` in its route.
+
+    Every later step has the route's first message as its parent; the steps share its ordering
+    key, so the one before is the sibling (or the parent) with the next lower sequence number.
+    """
+    mine = select(messages.c.ordering_seq).where(messages.c.id == message_id).scalar_subquery()
     row = (
         await conn.execute(
-            select(messages.c.status, messages.c.result).where(messages.c.id == parent_id)
+            select(messages.c.status, messages.c.result)
+            .where(
+                or_(messages.c.id == parent_id, messages.c.parent_id == parent_id),
+                messages.c.ordering_seq < mine,
+            )
+            .order_by(messages.c.ordering_seq.desc())
+            .limit(1)
         )
     ).one()
     return Status(row.status), row.result or {}

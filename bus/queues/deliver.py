@@ -92,9 +92,9 @@ class Deliverer:
         if claimed.parent_id is None:
             return None
         async with reading(self._engine) as conn:
-            status, result = await step_input(conn, claimed.parent_id)
+            status, result = await step_input(conn, claimed.message_id, claimed.parent_id)
         if status is not Status.DELIVERED:  # cancelled by an operator, then this one released
-            return {"skip_next": f"the step before ({claimed.parent_id}) was {status.value}"}
+            return {"skip_next": f"the step before was {status.value}"}
         return result
 
     async def _hold(self, claimed: Claim) -> Status | None:

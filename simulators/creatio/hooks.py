@@ -7,6 +7,7 @@ account was created or deactivated, and it POSTs one JSON-RPC 2.0 request (no re
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,7 +59,11 @@ class Hooks:
                 self.target.url, json=payload, headers=headers, timeout=_TIMEOUT
             ) as response:
                 record["status"] = response.status
-                await response.read()
+                body = await response.read()
+                # A business process keeps what the callee answered (the bus's message id).
+                record["response"] = json.loads(body) if body else None
+        except ValueError:
+            record["response"] = None
         except (aiohttp.ClientError, TimeoutError) as exc:
             record["error"] = repr(exc)
         self.calls.append(record)

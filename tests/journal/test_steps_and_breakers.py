@@ -44,7 +44,7 @@ async def test_the_steps_of_a_route_are_journaled_together_and_run_in_order(
     promoted = await finish_one(journal, claimed, Finish(Status.DELIVERED, result=result))
     assert promoted == rows[1].id
     async with reading(journal) as conn:
-        assert await step_input(conn, first.message_id) == (Status.DELIVERED, result)
+        assert await step_input(conn, promoted, first.message_id) == (Status.DELIVERED, result)
 
 
 async def test_the_breaker_opens_at_the_threshold_and_one_probe_releases_the_held(

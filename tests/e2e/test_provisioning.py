@@ -1,0 +1,101 @@
+"""Account provisioning end to end: Creatio's business process calls the bus, the bus fills the
+customer's data from the ERP, creates the storefront user and mails the set-password link."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bus.settings import DEV_KEYS
+from simulators.creatio.store import seed_id
+from simulators.mail import extract_links
+from tests.e2e.conftest import running, wait_until
+from tests.e2e.test_systems import TIMINGS
+from tests.support.processes import BusClient, Stack
+
+
+@pytest.fixture(params=["navision", "onec"])
+def stack(request: pytest.FixtureRequest, log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
+    erp: str = request.param
+    env = {"BUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bus.db'}", **TIMINGS}
+    simulators = (erp, "creatio", "storefront", "mail")
+    yield from running(Stack(env, log_dir, erp=erp, crm="creatio", simulators=simulators))
+
+
+def _steps_delivered(stack: Stack, message_id: str, steps: int) -> dict[str, Any]:
+    """Wait until the message and all its later steps are delivered; the message."""
+    ops = BusClient(stack.api_url, DEV_KEYS["ops"])
+    seen: dict[str, Any] = {}
+
+    def done() -> bool:
+        message = ops.call("message.get", {"message_id": message_id})
+        seen.update(message)
+        children = message["children"]
+        return (
+            message["status"] == "delivered"
+            and len(children) == steps - 1
+            and all(c["status"] == "delivered" for c in children)
+        )
+
+    try:
+        wait_until(done, stack, 40, f"the {steps} steps of {message_id}")
+    except AssertionError as timeout:
+        steps_seen = [
+            ops.call("message.get", {"message_id": c["message_id"]}) for c in seen["children"]
+        ]
+        raise AssertionError(f"{seen}\n{steps_seen}") from timeout
+    finally:
+        ops.close()
+    return seen
+
+
+def test_a_crm_account_becomes_a_storefront_user_with_erp_data_and_a_password_mail(
+    stack: Stack,
+) -> None:
+    creatio, storefront, mail = (stack.urls[n] for n in ("creatio", "storefront", "mail"))
+    hook = {"url": f"{stack.api_url}/rpc", "key": DEV_KEYS["crm"]}
+    httpx.post(f"{creatio}/_control/creatio/hook", json=hook).raise_for_status()
+    called = httpx.post(
+        f"{creatio}/_control/creatio/account_created",
+        json={"account_id": seed_id("Account:10000")},
+    ).json()
+    message_id = called["response"]["result"]["message_id"]
+
+    _steps_delivered(stack, message_id, steps=3)
+
+    [user] = httpx.get(
+        f"{storefront}/_control/storefront/users", params={"customer": "10000"}
+    ).json()["users"]
+    assert user["active"] and user["name"] == "Adatum Corporation"  # the CRM's name wins
+    assert user["inn"]  # filled from the ERP
+    primary = user["email"]
+    [sent] = httpx.get(f"{mail}/_control/mail/messages", params={"to": primary}).json()["messages"]
+    assert sent["subject"] == "Your B2B store account"
+    assert extract_links(sent["text"]) == [user["set_password_url"]]
+
+
+def test_messages_of_a_customer_wait_while_the_erp_is_down_and_land_in_order(
+    stack: Stack,
+) -> None:
+    [erp] = [p for p in stack.processes if p.name == stack.erp]
+    erp.stop()
+    crm = BusClient(stack.api_url, DEV_KEYS["crm"])
+    try:
+        contact = {"name": "Olga Smirnova", "email": "olga@fabrikam.example", "primary": True}
+        created = crm.call("account.create", {"erp_key": "30000", "contacts": [contact]})
+        deactivated = crm.call("account.deactivate", {"erp_key": "30000"})
+    finally:
+        crm.close()
+    assert deactivated["status"] == "blocked"  # behind the create
+    stack.start_simulator()
+    _steps_delivered(stack, created["message_id"], steps=3)
+    _steps_delivered(stack, deactivated["message_id"], steps=1)
+    storefront = stack.urls["storefront"]
+    [user] = httpx.get(
+        f"{storefront}/_control/storefront/users", params={"customer": "30000"}
+    ).json()["users"]
+    assert not user["active"]  # created first, then deactivated
