@@ -105,5 +105,10 @@ def test_rpc_discover_lists_the_methods_the_caller_may_call(rpc: Rpc) -> None:
     crm = rpc.post({"jsonrpc": "2.0", "id": 1, "method": "rpc.discover"}, key="crm").json()
     ops = rpc.post({"jsonrpc": "2.0", "id": 2, "method": "rpc.discover"}, key="ops").json()
     assert crm["result"]["openrpc"] == "1.2.6"
-    assert [m["name"] for m in crm["result"]["methods"]] == ["message.get", "rpc.discover"]
+    assert [m["name"] for m in crm["result"]["methods"]] == [
+        "account.create",
+        "account.deactivate",
+        "message.get",
+        "rpc.discover",
+    ]
     assert [m["name"] for m in ops["result"]["methods"]] == sorted(METHODS)
