@@ -10,6 +10,7 @@ key, so a step starts only after the step before it was delivered, and it sees t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,16 +22,16 @@ class Step:
     """One delivery of a route: the role of the system that receives it, and the operation.
 
     Parameters:
-        when: the name of a switch in ``settings.flows`` that must be on for the step to run.
+        when: a condition on the deployment's settings for the step to run at all.
     """
 
     role: str
     operation: str
-    when: str | None = None
+    when: Callable[[Settings], bool] | None = None
 
     def enabled(self, settings: Settings) -> bool:
         """Whether this deployment runs the step."""
-        return self.when is None or bool(getattr(settings.flows, self.when))
+        return self.when is None or self.when(settings)
 
 
 @dataclass(frozen=True)
@@ -57,17 +58,22 @@ ROUTES: dict[str, Route] = {
     "order.submit": Route(
         steps=(
             Step("erp", "sales_order.create"),
-            Step("crm", "order.create", when="order_to_crm"),
+            Step("crm", "order.create", when=lambda settings: settings.flows.order_to_crm),
         ),
         ordering_key="order:{order_id}",
     ),
-    # Provisioning: the ERP's data about the customer, then the storefront user, then the mail
-    # with the set-password link. Every message of a customer waits for the one before.
+    # Provisioning: the ERP's data about the customer, the storefront user, the customer's order
+    # history (6 months), the mail with the set-password link, the outcome back to the CRM.
+    # Every message of a customer waits for the one before.
     "account.create": Route(
         steps=(
             Step("erp", "customer.read"),
             Step("storefront", "user.create"),
+            Step("erp", "orders.history"),
+            Step("storefront", "order.history.import"),
             Step("mail", "mail.set_password_link"),
+            # Creatio's business process called account.create and waits for the outcome.
+            Step("crm", "account.report", when=lambda settings: settings.crm == "creatio"),
         ),
         ordering_key="customer:{erp_key}",
     ),

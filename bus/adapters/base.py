@@ -22,13 +22,21 @@ class Delivery:
         operation: what to do (``sales_order.create``).
         payload: the validated params of the command.
         previous: the stored result of the step before this one in the route, if any (the
-            ERP's receipt when the CRM order is created; the deal that was read).
+            ERP's receipt when the CRM order is created; the deal that was read). Its
+            ``context`` holds what the steps before that produced; see :meth:`fact`.
     """
 
     message_id: str
     operation: str
     payload: dict[str, Any]
     previous: dict[str, Any] | None = None
+
+    def fact(self, name: str) -> Any:
+        """What an earlier step of the route produced under ``name`` (the nearest step wins)."""
+        previous = self.previous or {}
+        if name in previous:
+            return previous[name]
+        return (previous.get("context") or {}).get(name)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 ``order.create`` posts the ``Order`` and its ``OrderProduct`` rows in one JSON ``$batch``. Their
 ``Id``s are derived from the message id, so the effect is findable and cannot land twice: ``lookup``
 reads ``Order(<id>)`` and posts whatever rows are missing (a batch cut short). The order carries
-the storefront's order number as ``Number`` and the ERP's as ``Code``.
+the storefront's order number as ``Number`` and the ERP's as ``Code``. ``account.report`` writes
+the outcome of a provisioning (``account.create``) into the account's ``Notes``.
 
 The session is one login shared by every delivery of the process: a 401 (expired session, or a
 missing CSRF token) logs in again, once, and repeats the request, which Creatio did not process.
@@ -63,6 +64,8 @@ class CreatioAdapter:
 
     async def deliver(self, delivery: Delivery) -> Receipt:
         """Perform ``delivery.operation`` (see the module docstring)."""
+        if delivery.operation == "account.report":
+            return await self._report(delivery)
         if delivery.operation != "order.create":
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
         account_id = await self._account_id(delivery.payload["customer"])
@@ -93,6 +96,21 @@ class CreatioAdapter:
     async def aclose(self) -> None:
         """Forget the session (Creatio expires it on its own)."""
         self._session = None
+
+    async def _report(self, delivery: Delivery) -> Receipt:
+        """Write the provisioning's outcome on the account (a PATCH: repeating it is harmless)."""
+        account = delivery.payload
+        settings = account.get("settings") or {}
+        account_id = settings.get("crm_id") or await self._account_id(account["erp_key"])
+        imported = delivery.fact("imported")
+        notes = (
+            f"Storefront account ready: user {delivery.fact('user_id')},"
+            f" {imported if imported is not None else 'no'} past orders imported,"
+            " set-password mail sent."
+        )
+        response = await self._request("PATCH", f"/Account({account_id})", json={"Notes": notes})
+        raise_for_status(response, SYSTEM, odata_error)
+        return Receipt(str(account_id), details={"crm_notes": notes})
 
     async def _account_id(self, code: str) -> str:
         if code not in self._accounts:

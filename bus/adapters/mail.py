@@ -97,7 +97,7 @@ def set_password_mail(delivery: Delivery) -> dict[str, Any]:
     Follows ``user.create``: the link is the storefront's (single-use, expiring).
     """
     account = delivery.payload
-    link = (delivery.previous or {}).get("set_password_url")
+    link = delivery.fact("set_password_url")
     if not link:
         raise PermanentError(f"{SYSTEM}: the storefront gave no set-password link")
     contacts = account["contacts"]

@@ -3,7 +3,8 @@
 ``sales_order.create`` posts a ``SalesOrder`` with its ``SalesOrderSalesLines`` in one deep
 insert, carrying the bus's message id as ``External_Document_No``; ``lookup`` finds an order by
 that number, so an attempt that may have landed is never repeated blindly. ``customer.read``
-reads a ``Customer`` as the storefront account needs it (a blocked one is refused).
+reads a ``Customer`` as the storefront account needs it (a blocked one is refused);
+``orders.history`` its sales orders of the last six months.
 
 Classic NAV page services published as OData v4 do not take deep inserts; with
 ``deep_insert = false`` the header is posted first, then each line. An attempt cut short between
@@ -12,6 +13,7 @@ the two leaves a header with some lines: ``lookup`` finds it and posts the lines
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 from urllib.parse import quote
 
@@ -19,10 +21,13 @@ import httpx
 
 from bus.adapters.base import Delivery, EntityState, Receipt
 from bus.adapters.http import json_object, odata_error, raise_for_status, upstream_errors
+from bus.adapters.orders import placed_online
 from bus.errors import PermanentError, UnknownOutcome
 from bus.settings import NavisionSettings
 
 SYSTEM = "navision"
+#: How far back the order history of a new storefront account goes.
+HISTORY_DAYS = 183
 _SELECT = "No,External_Document_No,Sell_to_Customer_No,Status,Amount,Amount_Including_VAT"
 
 
@@ -49,6 +54,8 @@ class NavisionAdapter:
         """Perform ``delivery.operation`` in NAV (see the module docstring)."""
         if delivery.operation == "customer.read":
             return await self._customer(delivery.payload["erp_key"])
+        if delivery.operation == "orders.history":
+            return await self._history(delivery.payload["erp_key"])
         if delivery.operation != "sales_order.create":
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
         body = sales_order_body(delivery.message_id, delivery.payload)
@@ -106,6 +113,18 @@ class NavisionAdapter:
         }
         return Receipt(number, details={"customer": customer})
 
+    async def _history(self, number: str) -> Receipt:
+        """The customer's sales orders of the last six months, online (the bus's) and offline."""
+        since = (dt.date.today() - dt.timedelta(days=HISTORY_DAYS)).isoformat()
+        key = number.replace("'", "''")
+        params = {
+            "$filter": f"Sell_to_Customer_No eq '{key}' and Order_Date ge {since}",
+            "$expand": "SalesOrderSalesLines",
+        }
+        found = (await self._request("GET", "/SalesOrder", params=params)).get("value") or []
+        history = [_historic(order) for order in found if isinstance(order, dict)]
+        return Receipt(number, details={"history": history})
+
     async def _add_lines(self, number: str, lines: list[dict[str, Any]], already: int) -> Receipt:
         """Post the lines after the first ``already`` ones to order ``number``; its receipt."""
         order = f"/SalesOrder(Document_Type='Order',No='{number}')"
@@ -149,6 +168,27 @@ def _line(line: dict[str, Any]) -> dict[str, Any]:
     if line.get("unit"):
         body["Unit_of_Measure_Code"] = line["unit"]
     return body
+
+
+def _historic(order: dict[str, Any]) -> dict[str, Any]:
+    """A NAV sales order as the storefront's order history takes it."""
+    online = placed_online(order.get("External_Document_No"))
+    return {
+        "order_id": str(order.get("Your_Reference") or order["No"]) if online else str(order["No"]),
+        "date": str(order.get("Order_Date") or dt.date.today().isoformat()),
+        "channel": "online" if online else "offline",
+        "status": str(order.get("Status") or "Open"),
+        "total": float(order.get("Amount_Including_VAT") or 0),
+        "lines": [
+            {
+                "item": str(line["No"]),
+                "quantity": float(line["Quantity"]),
+                "price": float(line.get("Unit_Price") or 0),
+            }
+            for line in order.get("SalesOrderSalesLines") or []
+            if line.get("No") and float(line.get("Quantity") or 0) > 0
+        ],
+    }
 
 
 def _receipt(order: dict[str, Any]) -> Receipt:

@@ -10,7 +10,7 @@ it if an earlier attempt created it but did not get to post it.
 ``Не удалось провести``: that is the configuration's verdict on the document, so it is permanent.
 
 ``customer.read`` reads a counterparty (ИНН, КПП, alcohol licence, price group) for the
-storefront account.
+storefront account; ``orders.history`` its customer orders of the last six months.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import httpx
 
 from bus.adapters.base import Delivery, EntityState, Receipt
 from bus.adapters.http import json_object, raise_for_status, upstream_errors
+from bus.adapters.orders import placed_online
 from bus.errors import PermanentError
 from bus.settings import OnecSettings
 
@@ -31,6 +32,8 @@ ORDERS = "Document_ЗаказКлиента"
 COUNTERPARTIES = "Catalog_Контрагенты"
 ITEMS = "Catalog_Номенклатура"
 _POSTING_REFUSED = "Не удалось провести"
+#: How far back the order history of a new storefront account goes.
+HISTORY_DAYS = 183
 _ORDER_FIELDS = "Ref_Key,Number,Posted,СуммаДокумента,НомерПоДаннымКлиента"
 
 
@@ -49,6 +52,7 @@ class OnecAdapter:
         self._timeout = settings.retry.attempt_timeout
         self._post_orders = settings.post_orders
         self._refs: dict[tuple[str, str], str] = {}
+        self._codes: dict[str, str] = {}
 
     def intended_state(self, delivery: Delivery) -> EntityState | None:
         """1C sends no change events to the bus: there is no echo to recognise."""
@@ -58,6 +62,8 @@ class OnecAdapter:
         """Create and post the customer order (see the module docstring)."""
         if delivery.operation == "customer.read":
             return await self._counterparty(delivery.payload["erp_key"])
+        if delivery.operation == "orders.history":
+            return await self._history(delivery.payload["erp_key"])
         if delivery.operation != "sales_order.create":
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
         order = delivery.payload
@@ -123,6 +129,27 @@ class OnecAdapter:
         }
         return Receipt(str(entry["Ref_Key"]), details={"customer": customer})
 
+    async def _history(self, code: str) -> Receipt:
+        """The counterparty's customer orders of the last six months, with their rows."""
+        counterparty = await self._ref(COUNTERPARTIES, code)
+        since = (dt.date.today() - dt.timedelta(days=HISTORY_DAYS)).isoformat()
+        params = {
+            "$filter": f"Контрагент_Key eq guid'{counterparty}'"
+            f" and Date ge datetime'{since}T00:00:00' and DeletionMark eq false",
+        }
+        found = (await self._request("GET", f"/{ORDERS}", params=params)).get("value") or []
+        codes = await self._item_codes()
+        history = [_historic(order, codes) for order in found if isinstance(order, dict)]
+        return Receipt(code, details={"history": history})
+
+    async def _item_codes(self) -> dict[str, str]:
+        """Item ``Code`` by ``Ref_Key`` (rows of orders name items by reference)."""
+        if not self._codes:
+            params = {"$select": "Ref_Key,Code"}
+            items = (await self._request("GET", f"/{ITEMS}", params=params)).get("value") or []
+            self._codes = {str(i["Ref_Key"]): str(i["Code"]) for i in items if i.get("Code")}
+        return self._codes
+
     async def _posted(self, order: dict[str, Any]) -> Receipt:
         ref_key = order.get("Ref_Key")
         if not isinstance(ref_key, str) or not order.get("Number"):
@@ -175,6 +202,28 @@ class OnecAdapter:
         if not expect_body:
             return {}
         return json_object(response, SYSTEM, idempotent=idempotent)
+
+
+def _historic(order: dict[str, Any], codes: dict[str, str]) -> dict[str, Any]:
+    """A 1C customer order as the storefront's order history takes it."""
+    return {
+        "order_id": str(order["Number"]),
+        "date": str(order.get("Date") or "")[:10] or dt.date.today().isoformat(),
+        "channel": "online" if placed_online(order.get("НомерПоДаннымКлиента")) else "offline",
+        "status": str(order.get("Статус") or ("Проведен" if order.get("Posted") else "Черновик")),
+        "total": float(order.get("СуммаДокумента") or 0),
+        "lines": [
+            {
+                "item": codes.get(
+                    str(row.get("Номенклатура_Key")), str(row.get("Номенклатура_Key"))
+                ),
+                "quantity": float(row["Количество"]),
+                "price": float(row.get("Цена") or 0),
+            }
+            for row in order.get("Товары") or []
+            if float(row.get("Количество") or 0) > 0
+        ],
+    }
 
 
 def _comment(order: dict[str, Any]) -> str:

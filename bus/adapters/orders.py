@@ -7,6 +7,7 @@ last wrote there (an echo) whichever system it is.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -34,3 +35,14 @@ def order_lines(lines: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
 def order_state(order_id: str, status: str, lines: Iterable[dict[str, Any]]) -> EntityState:
     """The fingerprint of an order's status and lines."""
     return EntityState.of(order_entity(order_id), {"status": status, "lines": order_lines(lines)})
+
+
+_MESSAGE_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+
+
+def placed_online(external_reference: Any) -> bool:
+    """Whether an ERP order's external reference is a bus message id (the storefront placed it).
+
+    The same field also carries customers' own order numbers on orders entered by hand.
+    """
+    return isinstance(external_reference, str) and bool(_MESSAGE_ID.match(external_reference))

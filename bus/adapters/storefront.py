@@ -83,7 +83,9 @@ def _params(delivery: Delivery) -> dict[str, Any]:
     if delivery.operation == "order.update" and isinstance(previous.get("order"), dict):
         return dict(previous["order"])
     if delivery.operation == "user.create" and "erp_key" in delivery.payload:
-        return user_params(delivery.payload, previous.get("customer") or {})
+        return user_params(delivery.payload, delivery.fact("customer") or {})
+    if delivery.operation == "order.history.import" and "erp_key" in delivery.payload:
+        return {"customer": delivery.payload["erp_key"], "orders": delivery.fact("history") or []}
     if delivery.operation == "user.deactivate" and "erp_key" in delivery.payload:
         return {"customer": delivery.payload["erp_key"]}
     return dict(delivery.payload)

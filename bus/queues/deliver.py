@@ -153,7 +153,10 @@ class Deliverer:
             receipt = await adapter.deliver(delivery)
         if previous is not None and previous.get("state"):
             await self._remember(EntityState(**previous["state"]))  # forwarded: now known
-        return await self._result(receipt)
+        result = await self._result(receipt)
+        if previous is not None:
+            result["context"] = _context(previous)
+        return result
 
     async def _result(self, receipt: Receipt) -> dict[str, Any]:
         """The stored result; an observed state the bus already knows skips the next step."""
@@ -173,6 +176,16 @@ class Deliverer:
     async def _remember(self, state: EntityState) -> None:
         async with writing(self._engine) as conn:
             await remember(conn, state)
+
+
+#: Keys of a step's result that are about that step only, not facts for the steps after it.
+_OWN_KEYS = frozenset({"context", "reference", "skip_next", "skipped", "state"})
+
+
+def _context(previous: dict[str, Any]) -> dict[str, Any]:
+    """What every earlier step produced, for the steps after this one (the nearest wins)."""
+    produced = {key: value for key, value in previous.items() if key not in _OWN_KEYS}
+    return {**(previous.get("context") or {}), **produced}
 
 
 def _kind(error: DeliveryError) -> str:

@@ -57,6 +57,19 @@ def test_a_crm_account_becomes_a_storefront_user_with_erp_data_and_a_password_ma
     stack: Stack,
 ) -> None:
     creatio, storefront, mail = (stack.urls[n] for n in ("creatio", "storefront", "mail"))
+    shop = BusClient(stack.api_url, DEV_KEYS["storefront"])
+    try:  # an order placed online before the account exists: it belongs in the history
+        placed = shop.call(
+            "order.submit",
+            {
+                "order_id": "W-HIST-1",
+                "customer": "10000",
+                "lines": [{"item": "1000", "quantity": 3}],
+            },
+        )
+    finally:
+        shop.close()
+    _steps_delivered(stack, placed["message_id"], steps=2)
     hook = {"url": f"{stack.api_url}/rpc", "key": DEV_KEYS["crm"]}
     httpx.post(f"{creatio}/_control/creatio/hook", json=hook).raise_for_status()
     called = httpx.post(
@@ -65,7 +78,7 @@ def test_a_crm_account_becomes_a_storefront_user_with_erp_data_and_a_password_ma
     ).json()
     message_id = called["response"]["result"]["message_id"]
 
-    _steps_delivered(stack, message_id, steps=3)
+    _steps_delivered(stack, message_id, steps=6)
 
     [user] = httpx.get(
         f"{storefront}/_control/storefront/users", params={"customer": "10000"}
@@ -76,6 +89,13 @@ def test_a_crm_account_becomes_a_storefront_user_with_erp_data_and_a_password_ma
     [sent] = httpx.get(f"{mail}/_control/mail/messages", params={"to": primary}).json()["messages"]
     assert sent["subject"] == "Your B2B store account"
     assert extract_links(sent["text"]) == [user["set_password_url"]]
+    online = [o for o in user["order_history"] if o["channel"] == "online"]
+    assert len(online) == 1 and online[0]["lines"][0]["item"] == "1000"  # the order placed above
+    if stack.erp == "navision":
+        assert online[0]["order_id"] == "W-HIST-1"
+    reported = httpx.get(f"{creatio}/_control/received").json()["requests"]
+    patches = [r for r in reported if r["method"] == "PATCH" and "/Account(" in r["path"]]
+    assert len(patches) == 1 and "Storefront account ready" in patches[0]["body"]["Notes"]
 
 
 def test_messages_of_a_customer_wait_while_the_erp_is_down_and_land_in_order(
@@ -92,7 +112,7 @@ def test_messages_of_a_customer_wait_while_the_erp_is_down_and_land_in_order(
         crm.close()
     assert deactivated["status"] == "blocked"  # behind the create
     stack.start_simulator()
-    _steps_delivered(stack, created["message_id"], steps=3)
+    _steps_delivered(stack, created["message_id"], steps=6)
     _steps_delivered(stack, deactivated["message_id"], steps=1)
     storefront = stack.urls["storefront"]
     [user] = httpx.get(
