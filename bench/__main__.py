@@ -34,9 +34,10 @@ import httpx
 import redis
 
 from bench.baselines import BASELINE_QUEUE, build_baseline_broker
+from bus.sandbox import free_port
 from bus.settings import DEV_KEYS
 from tests.support.processes import Stack
-from tests.support.servers import REDIS_URL, free_port, fresh_postgres_database
+from tests.support.servers import REDIS_URL, fresh_postgres_database
 
 LUA = Path(__file__).with_name("order_submit.lua")
 RESULTS = Path(__file__).with_name("results")

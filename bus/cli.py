@@ -172,29 +172,12 @@ def simulate(
 
 
 async def _run_simulators(ports: dict[str, int], host: str, smtp_port: int) -> None:
-    runners = await _start_simulators(ports, host, smtp_port)
+    runners = await sandbox.start_simulators(ports, host, smtp_port, echo=console.print)
     try:
         await asyncio.Event().wait()
     finally:
         for runner in runners:
             await runner.cleanup()
-
-
-async def _start_simulators(
-    ports: dict[str, int], host: str, smtp_port: int
-) -> list[web.AppRunner]:
-    from simulators import SIMULATORS
-
-    runners = []
-    for sim_name, port in ports.items():
-        options = {"smtp_host": host, "smtp_port": smtp_port} if sim_name == "mail" else {}
-        runner = web.AppRunner(SIMULATORS[sim_name](**options), access_log=None)
-        await runner.setup()
-        await web.TCPSite(runner, host, port).start()
-        runners.append(runner)
-        extra = f" (SMTP on {host}:{smtp_port})" if sim_name == "mail" else ""
-        console.print(f"simulator [bold]{sim_name}[/] on http://{host}:{port}{extra}")
-    return runners
 
 
 ERPS = ("navision", "onec")
@@ -247,7 +230,9 @@ async def _up(settings: Settings, ports: dict[str, int]) -> None:
     runner = web.AppRunner(create_app(settings), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()
-    simulators = await _start_simulators(ports, "127.0.0.1", settings.mail.port)
+    simulators = await sandbox.start_simulators(
+        ports, "127.0.0.1", settings.mail.port, echo=console.print
+    )
     try:
         if "bitrix24" in ports:
             await asyncio.to_thread(
@@ -261,6 +246,15 @@ async def _up(settings: Settings, ports: dict[str, int]) -> None:
         for sim in simulators:
             await sim.cleanup()
         await runner.cleanup()
+
+
+@app.command()
+def demo() -> None:
+    """Show every flow once against the simulators (fresh journal, free ports), then stop."""
+    from bus.demo import run
+
+    logging.basicConfig(level=logging.WARNING)
+    asyncio.run(run(console))
 
 
 @db_app.command("upgrade")

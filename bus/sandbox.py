@@ -6,9 +6,12 @@ place that knows their addresses, credentials and how to subscribe the bus to th
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Callable
 from typing import Any
 
 import httpx
+from aiohttp import web
 
 #: Each simulator's HTTP port under ``bus up`` and ``bus simulate``.
 DEFAULT_PORTS = {
@@ -62,3 +65,36 @@ def subscribe_bitrix24(simulator_url: str, bus_url: str, application_token: str)
             },
             timeout=10,
         ).raise_for_status()
+
+
+async def start_simulators(
+    ports: dict[str, int],
+    host: str,
+    smtp_port: int,
+    echo: Callable[[str], Any] | None = None,
+) -> list[web.AppRunner]:
+    """Serve each named simulator on its port (the mail simulator's SMTP on ``smtp_port``).
+
+    Returns the runners; the caller cleans them up.
+    """
+    from simulators import SIMULATORS
+
+    runners = []
+    for name, port in ports.items():
+        options = {"smtp_host": host, "smtp_port": smtp_port} if name == "mail" else {}
+        runner = web.AppRunner(SIMULATORS[name](**options), access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, host, port).start()
+        runners.append(runner)
+        if echo is not None:
+            extra = f" (SMTP on {host}:{smtp_port})" if name == "mail" else ""
+            echo(f"simulator [bold]{name}[/] on http://{host}:{port}{extra}")
+    return runners
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port

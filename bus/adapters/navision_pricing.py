@@ -67,7 +67,13 @@ class NavisionPrices:
             )
         raise_for_status(response, SYSTEM, lambda r: r.text[:300])
         prices = _return_value(response)
-        return [Quote(item, quantity, prices.get(item)) for item, quantity in lines]
+        if [item for item, _ in prices] != [item for item, _ in lines]:
+            raise TransientError(f"{SYSTEM} answered prices for other items: {prices!r:.200}")
+        # In the order asked: one item may be asked at several quantities.
+        return [
+            Quote(item, quantity, price)
+            for (item, quantity), (_, price) in zip(lines, prices, strict=True)
+        ]
 
     async def items(self, codes: list[str], timeout: float) -> dict[str, ItemInfo]:
         """``Item`` rows of ``codes`` from OData, with their inventory."""
@@ -103,7 +109,8 @@ def _xml(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def _return_value(response: httpx.Response) -> dict[str, float]:
+def _return_value(response: httpx.Response) -> list[tuple[str, float]]:
+    """``itemNo:price;…`` as ``(item, price)`` pairs, in the order NAV answered them."""
     try:
         root = ElementTree.fromstring(response.content)
     except ElementTree.ParseError as exc:
@@ -111,11 +118,11 @@ def _return_value(response: httpx.Response) -> dict[str, float]:
     found = next((e for e in root.iter() if e.tag.endswith("return_value")), None)
     if found is None:
         raise TransientError(f"{SYSTEM} answered without a return_value")
-    prices: dict[str, float] = {}
-    for part in (found.text or "").split(";"):
+    prices: list[tuple[str, float]] = []
+    for part in filter(None, (found.text or "").split(";")):
         item, _, price = part.partition(":")
         try:
-            prices[item.strip()] = float(price)
+            prices.append((item.strip(), float(price)))
         except ValueError as exc:
             raise TransientError(f"{SYSTEM} answered a price {part!r}") from exc
     return prices

@@ -169,8 +169,10 @@ class Deliverer:
                 last = await known(conn, receipt.state.entity)
             if last == receipt.state.fingerprint:
                 result["skip_next"] = (
-                    f"{receipt.state.entity} is as the bus last wrote or forwarded it (an echo)"
+                    f"{receipt.state.entity} is as the bus last wrote or forwarded it"
+                    " (its own echo, or an event repeated)"
                 )
+                log.info("%s unchanged: not forwarded", receipt.state.entity)
         return result
 
     async def _remember(self, state: EntityState) -> None:

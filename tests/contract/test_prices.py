@@ -127,3 +127,11 @@ async def test_an_unknown_customer_is_refused_by_the_erp(erp: Erp) -> None:
     with pytest.raises(UpstreamRefused) as refused:
         await erp.service.get("99999", LINES)
     assert refused.value.data["system"] == erp.system
+
+
+async def test_one_item_at_several_quantities_gets_each_its_own_price(erp: Erp) -> None:
+    lines = [("1000", 1.0), ("1000", 120.0)]
+    both = await erp.service.get("20000", lines)
+    erp.clock.now += SETTINGS.cache_ttl + 1  # ask again, one quantity at a time
+    alone = [(await erp.service.get("20000", [line]))["prices"][0] for line in lines]
+    assert [p["price"] for p in both["prices"]] == [p["price"] for p in alone]

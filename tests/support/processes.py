@@ -13,8 +13,8 @@ from typing import Any
 import httpx
 
 from bus import sandbox
+from bus.sandbox import free_port
 from bus.settings import Settings
-from tests.support.servers import free_port
 
 
 class Process:
