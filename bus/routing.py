@@ -62,6 +62,11 @@ ROUTES: dict[str, Route] = {
         ),
         ordering_key="order:{order_id}",
     ),
+    # The ERP reports an order's progress: the storefront shows it, after everything earlier
+    # about the same order.
+    "order.status_changed": Route(
+        steps=(Step("storefront", "order.update"),), ordering_key="order:{order_id}"
+    ),
     # Provisioning: the ERP's data about the customer, the storefront user, the customer's order
     # history (6 months), the mail with the set-password link, the outcome back to the CRM.
     # Every message of a customer waits for the one before.

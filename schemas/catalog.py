@@ -14,7 +14,7 @@ from schemas.accounts import AccountCreate, AccountDeactivate
 from schemas.base import Params
 from schemas.cart import CartImportExcel
 from schemas.messages import MessageGet
-from schemas.orders import OrderSubmit
+from schemas.orders import OrderStatusChanged, OrderSubmit
 from schemas.prices import PricesGet
 from schemas.results import Accepted, Cart, MessageView, OpenRpcDocument, Prices
 
@@ -41,6 +41,13 @@ METHODS: dict[str, MethodSchema] = {
             "order.submit",
             "Journal a cart: a sales order in the ERP, then the order in the CRM; answers at once.",
             OrderSubmit,
+            Accepted,
+        ),
+        MethodSchema(
+            "order.status_changed",
+            "The ERP reports an order's status (shipped, provided, …); the storefront follows,"
+            " in order with the order's other messages.",
+            OrderStatusChanged,
             Accepted,
         ),
         MethodSchema(

@@ -41,3 +41,17 @@ class OrderSubmit(Params):
     delivery: Delivery | None = None
     comment: Annotated[str, StringConstraints(max_length=250)] | None = None
     idempotency_key: IdempotencyKey | None = None
+
+
+class OrderStatusChanged(Params):
+    """Params of ``order.status_changed``: the ERP reports where an order is.
+
+    ``status`` is the ERP's word for it (``created_in_reserve``, ``shipped``, ``provided``, …);
+    the storefront shows it as sent.
+    """
+
+    order_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=35)]
+    status: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+    erp_number: Annotated[str, StringConstraints(max_length=35)] | None = None
+    changed_at: Annotated[dt.datetime | None, Field(strict=False)] = None
+    idempotency_key: IdempotencyKey | None = None

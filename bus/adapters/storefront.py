@@ -81,7 +81,11 @@ class StorefrontAdapter:
 def _params(delivery: Delivery) -> dict[str, Any]:
     previous = delivery.previous or {}
     if delivery.operation == "order.update" and isinstance(previous.get("order"), dict):
-        return dict(previous["order"])
+        return dict(previous["order"])  # read from the CRM
+    if delivery.operation == "order.update" and "status" in delivery.payload:
+        # order.status_changed, from the ERP; a field it did not send is left as it is
+        sent = {key: value for key, value in delivery.payload.items() if value is not None}
+        return {**sent, "source": "erp"}
     if delivery.operation == "user.create" and "erp_key" in delivery.payload:
         return user_params(delivery.payload, delivery.fact("customer") or {})
     if delivery.operation == "order.history.import" and "erp_key" in delivery.payload:

@@ -139,6 +139,35 @@ def test_an_excel_order_form_becomes_a_priced_cart(pair_stack: Stack) -> None:
     assert [(r["row"], r["reason"]) for r in cart["rejected"]] == [(3, "unknown_item")]
 
 
+def test_status_changes_from_the_erp_reach_the_storefront_after_the_order(
+    bitrix24_stack: Stack,
+) -> None:
+    message_id, order = _submit(bitrix24_stack)
+    erp = BusClient(bitrix24_stack.api_url, DEV_KEYS["erp"])
+    try:
+        shipped = erp.call(
+            "order.status_changed", {"order_id": order["order_id"], "status": "shipped"}
+        )
+    finally:
+        erp.close()
+    assert shipped["status"] == "blocked"  # the order's own steps come first
+    _both_steps_delivered(bitrix24_stack, message_id)
+    storefront = bitrix24_stack.urls["storefront"]
+    wait_until(
+        lambda: len(_storefront_updates(storefront, order["order_id"])) == 1,
+        bitrix24_stack,
+        30,
+        "the status in the storefront",
+    )
+    [update] = _storefront_updates(storefront, order["order_id"])
+    assert update["params"] == {
+        "order_id": order["order_id"],
+        "status": "shipped",
+        "source": "erp",
+        "message_id": shipped["message_id"],
+    }
+
+
 def test_a_deal_edited_in_bitrix24_updates_the_storefront_without_echoes(
     bitrix24_stack: Stack,
 ) -> None:
