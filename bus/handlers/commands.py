@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from bus.errors import IdempotencyConflict
 from bus.journal.accept import Command
 from bus.routing import ROUTES, system_for
-from bus.rpc import Call
+from bus.rpc import Call, MethodSpec
 from bus.services import Services
 
 
@@ -62,3 +62,12 @@ def routed_command(
         correlation_id=correlation_id,
         then=tuple(rest),
     )
+
+
+def command_method(services: Services, name: str) -> MethodSpec:
+    """The method ``name`` served by journaling its params along its route."""
+
+    async def accept(call: Call, params: BaseModel) -> dict[str, Any]:
+        return await accept_command(services, call, params)
+
+    return MethodSpec.serving(name, accept)

@@ -1,26 +1,15 @@
-"""Orders from the storefront."""
+"""Orders: from the storefront (a cart to deliver) and from the ERP (how an order is getting on)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from bus.handlers.commands import accept_command
-from bus.rpc import Call, MethodSpec
+from bus.handlers.commands import command_method
+from bus.rpc import MethodSpec
 from bus.services import Services
-from schemas import OrderSubmit
-from schemas.orders import OrderStatusChanged
 
 
 def methods(services: Services) -> list[MethodSpec]:
     """The order methods, bound to ``services``."""
-
-    async def submit(call: Call, params: OrderSubmit) -> dict[str, Any]:
-        return await accept_command(services, call, params)
-
-    async def status_changed(call: Call, params: OrderStatusChanged) -> dict[str, Any]:
-        return await accept_command(services, call, params)
-
     return [
-        MethodSpec.serving("order.submit", submit),
-        MethodSpec.serving("order.status_changed", status_changed),
+        command_method(services, "order.submit"),
+        command_method(services, "order.status_changed"),
     ]

@@ -51,6 +51,15 @@ def bitrix24_stack(log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
     yield from _stack(log_dir, tmp_path, "navision", "bitrix24")
 
 
+def _call(stack: Stack, caller: str, method: str, params: dict[str, Any]) -> Any:
+    """One JSON-RPC call to the stack's bus as ``caller``; its result."""
+    client = BusClient(stack.api_url, DEV_KEYS[caller])
+    try:
+        return client.call(method, params)
+    finally:
+        client.close()
+
+
 def _submit(stack: Stack, **overrides: Any) -> tuple[str, dict[str, Any]]:
     order = {
         "order_id": f"W-{uuid.uuid4().hex[:8]}",
@@ -58,11 +67,7 @@ def _submit(stack: Stack, **overrides: Any) -> tuple[str, dict[str, Any]]:
         "lines": [{"item": "1000", "quantity": 12}, {"item": "1002", "quantity": 3}],
         **overrides,
     }
-    client = BusClient(stack.api_url, DEV_KEYS["storefront"])
-    try:
-        accepted = client.call("order.submit", order)
-    finally:
-        client.close()
+    accepted = _call(stack, "storefront", "order.submit", order)
     return accepted["message_id"], order
 
 
@@ -106,14 +111,12 @@ def test_an_order_reaches_the_erp_then_the_crm_with_product_rows(pair_stack: Sta
 
 
 def test_personal_prices_come_from_each_erp(pair_stack: Stack) -> None:
-    client = BusClient(pair_stack.api_url, DEV_KEYS["storefront"])
-    try:
-        answer = client.call(
-            "prices.get",
-            {"customer": "10000", "items": [{"item": "1000", "quantity": 5}, {"item": "1002"}]},
-        )
-    finally:
-        client.close()
+    answer = _call(
+        pair_stack,
+        "storefront",
+        "prices.get",
+        {"customer": "10000", "items": [{"item": "1000", "quantity": 5}, {"item": "1002"}]},
+    )
     assert answer["customer"] == "10000" and not answer["stale"]
     assert [(p["item"], p["quantity"]) for p in answer["prices"]] == [("1000", 5), ("1002", 1)]
     assert all(p["price"] > 0 for p in answer["prices"])
@@ -126,14 +129,10 @@ def test_an_excel_order_form_becomes_a_priced_cart(pair_stack: Stack) -> None:
     book.active.append(["nope", 1])
     out = io.BytesIO()
     book.save(out)
-    client = BusClient(pair_stack.api_url, DEV_KEYS["storefront"])
-    try:
-        cart = client.call(
-            "cart.import_excel",
-            {"customer": "10000", "workbook": base64.b64encode(out.getvalue()).decode()},
-        )
-    finally:
-        client.close()
+    workbook = base64.b64encode(out.getvalue()).decode()
+    cart = _call(
+        pair_stack, "storefront", "cart.import_excel", {"customer": "10000", "workbook": workbook}
+    )
     assert [(line["row"], line["item"]) for line in cart["lines"]] == [(2, "1000")]
     assert cart["lines"][0]["price"] > 0
     assert [(r["row"], r["reason"]) for r in cart["rejected"]] == [(3, "unknown_item")]
@@ -143,13 +142,12 @@ def test_status_changes_from_the_erp_reach_the_storefront_after_the_order(
     bitrix24_stack: Stack,
 ) -> None:
     message_id, order = _submit(bitrix24_stack)
-    erp = BusClient(bitrix24_stack.api_url, DEV_KEYS["erp"])
-    try:
-        shipped = erp.call(
-            "order.status_changed", {"order_id": order["order_id"], "status": "shipped"}
-        )
-    finally:
-        erp.close()
+    shipped = _call(
+        bitrix24_stack,
+        "erp",
+        "order.status_changed",
+        {"order_id": order["order_id"], "status": "shipped"},
+    )
     assert shipped["status"] == "blocked"  # the order's own steps come first
     _both_steps_delivered(bitrix24_stack, message_id)
     storefront = bitrix24_stack.urls["storefront"]
