@@ -85,6 +85,16 @@ ROUTES: dict[str, Route] = {
     "account.deactivate": Route(
         steps=(Step("storefront", "user.deactivate"),), ordering_key="customer:{erp_key}"
     ),
+    # Documents: the ERP issues them, the storefront receives the PDF. Keyed by customer, so a
+    # document never reaches a storefront account before it exists.
+    "invoice.request": Route(
+        steps=(Step("erp", "invoice.create"), Step("storefront", "document.deliver")),
+        ordering_key="customer:{customer}",
+    ),
+    "reconciliation.request": Route(
+        steps=(Step("erp", "reconciliation.create"), Step("storefront", "document.deliver")),
+        ordering_key="customer:{customer}",
+    ),
     # An outbound Bitrix24 event about a deal: read the deal, then bring the storefront's order
     # up to date (skipped when the deal shows what the bus itself last wrote or forwarded).
     "bitrix24.deal_changed": Route(

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from schemas.accounts import AccountCreate, AccountDeactivate
 from schemas.base import Params
 from schemas.cart import CartImportExcel
+from schemas.documents import InvoiceRequest, ReconciliationRequest
 from schemas.messages import MessageGet
 from schemas.orders import OrderStatusChanged, OrderSubmit
 from schemas.prices import PricesGet
@@ -61,6 +62,18 @@ METHODS: dict[str, MethodSchema] = {
             "account.deactivate",
             "Disable a customer's storefront user, after every earlier message of the customer.",
             AccountDeactivate,
+            Accepted,
+        ),
+        MethodSchema(
+            "invoice.request",
+            "An invoice for an amount, issued by the ERP and delivered to the storefront as PDF.",
+            InvoiceRequest,
+            Accepted,
+        ),
+        MethodSchema(
+            "reconciliation.request",
+            "The reconciliation act of a quarter, issued by the ERP and delivered as PDF.",
+            ReconciliationRequest,
             Accepted,
         ),
         MethodSchema(

@@ -11,6 +11,8 @@ it if an earlier attempt created it but did not get to post it.
 
 ``customer.read`` reads a counterparty (ИНН, КПП, alcohol licence, price group) for the
 storefront account; ``orders.history`` its customer orders of the last six months.
+``invoice.create`` and ``reconciliation.create`` have the publication's HTTP service
+(``/hs/b2b/v1``) issue the document as PDF.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import httpx
 from bus.adapters.base import Delivery, EntityState, Receipt
 from bus.adapters.http import json_object, raise_for_status, upstream_errors
 from bus.adapters.orders import placed_online
-from bus.errors import PermanentError
+from bus.errors import PermanentError, TransientError
 from bus.settings import OnecSettings
 
 SYSTEM = "onec"
@@ -32,6 +34,15 @@ ORDERS = "Document_ЗаказКлиента"
 COUNTERPARTIES = "Catalog_Контрагенты"
 ITEMS = "Catalog_Номенклатура"
 _POSTING_REFUSED = "Не удалось провести"
+#: Document operations: the kind, the HTTP service's route, the payload fields it takes.
+DOCUMENTS = {
+    "invoice.create": ("invoice", "invoices", ("customer", "amount")),
+    "reconciliation.create": (
+        "reconciliation_act",
+        "reconciliation-acts",
+        ("customer", "year", "quarter"),
+    ),
+}
 #: How far back the order history of a new storefront account goes.
 HISTORY_DAYS = 183
 _ORDER_FIELDS = "Ref_Key,Number,Posted,СуммаДокумента,НомерПоДаннымКлиента"
@@ -48,6 +59,7 @@ class OnecAdapter:
     def __init__(self, settings: OnecSettings, client: httpx.AsyncClient) -> None:
         self._client = client
         self._odata = f"{settings.url.rstrip('/')}/odata/standard.odata"
+        self._service = f"{settings.url.rstrip('/')}/hs/b2b/v1"
         self._auth = httpx.BasicAuth(settings.username, settings.password.get_secret_value())
         self._timeout = settings.retry.attempt_timeout
         self._post_orders = settings.post_orders
@@ -64,6 +76,8 @@ class OnecAdapter:
             return await self._counterparty(delivery.payload["erp_key"])
         if delivery.operation == "orders.history":
             return await self._history(delivery.payload["erp_key"])
+        if delivery.operation in DOCUMENTS:
+            return await self._document(delivery)
         if delivery.operation != "sales_order.create":
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
         order = delivery.payload
@@ -128,6 +142,34 @@ class OnecAdapter:
             "credit_limit": None,
         }
         return Receipt(str(entry["Ref_Key"]), details={"customer": customer})
+
+    async def _document(self, delivery: Delivery) -> Receipt:
+        """Have the HTTP service issue the document; the PDF travels on to the storefront.
+
+        The service keys each document by ``request_id`` (the message id) and answers a repeat
+        with the same document, so a lost answer is simply asked again.
+        """
+        kind, route, fields = DOCUMENTS[delivery.operation]
+        body = {name: delivery.payload[name] for name in fields}
+        body["request_id"] = delivery.message_id
+        with upstream_errors(SYSTEM, idempotent=True):
+            response = await self._client.post(
+                f"{self._service}/{route}", json=body, auth=self._auth, timeout=self._timeout
+            )
+        if response.status_code in (404, 409, 422):  # unknown customer, deleted, future quarter
+            raise PermanentError(f"{SYSTEM} refused the {kind}: {_service_error(response)}")
+        raise_for_status(response, SYSTEM, _service_error)
+        issued = json_object(response, SYSTEM, idempotent=True)
+        if not isinstance(issued.get("number"), str) or not issued.get("pdf_base64"):
+            raise TransientError(f"{SYSTEM} answered a {kind} without a number or PDF")
+        document = {
+            "kind": kind,
+            "request_id": delivery.message_id,
+            "number": issued["number"],
+            "filename": f"{kind}-{issued['number']}.pdf",
+            "content_base64": issued["pdf_base64"],
+        }
+        return Receipt(issued["number"], details={"document": document})
 
     async def _history(self, code: str) -> Receipt:
         """The counterparty's customer orders of the last six months, with their rows."""
@@ -233,6 +275,14 @@ def _comment(order: dict[str, Any]) -> str:
 
 def _quoted(value: str) -> str:
     return value.replace("'", "''")
+
+
+def _service_error(response: httpx.Response) -> str:
+    """The HTTP service's ``{"error": "…"}``; raw text otherwise."""
+    try:
+        return str(response.json().get("error"))
+    except (ValueError, AttributeError):
+        return response.text[:300] or response.reason_phrase
 
 
 def _onec_error(response: httpx.Response) -> str:

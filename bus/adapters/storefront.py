@@ -88,6 +88,8 @@ def _params(delivery: Delivery) -> dict[str, Any]:
         return {**sent, "source": "erp"}
     if delivery.operation == "user.create" and "erp_key" in delivery.payload:
         return user_params(delivery.payload, delivery.fact("customer") or {})
+    if delivery.operation == "document.deliver" and delivery.fact("document"):
+        return {"customer": delivery.payload["customer"], **delivery.fact("document")}
     if delivery.operation == "order.history.import" and "erp_key" in delivery.payload:
         return {"customer": delivery.payload["erp_key"], "orders": delivery.fact("history") or []}
     if delivery.operation == "user.deactivate" and "erp_key" in delivery.payload:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from bus.handlers import accounts, cart, discovery, messages, orders, prices
+from bus.handlers import accounts, cart, discovery, documents, messages, orders, prices
 from bus.rpc import MethodSpec
 from bus.services import Services
 
 
 def all_methods(services: Services) -> list[MethodSpec]:
     """Every method the bus serves, bound to ``services``."""
-    return [
+    served = [
         *orders.methods(services),
         *accounts.methods(services),
         *messages.methods(services),
         *prices.methods(services),
         *cart.methods(services),
-        *discovery.methods(services),
+        *documents.methods(services),
     ]
+    return [*served, *discovery.methods(services, [spec.name for spec in served])]

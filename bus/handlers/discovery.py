@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from bus import __version__
@@ -12,13 +13,18 @@ from schemas.catalog import METHODS, NoParams
 from schemas.openrpc import openrpc_document
 
 
-def methods(services: Services) -> list[MethodSpec]:
-    """The discovery method, bound to ``services``."""
+def methods(services: Services, served: Iterable[str]) -> list[MethodSpec]:
+    """The discovery method, bound to ``services``, describing the ``served`` methods."""
     errors = [(error.code, error.message) for error in CALL_ERRORS]
+    described = {*served, "rpc.discover"}
 
     async def discover(call: Call, params: NoParams) -> dict[str, Any]:
         client = services.settings.clients[call.client]
-        allowed = [method for name, method in METHODS.items() if client.may_call(name)]
+        allowed = [
+            method
+            for name, method in METHODS.items()
+            if name in described and client.may_call(name)
+        ]
         return openrpc_document(__version__, errors, allowed)
 
     return [MethodSpec.serving("rpc.discover", discover)]

@@ -138,6 +138,44 @@ def test_an_excel_order_form_becomes_a_priced_cart(pair_stack: Stack) -> None:
     assert [(r["row"], r["reason"]) for r in cart["rejected"]] == [(3, "unknown_item")]
 
 
+def test_documents_are_issued_by_the_erp_and_delivered_to_the_storefront(
+    pair_stack: Stack,
+) -> None:
+    if pair_stack.erp == "navision":  # NAV publishes no document service: not offered at all
+        methods = _call(pair_stack, "storefront", "rpc.discover", {})["methods"]
+        assert "invoice.request" not in [m["name"] for m in methods]
+        return
+    invoice = _call(
+        pair_stack, "storefront", "invoice.request", {"customer": "20000", "amount": 1500}
+    )
+    act = _call(
+        pair_stack,
+        "storefront",
+        "reconciliation.request",
+        {"customer": "20000", "year": 2026, "quarter": 2},
+    )
+    for accepted in (invoice, act):
+        wait_until(
+            lambda m=accepted["message_id"]: _all_delivered(pair_stack, m),
+            pair_stack,
+            30,
+            "the document",
+        )
+    storefront = pair_stack.urls["storefront"]
+    documents = httpx.get(
+        f"{storefront}/_control/storefront/documents", params={"customer": "20000"}
+    ).json()["documents"]
+    assert sorted(d["kind"] for d in documents) == ["invoice", "reconciliation_act"]
+    for document in documents:
+        assert base64.b64decode(document["content_base64"]).startswith(b"%PDF")
+        assert document["filename"].endswith(".pdf")
+
+
+def _all_delivered(stack: Stack, message_id: str) -> bool:
+    message = _call(stack, "ops", "message.get", {"message_id": message_id})
+    return all(m["status"] == "delivered" for m in [message, *message["children"]])
+
+
 def test_status_changes_from_the_erp_reach_the_storefront_after_the_order(
     bitrix24_stack: Stack,
 ) -> None:
