@@ -111,4 +111,5 @@ def test_rpc_discover_lists_the_methods_the_caller_may_call(rpc: Rpc) -> None:
         "message.get",
         "rpc.discover",
     ]
-    assert [m["name"] for m in ops["result"]["methods"]] == sorted(METHODS)
+    not_on_nav = {"invoice.request", "reconciliation.request"}  # NAV issues no documents here
+    assert [m["name"] for m in ops["result"]["methods"]] == sorted(set(METHODS) - not_on_nav)
