@@ -7,6 +7,7 @@ typo fails fast instead of at the first delivery.
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 import functools
 import os
@@ -205,6 +206,23 @@ class PricesSettings(_Model):
     breaker: BreakerSettings = BreakerSettings(failure_threshold=3, cooldown=10.0)
 
 
+class OrderRules(_Model):
+    """Rules an ``order.submit`` must meet, as data: pack sizes, minimums, cut-off and holidays."""
+
+    pack_sizes: dict[str, int] = Field(
+        default_factory=dict, description="item -> pack size: the item is sold in whole packs"
+    )
+    minimum_amount: float = Field(default=0.0, ge=0, description="the smallest order, by value")
+    customer_minimums: dict[str, float] = Field(
+        default_factory=dict, description="customer -> its own minimum order value"
+    )
+    cutoff: dt.time = Field(default=dt.time(18, 0), description="orders after it ship later")
+    lead_days: int = Field(default=1, ge=0, description="working days to the earliest delivery")
+    after_cutoff_lead_days: int = Field(default=2, ge=0)
+    holidays: tuple[dt.date, ...] = Field(default=(), description="no deliveries on these days")
+    timezone: str = Field(default="Europe/Moscow", description="where the cut-off is read")
+
+
 class FlowSettings(_Model):
     """Switches of the routes' optional steps."""
 
@@ -258,6 +276,7 @@ class Settings(BaseSettings):
     storefront: StorefrontSettings = StorefrontSettings()
     mail: MailSettings = MailSettings()
     flows: FlowSettings = FlowSettings()
+    order_rules: OrderRules = OrderRules()
     prices: PricesSettings = PricesSettings()
     limits: Limits = Limits()
     queue: QueueSettings = QueueSettings()

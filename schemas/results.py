@@ -13,11 +13,25 @@ class Result(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+class Adjustment(Result):
+    """A field the bus changed by its rules, from what to what, and why."""
+
+    field: str
+    to: Any
+    reason: str
+
+
 class Accepted(Result):
-    """A command was journaled: its message, to follow with ``message.get``."""
+    """A command was journaled: its message, to follow with ``message.get``.
+
+    ``adjusted`` lists what the bus's rules changed (a delivery date moved past the cut-off);
+    ``unchecked`` what could not be checked now (a minimum, while the ERP cannot price).
+    """
 
     message_id: str
     status: str
+    adjusted: list[Adjustment] | None = None
+    unchecked: list[str] | None = None
 
 
 class AttemptView(Result):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from pydantic import BaseModel
@@ -13,21 +14,29 @@ from bus.rpc import Call, MethodSpec
 from bus.services import Services
 
 
-async def accept_command(services: Services, call: Call, params: BaseModel) -> dict[str, Any]:
+async def accept_command(
+    services: Services, call: Call, params: BaseModel, adjusted: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Route ``params`` of ``call.method``, journal it and answer ``{message_id, status}``.
+
+    Parameters:
+        adjusted: the payload to journal when the bus changed what was sent (a repeated call is
+            still recognised by what was sent).
 
     Raises:
         IdempotencyConflict: the idempotency key was used before with another payload.
     """
-    payload = params.model_dump(mode="json", exclude={"idempotency_key"})
+    sent = params.model_dump(mode="json", exclude={"idempotency_key"})
     command = routed_command(
         services,
         call.method,
         source=call.client,
-        payload=payload,
+        payload=sent if adjusted is None else adjusted,
         idempotency_key=getattr(params, "idempotency_key", None),
         correlation_id=call.correlation_id,
     )
+    if adjusted is not None:
+        command = dataclasses.replace(command, sent=sent)
     outcome = await services.committer.accept(command)
     if isinstance(outcome, IdempotencyConflict):
         raise outcome

@@ -46,15 +46,23 @@ class Command:
     parent_id: str | None = None
     correlation_id: str | None = None
     then: tuple[tuple[str, str], ...] = ()
+    #: what the caller sent, when the bus adjusted it into ``payload`` (a moved delivery date):
+    #: a repeated call is recognised by what was sent, whenever it is repeated.
+    sent: dict[str, Any] | None = None
 
     def canonical_payload(self) -> tuple[str, str]:
-        """The payload as canonical JSON, and a digest of method and payload.
+        """The payload as canonical JSON, and a digest of method and what the caller sent.
 
         The digest recognises a repeated call; the JSON is also what PostgreSQL stores, so the
         payload is serialized once.
         """
         payload_json = json.dumps(self.payload, sort_keys=True, separators=(",", ":"))
-        digest = hashlib.sha256(f"{self.method}\n{payload_json}".encode()).hexdigest()
+        sent_json = (
+            payload_json
+            if self.sent is None
+            else json.dumps(self.sent, sort_keys=True, separators=(",", ":"))
+        )
+        digest = hashlib.sha256(f"{self.method}\n{sent_json}".encode()).hexdigest()
         return payload_json, digest
 
 

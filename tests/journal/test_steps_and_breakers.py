@@ -104,3 +104,21 @@ async def test_entity_states_and_credentials_keep_the_newest(journal: AsyncEngin
     await secrets.put("bitrix24-oauth", {"refresh_token": "one"})
     await secrets.put("bitrix24-oauth", {"refresh_token": "two"})
     assert await secrets.get("bitrix24-oauth") == {"refresh_token": "two"}
+
+
+async def test_a_repeat_is_recognised_by_what_was_sent_not_by_the_adjusted_payload(
+    journal: AsyncEngine,
+) -> None:
+    sent = command("k-adjusted", order="C-1")
+    before_cutoff = dataclasses.replace(
+        sent, payload={**sent.payload, "delivery": {"date": "2026-11-24"}}, sent=sent.payload
+    )
+    after_cutoff = dataclasses.replace(
+        sent, payload={**sent.payload, "delivery": {"date": "2026-11-25"}}, sent=sent.payload
+    )
+    async with writing(journal) as conn:
+        [first] = await accept_batch(conn, [before_cutoff])
+    async with writing(journal) as conn:
+        [again] = await accept_batch(conn, [after_cutoff], check_existing=True)
+    assert isinstance(first, Accepted) and isinstance(again, Accepted)
+    assert again.message_id == first.message_id and not again.created

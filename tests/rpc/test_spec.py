@@ -14,8 +14,11 @@ def test_a_single_call_answers_at_once_with_the_message(rpc: Rpc) -> None:
     assert response.headers["Content-Type"].startswith("application/json")
     body = response.json()
     assert body["jsonrpc"] == "2.0" and body["id"] == 7 and "error" not in body
-    assert set(body["result"]) == {"message_id", "status"}
+    assert set(body["result"]) == {"message_id", "status", "adjusted"}
     assert body["result"]["status"] == "accepted"
+    # no delivery date was asked for: the bus names the earliest one its rules allow
+    [adjusted] = body["result"]["adjusted"]
+    assert adjusted["field"] == "delivery.date" and adjusted["from"] is None
 
 
 @pytest.mark.parametrize("request_id", ["abc-1", 0, -5, 12345678901234, 1.5, None, "", "ü"])
