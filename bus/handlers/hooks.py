@@ -58,7 +58,7 @@ async def bitrix24_event(services: Services, request: web.Request) -> web.Respon
     except Exception:  # the journal is unreachable: say so; the portal will not retry
         log.exception("bitrix24 %s of deal %s NOT journaled", event, deal_id)
         return web.json_response({"error": "journal unavailable"}, status=503)
-    if isinstance(outcome, Exception):  # same key, other payload: cannot happen for one event
+    if isinstance(outcome, Exception):  # a conflict needs a key; events carry none
         return _refuse(409, str(outcome), request)
     return web.json_response({"message_id": outcome.message_id, "status": outcome.status.value})
 
