@@ -15,12 +15,13 @@ import httpx
 from aiohttp import web
 from sqlalchemy import text
 
-from bus.adapters import build_price_source
+from bus.adapters import build_erp_queries
 from bus.adapters.http import cookieless_jar
 from bus.db import create_engine, reading
 from bus.handlers import all_methods
 from bus.handlers.hooks import bitrix24_event
 from bus.journal.group_commit import GroupCommitter
+from bus.queries.balance import BalanceService
 from bus.queries.cart import CartImporter
 from bus.queries.prices import PriceService
 from bus.queues.broker import build_broker
@@ -64,10 +65,11 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         # Real-time queries get a client of their own: a slow ERP must not take the pool
         # connections of deliveries (in the embedded mode they share the process).
         queries = httpx.AsyncClient(cookies=cookieless_jar())
-        source = build_price_source(settings, queries)
+        source = build_erp_queries(settings, queries)
         prices = PriceService(settings.prices, source, settings.erp)
         cart = CartImporter(source, prices, settings.erp, settings.prices.budget)
-        services = Services(settings, engine, committer, prices, cart)
+        balance = BalanceService(settings.balance, source, settings.erp)
+        services = Services(settings, engine, committer, prices, cart, balance)
         app[SERVICES] = services
         app[EDGE] = RpcEdge(all_methods(services), settings.clients, settings.limits)
         embedded = _start_embedded_delivery(settings, broker) if not settings.redis_url else []

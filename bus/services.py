@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bus.journal.group_commit import GroupCommitter
+from bus.queries.balance import BalanceService
 from bus.queries.cart import CartImporter
 from bus.queries.prices import PriceService
 from bus.settings import Settings
@@ -22,3 +23,4 @@ class Services:
     committer: GroupCommitter
     prices: PriceService
     cart: CartImporter
+    balance: BalanceService

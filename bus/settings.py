@@ -193,8 +193,8 @@ class MailSettings(TargetSettings):
     starttls: bool = False
 
 
-class PricesSettings(_Model):
-    """Real-time personal prices (``prices.get``): the time budget, the cache, the fallback."""
+class RealtimeSettings(_Model):
+    """A real-time query to the ERP (``prices.get``, ``balance.get``): budget, cache, fallback."""
 
     budget: float = Field(default=2.0, gt=0, description="the most one call may take, seconds")
     attempt_timeout: float = Field(default=0.8, gt=0, description="one request to the ERP")
@@ -277,7 +277,8 @@ class Settings(BaseSettings):
     mail: MailSettings = MailSettings()
     flows: FlowSettings = FlowSettings()
     order_rules: OrderRules = OrderRules()
-    prices: PricesSettings = PricesSettings()
+    prices: RealtimeSettings = RealtimeSettings()
+    balance: RealtimeSettings = RealtimeSettings(cache_ttl=60.0)
     limits: Limits = Limits()
     queue: QueueSettings = QueueSettings()
 

@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from pydantic import BaseModel
 
 from schemas.accounts import AccountCreate, AccountDeactivate
+from schemas.balance import BalanceGet
 from schemas.base import Params
 from schemas.cart import CartImportExcel
 from schemas.documents import InvoiceRequest, ReconciliationRequest
 from schemas.messages import MessageGet
 from schemas.orders import OrderStatusChanged, OrderSubmit
 from schemas.prices import PricesGet
-from schemas.results import Accepted, Cart, MessageView, OpenRpcDocument, Prices
+from schemas.results import Accepted, BalanceView, Cart, MessageView, OpenRpcDocument, Prices
 
 
 class NoParams(Params):
@@ -88,6 +89,13 @@ METHODS: dict[str, MethodSchema] = {
             " last known prices flagged stale when it cannot answer.",
             PricesGet,
             Prices,
+        ),
+        MethodSchema(
+            "balance.get",
+            "A customer's balance, credit limit, receivables, overdue debt and payments in"
+            " progress, from the ERP within a time budget (last known, flagged stale, if not).",
+            BalanceGet,
+            BalanceView,
         ),
         MethodSchema(
             "cart.import_excel",

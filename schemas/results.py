@@ -94,6 +94,20 @@ class Prices(Result):
     prices: list[PriceView]
 
 
+class BalanceView(Result):
+    """A customer's money position; a figure the ERP does not give is ``null``."""
+
+    customer: str
+    currency: str
+    stale: bool
+    as_of: str
+    balance: float | None
+    credit_limit: float | None
+    receivables: float | None
+    overdue: float | None
+    payments_in_progress: float | None
+
+
 class CartLine(Result):
     """A row of the workbook taken into the cart, with its personal price."""
 

@@ -9,12 +9,12 @@ import httpx
 from bus.adapters.base import Adapter, Delivery, EntityState, Receipt, SecretStore
 from bus.adapters.bitrix24 import Bitrix24Adapter
 from bus.adapters.creatio import CreatioAdapter
+from bus.adapters.erp_queries import ErpQueries
 from bus.adapters.mail import MailAdapter
 from bus.adapters.navision import NavisionAdapter
-from bus.adapters.navision_pricing import NavisionPrices
+from bus.adapters.navision_queries import NavisionQueries
 from bus.adapters.onec import OnecAdapter
-from bus.adapters.onec_pricing import OnecPrices
-from bus.adapters.pricing import PriceSource
+from bus.adapters.onec_queries import OnecQueries
 from bus.adapters.storefront import StorefrontAdapter
 from bus.settings import Settings
 
@@ -25,7 +25,7 @@ __all__ = [
     "Receipt",
     "SecretStore",
     "build_adapters",
-    "build_price_source",
+    "build_erp_queries",
 ]
 
 
@@ -49,8 +49,8 @@ def build_adapters(
     return {name: factory() for name, factory in factories.items() if name in systems}
 
 
-def build_price_source(settings: Settings, client: httpx.AsyncClient) -> PriceSource:
+def build_erp_queries(settings: Settings, client: httpx.AsyncClient) -> ErpQueries:
     """The deployment's ERP as a source of real-time personal prices."""
     if settings.erp == "onec":
-        return OnecPrices(settings.onec, client)
-    return NavisionPrices(settings.navision, client)
+        return OnecQueries(settings.onec, client)
+    return NavisionQueries(settings.navision, client)

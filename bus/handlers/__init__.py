@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from bus.handlers import accounts, cart, discovery, documents, messages, orders, prices
+from bus.handlers import (
+    accounts,
+    balance,
+    cart,
+    discovery,
+    documents,
+    messages,
+    orders,
+    prices,
+)
 from bus.rpc import MethodSpec
 from bus.services import Services
 
@@ -14,6 +23,7 @@ def all_methods(services: Services) -> list[MethodSpec]:
         *accounts.methods(services),
         *messages.methods(services),
         *prices.methods(services),
+        *balance.methods(services),
         *cart.methods(services),
         *documents.methods(services),
     ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from bus.adapters.pricing import ItemInfo, PriceSource
+from bus.adapters.erp_queries import ErpQueries, ItemInfo
 from bus.errors import DeliveryError, UpstreamUnavailable
 from bus.queries.prices import PriceService
 from bus.queries.workbook import Row, read_order_form
@@ -28,7 +28,7 @@ class CartImporter:
     """
 
     def __init__(
-        self, source: PriceSource, prices: PriceService, system: str, budget: float
+        self, source: ErpQueries, prices: PriceService, system: str, budget: float
     ) -> None:
         self._source = source
         self._prices = prices

@@ -15,7 +15,7 @@ import pytest
 from bus.errors import InvalidParams
 from bus.queries.cart import CartImporter
 from bus.queries.prices import PriceService
-from bus.settings import PricesSettings
+from bus.settings import RealtimeSettings
 from simulators import SIMULATORS
 from tests.contract.test_prices import price_source
 
@@ -40,7 +40,7 @@ async def importer(request: pytest.FixtureRequest, aiohttp_server: Any) -> Async
     base = str(server.make_url("")).rstrip("/")
     async with httpx.AsyncClient() as client:
         source = price_source(system, base, client)
-        prices = PriceService(PricesSettings(), source, system)
+        prices = PriceService(RealtimeSettings(), source, system)
         yield system, CartImporter(source, prices, system, budget=2.0)
 
 

@@ -12,7 +12,7 @@ import pytest
 from bus.errors import InvalidParams
 from bus.order_rules import apply_rules
 from bus.queries.prices import PriceService
-from bus.settings import OrderRules, PricesSettings
+from bus.settings import OrderRules, RealtimeSettings
 from simulators import SIMULATORS
 from tests.contract.test_prices import price_source
 
@@ -40,7 +40,7 @@ async def prices(aiohttp_server: Any) -> AsyncIterator[PriceService]:
     server = await aiohttp_server(SIMULATORS["navision"]())
     async with httpx.AsyncClient() as client:
         base = str(server.make_url("")).rstrip("/")
-        yield PriceService(PricesSettings(), price_source("navision", base, client), "navision")
+        yield PriceService(RealtimeSettings(), price_source("navision", base, client), "navision")
 
 
 def at(text: str) -> dt.datetime:
@@ -72,7 +72,7 @@ async def test_an_order_below_the_customers_minimum_is_refused(prices: PriceServ
 async def test_when_the_erp_cannot_price_the_minimum_is_left_unchecked() -> None:
     async with httpx.AsyncClient() as client:
         source = price_source("navision", "http://127.0.0.1:9", client)  # nothing listens
-        unreachable = PriceService(PricesSettings(budget=0.3), source, "navision")
+        unreachable = PriceService(RealtimeSettings(budget=0.3), source, "navision")
         checked = await apply_rules(order(("1000", 1)), RULES, unreachable, at("2026-11-23T10:00"))
     assert checked.unchecked and "minimum order value not checked" in checked.unchecked[0]
 

@@ -10,15 +10,15 @@ from typing import Any
 import httpx
 import pytest
 
-from bus.adapters.navision_pricing import NavisionPrices
-from bus.adapters.onec_pricing import OnecPrices
-from bus.adapters.pricing import PriceSource
+from bus.adapters.erp_queries import ErpQueries
+from bus.adapters.navision_queries import NavisionQueries
+from bus.adapters.onec_queries import OnecQueries
 from bus.errors import UpstreamRefused, UpstreamUnavailable
 from bus.queries.prices import PriceService
-from bus.settings import BreakerSettings, NavisionSettings, OnecSettings, PricesSettings
+from bus.settings import BreakerSettings, NavisionSettings, OnecSettings, RealtimeSettings
 from simulators import SIMULATORS
 
-SETTINGS = PricesSettings(
+SETTINGS = RealtimeSettings(
     budget=1.0,
     attempt_timeout=0.4,
     cache_ttl=30.0,
@@ -57,10 +57,10 @@ class Erp:
         return sum("/WS/" in r["path"] or "/hs/" in r["path"] for r in received)
 
 
-def price_source(system: str, base: str, client: httpx.AsyncClient) -> PriceSource:
+def price_source(system: str, base: str, client: httpx.AsyncClient) -> ErpQueries:
     if system == "navision":
-        return NavisionPrices(NavisionSettings(url=f"{base}/DynamicsNAV110/ODataV4"), client)
-    return OnecPrices(OnecSettings(url=f"{base}/b2b"), client)
+        return NavisionQueries(NavisionSettings(url=f"{base}/DynamicsNAV110/ODataV4"), client)
+    return OnecQueries(OnecSettings(url=f"{base}/b2b"), client)
 
 
 @pytest.fixture(params=["navision", "onec"])

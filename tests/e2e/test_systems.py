@@ -120,6 +120,8 @@ def test_personal_prices_come_from_each_erp(pair_stack: Stack) -> None:
     assert answer["customer"] == "10000" and not answer["stale"]
     assert [(p["item"], p["quantity"]) for p in answer["prices"]] == [("1000", 5), ("1002", 1)]
     assert all(p["price"] > 0 for p in answer["prices"])
+    balance = _call(pair_stack, "storefront", "balance.get", {"customer": "10000"})
+    assert not balance["stale"] and balance["credit_limit"] > 0
 
 
 def test_an_excel_order_form_becomes_a_priced_cart(pair_stack: Stack) -> None:

@@ -11,15 +11,15 @@ from typing import Any
 
 import httpx
 
+from bus.adapters.erp_queries import Balance, ItemInfo, Quote
 from bus.adapters.http import json_object, raise_for_status, upstream_errors
-from bus.adapters.pricing import ItemInfo, Quote
 from bus.errors import PermanentError, TransientError
 from bus.settings import OnecSettings
 
 SYSTEM = "onec"
 
 
-class OnecPrices:
+class OnecQueries:
     """Asks 1C's HTTP service.
 
     Parameters:
@@ -33,6 +33,7 @@ class OnecPrices:
         self._client = client
         self._auth = httpx.BasicAuth(settings.username, settings.password.get_secret_value())
         self._url = f"{settings.url.rstrip('/')}/hs/b2b/v1/prices"
+        self._balance = f"{settings.url.rstrip('/')}/hs/b2b/v1/balance"
         self._items = f"{settings.url.rstrip('/')}/odata/standard.odata/Catalog_Номенклатура"
 
     async def quote(
@@ -59,6 +60,30 @@ class OnecPrices:
             _quote(entry, item, quantity)
             for entry, (item, quantity) in zip(quoted, lines, strict=True)
         ]
+
+    async def balance(self, customer: str, timeout: float) -> Balance:
+        """``GET balance``: every figure the storefront shows."""
+        with upstream_errors(SYSTEM, idempotent=True):
+            response = await self._client.get(
+                self._balance, params={"customer": customer}, auth=self._auth, timeout=timeout
+            )
+        if response.status_code in (400, 404):
+            raise PermanentError(f"{SYSTEM} refused the balance query: {_error(response)}")
+        raise_for_status(response, SYSTEM, _error)
+        found = json_object(response, SYSTEM, idempotent=True)
+        figures = [
+            found.get(name)
+            for name in (
+                "balance",
+                "credit_limit",
+                "receivables",
+                "overdue",
+                "payments_in_progress",
+            )
+        ]
+        if not all(isinstance(f, int | float) or f is None for f in figures):
+            raise TransientError(f"{SYSTEM} answered a balance of unknown shape: {found!r:.200}")
+        return Balance(*(None if f is None else float(f) for f in figures))
 
     async def items(self, codes: list[str], timeout: float) -> dict[str, ItemInfo]:
         """``Catalog_Номенклатура`` entries of ``codes`` (1C's catalog keeps no stock here)."""

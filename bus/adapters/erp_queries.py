@@ -1,4 +1,4 @@
-"""Real-time queries to the ERP: a customer's prices, and what its catalog says of items.
+"""Real-time queries to the ERP: a customer's prices and balance, and what its catalog says.
 
 Queries are not journaled messages: they pass through under a time budget (see
 :mod:`bus.queries.prices`). A source raises :class:`~bus.errors.TransientError` when asking again
@@ -33,10 +33,25 @@ class ItemInfo:
     blocked: bool = False
 
 
-class PriceSource(Protocol):
-    """An ERP that answers personal prices and catalog facts."""
+@dataclass(frozen=True)
+class Balance:
+    """A customer's money position; ``None`` where the ERP does not say."""
+
+    balance: float | None
+    credit_limit: float | None
+    receivables: float | None
+    overdue: float | None
+    payments_in_progress: float | None
+
+
+class ErpQueries(Protocol):
+    """An ERP that answers personal prices, balances and catalog facts in real time."""
 
     currency: str
+
+    async def balance(self, customer: str, timeout: float) -> Balance:
+        """The customer's balance, credit limit, receivables, overdue debt, payments under way."""
+        ...
 
     async def items(self, codes: list[str], timeout: float) -> dict[str, ItemInfo]:
         """The catalog entries of ``codes`` that exist, by code."""

@@ -12,8 +12,8 @@ from xml.etree import ElementTree
 
 import httpx
 
+from bus.adapters.erp_queries import Balance, ItemInfo, Quote
 from bus.adapters.http import json_object, raise_for_status, upstream_errors
-from bus.adapters.pricing import ItemInfo, Quote
 from bus.errors import PermanentError, TransientError
 from bus.settings import NavisionSettings
 
@@ -21,7 +21,7 @@ SYSTEM = "navision"
 _SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 
 
-class NavisionPrices:
+class NavisionQueries:
     """Asks NAV's pricing codeunit.
 
     Parameters:
@@ -75,6 +75,24 @@ class NavisionPrices:
             for (item, quantity), (_, price) in zip(lines, prices, strict=True)
         ]
 
+    async def balance(self, customer: str, timeout: float) -> Balance:
+        """``Customer`` balance and credit limit (NAV's page publishes no ageing or payments)."""
+        key = customer.replace("'", "''")
+        with upstream_errors(SYSTEM, idempotent=True):
+            response = await self._client.get(
+                f"{self._odata}/Customer('{key}')",
+                params={"$select": "No,Balance_LCY,Credit_Limit_LCY"},
+                auth=self._auth,
+                timeout=timeout,
+                headers={"Accept": "application/json"},
+            )
+        if response.status_code == 404:
+            raise PermanentError(f"{SYSTEM} has no customer {customer!r}", http_status=404)
+        raise_for_status(response, SYSTEM, lambda r: r.text[:300])
+        found = json_object(response, SYSTEM, idempotent=True)
+        balance = _number(found.get("Balance_LCY"))
+        return Balance(balance, _number(found.get("Credit_Limit_LCY")), balance, None, None)
+
     async def items(self, codes: list[str], timeout: float) -> dict[str, ItemInfo]:
         """``Item`` rows of ``codes`` from OData, with their inventory."""
         wanted = " or ".join(f"No eq '{code.replace(chr(39), chr(39) * 2)}'" for code in codes)
@@ -103,6 +121,10 @@ class NavisionPrices:
             for row in rows
             if isinstance(row, dict) and row.get("No")
         }
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _xml(text: str) -> str:
