@@ -4,34 +4,15 @@
 from __future__ import annotations
 
 import dataclasses
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from bus.adapters.erp_queries import Balance, ErpQueries
-from bus.queries.realtime import RealtimeQuery
-from bus.settings import RealtimeSettings
+from bus.adapters.erp_queries import Balance
+from bus.queries.realtime import ErpQuery
 
 
-class BalanceService:
-    """Answers ``balance.get`` for one ERP.
-
-    Parameters:
-        settings: budget, cache and breaker settings.
-        source: the ERP's queries.
-        system: the ERP's name, for errors.
-        clock: monotonic seconds (tests pass their own).
-    """
-
-    def __init__(
-        self,
-        settings: RealtimeSettings,
-        source: ErpQueries,
-        system: str,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._source = source
-        self._query: RealtimeQuery[str, Balance] = RealtimeQuery(settings, system, clock)
+class BalanceService(ErpQuery[str, Balance]):
+    """Answers ``balance.get`` for one ERP (see :class:`~bus.queries.realtime.ErpQuery`)."""
 
     async def get(self, customer: str) -> dict[str, Any]:
         """The customer's balance, credit limit, receivables, overdue and payments in progress."""

@@ -5,36 +5,15 @@ cached, and answered from the last known prices, flagged stale, when the ERP can
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from bus.adapters.erp_queries import ErpQueries, Quote
-from bus.queries.realtime import RealtimeQuery
-from bus.settings import RealtimeSettings
+from bus.adapters.erp_queries import Quote
+from bus.queries.realtime import ErpQuery
 
 
-class PriceService:
-    """Answers ``prices.get`` for one ERP.
-
-    Parameters:
-        settings: budget, cache and breaker settings.
-        source: the ERP's price query.
-        system: the ERP's name, for errors.
-        clock: monotonic seconds (tests pass their own).
-    """
-
-    def __init__(
-        self,
-        settings: RealtimeSettings,
-        source: ErpQueries,
-        system: str,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._source = source
-        self._query: RealtimeQuery[tuple[str, str, float], Quote] = RealtimeQuery(
-            settings, system, clock
-        )
+class PriceService(ErpQuery[tuple[str, str, float], Quote]):
+    """Answers ``prices.get`` for one ERP (see :class:`~bus.queries.realtime.ErpQuery`)."""
 
     async def get(self, customer: str, lines: list[tuple[str, float]]) -> dict[str, Any]:
         """The prices of ``lines`` for ``customer``."""

@@ -22,6 +22,7 @@ from typing import Generic, TypeVar
 
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_random
 
+from bus.adapters.erp_queries import ErpQueries
 from bus.errors import (
     PermanentError,
     TransientError,
@@ -164,3 +165,24 @@ class RealtimeQuery(Generic[K, V]):
     @staticmethod
     def _answer(known: list[Known[V]], *, stale: bool) -> Answer[V]:
         return Answer([k.value for k in known], stale, min(k.as_of for k in known))
+
+
+class ErpQuery(Generic[K, V]):
+    """The base of a real-time ERP query service: the ERP's queries and a :class:`RealtimeQuery`.
+
+    Parameters:
+        settings: budget, cache and breaker settings.
+        source: the ERP's queries.
+        system: the ERP's name, for errors.
+        clock: monotonic seconds (tests pass their own).
+    """
+
+    def __init__(
+        self,
+        settings: RealtimeSettings,
+        source: ErpQueries,
+        system: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._source = source
+        self._query: RealtimeQuery[K, V] = RealtimeQuery(settings, system, clock)
