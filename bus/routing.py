@@ -102,8 +102,3 @@ ROUTES: dict[str, Route] = {
         ordering_key="bitrix24-deal:{deal_id}",
     ),
 }
-
-
-def system_for(role: str, settings: Settings) -> str:
-    """The system that plays ``role`` in this deployment."""
-    return settings.system(role)

@@ -25,6 +25,7 @@ import httpx
 
 from bus.adapters.base import Delivery, EntityState, Receipt
 from bus.adapters.http import json_object, raise_for_status, upstream_errors
+from bus.adapters.onec_queries import service_error
 from bus.adapters.orders import placed_online
 from bus.errors import PermanentError, TransientError
 from bus.settings import OnecSettings
@@ -157,8 +158,8 @@ class OnecAdapter:
                 f"{self._service}/{route}", json=body, auth=self._auth, timeout=self._timeout
             )
         if response.status_code in (404, 409, 422):  # unknown customer, deleted, future quarter
-            raise PermanentError(f"{SYSTEM} refused the {kind}: {_service_error(response)}")
-        raise_for_status(response, SYSTEM, _service_error)
+            raise PermanentError(f"{SYSTEM} refused the {kind}: {service_error(response)}")
+        raise_for_status(response, SYSTEM, service_error)
         issued = json_object(response, SYSTEM, idempotent=True)
         if not isinstance(issued.get("number"), str) or not issued.get("pdf_base64"):
             raise TransientError(f"{SYSTEM} answered a {kind} without a number or PDF")
@@ -275,14 +276,6 @@ def _comment(order: dict[str, Any]) -> str:
 
 def _quoted(value: str) -> str:
     return value.replace("'", "''")
-
-
-def _service_error(response: httpx.Response) -> str:
-    """The HTTP service's ``{"error": "…"}``; raw text otherwise."""
-    try:
-        return str(response.json().get("error"))
-    except (ValueError, AttributeError):
-        return response.text[:300] or response.reason_phrase
 
 
 def _onec_error(response: httpx.Response) -> str:

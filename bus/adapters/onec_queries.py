@@ -50,8 +50,8 @@ class OnecQueries:
                 self._url, params=params, auth=self._auth, timeout=timeout
             )
         if response.status_code in (400, 404):
-            raise PermanentError(f"{SYSTEM} refused the price query: {_error(response)}")
-        raise_for_status(response, SYSTEM, _error)
+            raise PermanentError(f"{SYSTEM} refused the price query: {service_error(response)}")
+        raise_for_status(response, SYSTEM, service_error)
         answer = json_object(response, SYSTEM, idempotent=True)
         quoted = answer.get("prices")
         if not isinstance(quoted, list) or len(quoted) != len(lines):
@@ -68,8 +68,8 @@ class OnecQueries:
                 self._balance, params={"customer": customer}, auth=self._auth, timeout=timeout
             )
         if response.status_code in (400, 404):
-            raise PermanentError(f"{SYSTEM} refused the balance query: {_error(response)}")
-        raise_for_status(response, SYSTEM, _error)
+            raise PermanentError(f"{SYSTEM} refused the balance query: {service_error(response)}")
+        raise_for_status(response, SYSTEM, service_error)
         found = json_object(response, SYSTEM, idempotent=True)
         figures = [
             found.get(name)
@@ -97,7 +97,7 @@ class OnecQueries:
             response = await self._client.get(
                 self._items, params=params, auth=self._auth, timeout=timeout
             )
-        raise_for_status(response, SYSTEM, _error)
+        raise_for_status(response, SYSTEM, service_error)
         rows = json_object(response, SYSTEM, idempotent=True).get("value") or []
         return {
             str(row["Code"]): ItemInfo(
@@ -125,7 +125,8 @@ def _quote(entry: Any, item: str, quantity: float) -> Quote:
     )
 
 
-def _error(response: httpx.Response) -> str:
+def service_error(response: httpx.Response) -> str:
+    """The 1C HTTP service's ``{"error": "…"}``; raw text otherwise."""
     try:
         return str(response.json().get("error"))
     except (ValueError, AttributeError):

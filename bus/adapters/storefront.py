@@ -79,9 +79,8 @@ class StorefrontAdapter:
 
 
 def _params(delivery: Delivery) -> dict[str, Any]:
-    previous = delivery.previous or {}
-    if delivery.operation == "order.update" and isinstance(previous.get("order"), dict):
-        return dict(previous["order"])  # read from the CRM
+    if delivery.operation == "order.update" and isinstance(delivery.fact("order"), dict):
+        return dict(delivery.fact("order"))  # read from the CRM
     if delivery.operation == "order.update" and "status" in delivery.payload:
         # order.status_changed, from the ERP; a field it did not send is left as it is
         sent = {key: value for key, value in delivery.payload.items() if value is not None}

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from bus.errors import IdempotencyConflict
 from bus.journal.accept import Command
-from bus.routing import ROUTES, system_for
+from bus.routing import ROUTES
 from bus.rpc import Call, MethodSpec
 from bus.services import Services
 
@@ -56,7 +56,7 @@ def routed_command(
     route = ROUTES[method]
     settings = services.settings
     first, *rest = (
-        (system_for(step.role, settings), step.operation)
+        (settings.system(step.role), step.operation)
         for step in route.steps
         if step.enabled(settings)
     )

@@ -243,17 +243,25 @@ class MemorySecrets:
         self.values[name] = value
 
 
-def _bitrix24_oauth(base: str, app: web.Application) -> Built:
-    _, refresh_token = app[B24_KEY].oauth.issue()  # what installing the application gives
-    oauth = Bitrix24OAuth(
+def installed_oauth(base: str, app: web.Application) -> Bitrix24OAuth:
+    """The simulated portal's local application, installed now (its first refresh token)."""
+    _, refresh_token = app[B24_KEY].oauth.issue()
+    return Bitrix24OAuth(
         portal_url=base,
         server=base,
         client_id="local.bus-app",
         client_secret="bus-app-secret",  # type: ignore[arg-type]  # pydantic coerces str
         refresh_token=refresh_token,  # type: ignore[arg-type]
     )
+
+
+def _bitrix24_oauth(base: str, app: web.Application) -> Built:
     settings = Bitrix24Settings(
-        oauth=oauth, requests_per_second=50.0, burst=5, retry=RETRY, breaker=BREAKER
+        oauth=installed_oauth(base, app),
+        requests_per_second=50.0,
+        burst=5,
+        retry=RETRY,
+        breaker=BREAKER,
     )
     secrets = MemorySecrets()
     return settings, lambda client: Bitrix24Adapter(settings, client, secrets)

@@ -12,9 +12,9 @@ from bus.adapters.bitrix24 import Bitrix24Adapter
 from bus.db import create_engine
 from bus.journal.credentials import JournalSecrets
 from bus.migrate import upgrade
-from bus.settings import Bitrix24OAuth, Bitrix24Settings
+from bus.settings import Bitrix24Settings
 from simulators import SIMULATORS
-from simulators.bitrix24 import B24_KEY
+from tests.contract.pairs import installed_oauth
 
 
 async def test_two_processes_renewing_at_once_share_the_newest_tokens(
@@ -23,17 +23,9 @@ async def test_two_processes_renewing_at_once_share_the_newest_tokens(
     app = SIMULATORS["bitrix24"]()
     server = await aiohttp_server(app)
     base = str(server.make_url("")).rstrip("/")
-    _, installed = app[B24_KEY].oauth.issue()
-    settings = Bitrix24Settings(
-        oauth=Bitrix24OAuth(
-            portal_url=base,
-            server=base,
-            client_id="local.bus-app",
-            client_secret="bus-app-secret",  # type: ignore[arg-type]  # pydantic coerces str
-            refresh_token=installed,  # type: ignore[arg-type]
-        ),
-        requests_per_second=50.0,
-    )
+    oauth = installed_oauth(base, app)
+    installed = oauth.refresh_token.get_secret_value()
+    settings = Bitrix24Settings(oauth=oauth, requests_per_second=50.0)
     url = f"sqlite+aiosqlite:///{tmp_path / 'journal.db'}"
     await asyncio.to_thread(upgrade, url)
     engine = create_engine(url)
