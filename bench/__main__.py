@@ -326,7 +326,7 @@ def main() -> None:
                     "BUS_REDIS_URL": REDIS_URL,
                     "BUS_REDIS_NAMESPACE": namespace,
                     # The benchmarks measure delivery to the ERP; a CRM step would pace it.
-                    "BUS_FLOWS__ORDER_TO_CRM": "false",
+                    "BUS_ORDER_ROUTES": '[{"name": "erp", "steps": ["erp:sales_order.create"]}]',
                     # Every prices.get call passes through (the bench varies the quantity too).
                     "BUS_PRICES__CACHE_TTL": "0",
                 },

@@ -20,6 +20,7 @@ from bus.adapters.http import cookieless_jar
 from bus.db import create_engine, reading
 from bus.handlers import all_methods
 from bus.handlers.hooks import bitrix24_event
+from bus.journal.customers import CustomerDirectory
 from bus.journal.group_commit import GroupCommitter
 from bus.queries.balance import BalanceService
 from bus.queries.cart import CartImporter
@@ -69,7 +70,8 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         prices = PriceService(settings.prices, source, settings.erp)
         cart = CartImporter(source, prices, settings.erp, settings.prices.budget)
         balance = BalanceService(settings.balance, source, settings.erp)
-        services = Services(settings, engine, committer, prices, cart, balance)
+        directory = CustomerDirectory(engine)
+        services = Services(settings, engine, committer, prices, cart, balance, directory)
         app[SERVICES] = services
         app[EDGE] = RpcEdge(all_methods(services), settings.clients, settings.limits)
         embedded = _start_embedded_delivery(settings, broker) if not settings.redis_url else []

@@ -55,13 +55,8 @@ class Route:
 
 #: The command routes of the bus.
 ROUTES: dict[str, Route] = {
-    "order.submit": Route(
-        steps=(
-            Step("erp", "sales_order.create"),
-            Step("crm", "order.create", when=lambda settings: settings.flows.order_to_crm),
-        ),
-        ordering_key="order:{order_id}",
-    ),
+    # order.submit is routed by customer segment: see bus.order_routing and
+    # settings.order_routes.
     # The ERP reports an order's progress: the storefront shows it, after everything earlier
     # about the same order.
     "order.status_changed": Route(
@@ -73,6 +68,8 @@ ROUTES: dict[str, Route] = {
     "account.create": Route(
         steps=(
             Step("erp", "customer.read"),
+            # What order routing needs of the customer, kept in the bus's directory.
+            Step("directory", "customer.remember"),
             Step("storefront", "user.create"),
             Step("erp", "orders.history"),
             Step("storefront", "order.history.import"),

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bus.journal.customers import CustomerDirectory
 from bus.journal.group_commit import GroupCommitter
 from bus.queries.balance import BalanceService
 from bus.queries.cart import CartImporter
@@ -24,3 +25,4 @@ class Services:
     prices: PriceService
     cart: CartImporter
     balance: BalanceService
+    directory: CustomerDirectory

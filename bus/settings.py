@@ -223,11 +223,66 @@ class OrderRules(_Model):
     timezone: str = Field(default="Europe/Moscow", description="where the cut-off is read")
 
 
-class FlowSettings(_Model):
-    """Switches of the routes' optional steps."""
+#: The roles a route's step may name; ``directory`` is the bus's own customer directory.
+ROLES = ("erp", "crm", "storefront", "mail", "directory")
 
-    order_to_crm: bool = Field(
-        default=True, description="after the ERP accepted an order, create it in the CRM too"
+
+class OrderRoute(_Model):
+    """One rule of order routing (DESIGN.md §3.2): which customers it takes, where orders go.
+
+    The first rule whose conditions the customer meets decides. The customer's facts (licence,
+    contracts) come from the bus's customer directory, which provisioning fills; a customer the
+    directory does not know meets only rules without conditions.
+    """
+
+    name: str = Field(min_length=1, max_length=40)
+    licensed: bool | None = Field(
+        default=None, description="the customer holds an alcohol licence (unset: either way)"
+    )
+    min_contracts: int = Field(default=0, ge=0, description="the customer has this many contracts")
+    split_by_contract: bool = Field(
+        default=False, description="one order per contract of the lines' product types"
+    )
+    delivery: Literal["as_ordered", "licence_address", "pickup"] = Field(
+        default="as_ordered", description="where the goods go"
+    )
+    steps: tuple[str, ...] = Field(
+        min_length=1, description='"role:operation", delivered one after the other'
+    )
+
+    @field_validator("steps")
+    @classmethod
+    def _known_roles(cls, steps: tuple[str, ...]) -> tuple[str, ...]:
+        for step in steps:
+            role, _, operation = step.partition(":")
+            if role not in ROLES or not operation:
+                raise ValueError(f"{step!r} is not role:operation with a role of {ROLES}")
+        return steps
+
+    @property
+    def conditional(self) -> bool:
+        """Whether the rule needs the customer's facts."""
+        return self.licensed is not None or self.min_contracts > 0
+
+
+def _default_order_routes() -> tuple[OrderRoute, ...]:
+    notify = "mail:mail.order_waiting"
+    return (
+        OrderRoute(
+            name="licensed",
+            licensed=True,
+            delivery="licence_address",
+            steps=("erp:sales_order.create", "crm:order.create", notify),
+        ),
+        OrderRoute(
+            name="by_contract",
+            licensed=False,
+            min_contracts=2,
+            split_by_contract=True,
+            delivery="pickup",
+            steps=("crm:order.create", notify),
+        ),
+        OrderRoute(name="default", steps=("erp:sales_order.create", "crm:order.create", notify)),
     )
 
 
@@ -275,12 +330,24 @@ class Settings(BaseSettings):
     bitrix24: Bitrix24Settings = Bitrix24Settings()
     storefront: StorefrontSettings = StorefrontSettings()
     mail: MailSettings = MailSettings()
-    flows: FlowSettings = FlowSettings()
+    directory: TargetSettings = TargetSettings()
+    order_routes: tuple[OrderRoute, ...] = Field(
+        default_factory=_default_order_routes,
+        description="order routing by customer segment; the first matching rule decides",
+    )
     order_rules: OrderRules = OrderRules()
     prices: RealtimeSettings = RealtimeSettings()
     balance: RealtimeSettings = RealtimeSettings(cache_ttl=60.0)
     limits: Limits = Limits()
     queue: QueueSettings = QueueSettings()
+
+    @field_validator("order_routes")
+    @classmethod
+    def _catch_all_last(cls, routes: tuple[OrderRoute, ...]) -> tuple[OrderRoute, ...]:
+        # Every order must find a route: the last rule takes whoever the others did not.
+        if not routes or routes[-1].conditional or routes[-1].split_by_contract:
+            raise ValueError("the last order route must take every customer (no conditions)")
+        return routes
 
     @field_validator("database_url")
     @classmethod
@@ -318,7 +385,7 @@ class Settings(BaseSettings):
         return any(c.key.get_secret_value() in dev for c in self.clients.values())
 
     def system(self, role: str) -> str:
-        """The system that plays ``role`` (``erp``, ``crm``, ``storefront``, ``mail``)."""
+        """The system that plays ``role`` (``erp``, ``crm``, ``storefront``, ``mail``, …)."""
         return {"erp": self.erp, "crm": self.crm}.get(role, role)
 
     def target(self, system: str) -> TargetSettings:
@@ -334,4 +401,4 @@ class Settings(BaseSettings):
 
 
 #: Every system the bus delivers to; each has a settings section of that name.
-TARGETS = ("navision", "onec", "creatio", "bitrix24", "storefront", "mail")
+TARGETS = ("navision", "onec", "creatio", "bitrix24", "storefront", "mail", "directory")

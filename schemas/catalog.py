@@ -18,7 +18,15 @@ from schemas.documents import InvoiceRequest, ReconciliationRequest
 from schemas.messages import MessageGet
 from schemas.orders import OrderStatusChanged, OrderSubmit
 from schemas.prices import PricesGet
-from schemas.results import Accepted, BalanceView, Cart, MessageView, OpenRpcDocument, Prices
+from schemas.results import (
+    Accepted,
+    BalanceView,
+    Cart,
+    MessageView,
+    OpenRpcDocument,
+    OrderAccepted,
+    Prices,
+)
 
 
 class NoParams(Params):
@@ -41,9 +49,11 @@ METHODS: dict[str, MethodSchema] = {
     for method in (
         MethodSchema(
             "order.submit",
-            "Journal a cart: a sales order in the ERP, then the order in the CRM; answers at once.",
+            "Journal a cart, routed by the customer's segment: licensed customers' orders to the"
+            " ERP, then the CRM; others split by contract into pick-up orders for the CRM; the"
+            " manager is mailed; answers at once.",
             OrderSubmit,
-            Accepted,
+            OrderAccepted,
         ),
         MethodSchema(
             "order.status_changed",

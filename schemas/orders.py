@@ -14,11 +14,16 @@ UnitCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 
 
 class OrderLine(Params):
-    """One cart line: an ERP item number, a quantity and, optionally, its unit of measure."""
+    """One cart line: an ERP item number, a quantity and, optionally, its unit of measure.
+
+    ``product_type`` (``water``, ``alcohol``, ``accessories``: the storefront's catalog knows it)
+    decides the contract a line is bought under when a customer's orders are split by contract.
+    """
 
     item: ItemNo
     quantity: Annotated[float, Field(gt=0, le=1_000_000)]
     unit: UnitCode | None = None
+    product_type: Annotated[str, StringConstraints(min_length=1, max_length=30)] | None = None
 
 
 class Delivery(Params):

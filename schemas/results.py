@@ -34,6 +34,23 @@ class Accepted(Result):
     unchecked: list[str] | None = None
 
 
+class SplitOrder(Result):
+    """One order of a cart split by contract: a child of the submitted order."""
+
+    order_id: str
+    contract: dict[str, Any]
+    lines: int
+
+
+class OrderAccepted(Accepted):
+    """An order was journaled: the ``route`` its customer's segment chose and, when the cart was
+    split by contract, the ``orders`` it became (the message's children, delivered side by side).
+    """
+
+    route: str
+    orders: list[SplitOrder] | None = None
+
+
 class AttemptView(Result):
     """One delivery attempt of a message."""
 

@@ -6,9 +6,17 @@ from collections.abc import Callable
 
 import httpx
 
-from bus.adapters.base import Adapter, Delivery, EntityState, Receipt, SecretStore
+from bus.adapters.base import (
+    Adapter,
+    Delivery,
+    DocumentStore,
+    EntityState,
+    Receipt,
+    SecretStore,
+)
 from bus.adapters.bitrix24 import Bitrix24Adapter
 from bus.adapters.creatio import CreatioAdapter
+from bus.adapters.directory import DirectoryAdapter
 from bus.adapters.erp_queries import ErpQueries
 from bus.adapters.mail import MailAdapter
 from bus.adapters.navision import NavisionAdapter
@@ -21,6 +29,7 @@ from bus.settings import Settings
 __all__ = [
     "Adapter",
     "Delivery",
+    "DocumentStore",
     "EntityState",
     "Receipt",
     "SecretStore",
@@ -30,12 +39,16 @@ __all__ = [
 
 
 def build_adapters(
-    settings: Settings, client: httpx.AsyncClient, secrets: SecretStore
+    settings: Settings,
+    client: httpx.AsyncClient,
+    secrets: SecretStore,
+    directory: DocumentStore,
 ) -> dict[str, Adapter]:
     """The adapters of this deployment's systems (its ERP, its CRM, …), by system name.
 
     Parameters:
         secrets: where adapters keep the credentials their systems rotate.
+        directory: the bus's customer directory.
     """
     factories: dict[str, Callable[[], Adapter]] = {
         "navision": lambda: NavisionAdapter(settings.navision, client),
@@ -44,8 +57,9 @@ def build_adapters(
         "bitrix24": lambda: Bitrix24Adapter(settings.bitrix24, client, secrets),
         "storefront": lambda: StorefrontAdapter(settings.storefront, client),
         "mail": lambda: MailAdapter(settings.mail),
+        "directory": lambda: DirectoryAdapter(directory),
     }
-    systems = {settings.erp, settings.crm, "storefront", "mail"}
+    systems = {settings.erp, settings.crm, "storefront", "mail", "directory"}
     return {name: factory() for name, factory in factories.items() if name in systems}
 
 

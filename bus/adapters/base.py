@@ -110,8 +110,9 @@ class Adapter(Protocol):
         ...
 
 
-class SecretStore(Protocol):
-    """Where an adapter keeps credentials its system rotates (shared by every worker process)."""
+class DocumentStore(Protocol):
+    """JSON documents by name, shared by every worker process: where adapters keep credentials
+    their systems rotate, and the bus's customer directory."""
 
     async def get(self, name: str) -> dict[str, Any] | None:
         """The value stored under ``name``, if any."""
@@ -120,3 +121,7 @@ class SecretStore(Protocol):
     async def put(self, name: str, value: dict[str, Any]) -> None:
         """Store ``value`` under ``name``."""
         ...
+
+
+#: Where an adapter keeps the credentials its system rotates.
+SecretStore = DocumentStore

@@ -27,7 +27,7 @@ from bus.adapters.http import (
     raise_for_status,
     upstream_errors,
 )
-from bus.adapters.orders import order_lines, order_state
+from bus.adapters.orders import how_delivered, order_lines, order_state
 from bus.errors import PermanentError, TransientError
 from bus.settings import CreatioSettings
 
@@ -200,7 +200,7 @@ def _order_body(delivery: Delivery, order_id: str, account_id: str) -> dict[str,
         "Number": order["order_id"],
         "AccountId": account_id,
         "Amount": round(sum(line["quantity"] * line["price"] for line in lines), 2),
-        "Comment": order.get("comment") or "",
+        "Comment": "\n".join(filter(None, [order.get("comment"), how_delivered(order)])),
     }
     erp_number = (delivery.previous or {}).get("reference")
     if erp_number:

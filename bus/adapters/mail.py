@@ -1,7 +1,8 @@
 """Mail over SMTP (aiosmtplib): the managers' notifications and the customers' links.
 
 ``mail.send`` takes ``{to, subject, text, html?}``; ``mail.set_password_link`` composes the new
-customer's mail from ``account.create`` and the storefront's link. Each message's ``Message-ID`` is
+customer's mail from ``account.create`` and the storefront's link; ``mail.order_waiting`` tells
+the customer's manager that a new order waits. Each message's ``Message-ID`` is
 derived from the bus's message id, so a receiving system can recognise a repeat. SMTP has no way
 to ask whether a message arrived: after a connection lost during ``DATA`` the outcome is unknown,
 and a replay may send the mail twice (with the same ``Message-ID``).
@@ -17,6 +18,7 @@ from typing import Any
 import aiosmtplib
 
 from bus.adapters.base import Delivery, EntityState, Receipt
+from bus.adapters.orders import how_delivered
 from bus.errors import PermanentError, TransientError, UnknownOutcome
 from bus.settings import MailSettings
 
@@ -110,10 +112,45 @@ def set_password_mail(delivery: Delivery) -> dict[str, Any]:
     return {"to": [primary["email"]], "subject": "Your B2B store account", "text": text}
 
 
+def order_waiting_mail(delivery: Delivery) -> dict[str, Any]:
+    """The manager's mail that a new order waits: what, for whom, how, and where it was created.
+
+    Follows the CRM's ``order.create`` (and, on the licensed route, the ERP's order).
+    """
+    order = delivery.payload
+    manager = order.get("manager") or {}
+    if not manager.get("email"):
+        raise PermanentError(f"{SYSTEM}: order {order['order_id']} names no manager to mail")
+    created = [
+        f"{label}: {value}"
+        for label, value in (
+            ("ERP order", delivery.fact("erp_order_no")),
+            ("CRM", delivery.fact("crm_deal_id") or delivery.fact("crm_order_id")),
+        )
+        if value
+    ]
+    lines = [f"  {line['item']} x {line['quantity']:g}" for line in order["lines"]]
+    text = "\n".join(
+        [
+            f"Hello, {manager.get('name') or 'colleague'}!",
+            "",
+            f"Customer {order['customer']} placed order {order['order_id']}; it waits for you.",
+            how_delivered(order),
+            *created,
+            "",
+            *lines,
+            "",
+        ]
+    )
+    subject = f"New order {order['order_id']} from customer {order['customer']}"
+    return {"to": [manager["email"]], "subject": subject, "text": text}
+
+
 #: Each mail operation and how it composes its mail from the delivery.
 COMPOSERS: dict[str, Callable[[Delivery], dict[str, Any]]] = {
     "mail.send": lambda delivery: delivery.payload,
     "mail.set_password_link": set_password_mail,
+    "mail.order_waiting": order_waiting_mail,
 }
 
 

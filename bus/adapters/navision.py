@@ -2,8 +2,11 @@
 
 ``sales_order.create`` posts a ``SalesOrder`` with its ``SalesOrderSalesLines`` in one deep
 insert, carrying the bus's message id as ``External_Document_No``; ``lookup`` finds an order by
-that number, so an attempt that may have landed is never repeated blindly. ``customer.read``
-reads a ``Customer`` as the storefront account needs it (a blocked one is refused);
+that number, so an attempt that may have landed is never repeated blindly; a free-text
+delivery address (the licence address of a licensed customer) goes as ``Ship_to_Address``.
+``customer.read`` reads a ``Customer`` as the storefront account needs it (a blocked one is
+refused) with the facts orders are routed by: its alcohol licence, its warehouse
+(``Location_Code``) and its contracts in force (``CustomerContracts``, one per product type);
 ``orders.history`` its sales orders of the last six months.
 
 Classic NAV page services published as OData v4 do not take deep inserts; with
@@ -29,6 +32,9 @@ SYSTEM = "navision"
 #: How far back the order history of a new storefront account goes.
 HISTORY_DAYS = 183
 _SELECT = "No,External_Document_No,Sell_to_Customer_No,Status,Amount,Amount_Including_VAT"
+_CONTRACT_SELECT = "No,Product_Type,Description"
+#: The length of NAV's ``Ship-to Address`` (Text[100]); a longer value fails the whole order.
+SHIP_TO_ADDRESS_LENGTH = 100
 
 
 class NavisionAdapter:
@@ -69,7 +75,7 @@ class NavisionAdapter:
         """Find the sales order whose ``External_Document_No`` is the message id."""
         if delivery.operation != "sales_order.create":
             return None  # a read has no effect to find
-        number = delivery.message_id.replace("'", "''")
+        number = _quoted(delivery.message_id)
         params = {"$filter": f"External_Document_No eq '{number}'", "$select": _SELECT}
         if not self._deep_insert:
             params["$expand"] = "SalesOrderSalesLines"
@@ -86,8 +92,8 @@ class NavisionAdapter:
         """NAV's Basic auth keeps no session: nothing to release."""
 
     async def _customer(self, number: str) -> Receipt:
-        """The customer's master data as the storefront account needs it."""
-        key = number.replace("'", "''")
+        """The customer's master data as the storefront account needs it, with routing facts."""
+        key = _quoted(number)
         try:
             found = await self._request("GET", f"/Customer('{key}')")
         except PermanentError as refused:
@@ -106,17 +112,32 @@ class NavisionAdapter:
             "name": found.get("Name"),
             "inn": found.get("VAT_Registration_No") or None,
             "kpp": None,
-            "licence": None,
+            "licence": _licence(found),
             "price_group": found.get("Customer_Price_Group") or None,
             "addresses": [{"code": "MAIN", "address": address}] if address else [],
             "credit_limit": found.get("Credit_Limit_LCY"),
+            "warehouse": found.get("Location_Code") or None,
+            "contracts": await self._contracts(key),
         }
         return Receipt(number, details={"customer": customer})
+
+    async def _contracts(self, key: str) -> list[dict[str, Any]]:
+        """The contracts in force of the customer whose quoted number is ``key``.
+
+        A blocked contract is left out: it no longer entitles the customer to its product type,
+        so orders must not be routed by it.
+        """
+        params = {
+            "$filter": f"Customer_No eq '{key}' and Blocked eq false",
+            "$select": _CONTRACT_SELECT,
+        }
+        found = (await self._request("GET", "/CustomerContracts", params=params)).get("value")
+        return [_contract(entry) for entry in found or [] if isinstance(entry, dict)]
 
     async def _history(self, number: str) -> Receipt:
         """The customer's sales orders of the last six months, online (the bus's) and offline."""
         since = (dt.date.today() - dt.timedelta(days=HISTORY_DAYS)).isoformat()
-        key = number.replace("'", "''")
+        key = _quoted(number)
         params = {
             "$filter": f"Sell_to_Customer_No eq '{key}' and Order_Date ge {since}",
             "$expand": "SalesOrderSalesLines",
@@ -160,6 +181,9 @@ def sales_order_body(message_id: str, order: dict[str, Any]) -> dict[str, Any]:
         body["Requested_Delivery_Date"] = delivery["date"]
     if delivery.get("address_code"):
         body["Ship_to_Code"] = delivery["address_code"]
+    if delivery.get("address"):
+        # Cut rather than refused: NAV would reject the whole order for an over-long address.
+        body["Ship_to_Address"] = str(delivery["address"])[:SHIP_TO_ADDRESS_LENGTH]
     return body
 
 
@@ -168,6 +192,28 @@ def _line(line: dict[str, Any]) -> dict[str, Any]:
     if line.get("unit"):
         body["Unit_of_Measure_Code"] = line["unit"]
     return body
+
+
+def _licence(customer: dict[str, Any]) -> dict[str, Any] | None:
+    """The customer's alcohol licence, or ``None``: NAV leaves the number blank when none."""
+    number = customer.get("Alcohol_Licence_No")
+    if not number:
+        return None
+    return {"number": number, "address": customer.get("Alcohol_Licence_Address") or None}
+
+
+def _contract(entry: dict[str, Any]) -> dict[str, Any]:
+    """A ``CustomerContracts`` row as the bus routes by it."""
+    return {
+        "number": entry.get("No"),
+        "product_type": entry.get("Product_Type"),
+        "description": entry.get("Description"),
+    }
+
+
+def _quoted(value: str) -> str:
+    """``value`` inside an OData string literal: a quote is doubled."""
+    return value.replace("'", "''")
 
 
 def _historic(order: dict[str, Any]) -> dict[str, Any]:

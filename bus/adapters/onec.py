@@ -9,8 +9,10 @@ it if an earlier attempt created it but did not get to post it.
 1C reports a refused posting as a 500 with code ``-1`` and a message starting
 ``Не удалось провести``: that is the configuration's verdict on the document, so it is permanent.
 
-``customer.read`` reads a counterparty (ИНН, КПП, alcohol licence, price group) for the
-storefront account; ``orders.history`` its customer orders of the last six months.
+``customer.read`` reads a counterparty (ИНН, КПП, alcohol licence, price group, warehouse) and
+its contracts in force (``Catalog_ДоговорыКонтрагентов``: what it buys, by product type) for the
+storefront account and for routing its orders; ``orders.history`` its customer orders of the
+last six months. An order's ``delivery.address`` (free text) goes to ``АдресДоставки``.
 ``invoice.create`` and ``reconciliation.create`` have the publication's HTTP service
 (``/hs/b2b/v1``) issue the document as PDF.
 """
@@ -33,6 +35,7 @@ from bus.settings import OnecSettings
 SYSTEM = "onec"
 ORDERS = "Document_ЗаказКлиента"
 COUNTERPARTIES = "Catalog_Контрагенты"
+CONTRACTS = "Catalog_ДоговорыКонтрагентов"
 ITEMS = "Catalog_Номенклатура"
 _POSTING_REFUSED = "Не удалось провести"
 #: Document operations: the kind, the HTTP service's route, the payload fields it takes.
@@ -47,6 +50,11 @@ DOCUMENTS = {
 #: How far back the order history of a new storefront account goes.
 HISTORY_DAYS = 183
 _ORDER_FIELDS = "Ref_Key,Number,Posted,СуммаДокумента,НомерПоДаннымКлиента"
+_COUNTERPARTY_FIELDS = (
+    "Ref_Key,Code,Description,НаименованиеПолное,ИНН,КПП,"
+    "ЛицензияНаАлкоголь,АдресЛицензии,ГруппаЦен,ОсновнойСклад,DeletionMark"
+)
+_CONTRACT_FIELDS = "Code,Description,ВидПродукции"
 
 
 class OnecAdapter:
@@ -96,9 +104,7 @@ class OnecAdapter:
                 for number, line in enumerate(order["lines"], start=1)
             ],
         }
-        delivery_info = order.get("delivery") or {}
-        if delivery_info.get("date"):
-            body["ДатаОтгрузки"] = f"{delivery_info['date']}T00:00:00"
+        body.update(_delivery_fields(order.get("delivery") or {}))
         created = await self._request("POST", f"/{ORDERS}", json=body)
         return await self._posted(created)
 
@@ -117,11 +123,10 @@ class OnecAdapter:
         """Basic auth keeps no session: nothing to release."""
 
     async def _counterparty(self, code: str) -> Receipt:
-        """The counterparty's data as the storefront account needs it."""
+        """The counterparty's data as the storefront account and order routing need it."""
         params = {
             "$filter": f"Code eq '{_quoted(code)}' and IsFolder eq false",
-            "$select": "Ref_Key,Code,Description,НаименованиеПолное,ИНН,КПП,"
-            "ЛицензияНаАлкоголь,АдресЛицензии,ГруппаЦен,DeletionMark",
+            "$select": _COUNTERPARTY_FIELDS,
         }
         found = (await self._request("GET", f"/{COUNTERPARTIES}", params=params)).get("value")
         if not found:
@@ -139,10 +144,26 @@ class OnecAdapter:
             "kpp": entry.get("КПП") or None,
             "licence": licence,
             "price_group": entry.get("ГруппаЦен") or None,
+            "warehouse": entry.get("ОсновнойСклад") or None,
+            "contracts": await self._contracts(str(entry["Ref_Key"])),
             "addresses": [],
             "credit_limit": None,
         }
         return Receipt(str(entry["Ref_Key"]), details={"customer": customer})
+
+    async def _contracts(self, counterparty: str) -> list[dict[str, Any]]:
+        """The counterparty's contracts in force, by ``Code``.
+
+        A contract marked for deletion was given up: 1C keeps it until someone purges the
+        infobase, but the customer no longer buys under it, so it must not steer routing.
+        """
+        params = {
+            "$filter": f"Owner_Key eq guid'{counterparty}' and DeletionMark eq false",
+            "$select": _CONTRACT_FIELDS,
+            "$orderby": "Code",
+        }
+        found = (await self._request("GET", f"/{CONTRACTS}", params=params)).get("value") or []
+        return [_contract(entry) for entry in found if isinstance(entry, dict)]
 
     async def _document(self, delivery: Delivery) -> Receipt:
         """Have the HTTP service issue the document; the PDF travels on to the storefront.
@@ -267,6 +288,29 @@ def _historic(order: dict[str, Any], codes: dict[str, str]) -> dict[str, Any]:
             if float(row.get("Количество") or 0) > 0
         ],
     }
+
+
+def _contract(entry: dict[str, Any]) -> dict[str, Any]:
+    """A 1C contract as the customer facts carry it."""
+    return {
+        "number": entry.get("Code"),
+        "product_type": entry.get("ВидПродукции") or None,
+        "description": entry.get("Description"),
+    }
+
+
+def _delivery_fields(delivery: dict[str, Any]) -> dict[str, str]:
+    """The order's delivery wishes as ``Document_ЗаказКлиента`` attributes.
+
+    The address is free text: for a licensed customer the bus sets the licence's address,
+    since alcohol may only be shipped to the premises the licence names.
+    """
+    fields: dict[str, str] = {}
+    if delivery.get("date"):
+        fields["ДатаОтгрузки"] = f"{delivery['date']}T00:00:00"
+    if delivery.get("address"):
+        fields["АдресДоставки"] = str(delivery["address"])
+    return fields
 
 
 def _comment(order: dict[str, Any]) -> str:

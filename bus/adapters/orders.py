@@ -46,3 +46,16 @@ def placed_online(external_reference: Any) -> bool:
     The same field also carries customers' own order numbers on orders entered by hand.
     """
     return isinstance(external_reference, str) and bool(_MESSAGE_ID.match(external_reference))
+
+
+def how_delivered(order: dict[str, Any]) -> str:
+    """One sentence on how an order's goods reach the customer (pick-up under a contract, or
+    delivery to an address), for the people who handle it in the CRM and by mail."""
+    delivery = order.get("delivery") or {}
+    when = f" on {delivery['date']}" if delivery.get("date") else ""
+    if delivery.get("pickup"):
+        contract = (order.get("contract") or {}).get("number")
+        under = f" under contract {contract}" if contract else ""
+        return f"Pick-up{when}{under}."
+    where = f" to {delivery['address']}" if delivery.get("address") else ""
+    return f"Delivery{when}{where}."

@@ -37,6 +37,15 @@ async def accept_command(
     )
     if adjusted is not None:
         command = dataclasses.replace(command, sent=sent)
+    return await journal_command(services, command)
+
+
+async def journal_command(services: Services, command: Command) -> dict[str, Any]:
+    """Journal ``command`` and answer ``{message_id, status}``.
+
+    Raises:
+        IdempotencyConflict: the idempotency key was used before with another payload.
+    """
     outcome = await services.committer.accept(command)
     if isinstance(outcome, IdempotencyConflict):
         raise outcome

@@ -5,7 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from bus.handlers.commands import accept_command, command_method
+from bus.handlers.commands import command_method, journal_command
+from bus.journal.accept import Command
+from bus.order_routing import OrderPlan, plan_order
 from bus.order_rules import apply_rules
 from bus.rpc import Call, MethodSpec
 from bus.services import Services
@@ -19,7 +21,11 @@ def methods(services: Services) -> list[MethodSpec]:
         sent = params.model_dump(mode="json", exclude={"idempotency_key"})
         now = dt.datetime.now(dt.UTC)
         checked = await apply_rules(sent, services.settings.order_rules, services.prices, now)
-        answer = await accept_command(services, call, params, adjusted=checked.order)
+        profile = await services.directory.get(sent["customer"])
+        plan = plan_order(checked.order, profile, services.settings)
+        command = _command(call, plan, sent, params.idempotency_key)
+        answer = await journal_command(services, command)
+        answer.update(plan.summary())
         if checked.adjusted:
             answer["adjusted"] = checked.adjusted
         if checked.unchecked:
@@ -30,3 +36,32 @@ def methods(services: Services) -> list[MethodSpec]:
         MethodSpec.serving("order.submit", submit),
         command_method(services, "order.status_changed"),
     ]
+
+
+def _command(
+    call: Call, plan: OrderPlan, sent: dict[str, Any], idempotency_key: str | None
+) -> Command:
+    """The journal command of a planned order: a chain of steps, or a split into branches.
+
+    A split's own message records the split at accept; its branches are its children.
+    """
+    then: tuple[tuple[str, str], ...] = ()
+    if plan.branches:
+        target, operation = "bus", "order.split"
+    else:
+        (target, operation), *rest = plan.steps
+        then = tuple(rest)
+    return Command(
+        method="order.submit",
+        source=call.client,
+        target=target,
+        operation=operation,
+        payload=plan.payload,
+        idempotency_key=idempotency_key,
+        ordering_key=f"order:{plan.payload['order_id']}",
+        correlation_id=call.correlation_id,
+        then=then,
+        branches=plan.branches,
+        done=plan.summary() if plan.branches else None,
+        sent=sent,
+    )

@@ -15,13 +15,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text, tuple_
+from sqlalchemy import select, text, tuple_, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bus.errors import IdempotencyConflict
 from bus.journal.ids import new_message_id, utcnow
 from bus.journal.tables import Status, messages, ordering_keys
+
+
+@dataclass(frozen=True)
+class Branch:
+    """An independent chain of steps under a parent message: one order of a split cart.
+
+    Parameters:
+        name: names the branch in its steps' ordering and idempotency keys (the contract).
+        steps: ``(target, operation)``, delivered one after the other.
+    """
+
+    name: str
+    payload: dict[str, Any]
+    steps: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True)
@@ -46,6 +60,12 @@ class Command:
     parent_id: str | None = None
     correlation_id: str | None = None
     then: tuple[tuple[str, str], ...] = ()
+    #: chains journaled as this message's children, each under its own ordering key
+    #: (``{ordering_key}/{name}``), so they are delivered side by side, each in its own order.
+    branches: tuple[Branch, ...] = ()
+    #: the bus did this message's own work at accept (split a cart): it is journaled delivered,
+    #: with this result.
+    done: dict[str, Any] | None = None
     #: what the caller sent, when the bus adjusted it into ``payload`` (a moved delivery date):
     #: a repeated call is recognised by what was sent, whenever it is repeated.
     sent: dict[str, Any] | None = None
@@ -73,6 +93,8 @@ class Accepted:
     message_id: str
     status: Status
     created: bool
+    #: the messages this accept journaled that may run now (the message, or its branches' heads)
+    runnable: tuple[str, ...] = ()
 
 
 AcceptOutcome = Accepted | IdempotencyConflict
@@ -118,15 +140,18 @@ async def accept_batch(
             repeats_in_batch.append(index)
         else:
             first_of_key[key] = index
-    fresh = [
-        row
+    journaled = {
+        index: [rows[index], *_step_rows(commands[index], rows[index])]
         for index in first_of_key.values()
-        for row in [rows[index], *_step_rows(commands[index], rows[index])]
-    ]
+    }
+    fresh = [row for group in journaled.values() for row in group]
     await _sequence_and_block(conn, fresh)
     await _insert(conn, fresh)
-    for index in first_of_key.values():
-        outcomes[index] = Accepted(rows[index]["id"], Status(rows[index]["status"]), True)
+    done = [(rows[i], commands[i].done) for i in journaled]
+    await _record_done(conn, [(row, result) for row, result in done if result is not None])
+    for index, group in journaled.items():
+        runnable = tuple(row["id"] for row in group if row["status"] == Status.ACCEPTED.value)
+        outcomes[index] = Accepted(rows[index]["id"], Status(rows[index]["status"]), True, runnable)
     for index in repeats_in_batch:
         first = rows[first_of_key[keys[index]]]
         outcomes[index] = _repeat_outcome(first, rows[index]["payload_hash"])
@@ -146,10 +171,9 @@ def _new_row(command: Command, now: dt.datetime) -> dict[str, Any]:
         "payload_hash": payload_hash,
         "payload_json": payload_json,
         "idempotency_key": command.idempotency_key or f"auto:{message_id}",
-        # A chain of steps needs a key of its own to keep its steps in order.
-        "ordering_key": command.ordering_key or (f"message:{message_id}" if command.then else None),
+        "ordering_key": _ordering_key(command, message_id),
         "ordering_seq": None,
-        "status": Status.ACCEPTED.value,
+        "status": (Status.ACCEPTED if command.done is None else Status.DELIVERED).value,
         "attempts": 0,
         "attempts_total": 0,
         "parent_id": command.parent_id,
@@ -161,18 +185,54 @@ def _new_row(command: Command, now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def _step_rows(command: Command, first: dict[str, Any]) -> list[dict[str, Any]]:
-    """The rows of a command's later steps: children of ``first``, with derived keys.
+def _ordering_key(command: Command, message_id: str) -> str | None:
+    if command.done is not None:
+        return None  # finished at accept: it must not hold its key (its branches have their own)
+    # A chain of steps needs a key of its own to keep its steps in order.
+    return command.ordering_key or (f"message:{message_id}" if command.then else None)
 
-    A repeated call finds ``first`` by its idempotency key; the steps were journaled with it.
+
+def _step_rows(command: Command, first: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows of a command's later steps and branches: children of ``first``, derived keys.
+
+    A repeated call finds ``first`` by its idempotency key; the children were journaled with it.
     """
-    steps = []
-    for number, (target, operation) in enumerate(command.then, start=2):
-        row = dict(first, target=target, operation=operation, parent_id=first["id"])
-        row["id"] = new_message_id()
-        row["idempotency_key"] = f"{first['idempotency_key']}#{number}"
-        steps.append(row)
+    steps = [
+        _child(first, target, operation, f"#{number}")
+        for number, (target, operation) in enumerate(command.then, start=2)
+    ]
+    for branch in command.branches:
+        payload_json = json.dumps(branch.payload, sort_keys=True, separators=(",", ":"))
+        ordering_key = f"{command.ordering_key or 'message:' + first['id']}/{branch.name}"
+        for number, (target, operation) in enumerate(branch.steps, start=1):
+            row = _child(first, target, operation, f"#{branch.name}#{number}")
+            row.update(
+                payload=branch.payload,
+                payload_json=payload_json,
+                ordering_key=ordering_key,
+                status=Status.ACCEPTED.value,
+            )
+            steps.append(row)
     return steps
+
+
+def _child(first: dict[str, Any], target: str, operation: str, suffix: str) -> dict[str, Any]:
+    row = dict(first, target=target, operation=operation, parent_id=first["id"])
+    row["id"] = new_message_id()
+    row["idempotency_key"] = f"{first['idempotency_key']}{suffix}"
+    return row
+
+
+async def _record_done(
+    conn: AsyncConnection, done: list[tuple[dict[str, Any], dict[str, Any]]]
+) -> None:
+    """Store the result of the messages whose work the bus did at accept."""
+    for row, result in done:
+        await conn.execute(
+            update(messages)
+            .where(messages.c.id == row["id"])
+            .values(result=result, finished_at=row["accepted_at"])
+        )
 
 
 def _repeat_outcome(earlier: dict[str, Any], payload_hash: str) -> AcceptOutcome:

@@ -162,25 +162,29 @@ async def claim(conn: AsyncConnection, message_id: str, lease: dt.timedelta) -> 
 
 async def step_input(
     conn: AsyncConnection, message_id: str, parent_id: str
-) -> tuple[Status, dict[str, Any]]:
-    """The status and stored result of the step just before ``message_id`` in its route.
+) -> tuple[Status, dict[str, Any]] | None:
+    """The status and stored result of the step just before ``message_id`` in its chain; ``None``
+    for the first step of a branch.
 
-    Every later step has the route's first message as its parent; the steps share its ordering
-    key, so the one before is the sibling (or the parent) with the next lower sequence number.
+    Every later step has the route's first message as its parent; the steps of one chain share
+    an ordering key, so the one before is the sibling (or the parent) of the same key with the
+    next lower sequence number.
     """
-    mine = select(messages.c.ordering_seq).where(messages.c.id == message_id).scalar_subquery()
+    me = select(messages.c.ordering_key, messages.c.ordering_seq).where(messages.c.id == message_id)
+    mine = me.subquery()
     row = (
         await conn.execute(
             select(messages.c.status, messages.c.result)
             .where(
                 or_(messages.c.id == parent_id, messages.c.parent_id == parent_id),
-                messages.c.ordering_seq < mine,
+                messages.c.ordering_key == mine.c.ordering_key,
+                messages.c.ordering_seq < mine.c.ordering_seq,
             )
             .order_by(messages.c.ordering_seq.desc())
             .limit(1)
         )
-    ).one()
-    return Status(row.status), row.result or {}
+    ).first()
+    return None if row is None else (Status(row.status), row.result or {})
 
 
 async def finish(

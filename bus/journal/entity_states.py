@@ -7,11 +7,10 @@ back as a change event) or a repeat, and is not forwarded again.
 from __future__ import annotations
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bus.adapters.base import EntityState
-from bus.journal.ids import utcnow
+from bus.journal.keyed import upsert
 from bus.journal.tables import entity_states
 
 
@@ -24,13 +23,4 @@ async def known(conn: AsyncConnection, entity: str) -> str | None:
 
 async def remember(conn: AsyncConnection, state: EntityState) -> None:
     """Make ``state`` the entity's last known state."""
-    now = utcnow()
-    insert = (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(entity_states)
-    await conn.execute(
-        insert.values(
-            entity=state.entity, fingerprint=state.fingerprint, updated_at=now
-        ).on_conflict_do_update(
-            index_elements=[entity_states.c.entity],
-            set_={"fingerprint": state.fingerprint, "updated_at": now},
-        )
-    )
+    await upsert(conn, entity_states, {"entity": state.entity}, {"fingerprint": state.fingerprint})

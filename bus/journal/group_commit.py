@@ -17,7 +17,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bus.db import writing
 from bus.journal.accept import Accepted, AcceptOutcome, Command, LostInsertRace, accept_batch
-from bus.journal.tables import Status
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +93,10 @@ class GroupCommitter:
             if not future.done():  # the caller may have given up (its time budget)
                 future.set_result(outcome)
         runnable = [
-            outcome.message_id
+            message_id
             for outcome in outcomes
-            if isinstance(outcome, Accepted)
-            and outcome.created
-            and outcome.status is Status.ACCEPTED
+            if isinstance(outcome, Accepted) and outcome.created
+            for message_id in outcome.runnable
         ]
         self._on_committed(runnable)
 

@@ -181,6 +181,16 @@ entity_states = Table(
     Column("updated_at", UtcDateTime, nullable=False),
 )
 
+customers = Table(
+    "customers",
+    metadata,
+    # The bus's customer directory: what provisioning learned of each customer (licence,
+    # contracts, manager), read when an order is routed by segment.
+    Column("erp_key", String(20), primary_key=True),
+    Column("profile", Json, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
 credentials = Table(
     "credentials",
     metadata,

@@ -88,11 +88,14 @@ class Deliverer:
         return outcome.status
 
     async def _step_input(self, claimed: Claim) -> dict[str, Any] | None:
-        """The result of the route's step before this one; ``None`` for a first step."""
+        """The result of the chain's step before this one; ``None`` for a first step."""
         if claimed.parent_id is None:
             return None
         async with reading(self._engine) as conn:
-            status, result = await step_input(conn, claimed.message_id, claimed.parent_id)
+            before = await step_input(conn, claimed.message_id, claimed.parent_id)
+        if before is None:
+            return None
+        status, result = before
         if status is not Status.DELIVERED:  # cancelled by an operator, then this one released
             return {"skip_next": f"the step before was {status.value}"}
         return result

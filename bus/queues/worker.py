@@ -19,6 +19,7 @@ from bus.adapters.http import cookieless_jar
 from bus.adapters.recording import EVENT_HOOKS
 from bus.db import create_engine
 from bus.journal.credentials import JournalSecrets
+from bus.journal.customers import CustomerDirectory
 from bus.queues.broker import DELIVER_ACTOR, DELIVERY_QUEUE
 from bus.queues.deliver import Deliverer
 from bus.queues.enqueue import Enqueuer
@@ -53,7 +54,9 @@ class WorkerRuntime:
             event_hooks=EVENT_HOOKS,
             cookies=cookieless_jar(),
         )
-        adapters: dict[str, Adapter] = build_adapters(settings, client, JournalSecrets(engine))
+        adapters: dict[str, Adapter] = build_adapters(
+            settings, client, JournalSecrets(engine), CustomerDirectory(engine)
+        )
         enqueuer = Enqueuer(self._broker, engine)
 
         async def send(message_ids: list[str], delay_ms: int | None) -> None:

@@ -30,7 +30,12 @@ ORDER_STATUSES = {
     "Canceled": seed_id("OrderStatus:Canceled"),
 }
 #: The seeded accounts by their ERP customer number (``Account.Code``).
-SEED_ACCOUNTS = {"10000": "Adatum Corporation", "20000": "Trey Research", "30000": "Fabrikam"}
+SEED_ACCOUNTS = {
+    "10000": "Adatum Corporation",
+    "20000": "Trey Research",
+    "30000": "Fabrikam",
+    "50000": "Relecloud",
+}
 
 
 class Store:

@@ -1,10 +1,11 @@
 """A Microsoft Dynamics NAV 2018 / Business Central on-premise simulator (OData v4 pages).
 
 Publishes ``Customer``, ``Item``, ``SalesOrder`` (with the ``SalesOrderSalesLines``
-containment) and ``SalesPrices`` under ``/{instance}/ODataV4/Company('{company}')/``, with NAV's
-Basic auth, etags and mandatory ``If-Match``, error envelope, ``$filter`` subset and
-server-driven paging, and the ``B2BPricing`` SOAP codeunit service (WSDL, document/literal
-calls, NAV faults) under ``/{instance}/WS/{company}/``. See :func:`create_app`.
+containment), ``SalesPrices`` and ``CustomerContracts`` under
+``/{instance}/ODataV4/Company('{company}')/``, with NAV's Basic auth, etags and mandatory
+``If-Match``, error envelope, ``$filter`` subset and server-driven paging, and the
+``B2BPricing`` SOAP codeunit service (WSDL, document/literal calls, NAV faults) under
+``/{instance}/WS/{company}/``. See :func:`create_app`.
 """
 
 from __future__ import annotations

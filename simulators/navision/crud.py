@@ -1,4 +1,4 @@
-"""Insert, modify and delete for plain page services (Customer, Item, SalesPrices).
+"""Insert, modify and delete for plain page services (Customer, Item, SalesPrices, ...).
 
 Sales orders add business rules on top of these and live in :mod:`orders`.
 """

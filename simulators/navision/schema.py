@@ -124,11 +124,16 @@ CUSTOMER = EntityType(
         _code("Customer_Price_Group", 10),
         _code("Customer_Disc_Group", 20),
         _code("Currency_Code", 10),
+        _code("Location_Code", 10),
         _decimal("Balance_LCY", read_only=True),
         _decimal("Credit_Limit_LCY"),
         Property("Blocked", options=(" ", "Ship", "Invoice", "All")),
         _text("VAT_Registration_No", 20),
         _date("Last_Date_Modified", read_only=True),
+        # Added by the wholesaler's extension (pageextension of Customer Card, addlast): the
+        # alcohol licence that lets a customer buy alcohol and the address it is issued for.
+        _text("Alcohol_Licence_No", 30),
+        _text("Alcohol_Licence_Address", 100),
     ),
 )
 
@@ -225,9 +230,27 @@ SALES_PRICES = EntityType(
     indexed=("Item_No",),
 )
 
+CUSTOMER_CONTRACTS = EntityType(
+    name="CustomerContracts",
+    table="Customer Contract",
+    key=("Customer_No", "No"),
+    properties=(
+        _code("Customer_No", 20, "Customer No."),
+        _code("No", 20, "No."),
+        _text("Description", 100),
+        # One contract per product line: orders are routed by the lines a customer holds.
+        Property(
+            "Product_Type", options=("water", "alcohol", "accessories"), caption="Product Type"
+        ),
+        _date("Starting_Date"),
+        Property("Blocked", "Edm.Boolean"),
+    ),
+    indexed=("Customer_No",),
+)
+
 #: The published services, by entity-set name, in the order ``$metadata`` lists them.
 ENTITY_SETS: dict[str, EntityType] = {
-    e.name: e for e in (CUSTOMER, ITEM, SALES_ORDER, SALES_PRICES)
+    e.name: e for e in (CUSTOMER, ITEM, SALES_ORDER, SALES_PRICES, CUSTOMER_CONTRACTS)
 }
 #: Contained types, by navigation-property name.
 CONTAINED: dict[str, EntityType] = {SALES_LINE.name: SALES_LINE}

@@ -1,9 +1,12 @@
-"""Deterministic demo data: a beverage wholesaler's customers, items and sales prices.
+"""Deterministic demo data: a beverage wholesaler's customers, contracts, items and prices.
 
-Customers 10000-50000 (20000 HORECA and 10000 RETAIL price groups, 40000 blocked),
-items 1000-1005 (wine), 1100-1102 (water), 1200-1202 (accessories), and SalesPrices rows
-covering every Sales Type, quantity tiers and date-limited campaigns. Prices are in LCY;
-Item.Unit_Price is per base unit of measure, a SalesPrices row per its own unit.
+Customers 10000-50000 (20000 HORECA and 10000 RETAIL price groups, 40000 blocked; 10000 and
+30000 hold an alcohol licence, 30000 is served from the EAST warehouse), items 1000-1005 (wine),
+1100-1102 (water), 1200-1202 (accessories), SalesPrices rows covering every Sales Type,
+quantity tiers and date-limited campaigns, and CustomerContracts: the product types each
+customer is contracted for (20000 all three, 10000 alcohol, 50000 water, alcohol and a
+blocked accessories contract). Prices are in LCY; Item.Unit_Price is per base unit of measure, a
+SalesPrices row per its own unit.
 """
 
 from __future__ import annotations
@@ -24,7 +27,10 @@ def _customer(
     balance: float,
     credit_limit: float,
     blocked: str = " ",
+    location: str = "MAIN",
+    licence: tuple[str, str] = ("", ""),
 ) -> dict[str, Any]:
+    licence_no, licence_address = licence
     return {
         "No": no,
         "Name": name,
@@ -37,16 +43,27 @@ def _customer(
         "E_Mail": f"orders@{name.split()[0].lower()}.example",
         "Customer_Price_Group": price_group,
         "Customer_Disc_Group": price_group,
+        "Location_Code": location,
         "Balance_LCY": balance,
         "Credit_Limit_LCY": credit_limit,
         "VAT_Registration_No": f"US{no}789",
         "Last_Date_Modified": SEEDED_ON,
+        "Alcohol_Licence_No": licence_no,
+        "Alcohol_Licence_Address": licence_address,
     }
 
 
 CUSTOMERS = [
     _customer(
-        "10000", "Adatum Corp", "192 Market Square", "Atlanta", "31772", "RETAIL", 1623.5, 25000
+        "10000",
+        "Adatum Corp",
+        "192 Market Square",
+        "Atlanta",
+        "31772",
+        "RETAIL",
+        1623.5,
+        25000,
+        licence=("77RPA0012345", "192 Market Square, Atlanta 31772"),
     ),
     _customer(
         "20000",
@@ -58,7 +75,18 @@ CUSTOMERS = [
         4410.9,
         50000,
     ),
-    _customer("30000", "School of Fine Art", "10 High Tower Green", "Miami", "37125", "", 0, 10000),
+    _customer(
+        "30000",
+        "School of Fine Art",
+        "10 High Tower Green",
+        "Miami",
+        "37125",
+        "",
+        0,
+        10000,
+        location="EAST",
+        licence=("50RPA0067890", "10 High Tower Green, Miami 37125"),
+    ),
     _customer(
         "40000",
         "Alpine Ski House",
@@ -175,9 +203,35 @@ SALES_PRICES = [
     _price("1201", "Customer", "10000", "BOX", 21, ending="2024-06-30"),
 ]
 
+
+def _contract(
+    customer: str, no: str, product_type: str, description: str, blocked: bool = False
+) -> dict[str, Any]:
+    return {
+        "Customer_No": customer,
+        "No": no,
+        "Description": description,
+        "Product_Type": product_type,
+        "Starting_Date": "2024-01-01",
+        "Blocked": blocked,
+    }
+
+
+CUSTOMER_CONTRACTS = [
+    _contract("10000", "D-10000-A", "alcohol", "Wine supply"),
+    _contract("20000", "D-20000-W", "water", "Mineral water supply"),
+    _contract("20000", "D-20000-A", "alcohol", "Wine supply"),
+    _contract("20000", "D-20000-X", "accessories", "Bar accessories"),
+    _contract("50000", "D-50000-W", "water", "Mineral water supply"),
+    _contract("50000", "D-50000-A", "alcohol", "Wine supply"),
+    # Blocked: suspended, so it no longer entitles the customer to accessories.
+    _contract("50000", "D-50000-X", "accessories", "Bar accessories", blocked=True),
+]
+
 #: Seed rows by entity-set name.
 TABLES: dict[str, list[dict[str, Any]]] = {
     "Customer": CUSTOMERS,
     "Item": ITEMS,
     "SalesPrices": SALES_PRICES,
+    "CustomerContracts": CUSTOMER_CONTRACTS,
 }

@@ -5,8 +5,9 @@ Basic auth (401 with ``WWW-Authenticate: Basic realm="1C"`` otherwise). See :fun
 
 **Standard OData interface** at ``/{publication}/odata/standard.odata/``: the service document
 at the root, ``$metadata`` (EDMX, namespace ``StandardODATA``), and the entity sets
-``Catalog_Контрагенты``, ``Catalog_Номенклатура``, ``Document_ЗаказКлиента`` (with the inline
-tabular section ``Товары``), ``Document_ЗаказКлиента_Товары`` (read-only) and
+``Catalog_Контрагенты``, ``Catalog_ДоговорыКонтрагентов`` (contracts, subordinate to their
+counterparty through ``Owner_Key``), ``Catalog_Номенклатура``, ``Document_ЗаказКлиента`` (with
+the inline tabular section ``Товары``), ``Document_ЗаказКлиента_Товары`` (read-only) and
 ``InformationRegister_ЦеныНоменклатуры`` (plus ``/SliceLast(Period=…, Condition='…')``).
 Objects are addressed as ``Set(guid'<Ref_Key>')``. Queries take ``$filter`` with v3 literals
 (``guid'…'``, ``datetime'…'``; ``eq ne gt ge lt le and or not``, ``substringof``,
@@ -62,7 +63,7 @@ from __future__ import annotations
 
 from simulators.onec.app import create_app
 from simulators.onec.pricing import Quote, best_price
-from simulators.onec.seed import counterparty_ref, item_ref, order_ref
+from simulators.onec.seed import contract_ref, counterparty_ref, item_ref, order_ref
 from simulators.onec.service import ONEC_KEY, OneCService
 from simulators.onec.store import Store
 
@@ -72,6 +73,7 @@ __all__ = [
     "Quote",
     "Store",
     "best_price",
+    "contract_ref",
     "counterparty_ref",
     "create_app",
     "item_ref",

@@ -33,6 +33,7 @@ _DEFAULTS: dict[str, Any] = {
 }
 
 COUNTERPARTIES = "Catalog_Контрагенты"
+CONTRACTS = "Catalog_ДоговорыКонтрагентов"
 ITEMS = "Catalog_Номенклатура"
 ORDERS = "Document_ЗаказКлиента"
 ORDER_ROWS = "Document_ЗаказКлиента_Товары"
@@ -41,6 +42,10 @@ PRICES = "InformationRegister_ЦеныНоменклатуры"
 GOODS = "Товары"
 #: The values the enumeration ``СтатусыЗаказовКлиентов`` publishes, the default first.
 ORDER_STATUSES = ("КСогласованию", "КОбеспечению", "КОтгрузке", "Закрыт")
+#: The values of the enumeration ``ВидыДоговоровКонтрагентов``, the default first.
+CONTRACT_KINDS = ("СПокупателем", "СПоставщиком", "СКомитентом", "СКомиссионером", "Прочее")
+#: The values of the configuration's own ``ВидПродукции`` of a contract; blank when unset.
+PRODUCT_TYPES = ("", "water", "alcohol", "accessories")
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,10 +169,32 @@ COUNTERPARTY = EntityType(
         Property("ЛицензияНаАлкоголь"),
         Property("АдресЛицензии"),
         Property("ГруппаЦен"),
+        # Added by the configuration: the warehouse that ships the counterparty's orders.
+        Property("ОсновнойСклад"),
         _system("Predefined", "Edm.Boolean"),
         _system("PredefinedDataName"),
     ),
     indexed=("Code",),
+)
+
+CONTRACT = EntityType(
+    name=CONTRACTS,
+    kind="catalog",
+    key=("Ref_Key",),
+    properties=(
+        *_OBJECT_HEAD,
+        Property("Code"),
+        Property("Description"),
+        # A subordinate catalog: every contract belongs to one counterparty.
+        _ref("Owner_Key", COUNTERPARTIES),
+        Property("ВидДоговора", choices=CONTRACT_KINDS),
+        # Added by the configuration: what the contract sells, which decides the routing.
+        Property("ВидПродукции", choices=PRODUCT_TYPES),
+        Property("Склад"),
+        _system("Predefined", "Edm.Boolean"),
+        _system("PredefinedDataName"),
+    ),
+    indexed=("Code", "Owner_Key"),
 )
 
 ITEM = EntityType(
@@ -244,5 +271,5 @@ PRICE = EntityType(
 
 #: The published objects by entity-set name, in the order ``$metadata`` lists them.
 ENTITY_SETS: dict[str, EntityType] = {
-    e.name: e for e in (COUNTERPARTY, ITEM, ORDER, ORDER_ROW, PRICE)
+    e.name: e for e in (COUNTERPARTY, CONTRACT, ITEM, ORDER, ORDER_ROW, PRICE)
 }

@@ -5,8 +5,13 @@ The codes match the NAV simulator's customer and item numbers: counterparties 10
 deletion, 10000 and 30000 with an alcohol licence, 50000 a sole trader without КПП) and goods
 1000-1005 (wine, 1005 marked for deletion), 1100-1102 (water) and 1200-1202 (accessories), some
 sold only in packs (``КратностьУпаковки`` > 1). Prices cover every price kind, older periods,
-a current and an expired promotion. Ref_Keys are uuid5 of :data:`NAMESPACE` and
-``"<entity set>:<code or number>"``, so they survive a reset and a restart.
+a current and an expired promotion. Every counterparty ships from its ``ОсновнойСклад``
+("Основной склад", 30000 from "Склад Красногорск"). Contracts (``Catalog_ДоговорыКонтрагентов``)
+tell what a counterparty buys: 20000 has one per product type (water, alcohol, accessories),
+10000 one for alcohol, 50000 one for water, one for alcohol and an accessories one marked for
+deletion.
+Ref_Keys are uuid5 of :data:`NAMESPACE` and ``"<entity set>:<code or number>"``, so they survive
+a reset and a restart.
 """
 
 from __future__ import annotations
@@ -14,7 +19,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from simulators.onec.schema import COUNTERPARTIES, EMPTY_DATE, EMPTY_REF, ITEMS, ORDERS
+from simulators.onec.schema import (
+    CONTRACTS,
+    COUNTERPARTIES,
+    EMPTY_DATE,
+    EMPTY_REF,
+    ITEMS,
+    ORDERS,
+)
 
 #: The namespace of every Ref_Key the simulator makes.
 NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://simulators.bus/onec")
@@ -25,6 +37,8 @@ PROMO_KIND = "Акция"
 CURRENCY = "RUB"
 #: The first order number the series hands out after the two seeded orders.
 NEXT_ORDER_NUMBER = 103
+#: The warehouse most counterparties ship from.
+MAIN_WAREHOUSE = "Основной склад"
 
 
 def ref_key(entity_set: str, name: str) -> str:
@@ -35,6 +49,11 @@ def ref_key(entity_set: str, name: str) -> str:
 def counterparty_ref(code: str) -> str:
     """The Ref_Key of the seeded counterparty with this code."""
     return ref_key(COUNTERPARTIES, code)
+
+
+def contract_ref(code: str) -> str:
+    """The Ref_Key of the seeded contract with this code."""
+    return ref_key(CONTRACTS, code)
 
 
 def item_ref(code: str) -> str:
@@ -59,6 +78,7 @@ def _counterparty(
     price_group: str = "",
     licence: tuple[str, str] = ("", ""),
     deleted: bool = False,
+    warehouse: str = MAIN_WAREHOUSE,
 ) -> dict[str, Any]:
     return {
         "Ref_Key": counterparty_ref(code),
@@ -72,6 +92,7 @@ def _counterparty(
         "ЛицензияНаАлкоголь": licence[0],
         "АдресЛицензии": licence[1],
         "ГруппаЦен": price_group,
+        "ОсновнойСклад": warehouse,
     }
 
 
@@ -107,6 +128,7 @@ COUNTERPARTY_ROWS: list[dict[str, Any]] = [
         "5024123456",
         "502401001",
         licence=("50РПА0067890", "Московская обл., г. Красногорск, ул. Высокая, д. 10"),
+        warehouse="Склад Красногорск",
     ),
     _counterparty(
         "40000",
@@ -123,6 +145,35 @@ COUNTERPARTY_ROWS: list[dict[str, Any]] = [
         "503212345678",
         "",
     ),
+]
+
+
+#: ``ВидПродукции`` values and how a contract's name says them.
+_PRODUCTS = {"water": "воды", "alcohol": "алкогольной продукции", "accessories": "аксессуаров"}
+
+
+def _contract(owner: str, code: str, product: str, deleted: bool = False) -> dict[str, Any]:
+    return {
+        "Ref_Key": contract_ref(code),
+        "DeletionMark": deleted,
+        "Code": code,
+        "Description": f"Договор поставки {_PRODUCTS[product]}",
+        "Owner_Key": counterparty_ref(owner),
+        "ВидДоговора": "СПокупателем",
+        "ВидПродукции": product,
+        "Склад": MAIN_WAREHOUSE,
+    }
+
+
+CONTRACT_ROWS: list[dict[str, Any]] = [
+    _contract("10000", "Д-10000-А", "alcohol"),
+    _contract("20000", "Д-20000-В", "water"),
+    _contract("20000", "Д-20000-А", "alcohol"),
+    _contract("20000", "Д-20000-П", "accessories"),
+    _contract("50000", "Д-50000-В", "water"),
+    _contract("50000", "Д-50000-А", "alcohol"),
+    # A contract given up: 1C keeps it, marked for deletion, until someone purges it.
+    _contract("50000", "Д-50000-П", "accessories", deleted=True),
 ]
 
 

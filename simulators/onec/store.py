@@ -15,6 +15,7 @@ from typing import Any
 from simulators.onec import seed
 from simulators.onec.filters import fold
 from simulators.onec.schema import (
+    CONTRACTS,
     COUNTERPARTIES,
     ENTITY_SETS,
     GOODS,
@@ -111,6 +112,7 @@ class Store:
             (COUNTERPARTIES, seed.COUNTERPARTY_ROWS),
             (ITEMS, seed.ITEM_ROWS),
             (ORDERS, seed.ORDER_ROWS_SEED),
+            (CONTRACTS, seed.CONTRACT_ROWS),
         ):
             table = self.tables[name]
             for row in rows:

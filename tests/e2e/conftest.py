@@ -15,6 +15,9 @@ from bus.settings import DEV_KEYS
 from tests.support.processes import BusClient, Stack
 from tests.support.servers import REDIS_URL, fresh_postgres_database, redis_or_skip
 
+#: Orders go to the ERP only: one route, one step.
+ERP_ONLY = '[{"name": "erp", "steps": ["erp:sales_order.create"]}]'
+
 #: Fast timings so outages, leases and lost queues resolve in seconds.
 FAST = {
     "BUS_QUEUE__SWEEP_INTERVAL": "0.5",
@@ -27,7 +30,7 @@ FAST = {
     "BUS_NAVISION__BREAKER__COOLDOWN": "1",
     "BUS_NAVISION__BREAKER__MAX_COOLDOWN": "2",
     # These tests are about delivery to one target; the CRM step has tests of its own.
-    "BUS_FLOWS__ORDER_TO_CRM": "false",
+    "BUS_ORDER_ROUTES": ERP_ONLY,
 }
 
 

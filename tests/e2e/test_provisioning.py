@@ -78,7 +78,7 @@ def test_a_crm_account_becomes_a_storefront_user_with_erp_data_and_a_password_ma
     ).json()
     message_id = called["response"]["result"]["message_id"]
 
-    _steps_delivered(stack, message_id, steps=6)
+    _steps_delivered(stack, message_id, steps=7)
 
     [user] = httpx.get(
         f"{storefront}/_control/storefront/users", params={"customer": "10000"}
@@ -112,7 +112,7 @@ def test_messages_of_a_customer_wait_while_the_erp_is_down_and_land_in_order(
         crm.close()
     assert deactivated["status"] == "blocked"  # behind the create
     stack.start_simulator()
-    _steps_delivered(stack, created["message_id"], steps=6)
+    _steps_delivered(stack, created["message_id"], steps=7)
     _steps_delivered(stack, deactivated["message_id"], steps=1)
     storefront = stack.urls["storefront"]
     [user] = httpx.get(

@@ -25,7 +25,7 @@ from tests.support.processes import BusClient, Stack
 
 #: Fast retries for every target of these stacks.
 TIMINGS = {
-    **{k: v for k, v in FAST.items() if not k.startswith(("BUS_NAVISION__", "BUS_FLOWS__"))},
+    **{k: v for k, v in FAST.items() if not k.startswith(("BUS_NAVISION__", "BUS_ORDER_ROUTES"))},
     **{
         f"BUS_{system}__RETRY__{name}": value
         for system in ("NAVISION", "ONEC", "CREATIO", "BITRIX24", "STOREFRONT")

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bus.adapters import EntityState
 from bus.db import autocommit, reading, writing
 from bus.journal import circuits
-from bus.journal.accept import Accepted, accept_batch
+from bus.journal.accept import Accepted, Branch, accept_batch
 from bus.journal.credentials import JournalSecrets
 from bus.journal.delivery import Finish, step_input
 from bus.journal.entity_states import known, remember
@@ -45,6 +45,52 @@ async def test_the_steps_of_a_route_are_journaled_together_and_run_in_order(
     assert promoted == rows[1].id
     async with reading(journal) as conn:
         assert await step_input(conn, promoted, first.message_id) == (Status.DELIVERED, result)
+
+
+async def test_a_split_is_delivered_at_accept_and_its_branches_run_side_by_side(
+    journal: AsyncEngine,
+) -> None:
+    steps = (("bitrix24", "order.create"), ("mail", "mail.order_waiting"))
+    split = dataclasses.replace(
+        command("k-split", order="S-1"),
+        target="bus",
+        operation="order.split",
+        branches=(
+            Branch("D-W", {"order_id": "S-1/D-W"}, steps),
+            Branch("D-A", {"order_id": "S-1/D-A"}, steps),
+        ),
+        done={"route": "by_contract"},
+    )
+    async with writing(journal) as conn:
+        [parent] = await accept_batch(conn, [split])
+        [repeat] = await accept_batch(conn, [split], check_existing=True)
+    assert isinstance(parent, Accepted) and isinstance(repeat, Accepted)
+    assert parent.status is Status.DELIVERED and repeat.message_id == parent.message_id
+    async with reading(journal) as conn:
+        rows = (await conn.execute(select(messages).order_by(messages.c.id))).all()
+    by_key = {(r.ordering_key, r.operation): r for r in rows}
+    assert {(r.ordering_key, r.target, r.status) for r in rows} == {
+        (None, "bus", "delivered"),
+        ("order:S-1/D-W", "bitrix24", "accepted"),
+        ("order:S-1/D-W", "mail", "blocked"),
+        ("order:S-1/D-A", "bitrix24", "accepted"),
+        ("order:S-1/D-A", "mail", "blocked"),
+    }
+    heads = {by_key[(f"order:S-1/{b}", "order.create")].id for b in ("D-W", "D-A")}
+    assert set(parent.runnable) == heads  # both orders may run now, not the parent
+    assert by_key[(None, "order.split")].result == {"route": "by_contract"}
+    # A branch's head has no step before it; its mail sees the head's result, not the other's.
+    water = by_key[("order:S-1/D-W", "order.create")]
+    async with reading(journal) as conn:
+        assert await step_input(conn, water.id, parent.message_id) is None
+    claimed = await claim_one(journal, water.id)
+    assert claimed is not None
+    result = {"reference": "deal-7"}
+    promoted = await finish_one(journal, claimed, Finish(Status.DELIVERED, result=result))
+    mail = by_key[("order:S-1/D-W", "mail.order_waiting")]
+    assert promoted == mail.id
+    async with reading(journal) as conn:
+        assert await step_input(conn, mail.id, parent.message_id) == (Status.DELIVERED, result)
 
 
 async def test_the_breaker_opens_at_the_threshold_and_one_probe_releases_the_held(

@@ -125,10 +125,10 @@ async def test_list_query_options(creatio: Client, csrf: dict[str, str]) -> None
     )
     body = await resp.json()
     assert body["@odata.context"].endswith("/0/odata/$metadata#Account(Code,Name)")
-    assert body["@odata.count"] == 3
+    assert body["@odata.count"] == 4
     assert body["value"] == [
+        {"Code": "30000", "Name": "Fabrikam"},
         {"Code": "20000", "Name": "Trey Research"},
-        {"Code": "10000", "Name": "Adatum Corporation"},
     ]
     resp = await creatio.get(
         f"/0/odata/Contact?$filter=AccountId eq {ACCOUNT_10000} and contains(Email,'10000')"

@@ -141,7 +141,15 @@ async def test_metadata_is_a_csdl_document_naming_every_entity_set(nav: Client) 
     edm = "{http://docs.oasis-open.org/odata/ns/edm}"
     assert root.get("Version") == "4.0"
     sets = {s.get("Name"): s.get("EntityType") for s in root.iter(f"{edm}EntitySet")}
-    assert {"Customer", "Item", "SalesOrder", "SalesPrices", "Company"} <= sets.keys()
+    assert {
+        "Customer",
+        "Item",
+        "SalesOrder",
+        "SalesPrices",
+        "CustomerContracts",
+        "Company",
+    } <= sets.keys()
+    assert sets["CustomerContracts"] == "NAV.CustomerContracts"
     types = {t.get("Name"): t for t in root.iter(f"{edm}EntityType")}
     order_key = [r.get("Name") for r in types["SalesOrder"].iter(f"{edm}PropertyRef")]
     assert order_key == ["Document_Type", "No"]
@@ -149,6 +157,98 @@ async def test_metadata_is_a_csdl_document_naming_every_entity_set(nav: Client) 
     assert navigation is not None and navigation.get("ContainsTarget") == "true"
     line_key = [r.get("Name") for r in types["SalesOrderSalesLines"].iter(f"{edm}PropertyRef")]
     assert line_key == ["Document_Type", "Document_No", "Line_No"]
+    contracts = types["CustomerContracts"]
+    assert [r.get("Name") for r in contracts.iter(f"{edm}PropertyRef")] == ["Customer_No", "No"]
+    contract_types = {p.get("Name"): p.get("Type") for p in contracts.iter(f"{edm}Property")}
+    assert contract_types == {
+        "Customer_No": "Edm.String",
+        "No": "Edm.String",
+        "Description": "Edm.String",
+        "Product_Type": "Edm.String",
+        "Starting_Date": "Edm.Date",
+        "Blocked": "Edm.Boolean",
+    }
+    customer_types = {p.get("Name"): p for p in types["Customer"].iter(f"{edm}Property")}
+    for name in ("Alcohol_Licence_No", "Alcohol_Licence_Address", "Location_Code"):
+        assert customer_types[name].get("Type") == "Edm.String"
+    company = [n.get("Name") for n in types["Company"].iter(f"{edm}NavigationProperty")]
+    assert "CustomerContracts" in company
+
+
+async def test_service_document_lists_customer_contracts(nav: Client) -> None:
+    body = await _json(await nav.get(f"{ROOT}/", headers=AUTH), 200)
+    assert "CustomerContracts" in [s["name"] for s in body["value"]]
+
+
+# --- customer facts ------------------------------------------------------------------------
+
+
+async def test_customers_carry_licence_and_location(nav: Client) -> None:
+    body = await _get(
+        nav, "/Customer", {"$select": "No,Alcohol_Licence_No,Alcohol_Licence_Address,Location_Code"}
+    )
+    facts = {
+        c["No"]: (c["Alcohol_Licence_No"], c["Alcohol_Licence_Address"], c["Location_Code"])
+        for c in body["value"]
+    }
+    assert facts["10000"] == ("77RPA0012345", "192 Market Square, Atlanta 31772", "MAIN")
+    assert facts["30000"] == ("50RPA0067890", "10 High Tower Green, Miami 37125", "EAST")
+    assert facts["20000"] == ("", "", "MAIN")
+    assert facts["50000"] == ("", "", "MAIN")
+
+
+async def test_licensed_customers_can_be_filtered(nav: Client) -> None:
+    body = await _get(nav, "/Customer", {"$filter": "Alcohol_Licence_No ne ''"})
+    assert [c["No"] for c in body["value"]] == ["10000", "30000"]
+
+
+async def test_a_new_customer_has_no_licence_until_one_is_set(nav: Client) -> None:
+    created = await _post(nav, "/Customer", {"No": "60000", "Name": "Fabrikam Wines"})
+    assert (created["Alcohol_Licence_No"], created["Location_Code"]) == ("", "")
+    path = f"{BASE}/Customer('60000')"
+    licence = {"Alcohol_Licence_No": "12RPA0000001", "Alcohol_Licence_Address": "1 Main St"}
+    patched = await nav.patch(path, headers={**AUTH, "If-Match": "*"}, json=licence)
+    assert (await _json(patched, 200))["Alcohol_Licence_No"] == "12RPA0000001"
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("Customer_No eq '20000'", ["D-20000-A", "D-20000-W", "D-20000-X"]),
+        ("Customer_No eq '10000' and Blocked eq false", ["D-10000-A"]),
+        ("Customer_No eq '50000' and Blocked eq false", ["D-50000-A", "D-50000-W"]),
+        ("Customer_No eq '50000'", ["D-50000-A", "D-50000-W", "D-50000-X"]),
+        ("Customer_No eq '30000' and Blocked eq false", []),
+        ("Blocked eq true", ["D-50000-X"]),
+        ("Product_Type eq 'alcohol'", ["D-10000-A", "D-20000-A", "D-50000-A"]),
+    ],
+)
+async def test_customer_contracts_filter(nav: Client, expression: str, expected: list[str]) -> None:
+    body = await _get(nav, "/CustomerContracts", {"$filter": expression})
+    assert [c["No"] for c in body["value"]] == expected
+
+
+async def test_customer_contracts_rows_and_composite_key(nav: Client) -> None:
+    body = await _get(nav, "/CustomerContracts", {"$filter": "Customer_No eq '20000'"})
+    assert {c["No"]: c["Product_Type"] for c in body["value"]} == {
+        "D-20000-A": "alcohol",
+        "D-20000-W": "water",
+        "D-20000-X": "accessories",
+    }
+    contract = await _get(nav, "/CustomerContracts(Customer_No='50000',No='D-50000-X')")
+    assert contract["Blocked"] is True and contract["Product_Type"] == "accessories"
+    assert contract["Starting_Date"] == "2024-01-01"
+    assert contract["@odata.context"].endswith("#Company('CRONUS')/CustomerContracts/$entity")
+    count = await nav.get(f"{BASE}/CustomerContracts/$count", headers=AUTH)
+    assert await count.text() == "7"
+
+
+async def test_customer_contracts_take_only_known_product_types(nav: Client) -> None:
+    contract = {"Customer_No": "30000", "No": "D-30000-Z", "Product_Type": "tobacco"}
+    response = await nav.post(f"{BASE}/CustomerContracts", headers=AUTH, json=contract)
+    assert "is not a valid value of Product_Type" in await _assert_error(
+        response, 400, "BadRequest"
+    )
 
 
 # --- sales orders ------------------------------------------------------------------------
@@ -177,6 +277,28 @@ async def test_deep_insert_creates_order_with_lines_and_best_prices(nav: Client)
     assert (order["Amount"], order["Amount_Including_VAT"]) == (506, 607.2)
     second = await _post(nav, "/SalesOrder", _order(External_Document_No="BUS-0002"))
     assert second["No"] == "101002"
+
+
+@pytest.mark.parametrize("deep", [True, False], ids=["deep-insert", "header-only"])
+async def test_ship_to_address_is_taken_and_returned(nav: Client, deep: bool) -> None:
+    address = "192 Market Square, Atlanta 31772"
+    lines = _order()["SalesOrderSalesLines"] if deep else []
+    created = await _post(
+        nav, "/SalesOrder", _order(Ship_to_Address=address, SalesOrderSalesLines=lines)
+    )
+    assert created["Ship_to_Address"] == address
+    read = await _get(nav, "/SalesOrder(Document_Type='Order',No='101001')")
+    assert read["Ship_to_Address"] == address
+    assert read["Ship_to_City"] == "Atlanta"  # not sent: the customer's, as OnValidate copies it
+
+
+async def test_ship_to_address_defaults_to_the_customers_and_is_limited(nav: Client) -> None:
+    created = await _post(nav, "/SalesOrder", _order())
+    assert created["Ship_to_Address"] == "192 Market Square"
+    too_long = await nav.post(
+        f"{BASE}/SalesOrder", headers=AUTH, json=_order(Ship_to_Address="X" * 101)
+    )
+    await _assert_error(too_long, 400, "Application_StringExceededLength")
 
 
 async def test_order_lines_come_inline_with_expand_and_through_the_containment(

@@ -17,13 +17,21 @@ from aiohttp import encode_basic_auth, web
 from aiohttp.test_utils import TestClient
 from yarl import URL
 
-from simulators.onec import ONEC_KEY, counterparty_ref, create_app, item_ref, order_ref
+from simulators.onec import (
+    ONEC_KEY,
+    contract_ref,
+    counterparty_ref,
+    create_app,
+    item_ref,
+    order_ref,
+)
 
 Client = TestClient[web.Request, web.Application]
 ClientFactory = Callable[[web.Application], Awaitable[Client]]
 
 AUTH = {"Authorization": encode_basic_auth("bus", "bus-secret")}
 ROOT = "/b2b/odata/standard.odata/"
+CONTRACTS = "Catalog_ДоговорыКонтрагентов"
 HS = "/b2b/hs/b2b/v1/"
 NOW = datetime(2026, 11, 22, 10, 0)
 GUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -132,6 +140,7 @@ async def test_service_document_lists_the_published_objects(onec: Client) -> Non
     assert body["odata.metadata"] == f"{origin}{ROOT}$metadata"
     assert [s["name"] for s in body["value"]] == [
         "Catalog_Контрагенты",
+        "Catalog_ДоговорыКонтрагентов",
         "Catalog_Номенклатура",
         "Document_ЗаказКлиента",
         "Document_ЗаказКлиента_Товары",
@@ -163,6 +172,35 @@ async def test_metadata_is_edmx_v3_in_the_standard_odata_namespace(onec: Client)
         n.get("Name") for n in types["Document_ЗаказКлиента"].iter(f"{edm}NavigationProperty")
     ]
     assert navigation == ["Контрагент"]
+    assert properties("Catalog_Контрагенты")["ОсновнойСклад"] == "Edm.String"
+
+
+async def test_metadata_publishes_the_contracts_catalog(onec: Client) -> None:
+    root = ET.fromstring(await (await onec.get(ROOT + "$metadata", headers=AUTH)).read())
+    edm = "{http://schemas.microsoft.com/ado/2009/11/edm}"
+    contract = root.find(f".//{edm}EntityType[@Name='{CONTRACTS}']")
+    assert contract is not None
+    properties = {p.get("Name"): p.get("Type") for p in contract.findall(f"{edm}Property")}
+    assert properties == {
+        "Ref_Key": "Edm.Guid",
+        "DataVersion": "Edm.String",
+        "DeletionMark": "Edm.Boolean",
+        "Code": "Edm.String",
+        "Description": "Edm.String",
+        "Owner_Key": "Edm.Guid",
+        "ВидДоговора": "Edm.String",
+        "ВидПродукции": "Edm.String",
+        "Склад": "Edm.String",
+        "Predefined": "Edm.Boolean",
+        "PredefinedDataName": "Edm.String",
+    }
+    assert [n.get("Name") for n in contract.iter(f"{edm}NavigationProperty")] == ["Owner"]
+    sets = {e.get("Name"): e.get("EntityType") for e in root.iter(f"{edm}EntitySet")}
+    assert sets[CONTRACTS] == f"StandardODATA.{CONTRACTS}"
+    owner = root.find(f".//{edm}Association[@Name='{CONTRACTS}_Owner']")
+    assert owner is not None
+    ends = {end.get("Role"): end.get("Type") for end in owner.findall(f"{edm}End")}
+    assert ends["End"] == "StandardODATA.Catalog_Контрагенты"
 
 
 async def test_collection_is_json_light_v3_with_1c_conventions(onec: Client) -> None:
@@ -185,6 +223,70 @@ async def test_collection_is_json_light_v3_with_1c_conventions(onec: Client) -> 
     assert list(codes) == ["10000", "20000", "30000", "40000", "50000"]
     assert codes["40000"]["DeletionMark"] is True
     assert codes["30000"]["ЛицензияНаАлкоголь"] and not codes["20000"]["ЛицензияНаАлкоголь"]
+    assert {code: c["ОсновнойСклад"] for code, c in codes.items()} == {
+        "10000": "Основной склад",
+        "20000": "Основной склад",
+        "30000": "Склад Красногорск",
+        "40000": "Основной склад",
+        "50000": "Основной склад",
+    }
+
+
+async def test_contracts_belong_to_counterparties_and_say_what_they_sell(onec: Client) -> None:
+    contracts = (await _get(onec, CONTRACTS))["value"]
+    assert [(c["Code"], c["ВидПродукции"], c["DeletionMark"]) for c in contracts] == [
+        ("Д-10000-А", "alcohol", False),
+        ("Д-20000-В", "water", False),
+        ("Д-20000-А", "alcohol", False),
+        ("Д-20000-П", "accessories", False),
+        ("Д-50000-В", "water", False),
+        ("Д-50000-А", "alcohol", False),
+        ("Д-50000-П", "accessories", True),
+    ]
+    first = contracts[1]
+    assert first["Ref_Key"] == contract_ref("Д-20000-В")
+    assert first["Owner_Key"] == counterparty_ref("20000")
+    assert first["Owner@navigationLinkUrl"] == f"{CONTRACTS}(guid'{first['Ref_Key']}')/Owner"
+    assert (first["ВидДоговора"], first["Склад"]) == ("СПокупателем", "Основной склад")
+    assert first["Description"] and re.fullmatch(r"[A-Za-z0-9+/]{11}=", first["DataVersion"])
+    one = await _get(onec, f"{CONTRACTS}(guid'{contract_ref('Д-10000-А')}')", {"$expand": "Owner"})
+    assert one["Owner"]["Code"] == "10000"
+
+
+@pytest.mark.parametrize(
+    ("customer", "codes"),
+    [
+        ("20000", ["Д-20000-В", "Д-20000-А", "Д-20000-П"]),
+        ("10000", ["Д-10000-А"]),
+        ("50000", ["Д-50000-В", "Д-50000-А"]),  # its accessories one is marked for deletion
+        ("30000", []),
+    ],
+)
+async def test_contracts_are_found_by_owner_and_deletion_mark(
+    onec: Client, customer: str, codes: list[str]
+) -> None:
+    owner = counterparty_ref(customer).upper()  # 1C reads a GUID literal in either case
+    found = await _get(
+        onec,
+        CONTRACTS,
+        {
+            "$filter": f"Owner_Key eq guid'{owner}' and DeletionMark eq false",
+            "$select": "Code,ВидПродукции",
+        },
+    )
+    assert [c["Code"] for c in found["value"]] == codes
+    assert all(set(c) == {"Code", "ВидПродукции"} for c in found["value"])
+
+
+async def test_contracts_refuse_an_unknown_product_type_or_owner(onec: Client) -> None:
+    body = {"Code": "Д-1", "Owner_Key": counterparty_ref("30000"), "ВидПродукции": "wine"}
+    response = await onec.post(ROOT + CONTRACTS, headers=AUTH, json=body)
+    assert "ВидПродукции" in await _odata_error(response, 400, "4")
+    body = {**body, "ВидПродукции": "alcohol", "Owner_Key": EMPTY_REF.replace("0", "1")}
+    response = await onec.post(ROOT + CONTRACTS, headers=AUTH, json=body)
+    assert "Owner_Key" in await _odata_error(response, 400, "4")
+    created = await _post(onec, CONTRACTS, {**body, "Owner_Key": counterparty_ref("30000")})
+    assert (created["ВидДоговора"], created["ВидПродукции"]) == ("СПокупателем", "alcohol")
 
 
 async def test_percent_encoded_cyrillic_names_and_quotes_work(onec: Client) -> None:
@@ -373,6 +475,24 @@ async def test_create_order_with_rows(onec: Client) -> None:
     assert order["СуммаДокумента"] == 12000
     again = await _post(onec, "Document_ЗаказКлиента", _order(НомерПоДаннымКлиента="MSG-0002"))
     assert again["Number"] == "УТ-000104" and again["DataVersion"] != order["DataVersion"]
+
+
+async def test_the_delivery_address_is_kept_as_sent(onec: Client) -> None:
+    address = "Московская обл., г. Красногорск, ул. Высокая, д. 10, склад «Б»"
+    created = await _post(onec, "Document_ЗаказКлиента", _order(АдресДоставки=address))
+    assert created["АдресДоставки"] == address
+    read = await _get(onec, _order_path(created["Ref_Key"]), {"$select": "Number,АдресДоставки"})
+    assert read == {
+        "odata.metadata": read["odata.metadata"],
+        "Number": "УТ-000103",
+        "АдресДоставки": address,
+    }
+    found = await _get(
+        onec, "Document_ЗаказКлиента", {"$filter": "substringof('склад «б»', АдресДоставки)"}
+    )
+    assert [o["Ref_Key"] for o in found["value"]] == [created["Ref_Key"]]
+    blank = await _post(onec, "Document_ЗаказКлиента", _order(АдресДоставки=None))
+    assert blank["АдресДоставки"] == ""
 
 
 async def test_order_is_found_by_the_clients_reference(onec: Client) -> None:

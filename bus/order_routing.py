@@ -1,0 +1,149 @@
+"""Order routing by customer segment (DESIGN.md §3.2), by the rules in ``settings.order_routes``.
+
+The first rule whose conditions the customer's profile meets decides where the order goes:
+
+- a licensed customer's order goes to the ERP (to the licence address), then to the CRM with the
+  ERP's number, then the manager is mailed;
+- an unlicensed customer with separate contracts gets one pick-up order per contract, each
+  straight to the CRM with its own manager mail; the order the storefront sent becomes the parent
+  of those orders, so the storefront follows one message and its children;
+- a customer the directory does not know takes the last rule (it has no conditions).
+
+The profile is the customer directory's (:mod:`bus.journal.customers`), so routing asks no other
+system while the order waits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from bus.errors import InvalidParams
+from bus.journal.accept import Branch
+from bus.settings import OrderRoute, Settings
+
+Steps = tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class OrderPlan:
+    """Where one order goes.
+
+    Parameters:
+        route: the name of the rule that decided.
+        payload: the order as journaled (its delivery as the rule says).
+        steps: ``(system, operation)`` of an order delivered as one; empty for a split.
+        branches: the orders of a split, one per contract.
+    """
+
+    route: str
+    payload: dict[str, Any]
+    steps: Steps
+    branches: tuple[Branch, ...] = ()
+
+    def summary(self) -> dict[str, Any]:
+        """What the caller is told: the route and, for a split, the orders it became."""
+        answer: dict[str, Any] = {"route": self.route}
+        if self.branches:
+            answer["orders"] = [
+                {
+                    "order_id": branch.payload["order_id"],
+                    "contract": branch.payload["contract"],
+                    "lines": len(branch.payload["lines"]),
+                }
+                for branch in self.branches
+            ]
+        return answer
+
+
+def plan_order(
+    order: dict[str, Any], profile: dict[str, Any] | None, settings: Settings
+) -> OrderPlan:
+    """The plan for ``order`` (``order.submit``'s params as JSON) of a customer with ``profile``.
+
+    Raises:
+        InvalidParams: the order must be split by contract and a line has no product type, or
+            one the customer has no contract for.
+    """
+    rule = next(rule for rule in settings.order_routes if _matches(rule, profile))
+    manager = (profile or {}).get("manager")
+    steps = tuple(
+        (settings.system(role), operation)
+        for role, _, operation in (step.partition(":") for step in rule.steps)
+        if role != "mail" or manager  # the manager's mail needs a manager to mail
+    )
+    routed = {**order, "delivery": _delivery(order, rule, profile)}
+    if manager:
+        routed["manager"] = manager
+    if not rule.split_by_contract:
+        return OrderPlan(rule.name, routed, steps)
+    assert profile is not None  # a splitting rule has conditions, so the profile matched them
+    branches = tuple(
+        Branch(contract["number"], part, steps)
+        for contract, part in _split(routed, profile["contracts"])
+    )
+    return OrderPlan(rule.name, routed, (), branches)
+
+
+def _matches(rule: OrderRoute, profile: dict[str, Any] | None) -> bool:
+    if not rule.conditional:
+        return True
+    if profile is None:
+        return False
+    licensed = bool((profile.get("licence") or {}).get("number"))
+    if rule.licensed is not None and rule.licensed != licensed:
+        return False
+    return len(profile.get("contracts") or []) >= rule.min_contracts
+
+
+def _delivery(
+    order: dict[str, Any], rule: OrderRoute, profile: dict[str, Any] | None
+) -> dict[str, Any]:
+    delivery = dict(order.get("delivery") or {})
+    if rule.delivery == "pickup":
+        delivery["pickup"] = True
+    licence_address = ((profile or {}).get("licence") or {}).get("address")
+    if rule.delivery == "licence_address" and licence_address:
+        # Alcohol may only be delivered where the licence says: the storefront's choice yields.
+        delivery.pop("address_code", None)
+        delivery["address"] = licence_address
+    return delivery
+
+
+def _split(
+    order: dict[str, Any], contracts: list[dict[str, Any]]
+) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """One order per contract, each with the lines of the contract's product type."""
+    by_type = {contract["product_type"]: contract for contract in contracts}
+    parts: dict[str, list[dict[str, Any]]] = {}
+    wrong = []
+    for number, line in enumerate(order["lines"]):
+        kind = line.get("product_type")
+        if kind in by_type:
+            parts.setdefault(kind, []).append(line)
+            continue
+        reason = (
+            f"customer {order['customer']} buys under one contract per product type; say the"
+            " line's product type"
+            if kind is None
+            else f"customer {order['customer']} has no contract for {kind!r}"
+            f" (its contracts cover {', '.join(sorted(by_type))})"
+        )
+        wrong.append(
+            {"field": f"lines.{number}.product_type", "type": "contract", "message": reason}
+        )
+    if wrong:
+        raise InvalidParams({"fields": wrong})
+    return [
+        (
+            by_type[kind],
+            {
+                **order,
+                "order_id": f"{order['order_id']}/{by_type[kind]['number']}",
+                "parent_order_id": order["order_id"],
+                "contract": by_type[kind],
+                "lines": lines,
+            },
+        )
+        for kind, lines in parts.items()
+    ]

@@ -1,0 +1,102 @@
+"""Order routing by customer segment: the rules of ``settings.order_routes`` as data."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from bus.errors import InvalidParams
+from bus.order_routing import plan_order
+from bus.settings import OrderRoute, Settings
+
+MANAGER = {"name": "Olga", "email": "olga@b2b.example"}
+LICENSED = {
+    "licence": {"number": "77RPA0012345", "address": "Moscow, Tverskaya 1"},
+    "contracts": [{"number": "D-A", "product_type": "alcohol"}],
+    "manager": MANAGER,
+}
+BY_CONTRACT = {
+    "licence": None,
+    "contracts": [
+        {"number": "D-W", "product_type": "water"},
+        {"number": "D-A", "product_type": "alcohol"},
+        {"number": "D-X", "product_type": "accessories"},
+    ],
+    "manager": MANAGER,
+}
+
+
+def _order(*types: str | None) -> dict[str, Any]:
+    return {
+        "order_id": "W-1",
+        "customer": "20000",
+        "lines": [
+            {"item": f"I{n}", "quantity": 1, "product_type": kind} for n, kind in enumerate(types)
+        ],
+        "delivery": {"date": "2026-12-01", "address_code": "SHOP"},
+    }
+
+
+def test_a_licensed_customer_orders_through_the_erp_to_the_licence_address() -> None:
+    plan = plan_order(_order("alcohol", "water"), LICENSED, Settings())
+    assert plan.route == "licensed" and not plan.branches
+    assert plan.steps == (
+        ("navision", "sales_order.create"),
+        ("bitrix24", "order.create"),
+        ("mail", "mail.order_waiting"),
+    )
+    assert plan.payload["delivery"] == {"date": "2026-12-01", "address": "Moscow, Tverskaya 1"}
+    assert plan.payload["manager"] == MANAGER
+
+
+def test_an_unlicensed_customer_with_contracts_gets_one_pickup_order_per_contract() -> None:
+    plan = plan_order(_order("water", "alcohol", "water"), BY_CONTRACT, Settings(crm="creatio"))
+    assert plan.route == "by_contract" and plan.steps == ()
+    orders = {b.name: b.payload for b in plan.branches}
+    assert sorted(orders) == ["D-A", "D-W"]  # no accessories in this cart: no third order
+    assert [line["item"] for line in orders["D-W"]["lines"]] == ["I0", "I2"]
+    assert orders["D-W"]["order_id"] == "W-1/D-W" and orders["D-W"]["parent_order_id"] == "W-1"
+    assert orders["D-W"]["delivery"]["pickup"] is True
+    assert all(
+        b.steps == (("creatio", "order.create"), ("mail", "mail.order_waiting"))
+        for b in plan.branches
+    )
+    assert plan.summary()["orders"][0] == {
+        "order_id": "W-1/D-W",
+        "contract": {"number": "D-W", "product_type": "water"},
+        "lines": 2,
+    }
+
+
+def test_a_split_names_each_line_it_cannot_place() -> None:
+    with pytest.raises(InvalidParams) as refused:
+        plan_order(_order("water", None, "tobacco"), BY_CONTRACT, Settings())
+    fields = {f["field"]: f["message"] for f in refused.value.data["fields"]}
+    assert sorted(fields) == ["lines.1.product_type", "lines.2.product_type"]
+    assert "no contract for 'tobacco'" in fields["lines.2.product_type"]
+
+
+def test_a_customer_the_directory_does_not_know_takes_the_last_rule_without_a_manager_mail() -> (
+    None
+):
+    plan = plan_order(_order("alcohol"), None, Settings(erp="onec"))
+    assert plan.route == "default"
+    assert plan.steps == (("onec", "sales_order.create"), ("bitrix24", "order.create"))
+    assert plan.payload["delivery"] == _order()["delivery"]  # as ordered
+
+
+def test_one_contract_is_not_a_split() -> None:
+    single = {**BY_CONTRACT, "contracts": BY_CONTRACT["contracts"][:1]}
+    assert plan_order(_order("water"), single, Settings()).route == "default"
+
+
+def test_routes_are_configuration_and_the_last_must_take_everyone() -> None:
+    erp_only = Settings(order_routes=(OrderRoute(name="erp", steps=("erp:sales_order.create",)),))
+    assert plan_order(_order("water"), LICENSED, erp_only).steps == (
+        ("navision", "sales_order.create"),
+    )
+    with pytest.raises(ValueError, match="last order route"):
+        Settings(order_routes=(OrderRoute(name="x", licensed=True, steps=("erp:a",)),))
+    with pytest.raises(ValueError, match="role:operation"):
+        OrderRoute(name="x", steps=("warehouse:pick",))
