@@ -7,7 +7,10 @@ delivery address (the licence address of a licensed customer) goes as ``Ship_to_
 ``customer.read`` reads a ``Customer`` as the storefront account needs it (a blocked one is
 refused) with the facts orders are routed by: its alcohol licence, its warehouse
 (``Location_Code``) and its contracts in force (``CustomerContracts``, one per product type);
-``orders.history`` its sales orders of the last six months.
+``orders.history`` its sales orders of the last six months. ``account.request`` registers a
+customer's request (a delivery address, an employee's account) on the extension's
+``B2BRequests`` page for NAV's users to decide on, the message id as ``Request_Id``; ``lookup``
+finds it by that id, so a request whose answer was lost is never registered twice.
 
 Classic NAV page services published as OData v4 do not take deep inserts; with
 ``deep_insert = false`` the header is posted first, then each line. An attempt cut short between
@@ -17,6 +20,7 @@ the two leaves a header with some lines: ``lookup`` finds it and posts the lines
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 from urllib.parse import quote
 
@@ -62,6 +66,8 @@ class NavisionAdapter:
             return await self._customer(delivery.payload["erp_key"])
         if delivery.operation == "orders.history":
             return await self._history(delivery.payload["erp_key"])
+        if delivery.operation == "account.request":
+            return await self._account_request(delivery)
         if delivery.operation != "sales_order.create":
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
         body = sales_order_body(delivery.message_id, delivery.payload)
@@ -72,14 +78,23 @@ class NavisionAdapter:
         return await self._add_lines(header.reference, lines, already=0)
 
     async def lookup(self, delivery: Delivery) -> Receipt | None:
-        """Find the sales order whose ``External_Document_No`` is the message id."""
+        """Find what an earlier attempt made, by the message id it carries.
+
+        A sales order carries it as ``External_Document_No``, a request as ``Request_Id``.
+        """
+        if delivery.operation == "account.request":
+            found = await self._with_message_id(
+                delivery.message_id, "/B2BRequests", "Request_Id", {"$select": "No"}
+            )
+            return _request_receipt(found[0]) if found else None
         if delivery.operation != "sales_order.create":
             return None  # a read has no effect to find
-        number = _quoted(delivery.message_id)
-        params = {"$filter": f"External_Document_No eq '{number}'", "$select": _SELECT}
+        params = {"$select": _SELECT}
         if not self._deep_insert:
             params["$expand"] = "SalesOrderSalesLines"
-        found = (await self._request("GET", "/SalesOrder", params=params)).get("value") or []
+        found = await self._with_message_id(
+            delivery.message_id, "/SalesOrder", "External_Document_No", params
+        )
         if not found:
             return None
         if self._deep_insert:
@@ -90,6 +105,19 @@ class NavisionAdapter:
 
     async def aclose(self) -> None:
         """NAV's Basic auth keeps no session: nothing to release."""
+
+    async def _with_message_id(
+        self, message_id: str, path: str, field: str, params: dict[str, str]
+    ) -> list[dict[str, Any]]:
+        """The entities of the collection ``path`` whose ``field`` holds ``message_id``."""
+        query = {"$filter": f"{field} eq '{_quoted(message_id)}'", **params}
+        found = (await self._request("GET", path, params=query)).get("value") or []
+        return [entity for entity in found if isinstance(entity, dict)]
+
+    async def _account_request(self, delivery: Delivery) -> Receipt:
+        """Register the customer's request on ``B2BRequests``; NAV's users decide on it later."""
+        body = request_body(delivery.message_id, delivery.payload)
+        return _request_receipt(await self._request("POST", "/B2BRequests", json=body))
 
     async def _customer(self, number: str) -> Receipt:
         """The customer's master data as the storefront account needs it, with routing facts."""
@@ -187,6 +215,20 @@ def sales_order_body(message_id: str, order: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
+def request_body(message_id: str, request: dict[str, Any]) -> dict[str, Any]:
+    """The ``B2BRequests`` insert for an ``account.request`` payload.
+
+    ``Details`` is a Text field: the details go as JSON text, with sorted keys so the same
+    request always reads the same, and non-ASCII left as is (the field counts characters).
+    """
+    return {
+        "Request_Id": message_id,
+        "Customer_No": request["customer"],
+        "Kind": request["kind"],
+        "Details": json.dumps(request["details"], ensure_ascii=False, sort_keys=True),
+    }
+
+
 def _line(line: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {"Type": "Item", "No": line["item"], "Quantity": line["quantity"]}
     if line.get("unit"):
@@ -237,12 +279,23 @@ def _historic(order: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _receipt(order: dict[str, Any]) -> Receipt:
-    number = order.get("No")
+def _number(entity: dict[str, Any], what: str) -> str:
+    """The ``No`` NAV gave ``entity``; without one, whether it was made is unknown."""
+    number = entity.get("No")
     if not isinstance(number, str) or not number:
-        raise UnknownOutcome(f"{SYSTEM} answered without an order number")
+        raise UnknownOutcome(f"{SYSTEM} answered without {what} number")
+    return number
+
+
+def _receipt(order: dict[str, Any]) -> Receipt:
+    number = _number(order, "an order")
     details = {"erp_order_no": number}
     for field in ("Status", "Amount", "Amount_Including_VAT"):
         if field in order:
             details[field.lower()] = order[field]
     return Receipt(reference=number, details=details)
+
+
+def _request_receipt(request: dict[str, Any]) -> Receipt:
+    number = _number(request, "a request")
+    return Receipt(number, details={"erp_request_no": number})

@@ -14,7 +14,10 @@ its contracts in force (``Catalog_ДоговорыКонтрагентов``: wh
 storefront account and for routing its orders; ``orders.history`` its customer orders of the
 last six months. An order's ``delivery.address`` (free text) goes to ``АдресДоставки``.
 ``invoice.create`` and ``reconciliation.create`` have the publication's HTTP service
-(``/hs/b2b/v1``) issue the document as PDF.
+(``/hs/b2b/v1``) issue the document as PDF; while 1C is still preparing it (202) the delivery
+waits as throttled. ``account.request`` registers a customer's request (a delivery address, an
+employee's account) for the ERP to decide on later. Every HTTP-service call is keyed by the
+message id, so repeating it is harmless.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from urllib.parse import quote
 import httpx
 
 from bus.adapters.base import Delivery, EntityState, Receipt
-from bus.adapters.http import json_object, raise_for_status, upstream_errors
+from bus.adapters.http import json_object, raise_for_status, retry_after, upstream_errors
 from bus.adapters.onec_queries import service_error
 from bus.adapters.orders import placed_online
 from bus.errors import PermanentError, TransientError
@@ -47,6 +50,13 @@ DOCUMENTS = {
         ("customer", "year", "quarter"),
     ),
 }
+#: HTTP-service statuses that are the configuration's verdict on a document request: an unknown
+#: customer, one marked for deletion (or a request_id reused), a quarter not begun yet.
+_DOCUMENT_REFUSALS = frozenset({404, 409, 422})
+#: The same for a customer request; 400 is a kind or field the configuration does not take.
+_REQUEST_REFUSALS = frozenset({400, 404, 409})
+#: How long to wait for a document in preparation when 1C does not say.
+PREPARING_RETRY_AFTER = 5.0
 #: How far back the order history of a new storefront account goes.
 HISTORY_DAYS = 183
 _ORDER_FIELDS = "Ref_Key,Number,Posted,СуммаДокумента,НомерПоДаннымКлиента"
@@ -87,6 +97,8 @@ class OnecAdapter:
             return await self._history(delivery.payload["erp_key"])
         if delivery.operation in DOCUMENTS:
             return await self._document(delivery)
+        if delivery.operation == "account.request":
+            return await self._account_request(delivery)
         if delivery.operation != "sales_order.create":
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
         order = delivery.payload
@@ -111,7 +123,9 @@ class OnecAdapter:
     async def lookup(self, delivery: Delivery) -> Receipt | None:
         """Find the order by the message id; post it if it was left unposted."""
         if delivery.operation != "sales_order.create":
-            return None  # a read has no effect to find
+            # A read has no effect to find; the HTTP service's calls are keyed by the message
+            # id, so repeating one finds what an earlier attempt made.
+            return None
         params = {
             "$filter": f"НомерПоДаннымКлиента eq '{_quoted(delivery.message_id)}'",
             "$select": _ORDER_FIELDS,
@@ -174,13 +188,18 @@ class OnecAdapter:
         kind, route, fields = DOCUMENTS[delivery.operation]
         body = {name: delivery.payload[name] for name in fields}
         body["request_id"] = delivery.message_id
-        with upstream_errors(SYSTEM, idempotent=True):
-            response = await self._client.post(
-                f"{self._service}/{route}", json=body, auth=self._auth, timeout=self._timeout
+        response = await self._service_post(route, body, kind, _DOCUMENT_REFUSALS)
+        if response.status_code == 202:
+            # 1C took the request and is preparing the document: nothing is wrong, it is just
+            # not ready. Throttled, so the wait spends no attempt and does not count against
+            # the breaker; the repeat under the same request_id collects the document.
+            wait = retry_after(response)
+            raise TransientError(
+                f"{SYSTEM} is still preparing the {kind} (request {delivery.message_id})",
+                http_status=202,
+                retry_after=PREPARING_RETRY_AFTER if wait is None else wait,
+                throttled=True,
             )
-        if response.status_code in (404, 409, 422):  # unknown customer, deleted, future quarter
-            raise PermanentError(f"{SYSTEM} refused the {kind}: {service_error(response)}")
-        raise_for_status(response, SYSTEM, service_error)
         issued = json_object(response, SYSTEM, idempotent=True)
         if not isinstance(issued.get("number"), str) or not issued.get("pdf_base64"):
             raise TransientError(f"{SYSTEM} answered a {kind} without a number or PDF")
@@ -192,6 +211,49 @@ class OnecAdapter:
             "content_base64": issued["pdf_base64"],
         }
         return Receipt(issued["number"], details={"document": document})
+
+    async def _account_request(self, delivery: Delivery) -> Receipt:
+        """Register the customer's request in 1C, which decides on it later.
+
+        The message id is the request_id, so a lost answer is simply asked again and gets the
+        same number.
+        """
+        payload = delivery.payload
+        body = {
+            "request_id": delivery.message_id,
+            "customer": payload["customer"],
+            "kind": payload["kind"],
+            "details": payload["details"],
+        }
+        response = await self._service_post("requests", body, "request", _REQUEST_REFUSALS)
+        number = json_object(response, SYSTEM, idempotent=True).get("number")
+        if not isinstance(number, str) or not number:
+            raise TransientError(f"{SYSTEM} answered a request without a number")
+        return Receipt(number, details={"erp_request_no": number})
+
+    async def _service_post(
+        self, route: str, body: dict[str, Any], what: str, refusals: frozenset[int]
+    ) -> httpx.Response:
+        """POST ``body`` to the HTTP service's ``route``; the successful response.
+
+        Every such call carries a ``request_id`` the service deduplicates by, so a lost answer is
+        transient, not an unknown outcome.
+
+        Raises:
+            PermanentError: for a status in ``refusals`` (the configuration's verdict on
+                ``what``; 409 would otherwise pass for transient).
+            DeliveryError: any other failure, as :func:`raise_for_status` classifies it.
+        """
+        with upstream_errors(SYSTEM, idempotent=True):
+            response = await self._client.post(
+                f"{self._service}/{route}", json=body, auth=self._auth, timeout=self._timeout
+            )
+        status = response.status_code
+        if status in refusals:
+            detail = f"{SYSTEM} refused the {what}: {service_error(response)}"
+            raise PermanentError(detail, http_status=status)
+        raise_for_status(response, SYSTEM, service_error)
+        return response
 
     async def _history(self, code: str) -> Receipt:
         """The counterparty's customer orders of the last six months, with their rows."""

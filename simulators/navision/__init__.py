@@ -1,7 +1,7 @@
 """A Microsoft Dynamics NAV 2018 / Business Central on-premise simulator (OData v4 pages).
 
 Publishes ``Customer``, ``Item``, ``SalesOrder`` (with the ``SalesOrderSalesLines``
-containment), ``SalesPrices`` and ``CustomerContracts`` under
+containment), ``SalesPrices``, ``CustomerContracts`` and ``B2BRequests`` (insert-only) under
 ``/{instance}/ODataV4/Company('{company}')/``, with NAV's Basic auth, etags and mandatory
 ``If-Match``, error envelope, ``$filter`` subset and server-driven paging, and the
 ``B2BPricing`` SOAP codeunit service (WSDL, document/literal calls, NAV faults) under

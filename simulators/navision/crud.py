@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from simulators.navision.errors import NavError, bad_request, field_validation
+from simulators.navision.errors import NavError, bad_request, field_validation, record_not_found
 from simulators.navision.payload import writable_values
 from simulators.navision.schema import EntityType
 from simulators.navision.store import Record, Store
@@ -18,10 +18,21 @@ def create_record(store: Store, entity: EntityType, body: dict[str, Any], today:
     """Insert a record from a POST body, as the page's ``OnInsert`` would.
 
     Raises:
-        NavError: on invalid values, a blank primary key (``Application_FieldValidationException``)
-            or a taken key (409 ``Internal_EntityWithSameKeyExists``).
+        NavError: on invalid values, or as :func:`insert_record`.
     """
-    record = store.new_record(entity, writable_values(entity, body))
+    return insert_record(store, entity, writable_values(entity, body), today)
+
+
+def insert_record(store: Store, entity: EntityType, values: dict[str, Any], today: date) -> Record:
+    """Insert a record of validated ``values``; a blank ``No`` is taken from the number series.
+
+    Raises:
+        NavError: on a blank primary key (``Application_FieldValidationException``) or a taken
+            key (409 ``Internal_EntityWithSameKeyExists``).
+    """
+    record = store.new_record(entity, values)
+    if entity.number_series and not record.values["No"]:
+        record.values["No"] = store.take_no(entity)
     first = entity.by_name[entity.key[0]]
     if record.values[first.name] == first.default:
         raise field_validation(
@@ -50,6 +61,18 @@ def update_record(
 def delete_record(store: Store, entity: EntityType, record: Record) -> None:
     """Delete ``record`` from its table."""
     store.tables[entity.name].delete(entity.key_of(record.values))
+
+
+def related(store: Store, entity: EntityType, key: tuple[Any, ...]) -> Record:
+    """The record a table-relation field names, as the field's ``OnValidate`` finds it.
+
+    Raises:
+        NavError: 400 ``Internal_RecordNotFound`` when there is none.
+    """
+    record = store.tables[entity.name].get(key)
+    if record is None:
+        raise record_not_found(entity.table, entity.identification(key))
+    return record
 
 
 def ensure_new_key(store: Store, entity: EntityType, key: tuple[Any, ...]) -> None:

@@ -37,10 +37,14 @@ _OPERATOR_KINDS: dict[str, str] = {
 _COMPATIBLE: dict[str, tuple[type, ...]] = {
     "Edm.String": (str,),
     "Edm.Date": (str,),
+    "Edm.DateTimeOffset": (str,),
     "Edm.Decimal": (int, float),
     "Edm.Int32": (int, float),
     "Edm.Boolean": (bool,),
 }
+# A date or a moment is compared with a literal of its own type only (a quoted string is
+# neither), and a string or number never with a date or moment literal.
+_TEMPORAL_KINDS: dict[str, str] = {"Edm.Date": "date", "Edm.DateTimeOffset": "datetime"}
 _OR_ACROSS_FIELDS = "The 'OR' operator is not supported on distinct fields on an OData filter."
 
 
@@ -141,7 +145,7 @@ class _Parser(BooleanParser[Token, Predicate]):
         valid = value is None or (
             isinstance(value, kinds)
             and not _bool_as_number(value, kinds)
-            and (prop.edm == "Edm.Date") == (token.kind == "date")
+            and _TEMPORAL_KINDS.get(prop.edm) == _TEMPORAL_KINDS.get(_edm_of(token))
         )
         if not valid:
             raise bad_request(
@@ -184,6 +188,8 @@ def _edm_of(token: Token) -> str:
     value = literal_value(token)
     if token.kind == "date":
         return "Edm.Date"
+    if token.kind == "datetime":
+        return "Edm.DateTimeOffset"
     if isinstance(value, bool):
         return "Edm.Boolean"
     if isinstance(value, int):

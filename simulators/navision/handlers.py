@@ -9,14 +9,20 @@ from typing import Any
 
 from aiohttp import web
 
-from simulators.navision import crud, orders
+from simulators.navision import b2brequests, crud, orders
 from simulators.navision.errors import NavError
 from simulators.navision.etags import check_if_match
 from simulators.navision.odata import QueryOptions, next_link, parse_options, run_query
 from simulators.navision.payload import parse_json_object
 from simulators.navision.resources import Resource, company_segment
 from simulators.navision.responses import context_url, entity_json, etag_of, odata_response
-from simulators.navision.schema import ENTITY_SETS, SALES_LINE, SALES_ORDER, EntityType
+from simulators.navision.schema import (
+    B2B_REQUESTS,
+    ENTITY_SETS,
+    SALES_LINE,
+    SALES_ORDER,
+    EntityType,
+)
 from simulators.navision.service import NavService
 from simulators.navision.store import Record, Table
 
@@ -80,6 +86,8 @@ async def create(
         record = orders.add_line(store, resource.parent, body)
     elif entity is SALES_ORDER:
         record = orders.create_order(store, body, today)
+    elif entity is B2B_REQUESTS:
+        record = b2brequests.create_request(store, body, service.now())
     else:
         record = crud.create_record(store, entity, body, today)
     if entity.containment in body and entity.containment not in options.expand:
@@ -94,6 +102,7 @@ async def update(
 ) -> web.StreamResponse:
     """PATCH/PUT/MERGE one entity; ``If-Match`` is mandatory, as in NAV."""
     entity, record = _entity(resource), _record(resource)
+    _ensure_changeable(request, entity)
     check_if_match(request.headers.get("If-Match"), etag_of(entity, record))
     body = parse_json_object(await request.read())
     store, today = service.store, service.today()
@@ -112,6 +121,7 @@ async def delete(
 ) -> web.StreamResponse:
     """DELETE one entity; ``If-Match`` is mandatory. A sales order takes its lines along."""
     entity, record = _entity(resource), _record(resource)
+    _ensure_changeable(request, entity)
     check_if_match(request.headers.get("If-Match"), etag_of(entity, record))
     if resource.parent is not None:
         orders.delete_line(service.store, resource.parent, record)
@@ -226,6 +236,17 @@ def _company_json(service: NavService) -> dict[str, Any]:
         "Display_Name": service.company,
         "Id": str(uuid.uuid5(uuid.NAMESPACE_URL, service.company)),
     }
+
+
+def _ensure_changeable(request: web.Request, entity: EntityType) -> None:
+    """Refuse a write to an insert-only page before looking at ``If-Match`` or the body."""
+    if entity.insert_only:
+        raise NavError(
+            405,
+            "BadRequest_MethodNotAllowed",
+            f"'{request.method}' requests for '{entity.name}' of EdmType 'Entity' are not "
+            "allowed within Dynamics NAV OData web services.",
+        )
 
 
 def _entity(resource: Resource) -> EntityType:

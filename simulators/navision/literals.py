@@ -1,25 +1,28 @@
 """OData v4 URL literals and the tokenizer shared by key predicates, $filter and $skiptoken.
 
-Values are kept as the plain Python types the store uses: ``str`` for Edm.String and
-Edm.Date (ISO ``YYYY-MM-DD``, so dates compare correctly as strings), ``int``/``float`` for
-numbers, ``bool`` and ``None``.
+Values are kept as the plain Python types the store uses: ``str`` for Edm.String, Edm.Date
+(ISO ``YYYY-MM-DD``) and Edm.DateTimeOffset (UTC, whole seconds: ``YYYY-MM-DDTHH:MM:SSZ``), so
+dates and moments compare correctly as strings; ``int``/``float`` for numbers, ``bool`` and
+``None``.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from simulators import odata_literals
 from simulators.navision.errors import bad_request
 from simulators.odata_literals import is_literal, literal_value, parse_number, quote, unquote
 
-TokenKind = Literal["string", "number", "date", "name", "punct"]
+TokenKind = Literal["string", "number", "datetime", "date", "name", "punct"]
 
-# Order matters: a date must be tried before a number, or "2024-01-01" would lex as 2024.
+# Order matters: a moment before a date before a number, or "2024-01-01" would lex as 2024.
 _TOKEN = re.compile(
     r"""\s*(?:
       (?P<string>'(?:[^']|'')*')
+    | (?P<datetime>\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:\d{2}))
     | (?P<date>\d{4}-\d{2}-\d{2}(?![\d.]))
     | (?P<number>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?[mMdDfFlL]?)
     | (?P<name>[A-Za-z_$][A-Za-z0-9_.$]*)
@@ -47,7 +50,28 @@ def _decode(kind: TokenKind, raw: str) -> Any:
         return parse_number(raw)
     if kind == "date":
         return raw
+    if kind == "datetime":
+        moment = parse_datetime(raw)
+        if moment is None:
+            raise bad_request(f"The DateTimeOffset literal '{raw}' is not valid.")
+        return moment
     return None
+
+
+def format_datetime(moment: datetime) -> str:
+    """An Edm.DateTimeOffset value as the store keeps and NAV writes it (UTC, ``...Z``)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_datetime(text: str) -> str | None:
+    """An ISO date-time with an offset, normalised by :func:`format_datetime`; else ``None``."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None  # a DateTimeOffset states its offset; a bare local time is ambiguous
+    return format_datetime(moment)
 
 
 def format_literal(value: Any) -> str:

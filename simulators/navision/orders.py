@@ -10,11 +10,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from simulators.navision.crud import ensure_new_key, ensure_same_key, stamp
+from simulators.navision.crud import ensure_new_key, ensure_same_key, related, stamp
 from simulators.navision.errors import bad_request, dialog, field_validation, record_not_found
 from simulators.navision.payload import number, parse_decimal, writable_values
 from simulators.navision.pricing import best_unit_price
-from simulators.navision.schema import SALES_LINE, SALES_ORDER
+from simulators.navision.schema import CUSTOMER, SALES_LINE, SALES_ORDER
 from simulators.navision.store import Record, Store
 
 #: The single VAT rate of the simulated company, in percent.
@@ -38,7 +38,7 @@ def create_order(store: Store, body: dict[str, Any], today: date) -> Record:
     }
     _apply_customer(store, values)
     planned = [_line_values(store, values, raw) for raw in line_bodies]
-    values["No"] = values["No"] or store.take_order_no()
+    values["No"] = values["No"] or store.take_no(SALES_ORDER)
     ensure_new_key(store, SALES_ORDER, SALES_ORDER.key_of(values))
     stamp(SALES_ORDER, values, today)
     order = Record(values, store.bump())
@@ -122,9 +122,7 @@ def _apply_customer(store: Store, values: dict[str, Any]) -> None:
     customer_no = values.get("Sell_to_Customer_No", "")
     if not customer_no:
         return
-    customer = store.tables["Customer"].get((customer_no,))
-    if customer is None:
-        raise record_not_found("Customer", f"No.='{customer_no}'")
+    customer = related(store, CUSTOMER, (customer_no,))
     blocked = customer.values["Blocked"]
     if blocked in ("Ship", "All"):
         raise dialog(

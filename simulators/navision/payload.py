@@ -13,6 +13,7 @@ from datetime import date
 from typing import Any
 
 from simulators.navision.errors import NavError, bad_request
+from simulators.navision.literals import parse_datetime
 from simulators.navision.schema import EntityType, Property
 
 
@@ -122,10 +123,15 @@ def _date(raw: Any) -> str | None:
         return None
 
 
+def _datetime(raw: Any) -> str | None:
+    return parse_datetime(raw) if isinstance(raw, str) else None
+
+
 _COERCIONS = {
     "Edm.String": _string,
     "Edm.Decimal": parse_decimal,
     "Edm.Int32": _integer,
     "Edm.Boolean": _boolean,
     "Edm.Date": _date,
+    "Edm.DateTimeOffset": _datetime,
 }

@@ -9,10 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Edm = Literal["Edm.String", "Edm.Decimal", "Edm.Int32", "Edm.Boolean", "Edm.Date"]
+Edm = Literal[
+    "Edm.String", "Edm.Decimal", "Edm.Int32", "Edm.Boolean", "Edm.Date", "Edm.DateTimeOffset"
+]
 
 #: NAV sends a blank date as the first day of year 1.
 BLANK_DATE = "0001-01-01"
+#: ... and a blank DateTime as the first moment of that day, in UTC.
+BLANK_DATETIME = "0001-01-01T00:00:00Z"
 
 _DEFAULTS: dict[str, Any] = {
     "Edm.String": "",
@@ -20,6 +24,7 @@ _DEFAULTS: dict[str, Any] = {
     "Edm.Int32": 0,
     "Edm.Boolean": False,
     "Edm.Date": BLANK_DATE,
+    "Edm.DateTimeOffset": BLANK_DATETIME,
 }
 
 
@@ -65,6 +70,10 @@ class EntityType:
         properties: every published property, in page order.
         containment: the name of a contained collection (``SalesOrderSalesLines``).
         indexed: non-key properties the store indexes for ``eq`` lookups.
+        number_series: the first number of the series that fills a blank ``No`` on insert
+            (``101001``, ``REQ-0001``); ``""`` when the caller must give the key.
+        insert_only: the page has ``ModifyAllowed``/``DeleteAllowed`` false: clients insert
+            and read, NAV's own users change what was registered.
     """
 
     name: str
@@ -73,6 +82,8 @@ class EntityType:
     properties: tuple[Property, ...]
     containment: str | None = None
     indexed: tuple[str, ...] = ()
+    number_series: str = ""
+    insert_only: bool = False
     by_name: dict[str, Property] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -196,6 +207,7 @@ SALES_ORDER = EntityType(
     ),
     containment=SALES_LINE.name,
     indexed=("External_Document_No", "Sell_to_Customer_No"),
+    number_series="101001",
 )
 
 SALES_PRICES = EntityType(
@@ -248,9 +260,35 @@ CUSTOMER_CONTRACTS = EntityType(
     indexed=("Customer_No",),
 )
 
+#: The kinds of request the storefront registers for the ERP to decide on.
+REQUEST_KINDS = ("delivery_address", "employee")
+
+B2B_REQUESTS = EntityType(
+    # A custom page published by the wholesaler's extension: a customer's request (a delivery
+    # address, an employee's account) registered for NAV's users to decide on later.
+    name="B2BRequests",
+    table="B2B Request",
+    key=("No",),
+    properties=(
+        _code("No", 20, "No."),
+        # The caller's reference: what finds a request whose answer was lost.
+        _text("Request_Id", 50),
+        _code("Customer_No", 20, "Customer No."),
+        # Text rather than Option, so the extension can add kinds without a schema change; the
+        # page's OnInsert refuses kinds it does not know (see ``b2brequests``).
+        _text("Kind", 30),
+        _text("Details", 2048),
+        Property("Status", max_length=20, read_only=True),
+        Property("Registered_At", "Edm.DateTimeOffset", read_only=True),
+    ),
+    indexed=("Request_Id",),
+    number_series="REQ-0001",
+    insert_only=True,
+)
+
 #: The published services, by entity-set name, in the order ``$metadata`` lists them.
 ENTITY_SETS: dict[str, EntityType] = {
-    e.name: e for e in (CUSTOMER, ITEM, SALES_ORDER, SALES_PRICES, CUSTOMER_CONTRACTS)
+    e.name: e for e in (CUSTOMER, ITEM, SALES_ORDER, SALES_PRICES, CUSTOMER_CONTRACTS, B2B_REQUESTS)
 }
 #: Contained types, by navigation-property name.
 CONTAINED: dict[str, EntityType] = {SALES_LINE.name: SALES_LINE}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 
 from aiohttp import web
 
@@ -24,6 +24,8 @@ class NavService:
         credentials: the NavUserPassword user and its password (or web service access key).
         metadata: the ``$metadata`` document.
         today: NAV's work date; tests may swap in a fixed date.
+        now: the server's clock (``CurrentDateTime``), which stamps registrations; tests may
+            swap in a fixed moment.
     """
 
     store: Store
@@ -33,6 +35,7 @@ class NavService:
     credentials: BasicCredentials
     metadata: str
     today: Callable[[], date] = date.today
+    now: Callable[[], datetime] = lambda: datetime.now(UTC)
 
     def root(self, request: web.Request) -> str:
         """The OData service root on the host the client used."""

@@ -6,6 +6,7 @@ column that NAV's etags are made from), so an etag changes on every modification
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +24,7 @@ from simulators.tables import IndexedTable
 
 Key = tuple[Any, ...]
 
-#: The first number of the sales-order number series.
-FIRST_ORDER_NO = 101001
+_LAST_DIGITS = re.compile(r"(\d+)(?!.*\d)")
 
 
 @dataclass(slots=True)
@@ -67,20 +67,21 @@ class Table(IndexedTable[Key, Record]):
 
 
 class Store:
-    """All tables of one company, the row-version counter and the order number series."""
+    """All tables of one company, the row-version counter and the number series."""
 
     def __init__(self) -> None:
         self.tables: dict[str, Table] = {}
         #: (item no., unit of measure code) -> quantity of base units per that unit.
         self.item_units: dict[tuple[str, str], float] = {}
-        self.next_order_no = FIRST_ORDER_NO
+        #: entity-set name -> the last number its series gave out.
+        self.last_numbers: dict[str, str] = {}
         self._version = 0
         self.reset()
 
     def reset(self) -> None:
         """Drop every change and load the seed data again (same numbers, same etags)."""
         self._version = 0
-        self.next_order_no = FIRST_ORDER_NO
+        self.last_numbers = {}
         self.tables = {e.name: Table(e) for e in (*ENTITY_SETS.values(), *CONTAINED.values())}
         self.item_units = dict(seed.ITEM_UNITS)
         for entity_name, rows in seed.TABLES.items():
@@ -97,11 +98,12 @@ class Store:
         """A record of ``entity`` with blanks filled in and a fresh version."""
         return Record({**entity.defaults(), **values}, self.bump())
 
-    def take_order_no(self) -> str:
-        """The next number of the sales-order series (101001, 101002, ...)."""
-        number = self.next_order_no
-        self.next_order_no += 1
-        return str(number)
+    def take_no(self, entity: EntityType) -> str:
+        """The next number of ``entity``'s series (``101001``, ``101002``, ... or ``REQ-0001``)."""
+        last = self.last_numbers.get(entity.name)
+        number = entity.number_series if last is None else increment(last)
+        self.last_numbers[entity.name] = number
+        return number
 
     @property
     def items(self) -> Table:
@@ -129,3 +131,16 @@ class Store:
         lines = self.lines.lookup("Document_No", values["No"])
         mine = (r for r in lines if r.values["Document_Type"] == values["Document_Type"])
         return sorted(mine, key=lambda r: int(r.values["Line_No"]))
+
+
+def increment(number: str) -> str:
+    """The number after ``number``, as NAV's ``INCSTR``: its last digits, same width.
+
+    ``REQ-0009`` gives ``REQ-0010``; a full run of nines grows (``REQ-9999`` -> ``REQ-10000``).
+    """
+    match = _LAST_DIGITS.search(number)
+    if match is None:
+        raise ValueError(f"the number {number!r} has no digits to increment")
+    digits = match.group(1)
+    start, end = match.span(1)
+    return number[:start] + str(int(digits) + 1).zfill(len(digits)) + number[end:]

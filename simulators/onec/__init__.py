@@ -51,12 +51,23 @@ customer and items by ``Code``; an unknown customer or item → 404, a malformed
     POST reconciliation-acts {"customer": "10000", "year": 2026, "quarter": 3, "request_id": "…"}
          201 {"number": "АС-000001", "period": {"from": "2026-07-01", "to": "2026-09-30"},
               "pdf_base64": "…"}     idempotent like invoices; a quarter not yet begun → 422.
+         While documents take time to prepare (``/_control/onec/documents``), a new invoice or
+         act is answered 202 {"status": "preparing", "request_id": "…"} with ``Retry-After``
+         (whole seconds left, at least 1) until that long after its request_id was first seen;
+         then the same request gets the document (201). Invalid requests still fail at once.
+    POST requests            {"request_id": "…", "customer": "10000",
+                              "kind": "delivery_address" | "employee", "details": {...}}
+         201 {"number": "ЗП-000001", "status": "registered", "request_id": "…"}
+         A customer's request for the ERP to decide on; idempotent like invoices (other data
+         → 409). A customer marked for deletion → 409; an unknown kind → 400.
     GET  balance?customer=10000
          200 {"balance": 162350.5, "credit_limit": 2500000, "receivables": 177350.5,
               "overdue": 0, "payments_in_progress": 15000}
 
 Faults, the request record and ``POST /_control/reset`` (restores the seed) come from
-:mod:`simulators.faults`; an injected error defaults to the ``odata.error`` envelope.
+:mod:`simulators.faults`; an injected error defaults to the ``odata.error`` envelope. The
+infobase's own control routes (document preparation time, registered requests) are in
+:mod:`simulators.onec.control`.
 """
 
 from __future__ import annotations

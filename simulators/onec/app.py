@@ -9,7 +9,7 @@ from aiohttp.typedefs import Handler
 
 from simulators import faults
 from simulators.basic_auth import BasicCredentials
-from simulators.onec import http_service
+from simulators.onec import control, http_service
 from simulators.onec.errors import (
     OneCError,
     ServiceError,
@@ -39,7 +39,8 @@ def create_app(
     The standard OData interface is at ``http://HOST:PORT/{publication}/odata/standard.odata/``
     and the HTTP service at ``/{publication}/hs/b2b/v1/`` (see :mod:`simulators.onec`), both
     behind HTTP Basic auth. Faults, the request record and reset are under ``/_control/``
-    (see :mod:`simulators.faults`).
+    (see :mod:`simulators.faults`); the infobase's own control routes under ``/_control/onec/``
+    (see :mod:`simulators.onec.control`).
 
     Parameters:
         username: the 1C user accepted by Basic auth.
@@ -56,6 +57,7 @@ def create_app(
     )
     app.router.add_route("*", "/{publication}/odata/standard.odata{tail:(/.*)?}", odata)
     app.router.add_routes(http_service.routes("/{publication}"))
+    control.add_routes(app)
     faults.install(app, reset=store.reset, default_error_body=error_body_for_status)
     return app
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -21,12 +22,14 @@ from simulators.onec.pdf import render_pdf
 from simulators.onec.pricing import best_price
 from simulators.onec.seed import BALANCES, CURRENCY
 from simulators.onec.service import ONEC_KEY, OneCService
-from simulators.onec.store import Issued, Store
+from simulators.onec.store import CustomerRequest, Issued, Pending, Store
 
 Values = dict[str, Any]
 
 #: The path prefix of the service, after the publication.
 ROOT = "/hs/b2b/v1"
+#: What a customer may ask the ERP to decide on.
+REQUEST_KINDS = ("delivery_address", "employee")
 _NO_BALANCE = {
     "balance": 0,
     "credit_limit": 0,
@@ -44,6 +47,7 @@ def routes(publication_pattern: str) -> list[web.RouteDef]:
         web.post(f"{prefix}/invoices", invoices),
         web.post(f"{prefix}/reconciliation-acts", reconciliation_acts),
         web.get(f"{prefix}/balance", balance),
+        web.post(f"{prefix}/requests", customer_requests),
     ]
 
 
@@ -85,8 +89,10 @@ async def invoices(request: web.Request) -> web.Response:
     issued = _repeat(store.invoices, request_id, fingerprint)
     if issued is not None:
         return _json(issued, 201)
-    if customer["DeletionMark"]:
-        raise ServiceError(409, f"Контрагент '{customer['Code']}' помечен на удаление")
+    _refuse_deleted(customer)
+    preparing = _preparing(service, "invoices", request_id, fingerprint)
+    if preparing is not None:
+        return preparing
     number = f"СЧ-{len(store.invoices) + 1:06d}"
     issued_at = format_datetime(service.now())
     pdf = render_pdf(
@@ -120,6 +126,9 @@ async def reconciliation_acts(request: web.Request) -> web.Response:
     period = {"from": start.isoformat(), "to": (next_start - timedelta(days=1)).isoformat()}
     if start > service.now().date():
         raise ServiceError(422, f"Период {period['from']} - {period['to']} ещё не начался")
+    preparing = _preparing(service, "reconciliation-acts", request_id, fingerprint)
+    if preparing is not None:
+        return preparing
     number = f"АС-{len(store.acts) + 1:06d}"
     pdf = render_pdf(
         f"Акт сверки № {number}",
@@ -132,6 +141,41 @@ async def reconciliation_acts(request: web.Request) -> web.Response:
     response = {"number": number, "period": period, "pdf_base64": _b64(pdf)}
     store.acts[request_id] = Issued(fingerprint, response)
     return _json(response, 201)
+
+
+async def customer_requests(request: web.Request) -> web.Response:
+    """POST ``requests``: register a customer's request for the ERP to decide on.
+
+    Idempotent by ``request_id`` like the documents; the decision comes later, from the ERP.
+    """
+    service = request.app[ONEC_KEY]
+    store = service.store
+    body = await _body(request)
+    customer = _customer(store, _text(body, "customer"))
+    request_id = _text(body, "request_id")
+    kind = _text(body, "kind")
+    if kind not in REQUEST_KINDS:
+        raise ServiceError(400, f"Поле 'kind' должно быть одним из: {', '.join(REQUEST_KINDS)}")
+    details = body.get("details")
+    if not isinstance(details, dict):
+        raise ServiceError(400, "Поле 'details' должно быть объектом JSON")
+    fingerprint = {"customer": customer["Code"], "kind": kind, "details": details}
+    earlier = store.requests.get(request_id)
+    if earlier is not None:
+        if earlier.fingerprint() != fingerprint:
+            raise _reused(request_id)
+        return _json(earlier.answer(), 201)
+    _refuse_deleted(customer)
+    registered = CustomerRequest(
+        number=f"ЗП-{len(store.requests) + 1:06d}",
+        request_id=request_id,
+        customer=customer["Code"],
+        kind=kind,
+        details=details,
+        registered_at=format_datetime(service.now()),
+    )
+    store.requests[request_id] = registered
+    return _json(registered.answer(), 201)
 
 
 async def balance(request: web.Request) -> web.Response:
@@ -150,14 +194,46 @@ def _customer(store: Store, code: str | None) -> Values:
     return customer
 
 
+def _refuse_deleted(customer: Values) -> None:
+    if customer["DeletionMark"]:
+        raise ServiceError(409, f"Контрагент '{customer['Code']}' помечен на удаление")
+
+
 def _repeat(issued: dict[str, Issued], request_id: str, fingerprint: Values) -> Values | None:
     """The earlier answer to ``request_id``; a conflict if it was asked for something else."""
     earlier = issued.get(request_id)
     if earlier is None:
         return None
     if earlier.request != fingerprint:
-        raise ServiceError(409, f"request_id '{request_id}' уже использован с другими данными")
+        raise _reused(request_id)
     return earlier.response
+
+
+def _preparing(
+    service: OneCService, route: str, request_id: str, fingerprint: Values
+) -> web.Response | None:
+    """``202`` while a new document is still being prepared; ``None`` once it may be issued.
+
+    The clock starts at the first request with ``request_id``: asking again does not hurry the
+    document, nor start it over. ``Retry-After`` rounds the wait up, so a caller that honours
+    it finds the document ready.
+    """
+    store = service.store
+    if store.preparing_for <= 0:
+        return None
+    now = service.clock()
+    pending = store.pending.setdefault((route, request_id), Pending(fingerprint, now))
+    if pending.request != fingerprint:
+        raise _reused(request_id)
+    left = pending.since + store.preparing_for - now
+    if left <= 0:
+        return None
+    headers = {"Retry-After": str(max(1, math.ceil(left)))}
+    return _json({"status": "preparing", "request_id": request_id}, 202, headers)
+
+
+def _reused(request_id: str) -> ServiceError:
+    return ServiceError(409, f"request_id '{request_id}' уже использован с другими данными")
 
 
 def _split(text: str | None, name: str) -> list[str]:

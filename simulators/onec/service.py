@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -23,6 +24,8 @@ class OneCService:
         metadata: the ``$metadata`` document.
         now: the server's clock (local time, no offset, as 1C keeps dates); tests may swap in
             a fixed moment.
+        clock: monotonic seconds, for how long a document has been in preparation; kept apart
+            from ``now`` so a test can fix the date and still let time pass (or fake both).
     """
 
     store: Store
@@ -30,6 +33,7 @@ class OneCService:
     credentials: BasicCredentials
     metadata: str
     now: Callable[[], datetime] = datetime.now
+    clock: Callable[[], float] = time.monotonic
 
     def base(self, request: web.Request) -> str:
         """The OData service root on the host the client used, with its trailing slash."""

@@ -88,14 +88,77 @@ class Issued:
     response: dict[str, Any]
 
 
+@dataclass
+class Pending:
+    """A document the HTTP service is still preparing for one ``request_id``.
+
+    Parameters:
+        request: the request fields that identify a repetition, as for :class:`Issued`.
+        since: the service's clock (monotonic seconds) when the request_id was first seen.
+    """
+
+    request: dict[str, Any]
+    since: float
+
+
+@dataclass
+class CustomerRequest:
+    """A customer's request registered for the ERP to decide on (a delivery address…).
+
+    Parameters:
+        number: the request's number, ``ЗП-000001``…
+        request_id: the caller's key; a repetition gets the same request.
+        customer: the counterparty's ``Code``.
+        kind: what is asked for (``delivery_address``, ``employee``).
+        details: what the customer filled in, kept as sent.
+        registered_at: when it was registered, as 1C renders dates.
+        status: the ERP's decision so far.
+    """
+
+    number: str
+    request_id: str
+    customer: str
+    kind: str
+    details: dict[str, Any]
+    registered_at: str
+    status: str = "registered"
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The fields that tell a repetition from another request under the same key."""
+        return {"customer": self.customer, "kind": self.kind, "details": self.details}
+
+    def answer(self) -> dict[str, Any]:
+        """The service's answer to the request and to each repetition."""
+        return {"number": self.number, "status": self.status, "request_id": self.request_id}
+
+    def to_json(self) -> dict[str, Any]:
+        """The request as ``GET /_control/onec/requests`` lists it."""
+        return {
+            "number": self.number,
+            "request_id": self.request_id,
+            "customer": self.customer,
+            "kind": self.kind,
+            "details": self.details,
+            "status": self.status,
+            "registered_at": self.registered_at,
+        }
+
+
 class Store:
-    """The infobase: objects, the price register, counters and HTTP-service documents."""
+    """The infobase: objects, the price register, counters, HTTP-service documents and requests.
+
+    ``preparing_for`` is how many seconds a new invoice or act takes to prepare (0: at once);
+    ``pending`` holds the documents asked for meanwhile, by (route, request_id).
+    """
 
     def __init__(self) -> None:
         self.tables: dict[str, Table] = {}
         self.prices: list[Values] = []
         self.invoices: dict[str, Issued] = {}
         self.acts: dict[str, Issued] = {}
+        self.preparing_for = 0.0
+        self.pending: dict[tuple[str, str], Pending] = {}
+        self.requests: dict[str, CustomerRequest] = {}
         self._version = 0
         self._next_order = seed.NEXT_ORDER_NUMBER
         self.reset()
@@ -105,6 +168,7 @@ class Store:
         self._version = 0
         self._next_order = seed.NEXT_ORDER_NUMBER
         self.invoices, self.acts = {}, {}
+        self.preparing_for, self.pending, self.requests = 0.0, {}, {}
         self.tables = {
             e.name: Table(e) for e in ENTITY_SETS.values() if e.kind in ("catalog", "document")
         }

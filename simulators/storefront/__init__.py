@@ -1,5 +1,6 @@
 """A B2B storefront simulator (the site's side, e.g. 1C-Bitrix): JSON-RPC 2.0 methods the bus
-calls to create users, update orders, import order history and deliver documents.
+calls to create users, update and merge orders, import order history, deliver documents and
+pass on the ERP's decisions on customers' requests.
 
 ``create_app()`` builds the aiohttp app; see :func:`simulators.storefront.app.create_app`.
 """

@@ -1,10 +1,13 @@
 """Control routes that show the storefront's state (no auth), for tests and operators.
 
 GET /_control/storefront/users[?customer=]      {"users": [...]} with profile, active,
-                                                 set_password_url, order_history
-GET /_control/storefront/orders[?customer=]     {"orders": [...]} current fields + "history"
-                                                 (every version, oldest first)
+                                                 set_password_url, order_history, employees
+GET /_control/storefront/orders[?customer=]     {"orders": [...]} current fields, merged_from,
+                                                 merge_rejected + "history" (every version,
+                                                 oldest first)
 GET /_control/storefront/documents[?customer=]  {"documents": [...]} with size and sha256
+GET /_control/storefront/requests[?customer=]   {"requests": [...]} the ERP's decisions on
+                                                 customers' requests, the latest per request
 GET /_control/storefront/calls[?method=&message_id=]
                                                  {"calls": [...]} every call that reached a
                                                  method, with "repeat" and its outcome
@@ -24,6 +27,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_get(PREFIX + "users", users)
     app.router.add_get(PREFIX + "orders", orders)
     app.router.add_get(PREFIX + "documents", documents)
+    app.router.add_get(PREFIX + "requests", requests)
     app.router.add_get(PREFIX + "calls", calls)
 
 
@@ -63,6 +67,17 @@ async def documents(request: web.Request) -> web.Response:
         if _wanted(request, "customer", document.customer)
     ]
     return web.json_response({"documents": shown})
+
+
+async def requests(request: web.Request) -> web.Response:
+    """Every decided request, in the order each was first decided."""
+    store = request.app[STOREFRONT_KEY].store
+    shown = [
+        decided.to_json()
+        for decided in store.requests.values()
+        if _wanted(request, "customer", decided.customer)
+    ]
+    return web.json_response({"requests": shown})
 
 
 async def calls(request: web.Request) -> web.Response:

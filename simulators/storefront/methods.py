@@ -15,6 +15,18 @@
         customer: -32044.
     document.deliver       DocumentDeliver     -> {"document_id"}
         Files the document in the customer's account. Unknown customer: -32044.
+    order.merge            OrderMerge          -> {"merged", "order_id", "removed"}
+        ``accepted``: the customer's ``orders`` are removed and ``new_order`` is added
+        (version 1, ``merged_from``: the ids); ``{"merged": true, "order_id": new id,
+        "removed": the ids}``. ``rejected``: the orders stay as they are and get
+        ``merge_rejected``: the reason; ``{"merged": false, "order_id": null, "removed": []}``.
+        Unknown customer: -32044; an order that is not the customer's, or a new order id
+        another order has: -32602 naming the field.
+    request.update         RequestUpdate       -> {"request_id", "decision"}
+        Records the ERP's decision on the customer's request (replacing an earlier one on the
+        same ``request_id``). Approved, a ``delivery_address`` adds ``details.address`` to the
+        user's addresses and an ``employee`` adds ``details`` to its employees (neither twice;
+        a later decline removes nothing). Unknown customer: -32044.
 
 Params are in :mod:`simulators.storefront.params`; idempotency by ``message_id`` is applied
 around these functions by :class:`simulators.storefront.service.StorefrontService`.
@@ -22,20 +34,23 @@ around these functions by :class:`simulators.storefront.service.StorefrontServic
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from simulators.storefront.errors import unknown_customer, user_exists
+from simulators.storefront.errors import invalid_params, unknown_customer, user_exists
 from simulators.storefront.params import (
     DocumentDeliver,
     MethodParams,
     OrderHistoryImport,
+    OrderMerge,
     OrderUpdate,
+    RequestUpdate,
     UserCreate,
     UserDeactivate,
 )
-from simulators.storefront.store import Json, Store, User
+from simulators.storefront.store import Json, Order, Store, User
 
 
 @dataclass(frozen=True)
@@ -112,6 +127,69 @@ def document_deliver(ctx: MethodContext, params: DocumentDeliver) -> Json:
     return {"document_id": document.document_id}
 
 
+def _customer_orders(store: Store, customer: str, order_ids: list[str]) -> list[Order]:
+    """The customer's orders with these ids; -32602 naming every id that is not one of them."""
+    orders = [store.orders.get(order_id) for order_id in order_ids]
+    strangers = [
+        {
+            "field": f"orders.{index}",
+            "type": "unknown_order",
+            "message": f"order {order_ids[index]!r} is not an order of customer {customer!r}",
+        }
+        for index, order in enumerate(orders)
+        if order is None or order.customer != customer
+    ]
+    if strangers:
+        raise invalid_params(strangers)
+    return [order for order in orders if order is not None]
+
+
+def _check_new_order_id(store: Store, order_id: str, merged: list[str]) -> None:
+    """Refuse a new order id that another order (not one being merged) already has."""
+    if order_id in store.orders and order_id not in merged:
+        raise invalid_params(
+            [
+                {
+                    "field": "new_order.order_id",
+                    "type": "order_exists",
+                    "message": f"order {order_id!r} already exists",
+                }
+            ]
+        )
+
+
+def order_merge(ctx: MethodContext, params: OrderMerge) -> Json:
+    """Replace the customer's orders by the merged one, or note that the ERP refused."""
+    _user(ctx.store, params.customer)
+    orders = _customer_orders(ctx.store, params.customer, params.orders)
+    if params.new_order is None:
+        ctx.store.reject_merge(orders, params.reason)
+        return {"merged": False, "order_id": None, "removed": []}
+    new_order = params.new_order.model_dump(mode="json")
+    _check_new_order_id(ctx.store, new_order["order_id"], params.orders)
+    merged = ctx.store.merge_orders(params.customer, params.orders, new_order, params.message_id)
+    return {"merged": True, "order_id": merged.order_id, "removed": list(params.orders)}
+
+
+def _apply_approved(store: Store, user: User, params: RequestUpdate) -> None:
+    """Give the user what an approved request asked for."""
+    if params.kind == "delivery_address":
+        address = {"code": params.erp_request_no, "address": params.details["address"].strip()}
+        store.add_delivery_address(user, address)
+    else:
+        store.add_employee(user, copy.deepcopy(params.details))
+
+
+def request_update(ctx: MethodContext, params: RequestUpdate) -> Json:
+    """Record the ERP's decision on a customer's request; an approved one takes effect."""
+    user = _user(ctx.store, params.customer)
+    fields = params.model_dump(mode="json", exclude={"message_id"})
+    ctx.store.decide_request(fields, params.message_id)
+    if params.decision == "approved":
+        _apply_approved(ctx.store, user, params)
+    return {"request_id": params.request_id, "decision": params.decision}
+
+
 #: Method name -> params model and implementation.
 METHODS: dict[str, Method] = {
     "user.create": Method(UserCreate, user_create),
@@ -119,4 +197,6 @@ METHODS: dict[str, Method] = {
     "order.update": Method(OrderUpdate, order_update),
     "order.history.import": Method(OrderHistoryImport, order_history_import),
     "document.deliver": Method(DocumentDeliver, document_deliver),
+    "order.merge": Method(OrderMerge, order_merge),
+    "request.update": Method(RequestUpdate, request_update),
 }

@@ -9,9 +9,16 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=250)]
 Key = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
@@ -164,4 +171,86 @@ class DocumentDeliver(MethodParams):
             base64.b64decode(value, validate=True)
         except (binascii.Error, ValueError):
             raise ValueError("is not valid base64") from None
+        return value
+
+
+class MergedOrder(Params):
+    """The order the ERP made of the merged ones."""
+
+    order_id: Key
+    erp_number: Key | None = None
+    status: Key
+    lines: Annotated[list[Line], Field(max_length=1000)]
+
+
+class OrderMerge(MethodParams):
+    """``order.merge``: the ERP merged several of the customer's orders into ``new_order``
+    (``accepted``), or refused to (``rejected``: the orders stay as they are).
+
+    ``new_order`` is required when the merge is accepted and must be absent when it is rejected.
+    """
+
+    customer: Key
+    orders: Annotated[list[Key], Field(min_length=2, max_length=20)]
+    outcome: Literal["accepted", "rejected"]
+    new_order: MergedOrder | None = Field(default=None, validate_default=True)
+    reason: Text | None = None
+
+    @field_validator("orders")
+    @classmethod
+    def _distinct(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("names an order more than once")
+        return value
+
+    @field_validator("new_order")
+    @classmethod
+    def _given_when_accepted(
+        cls, value: MergedOrder | None, info: ValidationInfo
+    ) -> MergedOrder | None:
+        outcome = info.data.get("outcome")
+        if outcome == "accepted" and value is None:
+            raise ValueError("is required when the merge is accepted")
+        if outcome == "rejected" and value is not None:
+            raise ValueError("must be absent when the merge is rejected")
+        return value
+
+
+#: The text fields ``details`` must have when a request of each kind is approved.
+APPROVED_DETAILS: dict[str, tuple[str, ...]] = {
+    "delivery_address": ("address",),
+    "employee": ("name", "email"),
+}
+
+
+class RequestUpdate(MethodParams):
+    """``request.update``: the ERP decided a customer's request (a new delivery address, or an
+    account for an employee); a later update of the same ``request_id`` replaces the earlier.
+
+    ``details`` is what the customer asked for; an approved request needs ``address`` (a
+    delivery address) or ``name`` and ``email`` (an employee) in it, as text.
+    """
+
+    request_id: Key
+    customer: Key
+    kind: Literal["delivery_address", "employee"]
+    decision: Literal["approved", "declined"]
+    reason: Text | None = None
+    details: Annotated[dict[str, Any], Field(max_length=50)]
+    erp_request_no: Key | None = None
+
+    @field_validator("details")
+    @classmethod
+    def _complete_when_approved(cls, value: dict[str, Any], info: ValidationInfo) -> dict[str, Any]:
+        # A kind or decision that failed validation is missing from info.data: nothing to check.
+        kind: str = info.data.get("kind", "")
+        if info.data.get("decision") != "approved" or kind not in APPROVED_DETAILS:
+            return value
+        missing = [
+            name
+            for name in APPROVED_DETAILS[kind]
+            if not isinstance(value.get(name), str) or not value[name].strip()
+        ]
+        if missing:
+            raise ValueError(f"an approved {kind} request needs {', '.join(missing)} as text")
         return value

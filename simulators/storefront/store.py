@@ -1,4 +1,5 @@
-"""The storefront's data in memory: users (with imported order history), orders, documents.
+"""The storefront's data in memory: users (with imported order history), orders, documents,
+and the ERP's decisions on customers' requests.
 
 Ids are deterministic (``u-0001``, ``d-0001``, in creation order, the seed first) and
 :meth:`Store.reset` brings back exactly the seed.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import base64
 import copy
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,7 +28,8 @@ def now_iso() -> str:
 
 @dataclass
 class User:
-    """A storefront user of one ERP customer: its profile and the orders imported for it."""
+    """A storefront user of one ERP customer: its profile, the orders imported for it and the
+    employees the ERP approved accounts for."""
 
     user_id: str
     customer: str
@@ -38,6 +40,7 @@ class User:
     #: How many times the user was (re-)activated: each activation gets a fresh password link.
     activations: int = 1
     history: dict[str, Json] = field(default_factory=dict)
+    employees: list[Json] = field(default_factory=list)
 
     def set_password_url(self, site_url: str) -> str:
         """The link the customer follows to choose a password (new on every activation)."""
@@ -55,16 +58,23 @@ class User:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "order_history": list(self.history.values()),
+            "employees": copy.deepcopy(self.employees),
         }
 
 
 @dataclass
 class Order:
-    """An order with every version it went through (the last one is current)."""
+    """An order with every version it went through (the last one is current).
+
+    ``merged_from`` names the orders an accepted ``order.merge`` made this one of;
+    ``merge_rejected`` is the ERP's reason for refusing to merge it ("" when it gave none).
+    """
 
     order_id: str
     customer: str | None
     versions: list[Json] = field(default_factory=list)
+    merged_from: list[str] | None = None
+    merge_rejected: str | None = None
 
     @property
     def version(self) -> int:
@@ -95,6 +105,8 @@ class Order:
             "customer": self.customer,
             "version": self.version,
             **{name: last[name] for name in ORDER_FIELDS},
+            "merged_from": copy.deepcopy(self.merged_from),
+            "merge_rejected": self.merge_rejected,
             "history": copy.deepcopy(self.versions),
         }
 
@@ -131,6 +143,25 @@ class Document:
         }
 
 
+@dataclass(frozen=True)
+class CustomerRequest:
+    """The ERP's decision on a customer's request (a delivery address, an employee account)."""
+
+    request_id: str
+    customer: str
+    kind: str
+    decision: str
+    reason: str | None
+    details: Json
+    erp_request_no: str | None
+    message_id: str
+    received_at: str
+
+    def to_json(self) -> Json:
+        """The request as the control API shows it."""
+        return asdict(self)
+
+
 class Store:
     """All storefront data, seeded on creation and on :meth:`reset`."""
 
@@ -138,6 +169,8 @@ class Store:
         self.users: dict[str, User] = {}
         self.orders: dict[str, Order] = {}
         self.documents: list[Document] = []
+        #: Decided requests by (customer, request id); a new decision replaces the old in place.
+        self.requests: dict[tuple[str, str], CustomerRequest] = {}
         self.reset()
 
     def reset(self) -> None:
@@ -145,6 +178,7 @@ class Store:
         self.users = {}
         self.orders = {}
         self.documents = []
+        self.requests = {}
         for profile, active in seed.USERS:
             user = self.add_user(copy.deepcopy(profile))
             user.active = active
@@ -205,3 +239,40 @@ class Store:
         )
         self.documents.append(document)
         return document
+
+    def merge_orders(
+        self, customer: str, order_ids: list[str], new_order: Json, message_id: str
+    ) -> Order:
+        """Replace the customer's orders ``order_ids`` by ``new_order`` (version 1, with
+        ``merged_from``); the caller checked the orders are the customer's."""
+        for order_id in order_ids:
+            del self.orders[order_id]
+        order = Order(new_order["order_id"], customer, merged_from=list(order_ids))
+        self.orders[order.order_id] = order
+        fields = {name: new_order[name] for name in ("status", "lines", "erp_number")}
+        order.change({**fields, "source": "erp"}, message_id)
+        return order
+
+    def reject_merge(self, orders: list[Order], reason: str | None) -> None:
+        """Note on each order that the ERP refused to merge it; nothing else changes."""
+        for order in orders:
+            order.merge_rejected = reason or ""
+
+    def decide_request(self, fields: Json, message_id: str) -> CustomerRequest:
+        """Store a decision, replacing an earlier one on the same customer's request."""
+        request = CustomerRequest(message_id=message_id, received_at=now_iso(), **fields)
+        self.requests[(request.customer, request.request_id)] = request
+        return request
+
+    def add_delivery_address(self, user: User, address: Json) -> None:
+        """Add a delivery address to the user's profile unless it has that address already."""
+        addresses = user.profile.setdefault("addresses", [])
+        if all(known["address"] != address["address"] for known in addresses):
+            addresses.append(address)
+            user.updated_at = now_iso()
+
+    def add_employee(self, user: User, employee: Json) -> None:
+        """Add an employee to the user's list, replacing one with the same email."""
+        user.employees = [known for known in user.employees if known["email"] != employee["email"]]
+        user.employees.append(employee)
+        user.updated_at = now_iso()

@@ -7,7 +7,7 @@ import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import aiohttp
@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from simulators import SIMULATORS
 from simulators.navision import NAV_KEY, Store, best_unit_price, create_app
+from simulators.navision.store import increment
 
 Client = TestClient[web.Request, web.Application]
 ClientFactory = Callable[[web.Application], Awaitable[Client]]
@@ -26,11 +27,14 @@ ROOT = "/DynamicsNAV110/ODataV4"
 BASE = f"{ROOT}/Company('CRONUS')"
 CORRELATION = re.compile(r"  CorrelationId:  [0-9a-f-]{36}\.$")
 WORK_DATE = date(2025, 7, 1)
+#: The server's clock in the tests: 09:30:15.25 UTC on the work date.
+NOW = datetime(2025, 7, 1, 9, 30, 15, 250000, tzinfo=UTC)
 
 
 async def _client(aiohttp_client: ClientFactory, **options: Any) -> Client:
     app = create_app(**options)
     app[NAV_KEY].today = lambda: WORK_DATE
+    app[NAV_KEY].now = lambda: NOW
     return await aiohttp_client(app)
 
 
@@ -249,6 +253,177 @@ async def test_customer_contracts_take_only_known_product_types(nav: Client) -> 
     assert "is not a valid value of Product_Type" in await _assert_error(
         response, 400, "BadRequest"
     )
+
+
+# --- B2B requests ------------------------------------------------------------------------
+
+
+def _request(**overrides: Any) -> dict[str, Any]:
+    return {
+        "Request_Id": "MSG-0001",
+        "Customer_No": "10000",
+        "Kind": "delivery_address",
+        "Details": '{"address": "Ул. Ленина, 1"}',
+        **overrides,
+    }
+
+
+async def test_b2b_requests_start_empty(nav: Client) -> None:
+    assert (await _get(nav, "/B2BRequests"))["value"] == []
+
+
+async def test_an_inserted_request_is_numbered_registered_and_stamped(nav: Client) -> None:
+    response = await nav.post(f"{BASE}/B2BRequests", headers=AUTH, json=_request())
+    created = await _json(response, 201)
+    assert created["No"] == "REQ-0001"
+    assert created["Status"] == "Registered"
+    # UTC, whole seconds, as the store keeps every DateTimeOffset.
+    assert created["Registered_At"] == "2025-07-01T09:30:15Z"
+    assert (created["Request_Id"], created["Customer_No"]) == ("MSG-0001", "10000")
+    assert created["Details"] == '{"address": "Ул. Ленина, 1"}'
+    assert response.headers["Location"].endswith(f"{BASE}/B2BRequests('REQ-0001')")
+    second = await _post(nav, "/B2BRequests", _request(Request_Id="MSG-0002", Kind="employee"))
+    assert second["No"] == "REQ-0002"
+    assert (await _get(nav, "/B2BRequests('REQ-0001')"))["Kind"] == "delivery_address"
+
+
+async def test_a_request_keeps_a_given_number_and_ignores_status_and_time(nav: Client) -> None:
+    sent = _request(No="WEB-1", Status="Approved", Registered_At="2020-01-01T00:00:00Z")
+    created = await _post(nav, "/B2BRequests", sent)
+    assert (created["No"], created["Status"]) == ("WEB-1", "Registered")
+    assert created["Registered_At"] == "2025-07-01T09:30:15Z"
+    taken = await nav.post(f"{BASE}/B2BRequests", headers=AUTH, json=_request(No="WEB-1"))
+    await _assert_error(taken, 409, "Internal_EntityWithSameKeyExists")
+
+
+async def test_requests_are_found_by_request_id(nav: Client) -> None:
+    for message_id in ("MSG-A", "MSG-B", "it's-C"):
+        await _post(nav, "/B2BRequests", _request(Request_Id=message_id))
+    found = await _get(nav, "/B2BRequests", {"$filter": "Request_Id eq 'MSG-B'"})
+    assert [r["No"] for r in found["value"]] == ["REQ-0002"]
+    quoted = await _get(nav, "/B2BRequests", {"$filter": "Request_Id eq 'it''s-C'"})
+    assert [r["No"] for r in quoted["value"]] == ["REQ-0003"]
+    assert (await _get(nav, "/B2BRequests", {"$filter": "Request_Id eq 'MSG-Z'"}))["value"] == []
+
+
+@pytest.mark.parametrize(
+    ("expression", "expected"),
+    [
+        ("Registered_At eq 2025-07-01T09:30:15Z", ["REQ-0001"]),
+        ("Registered_At ge 2025-07-01T11:30:15+02:00", ["REQ-0001"]),
+        ("Registered_At gt 2025-07-01T09:30:15Z", []),
+        ("Registered_At lt 2025-07-01T10:00Z", ["REQ-0001"]),
+    ],
+)
+async def test_requests_can_be_filtered_by_registration_time(
+    nav: Client, expression: str, expected: list[str]
+) -> None:
+    await _post(nav, "/B2BRequests", _request())
+    found = await _get(nav, "/B2BRequests", {"$filter": expression})
+    assert [r["No"] for r in found["value"]] == expected
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "Registered_At ge '2025-07-01T00:00:00Z'",
+        "Registered_At ge 2025-07-01",
+        "Request_Id eq 2025-07-01T00:00:00Z",
+        "Registered_At ge 2025-13-01T00:00:00Z",
+    ],
+)
+async def test_a_moment_is_compared_with_moments_only(nav: Client, expression: str) -> None:
+    response = await nav.get(f"{BASE}/B2BRequests", headers=AUTH, params={"$filter": expression})
+    await _assert_error(response, 400, "BadRequest")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "code", "wording"),
+    [
+        ({"Customer_No": "99999"}, "Internal_RecordNotFound", "The Customer does not exist."),
+        ({"Customer_No": "40000"}, "Application_DialogException", "is blocked with type All"),
+        ({"Customer_No": ""}, "Application_FieldValidationException", "Customer No. must have"),
+        ({"Kind": "invoice"}, "Application_DialogException", "is not a request kind"),
+        ({"Kind": ""}, "Application_FieldValidationException", "Kind must have a value"),
+        ({"Details": "address: 1 Main St"}, "Application_DialogException", "JSON text"),
+        ({"Details": "[" * 2049}, "Application_StringExceededLength", "2048"),
+        ({"Request_Id": "x" * 51}, "Application_StringExceededLength", "50"),
+        ({"Kind": 7}, "BadRequest", "Cannot convert"),
+        ({"Comment": "hi"}, "BadRequest", "does not exist on type 'NAV.B2BRequests'"),
+    ],
+)
+async def test_invalid_requests_are_refused_and_not_registered(
+    nav: Client, overrides: dict[str, Any], code: str, wording: str
+) -> None:
+    response = await nav.post(f"{BASE}/B2BRequests", headers=AUTH, json=_request(**overrides))
+    assert wording in await _assert_error(response, 400, code)
+    assert (await _get(nav, "/B2BRequests"))["value"] == []
+    # A refused insert takes no number: the next one is still the first.
+    assert (await _post(nav, "/B2BRequests", _request()))["No"] == "REQ-0001"
+
+
+@pytest.mark.parametrize("method", ["PATCH", "PUT", "DELETE"])
+async def test_the_request_page_is_insert_only(nav: Client, method: str) -> None:
+    await _post(nav, "/B2BRequests", _request())
+    path = f"{BASE}/B2BRequests('REQ-0001')"
+    response = await nav.request(
+        method, path, headers={**AUTH, "If-Match": "*"}, json={"Kind": "employee"}
+    )
+    message = await _assert_error(response, 405, "BadRequest_MethodNotAllowed")
+    assert f"'{method}' requests for 'B2BRequests'" in message
+    assert (await _get(nav, "/B2BRequests('REQ-0001')"))["Kind"] == "delivery_address"
+
+
+async def test_reset_empties_the_requests_and_restarts_their_series(nav: Client) -> None:
+    await _post(nav, "/B2BRequests", _request())
+    await _control(nav, "POST", "reset")
+    assert (await _get(nav, "/B2BRequests"))["value"] == []
+    assert (await _post(nav, "/B2BRequests", _request()))["No"] == "REQ-0001"
+
+
+async def test_request_and_order_numbers_come_from_separate_series(nav: Client) -> None:
+    await _post(nav, "/B2BRequests", _request())
+    assert (await _post(nav, "/SalesOrder", _order()))["No"] == "101001"
+    assert (await _post(nav, "/B2BRequests", _request()))["No"] == "REQ-0002"
+
+
+@pytest.mark.parametrize(
+    ("number", "following"),
+    [("REQ-0001", "REQ-0002"), ("REQ-0009", "REQ-0010"), ("101001", "101002"), ("A9", "A10")],
+)
+def test_a_number_series_increments_its_last_digits(number: str, following: str) -> None:
+    assert increment(number) == following
+
+
+async def test_metadata_describes_the_request_page(nav: Client) -> None:
+    response = await nav.get(f"{ROOT}/$metadata", headers=AUTH)
+    root = ET.fromstring(await response.text())
+    edm = "{http://docs.oasis-open.org/odata/ns/edm}"
+    sets = {s.get("Name"): s.get("EntityType") for s in root.iter(f"{edm}EntitySet")}
+    assert sets["B2BRequests"] == "NAV.B2BRequests"
+    types = {t.get("Name"): t for t in root.iter(f"{edm}EntityType")}
+    requests = types["B2BRequests"]
+    assert [r.get("Name") for r in requests.iter(f"{edm}PropertyRef")] == ["No"]
+    properties = {p.get("Name"): p for p in requests.iter(f"{edm}Property")}
+    assert {name: p.get("Type") for name, p in properties.items()} == {
+        "No": "Edm.String",
+        "Request_Id": "Edm.String",
+        "Customer_No": "Edm.String",
+        "Kind": "Edm.String",
+        "Details": "Edm.String",
+        "Status": "Edm.String",
+        "Registered_At": "Edm.DateTimeOffset",
+    }
+    lengths = {name: properties[name].get("MaxLength") for name in properties}
+    assert (lengths["No"], lengths["Request_Id"], lengths["Customer_No"]) == ("20", "50", "20")
+    assert (lengths["Details"], lengths["Registered_At"]) == ("2048", None)
+    company = [n.get("Name") for n in types["Company"].iter(f"{edm}NavigationProperty")]
+    assert "B2BRequests" in company
+
+
+async def test_service_document_lists_the_request_page(nav: Client) -> None:
+    body = await _json(await nav.get(f"{ROOT}/", headers=AUTH), 200)
+    assert "B2BRequests" in [s["name"] for s in body["value"]]
 
 
 # --- sales orders ------------------------------------------------------------------------

@@ -832,6 +832,187 @@ async def test_balance(onec: Client) -> None:
     await _hs(onec, "GET", "balance", 400)
 
 
+class FakeClock:
+    """Monotonic seconds that move only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _fake_clock(client: Client) -> FakeClock:
+    clock = FakeClock()
+    client.app[ONEC_KEY].clock = clock
+    return clock
+
+
+async def _preparing(client: Client, path: str, body: Any) -> int:
+    """Assert the service is still preparing ``body``'s document; the Retry-After seconds."""
+    response = await client.post(HS + path, headers=AUTH, json=body)
+    assert await _json(response, 202) == {"status": "preparing", "request_id": body["request_id"]}
+    return int(response.headers["Retry-After"])
+
+
+async def test_a_new_invoice_is_prepared_then_issued_once(onec: Client) -> None:
+    clock = _fake_clock(onec)
+    assert await _control(onec, "POST", "onec/documents", {"preparing_for": 2.5}) == {
+        "preparing_for": 2.5
+    }
+    assert await _control(onec, "GET", "onec/documents") == {"preparing_for": 2.5}
+    request = {"customer": "10000", "amount": 100, "request_id": "slow-1"}
+    assert await _preparing(onec, "invoices", request) == 3
+    clock.now += 1.2
+    assert await _preparing(onec, "invoices", request) == 2
+    clock.now += 1.2
+    # 0.1 s left: the header says at least a whole second.
+    assert await _preparing(onec, "invoices", request) == 1
+    # Another request_id starts its own wait.
+    other = {**request, "request_id": "slow-2"}
+    assert await _preparing(onec, "invoices", other) == 3
+    clock.now += 0.1
+    invoice = await _hs(onec, "POST", "invoices", 201, json=request)
+    assert invoice["number"] == "СЧ-000001"
+    _assert_pdf(invoice["pdf_base64"])
+    assert await _hs(onec, "POST", "invoices", 201, json=request) == invoice
+    assert await _preparing(onec, "invoices", other) == 3
+
+
+async def test_a_new_reconciliation_act_is_prepared_too(onec: Client) -> None:
+    clock = _fake_clock(onec)
+    await _control(onec, "POST", "onec/documents", {"preparing_for": 1})
+    request = {"customer": "20000", "year": 2026, "quarter": 3, "request_id": "act-slow"}
+    assert await _preparing(onec, "reconciliation-acts", request) == 1
+    clock.now += 1
+    act = await _hs(onec, "POST", "reconciliation-acts", 201, json=request)
+    assert act["number"] == "АС-000001"
+    assert await _hs(onec, "POST", "reconciliation-acts", 201, json=request) == act
+
+
+async def test_documents_issued_before_are_not_prepared_again(onec: Client) -> None:
+    request = {"customer": "10000", "amount": 5, "request_id": "early"}
+    invoice = await _hs(onec, "POST", "invoices", 201, json=request)
+    await _control(onec, "POST", "onec/documents", {"preparing_for": 60})
+    assert await _hs(onec, "POST", "invoices", 201, json=request) == invoice
+
+
+async def test_invalid_document_requests_fail_at_once_while_preparing(onec: Client) -> None:
+    await _control(onec, "POST", "onec/documents", {"preparing_for": 60})
+    invoice = {"customer": "10000", "amount": 1, "request_id": "bad"}
+    await _hs(onec, "POST", "invoices", 404, json={**invoice, "customer": "99999"})
+    await _hs(onec, "POST", "invoices", 409, json={**invoice, "customer": "40000"})
+    await _hs(onec, "POST", "invoices", 400, json={**invoice, "amount": 0})
+    act = {"customer": "20000", "year": 2027, "quarter": 1, "request_id": "bad-act"}
+    await _hs(onec, "POST", "reconciliation-acts", 422, json=act)
+    await _hs(onec, "POST", "reconciliation-acts", 400, json={**act, "quarter": 5})
+    # A request_id in preparation is taken: asked for something else, it is a conflict.
+    await _preparing(onec, "invoices", invoice)
+    conflict = await _hs(onec, "POST", "invoices", 409, json={**invoice, "amount": 2})
+    assert "bad" in conflict["error"]
+
+
+@pytest.mark.parametrize(
+    "body", [{"preparing_for": -1}, {"preparing_for": "5"}, {"preparing_for": True}, {}, [1]]
+)
+async def test_the_preparation_time_is_validated(onec: Client, body: Any) -> None:
+    response = await onec.post("/_control/onec/documents", json=body)
+    assert "error" in await _json(response, 400)
+    assert await _control(onec, "GET", "onec/documents") == {"preparing_for": 0}
+
+
+async def test_reset_prepares_documents_at_once_again(onec: Client) -> None:
+    await _control(onec, "POST", "onec/documents", {"preparing_for": 60})
+    request = {"customer": "10000", "amount": 1, "request_id": "r"}
+    await _preparing(onec, "invoices", request)
+    await _control(onec, "POST", "reset")
+    assert await _control(onec, "GET", "onec/documents") == {"preparing_for": 0}
+    assert (await _hs(onec, "POST", "invoices", 201, json=request))["number"] == "СЧ-000001"
+
+
+def _request(**overrides: Any) -> dict[str, Any]:
+    request = {
+        "request_id": "q-1",
+        "customer": "10000",
+        "kind": "delivery_address",
+        "details": {"address": "г. Москва, ул. Складская, д. 5"},
+    }
+    return {**request, **overrides}
+
+
+async def test_customer_requests_are_registered_with_sequential_numbers(onec: Client) -> None:
+    first = await _hs(onec, "POST", "requests", 201, json=_request())
+    assert first == {"number": "ЗП-000001", "status": "registered", "request_id": "q-1"}
+    employee = _request(request_id="q-2", kind="employee", details={"name": "Иванова А. А."})
+    second = await _hs(onec, "POST", "requests", 201, json=employee)
+    assert second["number"] == "ЗП-000002"
+    listed = await _control(onec, "GET", "onec/requests")
+    assert listed["requests"] == [
+        {
+            "number": "ЗП-000001",
+            "request_id": "q-1",
+            "customer": "10000",
+            "kind": "delivery_address",
+            "details": {"address": "г. Москва, ул. Складская, д. 5"},
+            "status": "registered",
+            "registered_at": "2026-11-22T10:00:00",
+        },
+        {
+            "number": "ЗП-000002",
+            "request_id": "q-2",
+            "customer": "10000",
+            "kind": "employee",
+            "details": {"name": "Иванова А. А."},
+            "status": "registered",
+            "registered_at": "2026-11-22T10:00:00",
+        },
+    ]
+
+
+async def test_a_repeated_request_gets_the_same_number(onec: Client) -> None:
+    first = await _hs(onec, "POST", "requests", 201, json=_request())
+    assert await _hs(onec, "POST", "requests", 201, json=_request()) == first
+    conflict = await _hs(onec, "POST", "requests", 409, json=_request(details={"address": "x"}))
+    assert "q-1" in conflict["error"]
+    await _hs(onec, "POST", "requests", 409, json=_request(kind="employee"))
+    assert len((await _control(onec, "GET", "onec/requests"))["requests"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("overrides", "status"),
+    [
+        ({"customer": "99999"}, 404),
+        ({"customer": "40000"}, 409),
+        ({"kind": "discount"}, 400),
+        ({"details": "адрес"}, 400),
+        ({"details": None}, 400),
+        ({"request_id": ""}, 400),
+        ({"customer": None}, 400),
+    ],
+)
+async def test_customer_requests_are_validated(
+    onec: Client, overrides: dict[str, Any], status: int
+) -> None:
+    body = {k: v for k, v in _request(**overrides).items() if v is not None}
+    refused = await _hs(onec, "POST", "requests", status, json=body)
+    assert isinstance(refused["error"], str) and refused["error"]
+    assert (await _control(onec, "GET", "onec/requests"))["requests"] == []
+
+
+async def test_a_request_with_a_body_that_is_not_an_object_is_400(onec: Client) -> None:
+    assert "error" in await _hs(onec, "POST", "requests", 400, json=["q-1"])
+    response = await onec.post(HS + "requests", headers=AUTH, data=b"{")
+    assert "error" in await _json(response, 400)
+
+
+async def test_reset_forgets_the_requests(onec: Client) -> None:
+    await _hs(onec, "POST", "requests", 201, json=_request())
+    await _control(onec, "POST", "reset")
+    assert (await _control(onec, "GET", "onec/requests"))["requests"] == []
+    again = await _hs(onec, "POST", "requests", 201, json=_request(request_id="q-9"))
+    assert again["number"] == "ЗП-000001"
+
+
 async def test_unknown_routes_and_methods_of_the_http_service(onec: Client) -> None:
     assert "error" in await _hs(onec, "GET", "orders", 404)
     assert "error" in await _hs(onec, "GET", "invoices", 405)

@@ -368,3 +368,238 @@ async def test_injected_faults_answer_in_a_jsonrpc_envelope(sf: Client) -> None:
     assert (await limited.json())["error"]["code"] == -32029
     # Faults are used up; the call now works.
     assert await result(sf, "user.deactivate", message_id="m-1", customer="20000")
+
+
+async def _order(client: Client, order_id: str) -> dict[str, Any] | None:
+    found = [o for o in await control(client, "orders") if o["order_id"] == order_id]
+    return found[0] if found else None
+
+
+MERGED_ORDER: dict[str, Any] = {
+    "order_id": "A-2001",
+    "erp_number": "SO-102001",
+    "status": "accepted",
+    "lines": [{"item": "1000", "quantity": 12, "price": 13.9}, {"item": "1004", "quantity": 6}],
+}
+
+
+async def test_accepted_merge_replaces_the_orders_by_the_new_one(sf: Client) -> None:
+    merged = await result(
+        sf,
+        "order.merge",
+        message_id="m-1",
+        customer="20000",
+        orders=["A-1001", "A-1002"],
+        outcome="accepted",
+        new_order=MERGED_ORDER,
+    )
+    assert merged == {"merged": True, "order_id": "A-2001", "removed": ["A-1001", "A-1002"]}
+    orders = await control(sf, "orders", customer="20000")
+    assert [o["order_id"] for o in orders] == ["A-2001"]
+    [order] = orders
+    assert (order["version"], order["status"], order["erp_number"]) == (1, "accepted", "SO-102001")
+    assert order["merged_from"] == ["A-1001", "A-1002"] and order["merge_rejected"] is None
+    assert order["lines"][1] == {"item": "1004", "quantity": 6.0, "price": None}
+    assert order["history"][0]["message_id"] == "m-1"
+
+
+async def test_merge_into_one_of_the_merged_ids_starts_it_again_at_version_1(sf: Client) -> None:
+    new_order = {**MERGED_ORDER, "order_id": "A-1001"}
+    params = {"customer": "20000", "orders": ["A-1001", "A-1002"], "outcome": "accepted"}
+    merged = await result(sf, "order.merge", message_id="m-1", new_order=new_order, **params)
+    assert merged["order_id"] == "A-1001"
+    order = await _order(sf, "A-1001")
+    assert order is not None and order["version"] == 1
+    assert order["merged_from"] == ["A-1001", "A-1002"] and await _order(sf, "A-1002") is None
+
+
+async def test_rejected_merge_keeps_the_orders_and_records_the_reason(sf: Client) -> None:
+    before = await control(sf, "orders", customer="20000")
+    rejected = await result(
+        sf,
+        "order.merge",
+        message_id="m-1",
+        customer="20000",
+        orders=["A-1001", "A-1002"],
+        outcome="rejected",
+        reason="A-1002 is already shipped",
+    )
+    assert rejected == {"merged": False, "order_id": None, "removed": []}
+    after = await control(sf, "orders", customer="20000")
+    assert [o["merge_rejected"] for o in after] == ["A-1002 is already shipped"] * 2
+    unchanged = ("order_id", "version", "status", "lines", "history")
+    assert [{k: o[k] for k in unchanged} for o in after] == [
+        {k: o[k] for k in unchanged} for o in before
+    ]
+
+
+async def test_repeated_merge_message_is_answered_as_the_first_time(sf: Client) -> None:
+    params = {
+        "message_id": "m-1",
+        "customer": "20000",
+        "orders": ["A-1001", "A-1002"],
+        "outcome": "accepted",
+        "new_order": MERGED_ORDER,
+    }
+    first = await result(sf, "order.merge", **params)
+    # The merged orders are gone, so only the stored answer makes the repeat succeed.
+    assert await result(sf, "order.merge", **params) == first
+    assert [o["order_id"] for o in await control(sf, "orders")] == ["A-2001"]
+    calls = await control(sf, "calls", method="order.merge")
+    assert [c["repeat"] for c in calls] == [False, True]
+    # A new message about the same orders is refused: they are no longer the customer's.
+    again = await error(sf, "order.merge", {**params, "message_id": "m-2"})
+    assert bad_fields(again) == {"orders.0", "orders.1"}
+
+
+async def test_merge_refuses_orders_that_are_not_the_customers(sf: Client) -> None:
+    await result(
+        sf, "order.update", message_id="m-0", order_id="B-1", customer="50000", status="new"
+    )
+    params = {"customer": "20000", "outcome": "rejected"}
+    err = await error(
+        sf, "order.merge", {"message_id": "m-1", "orders": ["A-1001", "B-1"], **params}
+    )
+    assert bad_fields(err) == {"orders.1"}
+    assert err["data"]["fields"][0]["type"] == "unknown_order"
+    assert "'B-1'" in err["data"]["fields"][0]["message"]
+    missing = await error(
+        sf, "order.merge", {"message_id": "m-2", "orders": ["X", "A-1002"], **params}
+    )
+    assert bad_fields(missing) == {"orders.0"}
+    stranger = {"message_id": "m-3", "orders": ["A-1001", "A-1002"], **params, "customer": "99999"}
+    assert (await error(sf, "order.merge", stranger))["code"] == -32044
+    assert all(o["merge_rejected"] is None for o in await control(sf, "orders"))
+
+
+async def test_merge_params_are_checked(sf: Client) -> None:
+    base = {"message_id": "m-1", "customer": "20000", "orders": ["A-1001", "A-1002"]}
+    assert bad_fields(await error(sf, "order.merge", {**base, "outcome": "accepted"})) == {
+        "new_order"
+    }
+    with_order = {**base, "outcome": "rejected", "new_order": MERGED_ORDER}
+    assert bad_fields(await error(sf, "order.merge", with_order)) == {"new_order"}
+    single = {**base, "orders": ["A-1001"], "outcome": "rejected"}
+    assert bad_fields(await error(sf, "order.merge", single)) == {"orders"}
+    twice = {**base, "orders": ["A-1001", "A-1001"], "outcome": "rejected"}
+    assert bad_fields(await error(sf, "order.merge", twice)) == {"orders"}
+    await result(sf, "order.update", message_id="m-0", order_id="A-2001", customer="20000")
+    taken = {**base, "outcome": "accepted", "new_order": MERGED_ORDER}
+    assert bad_fields(await error(sf, "order.merge", taken)) == {"new_order.order_id"}
+    assert len(await control(sf, "orders", customer="20000")) == 3
+
+
+ADDRESS_REQUEST: dict[str, Any] = {
+    "request_id": "01JD0000000000000000000001",
+    "customer": "20000",
+    "kind": "delivery_address",
+    "details": {"address": "7 Harbour Road, Boston", "name": "Harbour bar"},
+}
+EMPLOYEE_REQUEST: dict[str, Any] = {
+    "request_id": "01JD0000000000000000000002",
+    "customer": "20000",
+    "kind": "employee",
+    "details": {"name": "Kim Lee", "email": "kim@trey.example", "role": "buyer"},
+}
+
+
+async def test_approved_address_request_adds_the_delivery_address(sf: Client) -> None:
+    decided = await result(
+        sf,
+        "request.update",
+        message_id="m-1",
+        decision="approved",
+        erp_request_no="ADR-17",
+        **ADDRESS_REQUEST,
+    )
+    assert decided == {"request_id": ADDRESS_REQUEST["request_id"], "decision": "approved"}
+    [user] = await control(sf, "users", customer="20000")
+    assert user["addresses"] == [
+        {"code": "MAIN", "address": "153 Thomas Drive, Chicago"},
+        {"code": "ADR-17", "address": "7 Harbour Road, Boston"},
+    ]
+    [request] = await control(sf, "requests", customer="20000")
+    assert (request["decision"], request["erp_request_no"], request["message_id"]) == (
+        "approved",
+        "ADR-17",
+        "m-1",
+    )
+
+
+async def test_declined_employee_request_adds_nothing_but_is_recorded(sf: Client) -> None:
+    decided = await result(
+        sf,
+        "request.update",
+        message_id="m-1",
+        decision="declined",
+        reason="no such person on staff",
+        **EMPLOYEE_REQUEST,
+    )
+    assert decided == {"request_id": EMPLOYEE_REQUEST["request_id"], "decision": "declined"}
+    [user] = await control(sf, "users", customer="20000")
+    assert user["employees"] == []
+    [request] = await control(sf, "requests")
+    assert request["kind"] == "employee" and request["decision"] == "declined"
+    assert request["reason"] == "no such person on staff"
+    assert request["details"] == EMPLOYEE_REQUEST["details"]
+
+
+async def test_a_later_update_of_a_request_replaces_the_earlier(sf: Client) -> None:
+    await result(sf, "request.update", message_id="m-1", decision="declined", **EMPLOYEE_REQUEST)
+    await result(sf, "request.update", message_id="m-2", decision="approved", **EMPLOYEE_REQUEST)
+    [request] = await control(sf, "requests", customer="20000")
+    assert (request["decision"], request["message_id"]) == ("approved", "m-2")
+    [user] = await control(sf, "users", customer="20000")
+    assert user["employees"] == [EMPLOYEE_REQUEST["details"]]
+    # The same decision again (a new message) adds the employee only once.
+    await result(sf, "request.update", message_id="m-3", decision="approved", **EMPLOYEE_REQUEST)
+    [user] = await control(sf, "users", customer="20000")
+    assert len(user["employees"]) == 1
+
+
+async def test_requests_control_lists_by_customer(sf: Client) -> None:
+    await result(sf, "request.update", message_id="m-1", decision="approved", **ADDRESS_REQUEST)
+    other = {**EMPLOYEE_REQUEST, "customer": "50000"}
+    await result(sf, "request.update", message_id="m-2", decision="declined", **other)
+    assert [r["customer"] for r in await control(sf, "requests")] == ["20000", "50000"]
+    [mine] = await control(sf, "requests", customer="50000")
+    assert mine["request_id"] == EMPLOYEE_REQUEST["request_id"]
+    assert await control(sf, "requests", customer="10000") == []
+    [user] = await control(sf, "users", customer="50000")
+    assert user["employees"] == []
+
+
+async def test_request_update_params_are_checked(sf: Client) -> None:
+    no_address = {**ADDRESS_REQUEST, "details": {"name": "x"}, "message_id": "m-1"}
+    assert bad_fields(
+        await error(sf, "request.update", {**no_address, "decision": "approved"})
+    ) == {"details"}
+    # A declined request needs no complete details.
+    await result(sf, "request.update", **{**no_address, "decision": "declined"})
+    no_email = {**EMPLOYEE_REQUEST, "details": {"name": "Kim"}, "decision": "approved"}
+    assert bad_fields(await error(sf, "request.update", {**no_email, "message_id": "m-2"})) == {
+        "details"
+    }
+    wrong = {**ADDRESS_REQUEST, "message_id": "m-3", "kind": "phone", "decision": "maybe"}
+    assert bad_fields(await error(sf, "request.update", wrong)) == {"kind", "decision"}
+    stranger = {**ADDRESS_REQUEST, "message_id": "m-4", "decision": "approved", "customer": "1"}
+    assert (await error(sf, "request.update", stranger))["code"] == -32044
+
+
+async def test_reset_forgets_merges_and_requests(sf: Client) -> None:
+    await result(
+        sf,
+        "order.merge",
+        message_id="m-1",
+        customer="20000",
+        orders=["A-1001", "A-1002"],
+        outcome="accepted",
+        new_order=MERGED_ORDER,
+    )
+    await result(sf, "request.update", message_id="m-2", decision="approved", **ADDRESS_REQUEST)
+    await result(sf, "request.update", message_id="m-3", decision="approved", **EMPLOYEE_REQUEST)
+    assert (await sf.post("/_control/reset")).status == 200
+    assert [o["order_id"] for o in await control(sf, "orders")] == ["A-1001", "A-1002"]
+    assert await control(sf, "requests") == []
+    [user] = await control(sf, "users", customer="20000")
+    assert len(user["addresses"]) == 1 and user["employees"] == []
