@@ -20,6 +20,8 @@ from rich.table import Table
 
 from bus import operations, sandbox
 from bus.db import create_engine
+from bus.journal.deadlines import Deadlines
+from bus.journal.ids import utcnow
 from bus.journal.queries import MessageFilter
 from bus.journal.tables import Status
 from bus.migrate import ensure_schema, pending_revision, upgrade
@@ -283,9 +285,10 @@ def _filter(
     since: dt.datetime | None,
     until: dt.datetime | None,
     error: str | None,
+    stuck: bool = False,
 ) -> MessageFilter | None:
     """The filter the options describe; ``None`` when no option was given."""
-    if not any([status, method, target, key, since, until, error]):
+    if not any([status, method, target, key, since, until, error, stuck]):
         return None
     valid = {s.value for s in Status}
     for value in status or []:
@@ -302,6 +305,7 @@ def _filter(
         since=utc[0],
         until=utc[1],
         error_contains=error,
+        condition=Deadlines.of(_settings()).stuck(utcnow()) if stuck else None,
     )
 
 
@@ -323,11 +327,14 @@ def messages_list(
     since: SinceOpt = None,
     until: UntilOpt = None,
     error: ErrorOpt = None,
+    stuck: Annotated[
+        bool, typer.Option("--stuck", help="Requests past their deadline, neither done nor failed.")
+    ] = False,
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     as_json: JsonOption = False,
 ) -> None:
     """List messages, newest first."""
-    where = _filter(status, method, target, key, since, until, error) or MessageFilter()
+    where = _filter(status, method, target, key, since, until, error, stuck) or MessageFilter()
     found = _with_engine(lambda engine: operations.find(engine, where, limit))
     if as_json:
         _print_json([_summary(m) for m in found])

@@ -43,10 +43,14 @@ class Route:
         ordering_key: a ``str.format`` template over the params; messages that render the same key
             are delivered one at a time, in acceptance order. ``None``: no ordering beyond the
             route's own steps.
+        reply: see the attribute.
     """
 
     steps: tuple[Step, ...]
     ordering_key: str | None = None
+    #: the method by which the target answers later, correlated by this message's id: until
+    #: that reply arrives the request is not done (and past its deadline it is stuck)
+    reply: str | None = None
 
     def key_for(self, params: dict[str, Any]) -> str | None:
         """Render this route's ordering key for ``params``."""
@@ -91,6 +95,26 @@ ROUTES: dict[str, Route] = {
     "reconciliation.request": Route(
         steps=(Step("erp", "reconciliation.create"), Step("storefront", "document.deliver")),
         ordering_key="customer:{customer}",
+    ),
+    # A customer's requests: the ERP registers them, decides later and says so with
+    # request.decided, which reaches the storefront after the request.
+    "address.request": Route(
+        steps=(Step("erp", "account.request"),),
+        ordering_key="customer:{customer}",
+        reply="request.decided",
+    ),
+    "employee.request": Route(
+        steps=(Step("erp", "account.request"),),
+        ordering_key="customer:{customer}",
+        reply="request.decided",
+    ),
+    "request.decided": Route(
+        steps=(Step("storefront", "request.update"),), ordering_key="customer:{customer}"
+    ),
+    # The ERP's verdict on merging orders: the storefront removes them and shows the new one,
+    # or leaves them as they were.
+    "order.merge": Route(
+        steps=(Step("storefront", "order.merge"),), ordering_key="customer:{customer}"
     ),
     # An outbound Bitrix24 event about a deal: read the deal, then bring the storefront's order
     # up to date (skipped when the deal shows what the bus itself last wrote or forwarded).

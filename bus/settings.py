@@ -55,17 +55,26 @@ def _admits(patterns: tuple[str, ...], method: str) -> bool:
 def _default_clients() -> dict[str, ClientSettings]:
     methods = {
         "storefront": (
-            "order.*",
+            "order.submit",
             "message.get",
             "prices.get",
             "balance.get",
             "cart.*",
             "invoice.*",
             "reconciliation.*",
+            "address.request",
+            "employee.request",
             "rpc.discover",
         ),
         "crm": ("account.*", "message.get", "rpc.discover"),
-        "erp": ("order.status_changed", "document.*", "message.get", "rpc.discover"),
+        "erp": (
+            "order.status_changed",
+            "order.merge",
+            "request.decided",
+            "document.*",
+            "message.get",
+            "rpc.discover",
+        ),
         "ops": ("*",),
     }
     return {
@@ -336,6 +345,16 @@ class Settings(BaseSettings):
         description="order routing by customer segment; the first matching rule decides",
     )
     order_rules: OrderRules = OrderRules()
+    deadlines: dict[str, float] = Field(
+        default_factory=lambda: {
+            "invoice.request": 900.0,
+            "reconciliation.request": 900.0,
+            "address.request": 172_800.0,
+            "employee.request": 172_800.0,
+        },
+        description="method -> seconds after acceptance by which it must be done (delivered"
+        " and, for a request, decided); past it, it is reported stuck",
+    )
     prices: RealtimeSettings = RealtimeSettings()
     balance: RealtimeSettings = RealtimeSettings(cache_ttl=60.0)
     limits: Limits = Limits()

@@ -18,6 +18,7 @@ from schemas.documents import InvoiceRequest, ReconciliationRequest
 from schemas.messages import MessageGet
 from schemas.orders import OrderStatusChanged, OrderSubmit
 from schemas.prices import PricesGet
+from schemas.requests import AddressRequest, EmployeeRequest, OrderMerge, RequestDecided
 from schemas.results import (
     Accepted,
     BalanceView,
@@ -113,6 +114,34 @@ METHODS: dict[str, MethodSchema] = {
             " that are malformed, unknown or out of stock, each with its row number.",
             CartImportExcel,
             Cart,
+        ),
+        MethodSchema(
+            "address.request",
+            "A customer asks for a new delivery address; the ERP registers it and decides later"
+            " (request.decided); past its deadline an undecided request is reported stuck.",
+            AddressRequest,
+            Accepted,
+        ),
+        MethodSchema(
+            "employee.request",
+            "A customer asks for an account for its employee; the ERP registers it and decides"
+            " later (request.decided); past its deadline an undecided request is reported stuck.",
+            EmployeeRequest,
+            Accepted,
+        ),
+        MethodSchema(
+            "request.decided",
+            "The ERP approved or declined a request (by the message id the bus answered it"
+            " with); the storefront hears it after the request.",
+            RequestDecided,
+            Accepted,
+        ),
+        MethodSchema(
+            "order.merge",
+            "The ERP merged a customer's orders into a new one, or refused to; the storefront"
+            " removes them and shows the new one, or leaves them as they were.",
+            OrderMerge,
+            Accepted,
         ),
         MethodSchema(
             "rpc.discover",

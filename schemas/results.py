@@ -63,16 +63,23 @@ class AttemptView(Result):
 
 
 class StepView(Result):
-    """A later step of a message's route (the CRM order after the ERP order)."""
+    """A child of a message: a later step of its route (the CRM order after the ERP order), an
+    order of a split cart, or the ERP's decision about a request (``request.decided``)."""
 
     message_id: str
+    method: str
     status: str
     target: str
     operation: str
 
 
 class MessageView(Result):
-    """A journaled message as its caller sees it."""
+    """A journaled message as its caller sees it.
+
+    A request with a deadline (a document, a request the ERP decides on) shows it; ``stuck`` is
+    true when it is past the deadline and neither done (delivered and, if the ERP answers later,
+    answered) nor failed.
+    """
 
     message_id: str
     method: str
@@ -86,6 +93,8 @@ class MessageView(Result):
     attempts: list[AttemptView]
     parent_id: str | None
     children: list[StepView]
+    deadline: str | None = None
+    stuck: bool = False
 
 
 class PriceView(Result):

@@ -24,7 +24,15 @@ from bus.settings import StorefrontSettings
 SYSTEM = "storefront"
 #: The storefront methods the bus calls.
 OPERATIONS = frozenset(
-    {"user.create", "user.deactivate", "order.update", "order.history.import", "document.deliver"}
+    {
+        "user.create",
+        "user.deactivate",
+        "order.update",
+        "order.history.import",
+        "document.deliver",
+        "order.merge",
+        "request.update",
+    }
 )
 #: JSON-RPC error codes that a later call may not get: the storefront's own trouble.
 _TRANSIENT_CODES = frozenset({-32603, -32000, -32029})
@@ -93,6 +101,9 @@ def _params(delivery: Delivery) -> dict[str, Any]:
         return {"customer": delivery.payload["erp_key"], "orders": delivery.fact("history") or []}
     if delivery.operation == "user.deactivate" and "erp_key" in delivery.payload:
         return {"customer": delivery.payload["erp_key"]}
+    if delivery.operation == "request.update" and delivery.fact("erp_request_no"):
+        # the ERP's number of the request, from its registration (the step before)
+        return {**delivery.payload, "erp_request_no": delivery.fact("erp_request_no")}
     return dict(delivery.payload)
 
 

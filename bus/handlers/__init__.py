@@ -11,6 +11,7 @@ from bus.handlers import (
     messages,
     orders,
     prices,
+    requests,
 )
 from bus.rpc import MethodSpec
 from bus.services import Services
@@ -26,5 +27,6 @@ def all_methods(services: Services) -> list[MethodSpec]:
         *balance.methods(services),
         *cart.methods(services),
         *documents.methods(services),
+        *requests.methods(services),
     ]
     return [*served, *discovery.methods(services, [spec.name for spec in served])]

@@ -15,13 +15,18 @@ from bus.services import Services
 
 
 async def accept_command(
-    services: Services, call: Call, params: BaseModel, adjusted: dict[str, Any] | None = None
+    services: Services,
+    call: Call,
+    params: BaseModel,
+    adjusted: dict[str, Any] | None = None,
+    parent_id: str | None = None,
 ) -> dict[str, Any]:
     """Route ``params`` of ``call.method``, journal it and answer ``{message_id, status}``.
 
     Parameters:
         adjusted: the payload to journal when the bus changed what was sent (a repeated call is
             still recognised by what was sent).
+        parent_id: the message this one answers (a decision about a request).
 
     Raises:
         IdempotencyConflict: the idempotency key was used before with another payload.
@@ -37,6 +42,8 @@ async def accept_command(
     )
     if adjusted is not None:
         command = dataclasses.replace(command, sent=sent)
+    if parent_id is not None:
+        command = dataclasses.replace(command, parent_id=parent_id)
     return await journal_command(services, command)
 
 

@@ -6,6 +6,8 @@ from typing import Any
 
 from bus.db import reading
 from bus.errors import MessageNotFound
+from bus.journal.deadlines import Deadlines
+from bus.journal.ids import utcnow
 from bus.journal.queries import get_message
 from bus.rpc import Call, MethodSpec
 from bus.services import Services
@@ -18,12 +20,14 @@ _SEES_ALL = frozenset({"ops"})
 def methods(services: Services) -> list[MethodSpec]:
     """The message methods, bound to ``services``."""
 
+    deadlines = Deadlines.of(services.settings)
+
     async def get(call: Call, params: MessageGet) -> dict[str, Any]:
         async with reading(services.engine) as conn:
             message = await get_message(conn, params.message_id)
         if message is None or (call.client not in _SEES_ALL and message["source"] != call.client):
             raise MessageNotFound({"message_id": params.message_id})
-        return describe(message)
+        return {**describe(message), **deadlines.view(message, utcnow())}
 
     return [MethodSpec.serving("message.get", get)]
 
@@ -52,10 +56,12 @@ def describe(message: dict[str, Any]) -> dict[str, Any]:
             for attempt in message["attempts_log"]
         ],
         "parent_id": message["parent_id"],
-        # the later steps of the route (the CRM order after the ERP order, …)
+        # the later steps of the route (the CRM order after the ERP order, …), the orders of a
+        # split cart, the ERP's decision about a request
         "children": [
             {
                 "message_id": child["id"],
+                "method": child["method"],
                 "status": child["status"],
                 "target": child["target"],
                 "operation": child["operation"],

@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bus.journal.tables import attempts, messages, operator_actions
@@ -25,6 +25,8 @@ class MessageFilter:
     until: dt.datetime | None = None
     error_contains: str | None = None
     ids: tuple[str, ...] = field(default=())
+    #: any further condition (stuck requests: :meth:`bus.journal.deadlines.Deadlines.stuck`)
+    condition: ColumnElement[bool] | None = None
 
     def apply(self, query: Select[Any]) -> Select[Any]:
         """Add this filter's conditions to ``query`` over ``messages``."""
@@ -48,6 +50,8 @@ class MessageFilter:
             query = query.where(c.accepted_at < self.until)
         if self.error_contains:
             query = query.where(c.last_error.ilike(f"%{self.error_contains}%"))
+        if self.condition is not None:
+            query = query.where(self.condition)
         return query
 
 
@@ -71,9 +75,15 @@ async def get_message(conn: AsyncConnection, message_id: str) -> dict[str, Any] 
     )
     message["actions"] = [dict(action) for action in actions.mappings()]
     steps = await conn.execute(
-        select(messages.c.id, messages.c.status, messages.c.target, messages.c.operation)
+        select(
+            messages.c.id,
+            messages.c.method,
+            messages.c.status,
+            messages.c.target,
+            messages.c.operation,
+        )
         .where(messages.c.parent_id == message_id)
-        .order_by(messages.c.ordering_seq)
+        .order_by(messages.c.ordering_seq, messages.c.id)
     )
     message["children"] = [dict(step) for step in steps.mappings()]
     return message

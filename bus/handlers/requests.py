@@ -1,0 +1,62 @@
+"""Requests the ERP decides on (a delivery address, an employee's account), its decisions, and
+its verdict on merging orders.
+
+A request is journaled for the ERP in one form, ``{customer, kind, details}``; the ERP decides
+later and calls ``request.decided`` with the request's message id. The decision is journaled as
+the request's child, so the request shows it, and it is delivered to the storefront with what was
+asked, after the request itself (they share the customer's ordering key).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bus.db import reading
+from bus.errors import InvalidParams
+from bus.handlers.commands import accept_command, command_method
+from bus.journal.queries import get_message
+from bus.routing import ROUTES
+from bus.rpc import Call, MethodSpec
+from bus.services import Services
+from schemas.requests import AddressRequest, EmployeeRequest, RequestDecided
+
+#: The request methods, and the kind each is registered as in the ERP.
+KINDS = {"address.request": "delivery_address", "employee.request": "employee"}
+
+
+def methods(services: Services) -> list[MethodSpec]:
+    """The request methods, bound to ``services``."""
+
+    async def request(call: Call, params: AddressRequest | EmployeeRequest) -> dict[str, Any]:
+        asked = params.model_dump(mode="json", exclude={"idempotency_key"}, exclude_none=True)
+        customer = asked.pop("customer")
+        normalized = {"customer": customer, "kind": KINDS[call.method], "details": asked}
+        return await accept_command(services, call, params, adjusted=normalized)
+
+    async def decided(call: Call, params: RequestDecided) -> dict[str, Any]:
+        async with reading(services.engine) as conn:
+            request = await get_message(conn, params.request_id)
+        if request is None or ROUTES[request["method"]].reply != call.method:
+            raise InvalidParams(
+                {
+                    "fields": [
+                        {
+                            "field": "request_id",
+                            "type": "unknown_request",
+                            "message": f"no request awaits a decision under {params.request_id}",
+                        }
+                    ]
+                }
+            )
+        asked = request["payload"]
+        decision = {**asked, **params.model_dump(mode="json", exclude={"idempotency_key"})}
+        return await accept_command(
+            services, call, params, adjusted=decision, parent_id=request["id"]
+        )
+
+    return [
+        MethodSpec.serving("address.request", request),
+        MethodSpec.serving("employee.request", request),
+        MethodSpec.serving("request.decided", decided),
+        command_method(services, "order.merge"),
+    ]

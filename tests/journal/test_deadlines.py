@@ -1,0 +1,108 @@
+"""Requests past their deadline: stuck while they wait, not once done, answered or failed."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bus.db import reading, writing
+from bus.journal.accept import Accepted, Command, accept_batch
+from bus.journal.deadlines import Deadlines
+from bus.journal.delivery import Finish
+from bus.journal.ids import utcnow
+from bus.journal.queries import MessageFilter, get_message, list_messages
+from bus.journal.tables import Status
+from tests.journal.test_delivery import claim_one, finish_one
+
+DEADLINES = Deadlines(
+    seconds={"address.request": 60.0, "invoice.request": 60.0},
+    replies={"address.request": "request.decided"},
+)
+
+
+def _request(method: str, key: str, then: tuple[tuple[str, str], ...] = ()) -> Command:
+    return Command(
+        method=method,
+        source="storefront",
+        target="onec",
+        operation="account.request" if method == "address.request" else "invoice.create",
+        payload={"customer": "10000"},
+        idempotency_key=key,
+        ordering_key=f"customer:{key}",
+        then=then,
+    )
+
+
+async def _accept(journal: AsyncEngine, command: Command) -> str:
+    async with writing(journal) as conn:
+        [accepted] = await accept_batch(conn, [command])
+    assert isinstance(accepted, Accepted)
+    return accepted.message_id
+
+
+async def _stuck(journal: AsyncEngine, now: dt.datetime) -> dict[str, bool]:
+    """Each message's ``stuck`` as message.get and as the listing say (they must agree)."""
+    async with reading(journal) as conn:
+        listed = {
+            m["id"]
+            for m in await list_messages(conn, MessageFilter(condition=DEADLINES.stuck(now)))
+        }
+        views = {}
+        for message in await list_messages(conn, MessageFilter()):
+            if message["parent_id"] is None:
+                full = await get_message(conn, message["id"])
+                assert full is not None
+                views[message["id"]] = DEADLINES.view(full, now)["stuck"]
+    assert {m for m, stuck in views.items() if stuck} == listed
+    return views
+
+
+async def _deliver(
+    journal: AsyncEngine, message_id: str, status: Status = Status.DELIVERED
+) -> None:
+    claimed = await claim_one(journal, message_id)
+    assert claimed is not None
+    await finish_one(journal, claimed, Finish(status, result={"reference": "x"}))
+
+
+async def test_a_request_is_stuck_past_its_deadline_until_the_erp_answers(
+    journal: AsyncEngine,
+) -> None:
+    request = await _accept(journal, _request("address.request", "r-1"))
+    later = utcnow() + dt.timedelta(seconds=61)
+    assert await _stuck(journal, utcnow()) == {request: False}  # before the deadline
+    assert await _stuck(journal, later) == {request: True}  # not even registered
+    await _deliver(journal, request)
+    assert await _stuck(journal, later) == {request: True}  # registered, not decided
+    decided = dataclasses.replace(
+        _request("address.request", "d-1"),
+        method="request.decided",
+        target="storefront",
+        operation="request.update",
+        ordering_key="customer:r-1",
+        parent_id=request,
+    )
+    decision = await _accept(journal, decided)
+    assert await _stuck(journal, later) == {request: True}  # decided, the storefront not told
+    await _deliver(journal, decision)
+    assert await _stuck(journal, later) == {request: False}
+
+
+async def test_a_document_is_done_when_every_step_is_and_failed_is_not_stuck(
+    journal: AsyncEngine,
+) -> None:
+    chained = _request("invoice.request", "i-1", then=(("storefront", "document.deliver"),))
+    invoice = await _accept(journal, chained)
+    failing = await _accept(journal, _request("invoice.request", "i-2"))
+    later = utcnow() + dt.timedelta(seconds=61)
+    await _deliver(journal, invoice)
+    await _deliver(journal, failing, Status.FAILED)
+    assert await _stuck(journal, later) == {invoice: True, failing: False}  # PDF not delivered
+    async with reading(journal) as conn:
+        message = await get_message(conn, invoice)
+    assert message is not None
+    [step] = message["children"]
+    await _deliver(journal, step["id"])
+    assert await _stuck(journal, later) == {invoice: False, failing: False}
