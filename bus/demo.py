@@ -25,6 +25,8 @@ from bus.settings import DEV_KEYS, Settings
 
 #: How long a flow may take before the demo says so.
 PATIENCE = 30.0
+#: The personal manager the CRM names for the demo's customers: every new order mails her.
+MANAGER = {"name": "Irina Volkova", "email": "irina.volkova@b2b.example"}
 
 
 class Demo:
@@ -62,15 +64,14 @@ class Demo:
         self.console.rule(f"[bold]{text}")
 
     async def order(self) -> str:
-        self.title("1. An order from the storefront reaches the ERP, then the CRM")
-        lines = [{"item": "1000", "quantity": 12}, {"item": "1100", "quantity": 48}]
-        accepted = await self.call(
-            "storefront",
-            "order.submit",
-            {"order_id": "DEMO-1", "customer": "10000", "lines": lines},
+        self.title(
+            "2. A licensed customer's order: the ERP (to the licence address), the CRM, a mail"
         )
-        self.console.print(f"order.submit answered at once: {accepted}")
-        message = await self.delivered(accepted["message_id"])
+        lines = [
+            {"item": "1000", "quantity": 12, "product_type": "alcohol"},
+            {"item": "1100", "quantity": 48, "product_type": "water"},
+        ]
+        message = await self.submit("DEMO-1", "10000", lines)
         crm = await self.call(
             "ops", "message.get", {"message_id": message["children"][0]["message_id"]}
         )
@@ -78,10 +79,41 @@ class Demo:
             f"{self.settings.erp}: order [bold]{message['result']['reference']}[/];"
             f" {self.settings.crm}: [bold]{crm['result'].get('reference')}[/] ({crm['status']})"
         )
+        await self.show_mails(MANAGER["email"], "DEMO-1")
         return str(crm["result"].get("reference"))
 
+    async def split(self) -> None:
+        self.title("3. An unlicensed customer's cart: one pick-up order per contract, to the CRM")
+        lines = [
+            {"item": "1100", "quantity": 24, "product_type": "water"},
+            {"item": "1000", "quantity": 6, "product_type": "alcohol"},
+        ]
+        message = await self.submit("DEMO-2", "50000", lines)
+        for child in message["children"]:
+            self.console.print(
+                f"  {child['target']:>10} {child['operation']:<20} {child['status']}"
+            )
+
+    async def submit(
+        self, order_id: str, customer: str, lines: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        """Submit an order as the storefront, print the answer, wait for its delivery."""
+        order = {"order_id": order_id, "customer": customer, "lines": lines}
+        accepted = await self.call("storefront", "order.submit", order)
+        self.console.print(f"order.submit answered at once: {accepted}")
+        return await self.delivered(accepted["message_id"])
+
+    async def show_mails(self, to: str, about: str) -> None:
+        mails = (
+            await self.http.get(f"{self.urls['mail']}/_control/mail/messages", params={"to": to})
+        ).json()
+        for mail in mails["messages"]:
+            if about in mail["subject"] or about in mail["text"]:
+                self.console.print(f"mail to {to}: [bold]{mail['subject']}[/]")
+                self.console.print(mail["text"].strip())
+
     async def prices(self) -> None:
-        self.title("2. Personal prices in real time")
+        self.title("4. Personal prices in real time")
         answer = await self.call(
             "storefront",
             "prices.get",
@@ -98,7 +130,7 @@ class Demo:
         self.console.print(table)
 
     async def cart(self) -> None:
-        self.title("3. A cart from the customer's Excel form")
+        self.title("5. A cart from the customer's Excel form")
         book = openpyxl.Workbook()
         sheet = book.worksheets[0]
         sheet.title = "Order"
@@ -127,30 +159,77 @@ class Demo:
             )
 
     async def provisioning(self) -> None:
-        self.title("4. The CRM provisions a customer's storefront account")
-        email = "olga@fabrikam.example"
-        contact = {"name": "Olga Smirnova", "email": email, "primary": True}
-        accepted = await self.call(
-            "crm",
-            "account.create",
-            {
-                "erp_key": "30000",
-                "contacts": [contact],
-                "settings": {"greeting": "Добрый день, Ольга!"},
-            },
-        )
-        message = await self.delivered(accepted["message_id"])
+        self.title("1. The CRM provisions customers' storefront accounts")
+        for erp_key, email in (
+            ("10000", "anna@adatum.example"),
+            ("50000", "roman@relecloud.example"),
+        ):
+            contact = {"name": "Anna Petrova", "email": email, "primary": True}
+            accepted = await self.call(
+                "crm",
+                "account.create",
+                {
+                    "erp_key": erp_key,
+                    "contacts": [contact],
+                    "settings": {"greeting": "Добрый день!", "manager": MANAGER},
+                },
+            )
+            message = await self.delivered(accepted["message_id"])
         for step in message["children"]:
             self.console.print(f"  {step['target']:>10} {step['operation']:<24} {step['status']}")
-        mails = (
-            await self.http.get(f"{self.urls['mail']}/_control/mail/messages", params={"to": email})
-        ).json()
-        for mail in mails["messages"]:
-            self.console.print(f"mail to {email}: [bold]{mail['subject']}[/]")
-            self.console.print(mail["text"].strip())
+        await self.show_mails(email, "password")
+
+    async def lifecycle(self) -> None:
+        self.title("7. Requests the ERP decides on, and its verdict on merging orders")
+        asked = await self.call(
+            "storefront",
+            "address.request",
+            {"customer": "20000", "address": "7 Harbour Lane, Chicago 60601"},
+        )
+        await self.delivered(asked["message_id"])
+        decided = await self.call(
+            "erp", "request.decided", {"request_id": asked["message_id"], "decision": "approved"}
+        )
+        await self.delivered(decided["message_id"])
+        merged = await self.call(
+            "erp",
+            "order.merge",
+            {
+                "customer": "20000",
+                "orders": ["A-1001", "A-1002"],
+                "outcome": "accepted",
+                "new_order": {
+                    "order_id": "A-1003",
+                    "status": "created_in_reserve",
+                    "lines": [{"item": "1000", "quantity": 24}],
+                },
+            },
+        )
+        await self.delivered(merged["message_id"])
+        storefront = self.urls["storefront"]
+        requests = (
+            await self.http.get(
+                f"{storefront}/_control/storefront/requests", params={"customer": "20000"}
+            )
+        ).json()["requests"]
+        for request in requests:
+            self.console.print(
+                f"storefront: {request['kind']} request {request['decision']}"
+                f" (ERP {request['erp_request_no']}): {request['details']}"
+            )
+        orders = (
+            await self.http.get(
+                f"{storefront}/_control/storefront/orders", params={"customer": "20000"}
+            )
+        ).json()["orders"]
+        for order in orders:
+            self.console.print(
+                f"storefront order {order['order_id']}: {order['status']},"
+                f" merged from {order['merged_from']}"
+            )
 
     async def deal_edit(self, deal_id: str) -> None:
-        self.title("5. A manager edits the deal in Bitrix24; the storefront follows")
+        self.title("6. A manager edits the deal in Bitrix24; the storefront follows")
         edit = {"id": int(deal_id), "fields": {"STAGE_ID": "EXECUTING"}}
         await self.http.post(f"{self.urls['bitrix24']}/_control/bitrix24/edit_deal", json=edit)
         storefront = self.urls["storefront"]
@@ -192,11 +271,13 @@ async def run(console: Console) -> None:
                 f"http://127.0.0.1:{settings.port}",
                 settings.bitrix24.application_token.get_secret_value(),
             )
+            await demo.provisioning()
             deal_id = await demo.order()
+            await demo.split()
             await demo.prices()
             await demo.cart()
-            await demo.provisioning()
             await demo.deal_edit(deal_id)
+            await demo.lifecycle()
             console.rule("[bold green]done")
         finally:
             await demo.http.aclose()

@@ -6,66 +6,16 @@ sent with a free-text delivery address (the licence address) lands as ``Ship_to_
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
-
-import httpx
 import pytest
 
-from bus.adapters import Adapter, Delivery
-from bus.adapters.http import cookieless_jar
+from bus.adapters import Delivery
 from bus.adapters.navision import SHIP_TO_ADDRESS_LENGTH
-from simulators import SIMULATORS
-from tests.contract.pairs import PAIRS, Pair, new_id, new_order
+from tests.contract.erps import Nav
+from tests.contract.pairs import new_id, new_order
 
 pytestmark = pytest.mark.timeout(60)
 
-NAV_PAIRS = [p for p in PAIRS if p.simulator == "navision"]
 LICENCE_ADDRESS = "192 Market Square, Atlanta 31772"
-
-
-@dataclass
-class Nav:
-    """The NAV simulator, the adapter against it, and a client that reads it directly."""
-
-    base: str
-    adapter: Adapter
-    control: httpx.AsyncClient
-
-    async def customer(self, number: str) -> dict[str, Any]:
-        receipt = await self.adapter.deliver(
-            Delivery(new_id(), "customer.read", {"erp_key": number})
-        )
-        customer: dict[str, Any] = receipt.details["customer"]
-        return customer
-
-    async def order_of(self, delivery: Delivery) -> dict[str, Any]:
-        """The sales order ``delivery`` created, as NAV stores it."""
-        response = await self.control.get(
-            f"{self.base}/DynamicsNAV110/ODataV4/Company('CRONUS')/SalesOrder",
-            params={"$filter": f"External_Document_No eq '{delivery.message_id}'"},
-            auth=("bus", "bus-secret"),
-        )
-        (order,) = response.raise_for_status().json()["value"]
-        found: dict[str, Any] = order
-        return found
-
-
-@pytest.fixture(params=NAV_PAIRS, ids=str)
-async def nav(request: pytest.FixtureRequest, aiohttp_server: Any) -> AsyncIterator[Nav]:
-    pair: Pair = request.param
-    app = SIMULATORS[pair.simulator](**pair.simulator_options)
-    server = await aiohttp_server(app)
-    base = str(server.make_url("")).rstrip("/")
-    _, make_adapter = pair.build(base, app)
-    async with (
-        httpx.AsyncClient(cookies=cookieless_jar()) as shared,
-        httpx.AsyncClient(timeout=10) as control,
-    ):
-        adapter = make_adapter(shared)
-        yield Nav(base, adapter, control)
-        await adapter.aclose()
 
 
 async def test_a_licensed_customer_comes_with_its_licence_warehouse_and_contract(nav: Nav) -> None:

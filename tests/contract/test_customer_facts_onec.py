@@ -7,60 +7,16 @@ chose. Real HTTP against the 1C simulator; what landed is read back through its 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
-
-import httpx
 import pytest
 
 from bus.adapters import Delivery
-from bus.adapters.onec import OnecAdapter
 from bus.errors import PermanentError
-from bus.settings import OnecSettings
-from simulators import SIMULATORS
-from tests.contract.pairs import BREAKER, RETRY, new_id, new_order
+from tests.contract.erps import Onec
+from tests.contract.pairs import new_id, new_order
 
 pytestmark = pytest.mark.timeout(60)
 
-ODATA = "/b2b/odata/standard.odata"
 CONTRACTS = "Catalog_ДоговорыКонтрагентов"
-
-
-@dataclass
-class Onec:
-    """The running simulator, the adapter under test and a client of our own to look inside."""
-
-    base: str
-    adapter: OnecAdapter
-    control: httpx.AsyncClient
-
-    async def customer(self, code: str) -> dict[str, Any]:
-        receipt = await self.adapter.deliver(Delivery(new_id(), "customer.read", {"erp_key": code}))
-        customer: dict[str, Any] = receipt.details["customer"]
-        return customer
-
-    async def odata(self, path: str, **params: str) -> Any:
-        response = await self.control.get(
-            f"{self.base}{ODATA}/{path}",
-            params={"$format": "json", **params},
-            auth=("bus", "bus-secret"),
-        )
-        return response.raise_for_status().json()
-
-    async def requests(self) -> list[dict[str, Any]]:
-        received = await self.control.get(f"{self.base}/_control/received")
-        requests: list[dict[str, Any]] = received.raise_for_status().json()["requests"]
-        return requests
-
-
-@pytest.fixture
-async def onec(aiohttp_server: Any) -> AsyncIterator[Onec]:
-    server = await aiohttp_server(SIMULATORS["onec"]())
-    base = str(server.make_url("")).rstrip("/")
-    settings = OnecSettings(url=f"{base}/b2b", retry=RETRY, breaker=BREAKER)
-    async with httpx.AsyncClient() as client, httpx.AsyncClient() as control:
-        yield Onec(base, OnecAdapter(settings, client), control)
 
 
 async def test_a_licensed_chain_has_its_licence_warehouse_and_one_alcohol_contract(

@@ -7,68 +7,16 @@ registered and a request whose answer was lost is never registered twice.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
-from bus.adapters import Adapter, Delivery
-from bus.adapters.http import cookieless_jar
+from bus.adapters import Delivery
 from bus.errors import PermanentError, UnknownOutcome
-from simulators import SIMULATORS
-from tests.contract.pairs import PAIRS, Pair, new_id
+from tests.contract.erps import Nav
+from tests.contract.pairs import new_id
 
 pytestmark = pytest.mark.timeout(60)
-
-NAV_PAIRS = [p for p in PAIRS if p.simulator == "navision"]
-COMPANY = "DynamicsNAV110/ODataV4/Company('CRONUS')"
-
-
-@dataclass
-class Nav:
-    """The NAV simulator, the adapter against it, and a client that reads it directly."""
-
-    base: str
-    adapter: Adapter
-    control: httpx.AsyncClient
-
-    async def requests_of(self, delivery: Delivery) -> list[dict[str, Any]]:
-        """The ``B2BRequests`` rows carrying ``delivery``'s message id, as NAV stores them."""
-        response = await self.control.get(
-            f"{self.base}/{COMPANY}/B2BRequests",
-            params={"$filter": f"Request_Id eq '{delivery.message_id}'"},
-            auth=("bus", "bus-secret"),
-        )
-        found: list[dict[str, Any]] = response.raise_for_status().json()["value"]
-        return found
-
-    async def lose_the_next_answer(self) -> None:
-        """NAV registers the next request but the answer never reaches the bus."""
-        fault = {
-            "mode": "drop_after_commit",
-            "times": 1,
-            "match": "/B2BRequests",
-            "methods": ["POST"],
-        }
-        (await self.control.post(f"{self.base}/_control/faults", json=fault)).raise_for_status()
-
-
-@pytest.fixture(params=NAV_PAIRS, ids=str)
-async def nav(request: pytest.FixtureRequest, aiohttp_server: Any) -> AsyncIterator[Nav]:
-    pair: Pair = request.param
-    app = SIMULATORS[pair.simulator](**pair.simulator_options)
-    server = await aiohttp_server(app)
-    base = str(server.make_url("")).rstrip("/")
-    _, make_adapter = pair.build(base, app)
-    async with (
-        httpx.AsyncClient(cookies=cookieless_jar()) as shared,
-        httpx.AsyncClient(timeout=10) as control,
-    ):
-        adapter = make_adapter(shared)
-        yield Nav(base, adapter, control)
-        await adapter.aclose()
 
 
 def _request(customer: str = "10000", kind: str = "delivery_address", **details: Any) -> Delivery:

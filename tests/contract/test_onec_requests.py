@@ -8,51 +8,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from typing import Any
 
-import httpx
 import pytest
 
 from bus.adapters import Delivery
-from bus.adapters.onec import OnecAdapter
 from bus.errors import PermanentError, TransientError
-from bus.settings import OnecSettings
-from simulators import SIMULATORS
-from tests.contract.pairs import BREAKER, RETRY, new_id
+from tests.contract.erps import Onec
+from tests.contract.pairs import new_id
 
 pytestmark = pytest.mark.timeout(60)
 
 #: Short enough for the suite, long enough that the first attempt finds the document unready.
 PREPARING_FOR = 0.5
-
-
-@dataclass
-class Onec:
-    """The running simulator, the adapter under test and a client of our own to look inside."""
-
-    base: str
-    adapter: OnecAdapter
-    control: httpx.AsyncClient
-
-    async def control_call(self, method: str, path: str, body: Any = None) -> Any:
-        response = await self.control.request(method, f"{self.base}/_control/{path}", json=body)
-        return response.raise_for_status().json()
-
-    async def registered(self) -> list[dict[str, Any]]:
-        listed = await self.control_call("GET", "onec/requests")
-        requests: list[dict[str, Any]] = listed["requests"]
-        return requests
-
-
-@pytest.fixture
-async def onec(aiohttp_server: Any) -> AsyncIterator[Onec]:
-    server = await aiohttp_server(SIMULATORS["onec"]())
-    base = str(server.make_url("")).rstrip("/")
-    settings = OnecSettings(url=f"{base}/b2b", retry=RETRY, breaker=BREAKER)
-    async with httpx.AsyncClient() as client, httpx.AsyncClient() as control:
-        yield Onec(base, OnecAdapter(settings, client), control)
 
 
 def _address_request(customer: str = "10000") -> Delivery:

@@ -22,4 +22,8 @@ def test_the_demo_runs_every_flow(tmp_path: Path) -> None:
     assert "unknown_item — the ERP has no item NOPE" in out
     assert "mail.set_password_link" in out and "set-password?user=" in out
     assert "storefront order DEMO-1: in_progress" in out
+    assert "Delivery on " in out and "to 192 Market Square, Atlanta 31772." in out  # licence
+    assert "'by_contract'" in out and out.count("mail.order_waiting   delivered") == 2
+    assert "delivery_address request approved (ERP REQ-0001)" in out
+    assert "storefront order A-1003: created_in_reserve, merged from ['A-1001', 'A-1002']" in out
     assert "done" in out

@@ -21,8 +21,7 @@ from bus.settings import DEV_KEYS
 from tests.e2e.conftest import running, wait_until
 from tests.e2e.test_cli import cli_json
 from tests.e2e.test_provisioning import _steps_delivered
-from tests.e2e.test_segments import _call
-from tests.e2e.test_systems import TIMINGS
+from tests.e2e.test_systems import TIMINGS, _call
 from tests.support.processes import BusClient, Stack
 
 #: Short deadlines, so a waiting request is stuck within the test.

@@ -20,7 +20,7 @@ from bus.settings import DEV_KEYS
 from tests.e2e.conftest import running, wait_until
 from tests.e2e.test_cli import cli_json
 from tests.e2e.test_provisioning import _steps_delivered
-from tests.e2e.test_systems import TIMINGS, _bitrix24_deal, _creatio_order
+from tests.e2e.test_systems import TIMINGS, _bitrix24_deal, _call, _creatio_order
 from tests.support.processes import BusClient, Stack
 
 MANAGER = {"name": "Irina Volkova", "email": "irina.volkova@b2b.example"}
@@ -58,14 +58,6 @@ def _provision(stack: Stack, erp_key: str) -> None:
     created = _call(stack, "crm", "account.create", params)
     steps = 7 if stack.crm == "creatio" else 6  # Creatio hears the outcome
     _steps_delivered(stack, created["message_id"], steps)
-
-
-def _call(stack: Stack, caller: str, method: str, params: dict[str, Any]) -> Any:
-    client = BusClient(stack.api_url, DEV_KEYS[caller])
-    try:
-        return client.call(method, params)
-    finally:
-        client.close()
 
 
 def _crm_order(stack: Stack, order_id: str) -> list[tuple[str, float]]:
