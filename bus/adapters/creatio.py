@@ -3,8 +3,14 @@
 ``order.create`` posts the ``Order`` and its ``OrderProduct`` rows in one JSON ``$batch``. Their
 ``Id``s are derived from the message id, so the effect is findable and cannot land twice: ``lookup``
 reads ``Order(<id>)`` and posts whatever rows are missing (a batch cut short). The order carries
-the storefront's order number as ``Number`` and the ERP's as ``Code``. ``account.report`` writes
-the outcome of a provisioning (``account.create``) into the account's ``Notes``.
+the storefront's order number as ``Number``, the ERP's as ``Code``, and the message id in its
+``Comment`` (``Bus message <id>``). ``account.report`` writes the outcome of a provisioning
+(``account.create``) into the account's ``Notes``.
+
+``order.read`` (after Creatio's order-changed process called the bus) reads an order and its rows
+in the bus's order form, for the storefront. Only orders the bus created are read: their ``Id`` is
+the one derived from the message id their ``Comment`` names (a marker a copied order or a
+manager's own order cannot carry by accident); any other order skips the route's next step.
 
 The session is one login shared by every delivery of the process: a 401 (expired session, or a
 missing CSRF token) logs in again, once, and repeats the request, which Creatio did not process.
@@ -13,6 +19,7 @@ missing CSRF token) logs in again, once, and repeats the request, which Creatio 
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from http.cookies import SimpleCookie
 from typing import Any
@@ -35,6 +42,22 @@ SYSTEM = "creatio"
 #: Derives entity ids from message ids (uuid5), so a repeated create is recognisable.
 ID_NAMESPACE = uuid.UUID("7d3c1c52-4a3e-4c1f-9d2a-6b1f3e0c2a10")
 _LOGIN = "/ServiceModel/AuthService.svc/Login"
+#: Order statuses (``OrderStatus.Name``, without Creatio's "1. " numbering, case and spaces
+#: ignored) as the storefront's order statuses; any other name reads as ``in_progress``.
+ORDER_STATUS = {
+    "draft": "new",
+    "new": "new",
+    "confirmation": "in_progress",
+    "inprogress": "in_progress",
+    "completed": "shipped",
+    "shipped": "shipped",
+    "canceled": "cancelled",
+    "cancelled": "cancelled",
+}
+#: The line of an order's ``Comment`` that names the bus message which created it.
+_MARKER = "Bus message "
+_MARKED = re.compile(rf"^{_MARKER}(?P<message_id>\S+)[ \t\r]*$", re.MULTILINE)
+_NUMBERING = re.compile(r"^\s*\d+\.\s*")
 
 
 class CreatioAdapter:
@@ -66,6 +89,8 @@ class CreatioAdapter:
         """Perform ``delivery.operation`` (see the module docstring)."""
         if delivery.operation == "account.report":
             return await self._report(delivery)
+        if delivery.operation == "order.read":
+            return await self._read_order(str(delivery.payload["order_id"]))
         if delivery.operation != "order.create":
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
         account_id = await self._account_id(delivery.payload["customer"])
@@ -76,7 +101,10 @@ class CreatioAdapter:
         return _receipt(order_id)
 
     async def lookup(self, delivery: Delivery) -> Receipt | None:
-        """Find the order by its derived ``Id``; post the rows a cut-short batch left out."""
+        """Find the order by its derived ``Id``; post the rows a cut-short batch left out.
+
+        Reads (``order.read``) need no lookup: repeating one is harmless.
+        """
         if delivery.operation != "order.create":
             return None
         order_id = entity_id(delivery.message_id)
@@ -96,6 +124,30 @@ class CreatioAdapter:
     async def aclose(self) -> None:
         """Forget the session (Creatio expires it on its own)."""
         self._session = None
+
+    async def _read_order(self, order_id: str) -> Receipt:
+        """The order and its rows in the bus's form, or a skip for an order the bus did not make.
+
+        Two GETs rather than a ``$batch``: both are plain reads, safe to repeat after a timeout.
+        A save between them starts the process again, so the next read sees the order whole.
+        """
+        key = _guid(order_id)
+        params = {"$select": "Id,Number,StatusId,Comment", "$expand": "Status"}
+        response = await self._request("GET", f"/Order({key})", params=params)
+        if response.status_code == 404:
+            raise PermanentError(f"{SYSTEM} has no order {key} (deleted?)", http_status=404)
+        raise_for_status(response, SYSTEM, odata_error)
+        order = json_object(response, SYSTEM, idempotent=True)
+        if not _created_by_bus(order, key):
+            return Receipt(key, skip_next=f"order {key} was not created by the bus")
+        params = {"$filter": f"OrderId eq {key}", "$select": "Name,Quantity,Price"}
+        listed = await self._request("GET", "/OrderProduct", params=params)
+        raise_for_status(listed, SYSTEM, odata_error)
+        rows = json_object(listed, SYSTEM, idempotent=True).get("value")
+        try:
+            return _order_receipt(key, order, rows)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise malformed(f"{SYSTEM} answered order {key} unreadably", idempotent=True) from None
 
     async def _report(self, delivery: Delivery) -> Receipt:
         """Write the provisioning's outcome on the account (a PATCH: repeating it is harmless)."""
@@ -195,12 +247,13 @@ def entity_id(message_id: str, row: int | None = None) -> str:
 def _order_body(delivery: Delivery, order_id: str, account_id: str) -> dict[str, Any]:
     order = delivery.payload
     lines = order_lines(order["lines"])
+    comment = [order.get("comment"), how_delivered(order), _MARKER + delivery.message_id]
     body: dict[str, Any] = {
         "Id": order_id,
         "Number": order["order_id"],
         "AccountId": account_id,
         "Amount": round(sum(line["quantity"] * line["price"] for line in lines), 2),
-        "Comment": "\n".join(filter(None, [order.get("comment"), how_delivered(order)])),
+        "Comment": "\n".join(filter(None, comment)),
     }
     erp_number = (delivery.previous or {}).get("reference")
     if erp_number:
@@ -230,6 +283,61 @@ def _post(entity_set: str, body: dict[str, Any]) -> dict[str, Any]:
         "headers": {"Content-Type": "application/json"},
         "body": body,
     }
+
+
+def _guid(text: str) -> str:
+    """An order ``Id`` as Creatio writes it in a URL; anything else can never be read."""
+    try:
+        return str(uuid.UUID(text))
+    except ValueError:
+        raise PermanentError(f"{SYSTEM} order id {text!r} is not a GUID") from None
+
+
+def _created_by_bus(order: dict[str, Any], key: str) -> bool:
+    """Whether the order's ``Id`` is the one derived from a message its ``Comment`` names.
+
+    The Id alone cannot tell (it is derived from a message id the order does not show), and a
+    ``Number`` cannot either (Creatio numbers every order). A manager who deletes the marker line
+    from the comment detaches the order from the storefront: it is then skipped, never misread.
+    """
+    if not order.get("Number"):
+        return False
+    comment = order.get("Comment")
+    marked = _MARKED.findall(comment) if isinstance(comment, str) else []
+    return any(entity_id(message_id) == key for message_id in marked)
+
+
+def order_status(name: str | None) -> str:
+    """The storefront's status for an ``OrderStatus.Name``; an order without one is ``new``.
+
+    The bus creates orders without a status (Creatio's lookup stays empty until someone sets it).
+    """
+    if not name:
+        return "new"
+    word = _NUMBERING.sub("", name).replace(" ", "").replace("_", "").lower()
+    return ORDER_STATUS.get(word, "in_progress")
+
+
+def _order_receipt(key: str, order: dict[str, Any], rows: Any) -> Receipt:
+    """The read order in the bus's form (``rows``: the ``OrderProduct`` list as answered)."""
+    status_row = order.get("Status")
+    crm_status = status_row.get("Name") if isinstance(status_row, dict) else None
+    status = order_status(crm_status)
+    number = str(order["Number"])
+    lines = order_lines(
+        {"item": row["Name"], "quantity": row["Quantity"], "price": row["Price"]} for row in rows
+    )
+    details = {
+        "order": {
+            "order_id": number,
+            "status": status,
+            "lines": lines,
+            "crm_reference": key,
+            "source": "crm",
+        },
+        "crm_status": crm_status,
+    }
+    return Receipt(key, details=details, state=order_state(number, status, lines))
 
 
 def _receipt(order_id: str) -> Receipt:

@@ -28,8 +28,9 @@ def create_app(
 
     Login at ``POST /ServiceModel/AuthService.svc/Login``; OData 4 at ``/0/odata/`` (.NET
     Framework builds) and ``/odata/`` (.NET Core), each with ``$metadata`` and ``$batch`` (JSON or
-    multipart/mixed). Control routes: ``/_control/creatio/...``
-    (session expiry, outbound hook) plus the shared ones of :mod:`simulators.faults`.
+    multipart/mixed). A saved order starts the order-changed process (see :mod:`hooks`).
+    Control routes: ``/_control/creatio/...`` (session expiry, outbound hook, the processes
+    started by hand) plus the shared ones of :mod:`simulators.faults`.
 
     Parameters:
         username: the accepted user.
@@ -49,6 +50,7 @@ def create_app(
     app.router.add_post(_CONTROL + "hook", hooks.register)
     app.router.add_post(_CONTROL + "account_created", hooks.account_created)
     app.router.add_post(_CONTROL + "account_deactivated", hooks.account_deactivated)
+    app.router.add_post(_CONTROL + "order_changed", hooks.order_changed)
     app.router.add_get(_CONTROL + "hook_calls", hooks.hook_calls)
 
     def reset() -> None:
@@ -60,7 +62,15 @@ def create_app(
 
 
 async def odata(request: web.Request) -> web.Response:
-    """Run one OData request (or a ``$batch``) against the store."""
+    """Run one OData request (or a ``$batch``), then start the processes its saves trigger."""
+    try:
+        return await _odata(request)
+    finally:
+        # The store has committed whatever the request changed, answered or not.
+        hooks.fire_order_changes(request.app)
+
+
+async def _odata(request: web.Request) -> web.Response:
     store = request.app[STORE_KEY]
     tail = request.match_info["tail"]
     root = _root(request)

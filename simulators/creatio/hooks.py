@@ -1,13 +1,24 @@
-"""The outbound hook: a Creatio business process calling the bus's JSON-RPC web service.
+"""The outbound hook: Creatio business processes calling the bus's JSON-RPC web service.
 
 Creatio has no outbound event API; an integrator configures a process with a [Call web service]
-element. The simulator plays that process: a test registers the target, then tells it an
-account was created or deactivated, and it POSTs one JSON-RPC 2.0 request (no retries).
+element. The simulator plays those processes: a test registers the target, and each process
+POSTs one JSON-RPC 2.0 request (no retries), recorded in :attr:`Hooks.calls`:
+
+* ``account.create`` / ``account.deactivate`` when a test says an account was created or
+  deactivated (``/_control/creatio/account_created``, ``account_deactivated``);
+* ``creatio.order_changed {"order_id", "modified_on"}`` when an order is saved: after every
+  OData request (a ``$batch`` as a whole) that PATCHed an ``Order`` or added, changed or deleted
+  one of its ``OrderProduct`` rows, whoever sent it (the bus's own inserts too: the bus knows
+  its echo by the order's state), once per order and request. It runs in the background, so
+  the OData answer neither waits for the bus nor fails with it. Creating an ``Order`` does not
+  start it. ``/_control/creatio/order_changed`` starts it by hand, as a manager's save would.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,7 +29,10 @@ from aiohttp import web
 from simulators.creatio.entities import EMPTY_GUID, parse_guid
 from simulators.creatio.store import Row, Store
 
+_log = logging.getLogger(__name__)
 _TIMEOUT = aiohttp.ClientTimeout(total=10)
+#: The JSON-RPC method of the order-changed process.
+ORDER_CHANGED = "creatio.order_changed"
 
 
 @dataclass
@@ -36,19 +50,43 @@ class Hooks:
     target: HookTarget | None = None
     session: aiohttp.ClientSession | None = None
     calls: list[dict[str, Any]] = field(default_factory=list)
+    _sent: int = 0
+    _pending: set[asyncio.Task[dict[str, Any]]] = field(default_factory=set)
 
     def reset(self) -> None:
         """Forget the target and the calls."""
         self.target = None
         self.calls.clear()
+        self._sent = 0
+
+    def order_changed(self, order: Row) -> None:
+        """Start the order-changed process in the background, if a target is registered."""
+        if self.target is None or self.session is None:
+            return  # no process configured: the save is all there is
+        task = asyncio.get_running_loop().create_task(self.call(ORDER_CHANGED, order_params(order)))
+        # Keep a reference until done, or the task may be garbage-collected mid-flight.
+        self._pending.add(task)
+        task.add_done_callback(self._finished)
+
+    async def drain(self) -> None:
+        """Wait for the calls under way (tests use it instead of sleeping)."""
+        while self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+
+    def _finished(self, task: asyncio.Task[dict[str, Any]]) -> None:
+        self._pending.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _log.warning("the order-changed process failed: %r", task.exception())
 
     async def call(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
         """POST one JSON-RPC request to the target and record the HTTP status it got."""
         if self.target is None or self.session is None:
             raise web.HTTPConflict(text="no hook registered")
+        # Counted when sent, not when recorded: background calls may overlap.
+        self._sent += 1
         payload = {
             "jsonrpc": "2.0",
-            "id": f"creatio-{len(self.calls) + 1}",
+            "id": f"creatio-{self._sent}",
             "method": method,
             "params": params,
         }
@@ -75,11 +113,28 @@ STORE_KEY = web.AppKey("creatio_store", Store)
 
 
 async def client_session(app: web.Application) -> AsyncIterator[None]:
-    """cleanup_ctx: one client session for the app's lifetime."""
+    """cleanup_ctx: one client session for the app's lifetime; calls under way finish first."""
     async with aiohttp.ClientSession() as session:
         app[HOOKS_KEY].session = session
         yield
+        await app[HOOKS_KEY].drain()
         app[HOOKS_KEY].session = None
+
+
+def fire_order_changes(app: web.Application) -> None:
+    """Start the order-changed process for every order saved since the last call.
+
+    Called once an OData request is done, so the process sees committed data; the store is
+    drained even without a target, so a hook registered later does not hear of old saves.
+    """
+    hooks = app[HOOKS_KEY]
+    for order in app[STORE_KEY].take_changed_orders():
+        hooks.order_changed(order)
+
+
+def order_params(order: Row) -> dict[str, Any]:
+    """``creatio.order_changed`` params: the saved order's ``Id`` and its ``ModifiedOn``."""
+    return {"order_id": order["Id"], "modified_on": order["ModifiedOn"]}
 
 
 def account_params(store: Store, account: Row) -> dict[str, Any]:
@@ -130,6 +185,17 @@ async def account_deactivated(request: web.Request) -> web.Response:
     """``POST /_control/creatio/account_deactivated {"account_id"}``: ``account.deactivate``."""
     account = await _account(request)
     record = await request.app[HOOKS_KEY].call("account.deactivate", {"erp_key": account["Code"]})
+    return web.json_response(record)
+
+
+async def order_changed(request: web.Request) -> web.Response:
+    """``POST /_control/creatio/order_changed {"order_id"}``: ``creatio.order_changed`` now, as
+    a manager's save in the UI would start it; answers the recorded call."""
+    key = parse_guid(str((await _json(request)).get("order_id")))
+    order = request.app[STORE_KEY].tables["Order"].get(key or "")
+    if order is None:
+        raise web.HTTPNotFound(text="no such order")
+    record = await request.app[HOOKS_KEY].call(ORDER_CHANGED, order_params(order))
     return web.json_response(record)
 
 

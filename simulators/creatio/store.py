@@ -1,4 +1,9 @@
-"""The in-memory rows of every entity set, with deterministic ids and the seed data."""
+"""The in-memory rows of every entity set, with deterministic ids and the seed data.
+
+The store also notes the orders saved since the app last asked (:meth:`Store.take_changed_orders`):
+an ``Order`` PATCHed, or an ``OrderProduct`` of it added, changed or deleted. Those saves start
+the order-changed business process (see :mod:`simulators.creatio.hooks`).
+"""
 
 from __future__ import annotations
 
@@ -11,8 +16,9 @@ from simulators.creatio.entities import EMPTY_GUID, EntitySet, coerce, entity_se
 from simulators.creatio.errors import CreatioError, bad_request, not_found
 
 Row = dict[str, Any]
-#: Everything :meth:`Store.restore` needs to undo the changes made after a snapshot.
-Snapshot = tuple[dict[str, dict[str, Row]], int]
+#: Everything :meth:`Store.restore` needs to undo the changes made after a snapshot: the rows,
+#: the id counter and the orders noted as changed.
+Snapshot = tuple[dict[str, dict[str, Row]], int, dict[str, None]]
 #: The namespace of every generated and seeded id, so runs are reproducible.
 ID_NAMESPACE = uuid.UUID("5b1c4b3e-6f0e-4d7a-9c36-0c2e7f1a9d10")
 
@@ -50,23 +56,37 @@ class Store:
         self.clock = clock
         self.tables: dict[str, dict[str, Row]] = {}
         self._counter = 0
+        # Order ids in the order they were saved (a dict as an ordered set).
+        self._changed_orders: dict[str, None] = {}
         self.reset()
 
     def reset(self) -> None:
         """Forget every change and restore the seed data."""
         self.tables = {name: {} for name in self.sets}
         self._counter = 0
+        self._changed_orders = {}
         _seed(self)
 
     def snapshot(self) -> Snapshot:
-        """A copy of every row and of the id counter (a batch change set's savepoint)."""
-        return copy.deepcopy(self.tables), self._counter
+        """A copy of every row, the id counter and the changed orders (a change set's savepoint)."""
+        return copy.deepcopy(self.tables), self._counter, dict(self._changed_orders)
 
     def restore(self, snapshot: Snapshot) -> None:
         """Roll back to a :meth:`snapshot` (the snapshot stays usable)."""
-        tables, counter = snapshot
+        tables, counter, changed_orders = snapshot
         self.tables = copy.deepcopy(tables)
         self._counter = counter
+        # A rolled-back change set saved nothing: its orders must not start the process.
+        self._changed_orders = dict(changed_orders)
+
+    def take_changed_orders(self) -> list[Row]:
+        """The orders saved since the last call, oldest change first, and forget them.
+
+        Orders deleted meanwhile are left out: a process does not run for a deleted record.
+        """
+        changed = [self.tables["Order"].get(key) for key in self._changed_orders]
+        self._changed_orders = {}
+        return [order for order in changed if order is not None]
 
     def entity(self, name: str) -> EntitySet:
         """The entity set ``name``; an unknown set is a 401, as on a real Creatio."""
@@ -108,6 +128,8 @@ class Store:
         row["CreatedOn"] = row["CreatedOn"] or stamp
         row["ModifiedOn"] = stamp
         self.tables[name][row["Id"]] = row
+        if name == "OrderProduct":
+            self._order_changed(row["OrderId"])
         return row
 
     def update(self, name: str, key: str, body: dict[str, Any]) -> Row:
@@ -118,8 +140,15 @@ class Store:
         if values.get("Id", key) != key:
             raise bad_request("The key property 'Id' cannot be changed.")
         self._check_lookups(entity, {**row, **values})
+        previous_order = row.get("OrderId")
         row.update(values)
         row["ModifiedOn"] = self.clock()
+        if name == "Order":
+            self._order_changed(key)
+        elif name == "OrderProduct":
+            # A row moved to another order changes both orders.
+            self._order_changed(previous_order)
+            self._order_changed(row["OrderId"])
         return row
 
     def delete(self, name: str, key: str) -> None:
@@ -134,12 +163,23 @@ class Store:
                     f"'{other}'. The record of '{name}' with Id '{key}' is still referenced.",
                     "System.Data.SqlClient.SqlException",
                 )
-        del self.tables[name][key]
+        deleted = self.tables[name].pop(key)
+        if name == "OrderProduct":
+            self._order_changed(deleted["OrderId"])
 
     def next_id(self, name: str) -> str:
         """A fresh deterministic id."""
         self._counter += 1
         return str(uuid.uuid5(ID_NAMESPACE, f"{name}:{self._counter}"))
+
+    def _order_changed(self, order_id: str | None) -> None:
+        """Note a saved order; a product row change saves its order too (Creatio recalculates
+        the order's totals), so the order's ``ModifiedOn`` moves with its rows."""
+        order = self.tables["Order"].get(order_id or EMPTY_GUID)
+        if order is None:
+            return
+        order["ModifiedOn"] = self.clock()
+        self._changed_orders[order["Id"]] = None
 
     def _check_lookups(self, entity: EntitySet, row: Row) -> None:
         for column, target in entity.lookups.items():

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
 from email import policy
@@ -15,6 +17,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from simulators.creatio import ORDER_STATUSES, create_app, seed_id
+from simulators.creatio.hooks import HOOKS_KEY
 
 Client = TestClient[web.Request, web.Application]
 ClientFactory = Callable[[web.Application], Awaitable[Client]]
@@ -419,3 +422,201 @@ async def test_json_batch_references_earlier_creates(creatio: Client, csrf: dict
     assert [r["status"] for r in responses] == [201, 204, 200, 400]
     assert responses[2]["body"]["Comment"] == "patched"
     assert "$nope" in responses[3]["body"]["error"]["message"]
+
+
+# --- the order-changed business process -----------------------------------------------------
+
+Received = list[dict[str, Any]]
+
+
+@pytest.fixture
+async def hooked(aiohttp_client: ClientFactory, creatio: Client) -> Received:
+    """A bus stand-in registered as the hook target; the JSON-RPC requests it received."""
+    received: Received = []
+
+    async def bus(request: web.Request) -> web.Response:
+        assert request.headers.get("Authorization") == "Bearer k1"
+        received.append(await request.json())
+        return web.json_response({"jsonrpc": "2.0", "id": "x", "result": {"message_id": "M1"}})
+
+    target = web.Application()
+    target.router.add_post("/rpc", bus)
+    url = str((await aiohttp_client(target)).make_url("/rpc"))
+    await creatio.post("/_control/creatio/hook", json={"url": url, "key": "k1"})
+    return received
+
+
+async def _settled(creatio: Client) -> None:
+    """Wait until the processes started in the background have made their calls."""
+    await creatio.app[HOOKS_KEY].drain()
+
+
+async def _new_order(creatio: Client, csrf: dict[str, str]) -> dict[str, Any]:
+    body = {"Number": "SO-1", "AccountId": ACCOUNT_10000, "StatusId": ORDER_STATUSES["New"]}
+    resp = await creatio.post("/0/odata/Order", json=body, headers=csrf)
+    assert resp.status == 201
+    return dict(await resp.json())
+
+
+async def _modified_on(creatio: Client, csrf: dict[str, str], order_id: str) -> str:
+    resp = await creatio.get(f"/0/odata/Order({order_id})?$select=ModifiedOn", headers=csrf)
+    return str((await resp.json())["ModifiedOn"])
+
+
+async def test_creating_an_order_does_not_start_the_process(
+    creatio: Client, csrf: dict[str, str], hooked: Received
+) -> None:
+    await _new_order(creatio, csrf)
+    await _settled(creatio)
+    assert hooked == []
+
+
+async def test_an_order_patch_calls_the_bus_with_order_changed(
+    creatio: Client, csrf: dict[str, str], hooked: Received
+) -> None:
+    order = await _new_order(creatio, csrf)
+    patch = {"StatusId": ORDER_STATUSES["Completed"]}
+    resp = await creatio.patch(f"/0/odata/Order({order['Id']})", json=patch, headers=csrf)
+    assert resp.status == 204
+    await _settled(creatio)
+    [call] = hooked
+    assert call["jsonrpc"] == "2.0" and call["method"] == "creatio.order_changed"
+    modified_on = await _modified_on(creatio, csrf, order["Id"])
+    assert call["params"] == {"order_id": order["Id"], "modified_on": modified_on}
+    resp = await creatio.get(f"/0/odata/Order({order['Id']})?$expand=Status", headers=csrf)
+    assert (await resp.json())["Status"]["Name"] == "Completed"
+    [recorded] = (await (await creatio.get("/_control/creatio/hook_calls")).json())["calls"]
+    assert recorded["status"] == 200 and recorded["request"] == call
+    assert recorded["response"]["result"] == {"message_id": "M1"}
+
+
+async def test_order_product_changes_call_it_for_their_order(
+    creatio: Client, csrf: dict[str, str], hooked: Received
+) -> None:
+    order = await _new_order(creatio, csrf)
+    row = {"OrderId": order["Id"], "Name": "1000", "Quantity": 2, "Price": 5}
+    resp = await creatio.post("/0/odata/OrderProduct", json=row, headers=csrf)
+    assert resp.status == 201
+    row_id = (await resp.json())["Id"]
+    resp = await creatio.patch(
+        f"/0/odata/OrderProduct({row_id})", json={"Quantity": 3}, headers=csrf
+    )
+    assert resp.status == 204
+    assert (await creatio.delete(f"/0/odata/OrderProduct({row_id})", headers=csrf)).status == 204
+    await _settled(creatio)
+    assert [c["params"]["order_id"] for c in hooked] == [order["Id"]] * 3
+    assert {c["method"] for c in hooked} == {"creatio.order_changed"}
+    assert len({c["id"] for c in hooked}) == 3
+
+
+async def test_a_batch_calls_once_per_order_and_a_rolled_back_change_set_not_at_all(
+    creatio: Client, csrf: dict[str, str], hooked: Received
+) -> None:
+    # As the bus's order.create does: the order, then its rows, in one JSON $batch.
+    order_id = "5f0c2a8e-1111-4c1f-9d2a-6b1f3e0c2a10"
+    requests = [
+        {"method": "POST", "url": "Order", "id": "o", "body": {"Id": order_id, "Number": "SO-2"}},
+        *(
+            {"method": "POST", "url": "OrderProduct", "id": item, "body": row}
+            for item, row in [
+                ("1", {"OrderId": order_id, "Name": "1000"}),
+                ("2", {"OrderId": order_id, "Name": "1002"}),
+            ]
+        ),
+    ]
+    resp = await creatio.post("/0/odata/$batch", json={"requests": requests}, headers=csrf)
+    assert [r["status"] for r in (await resp.json())["responses"]] == [201, 201, 201]
+    await _settled(creatio)
+    assert [c["params"]["order_id"] for c in hooked] == [order_id]
+
+    body = _multipart(
+        "batch_1",
+        [
+            _change_set(
+                "cs",
+                [
+                    _http("PATCH", f"Order({order_id})", {"Comment": "rolled back"}, "a"),
+                    _http("POST", "Contact", {"Bogus": 1}, "b"),
+                ],
+            )
+        ],
+    )
+    (only,) = await _post_multipart(creatio, csrf, body)
+    assert _inner(only)[0] == 400
+    await _settled(creatio)
+    assert len(hooked) == 1
+
+
+async def test_the_control_route_starts_it_by_hand(
+    creatio: Client, csrf: dict[str, str], hooked: Received
+) -> None:
+    order = await _new_order(creatio, csrf)
+    resp = await creatio.post("/_control/creatio/order_changed", json={"order_id": order["Id"]})
+    assert resp.status == 200
+    record = await resp.json()
+    assert record["status"] == 200 and record["response"]["result"] == {"message_id": "M1"}
+    assert record["request"]["method"] == "creatio.order_changed"
+    assert record["request"]["params"] == {
+        "order_id": order["Id"],
+        "modified_on": order["ModifiedOn"],
+    }
+    assert hooked == [record["request"]]
+    unknown = {"order_id": "00000000-0000-0000-0000-0000000000ff"}
+    assert (await creatio.post("/_control/creatio/order_changed", json=unknown)).status == 404
+
+
+async def test_without_a_hook_a_change_still_succeeds_and_is_not_reported_later(
+    creatio: Client, csrf: dict[str, str], aiohttp_client: ClientFactory
+) -> None:
+    order = await _new_order(creatio, csrf)
+    patch = {"Comment": "edited before any process existed"}
+    resp = await creatio.patch(f"/0/odata/Order({order['Id']})", json=patch, headers=csrf)
+    assert resp.status == 204
+    by_hand = {"order_id": order["Id"]}
+    assert (await creatio.post("/_control/creatio/order_changed", json=by_hand)).status == 409
+    received: Received = []
+
+    async def bus(request: web.Request) -> web.Response:
+        received.append(await request.json())
+        return web.json_response({"jsonrpc": "2.0", "id": "x", "result": {}})
+
+    target = web.Application()
+    target.router.add_post("/rpc", bus)
+    url = str((await aiohttp_client(target)).make_url("/rpc"))
+    await creatio.post("/_control/creatio/hook", json={"url": url, "key": "k"})
+    await creatio.get("/0/odata/Order", headers=csrf)
+    await _settled(creatio)
+    assert received == []
+
+
+async def test_the_answer_neither_waits_for_the_bus_nor_fails_with_it(
+    creatio: Client, csrf: dict[str, str], aiohttp_client: ClientFactory
+) -> None:
+    release = asyncio.Event()
+
+    async def stuck_bus(request: web.Request) -> web.Response:
+        await release.wait()
+        return web.json_response({"jsonrpc": "2.0", "id": "x", "result": {}})
+
+    target = web.Application()
+    target.router.add_post("/rpc", stuck_bus)
+    url = str((await aiohttp_client(target)).make_url("/rpc"))
+    await creatio.post("/_control/creatio/hook", json={"url": url, "key": "k"})
+    order = await _new_order(creatio, csrf)
+    patch = {"Comment": "while the bus hangs"}
+    resp = await creatio.patch(f"/0/odata/Order({order['Id']})", json=patch, headers=csrf)
+    assert resp.status == 204  # answered while the call is still under way
+    assert (await (await creatio.get("/_control/creatio/hook_calls")).json())["calls"] == []
+    release.set()
+    await _settled(creatio)
+
+    with socket.socket() as free:  # a port nothing listens on: the bus is down
+        free.bind(("127.0.0.1", 0))
+        down = f"http://127.0.0.1:{free.getsockname()[1]}/rpc"
+    await creatio.post("/_control/creatio/hook", json={"url": down, "key": "k"})
+    resp = await creatio.patch(f"/0/odata/Order({order['Id']})", json=patch, headers=csrf)
+    assert resp.status == 204
+    await _settled(creatio)
+    calls = (await (await creatio.get("/_control/creatio/hook_calls")).json())["calls"]
+    assert [c["status"] for c in calls] == [200, None]
+    assert calls[1]["url"] == down and calls[1]["error"]
