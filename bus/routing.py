@@ -116,6 +116,12 @@ ROUTES: dict[str, Route] = {
     "order.merge": Route(
         steps=(Step("storefront", "order.merge"),), ordering_key="customer:{customer}"
     ),
+    # Creatio's business process reports a saved order: read it, then bring the storefront's
+    # order up to date (skipped when it shows what the bus itself last wrote or forwarded).
+    "creatio.order_changed": Route(
+        steps=(Step("crm", "order.read"), Step("storefront", "order.update")),
+        ordering_key="creatio-order:{order_id}",
+    ),
     # An outbound Bitrix24 event about a deal: read the deal, then bring the storefront's order
     # up to date (skipped when the deal shows what the bus itself last wrote or forwarded).
     "bitrix24.deal_changed": Route(

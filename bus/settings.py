@@ -66,7 +66,7 @@ def _default_clients() -> dict[str, ClientSettings]:
             "employee.request",
             "rpc.discover",
         ),
-        "crm": ("account.*", "message.get", "rpc.discover"),
+        "crm": ("account.*", "creatio.order_changed", "message.get", "rpc.discover"),
         "erp": (
             "order.status_changed",
             "order.merge",

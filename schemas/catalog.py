@@ -14,6 +14,7 @@ from schemas.accounts import AccountCreate, AccountDeactivate
 from schemas.balance import BalanceGet
 from schemas.base import Params
 from schemas.cart import CartImportExcel
+from schemas.crm_events import CreatioOrderChanged
 from schemas.documents import InvoiceRequest, ReconciliationRequest
 from schemas.messages import MessageGet
 from schemas.orders import OrderStatusChanged, OrderSubmit
@@ -141,6 +142,13 @@ METHODS: dict[str, MethodSchema] = {
             "The ERP merged a customer's orders into a new one, or refused to; the storefront"
             " removes them and shows the new one, or leaves them as they were.",
             OrderMerge,
+            Accepted,
+        ),
+        MethodSchema(
+            "creatio.order_changed",
+            "Creatio's business process: an order was saved; the bus reads it and updates the"
+            " storefront's order, unless it is the bus's own write coming back.",
+            CreatioOrderChanged,
             Accepted,
         ),
         MethodSchema(

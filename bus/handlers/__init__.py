@@ -6,6 +6,7 @@ from bus.handlers import (
     accounts,
     balance,
     cart,
+    crm_events,
     discovery,
     documents,
     messages,
@@ -28,5 +29,6 @@ def all_methods(services: Services) -> list[MethodSpec]:
         *cart.methods(services),
         *documents.methods(services),
         *requests.methods(services),
+        *crm_events.methods(services),
     ]
     return [*served, *discovery.methods(services, [spec.name for spec in served])]

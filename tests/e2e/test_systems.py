@@ -1,8 +1,9 @@
 """End to end with every system: each ERP, each CRM, the storefront, as real processes.
 
 An order goes to the ERP, then to the CRM with the ERP's number and its product rows. A manager's
-edit of a Bitrix24 deal comes back to the storefront as an order update, while the deal's own
-creation (which Bitrix24 reports as events too) is recognised as the bus's echo and not forwarded.
+edit of a Bitrix24 deal, or of a Creatio order (reported by Creatio's business process), comes
+back to the storefront as an order update, while the order's own creation (which both CRMs report
+too) is recognised as the bus's echo and not forwarded.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import openpyxl
 import pytest
 
 from bus.settings import DEV_KEYS
+from simulators.creatio.store import seed_id
 from tests.e2e.conftest import FAST, running, wait_until
 from tests.support.processes import BusClient, Stack
 
@@ -206,6 +208,39 @@ def test_status_changes_from_the_erp_reach_the_storefront_after_the_order(
     }
 
 
+@pytest.fixture
+def creatio_stack(log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
+    yield from _stack(log_dir, tmp_path, "onec", "creatio")
+
+
+def test_an_order_edited_in_creatio_updates_the_storefront_without_echoes(
+    creatio_stack: Stack,
+) -> None:
+    stack = creatio_stack
+    creatio, storefront = stack.urls["creatio"], stack.urls["storefront"]
+    hook = {"url": f"{stack.api_url}/rpc", "key": DEV_KEYS["crm"]}
+    httpx.post(f"{creatio}/_control/creatio/hook", json=hook).raise_for_status()
+    message_id, order = _submit(stack)
+    _both_steps_delivered(stack, message_id)
+    # Saving the order's rows fired Creatio's process: the bus's own echo, not forwarded.
+    changed = "creatio.order_changed"
+    wait_until(lambda: _deal_events_settled(stack, 1, changed), stack, 30, "the echo")
+    assert _storefront_updates(storefront, order["order_id"]) == []
+
+    created, _ = _creatio_order(creatio, order["order_id"])
+    completed = seed_id("OrderStatus:Completed")
+    _creatio_patch(creatio, f"Order({created['Id']})", {"StatusId": completed})
+    wait_until(
+        lambda: len(_storefront_updates(storefront, order["order_id"])) == 1,
+        stack,
+        30,
+        "the storefront's order update",
+    )
+    [update] = _storefront_updates(storefront, order["order_id"])
+    assert update["params"]["status"] == "shipped"
+    assert update["params"]["crm_reference"] == created["Id"]
+
+
 def test_a_deal_edited_in_bitrix24_updates_the_storefront_without_echoes(
     bitrix24_stack: Stack,
 ) -> None:
@@ -278,9 +313,11 @@ def test_forged_and_malformed_events_are_refused_with_a_reason(
     assert "refused (401): wrong or missing auth[application_token]" in api_log
 
 
-def _deal_events_settled(stack: Stack, at_least: int) -> bool:
-    """At least ``at_least`` deal events journaled, and every one of them finished."""
-    listed = stack.run_cli("messages", "list", "--method", "bitrix24.deal_changed", "--json")
+def _deal_events_settled(
+    stack: Stack, at_least: int, method: str = "bitrix24.deal_changed"
+) -> bool:
+    """At least ``at_least`` CRM change events journaled, and every one of them finished."""
+    listed = stack.run_cli("messages", "list", "--method", method, "--json")
     events = json.loads(listed.stdout or "[]")
     return len(events) >= at_least and all(e["status"] == "delivered" for e in events)
 
@@ -293,15 +330,25 @@ def _storefront_updates(storefront: str, order_id: str) -> list[dict[str, Any]]:
     return [c for c in listed if c["params"].get("order_id") == order_id and not c["repeat"]]
 
 
-def _creatio_order(url: str, number: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _creatio_session(url: str) -> dict[str, str]:
     login = httpx.post(
         f"{url}/ServiceModel/AuthService.svc/Login",
         json={"UserName": "Supervisor", "UserPassword": "Supervisor"},
     )
-    headers = {
+    return {
         "BPMCSRF": login.cookies["BPMCSRF"],
         "Cookie": "; ".join(f"{k}={v}" for k, v in login.cookies.items()),
     }
+
+
+def _creatio_patch(url: str, path: str, fields: dict[str, Any]) -> None:
+    """Save ``fields`` on an entity as a manager would in Creatio's UI."""
+    headers = _creatio_session(url)
+    httpx.patch(f"{url}/0/odata/{path}", json=fields, headers=headers).raise_for_status()
+
+
+def _creatio_order(url: str, number: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    headers = _creatio_session(url)
     [order] = httpx.get(
         f"{url}/0/odata/Order", params={"$filter": f"Number eq '{number}'"}, headers=headers
     ).json()["value"]
