@@ -15,6 +15,9 @@ from bus.settings import DEV_KEYS
 from tests.support.processes import BusClient, Stack
 from tests.support.servers import REDIS_URL, fresh_postgres_database, redis_or_skip
 
+#: Every deployment the bus supports: each ERP with each CRM.
+EVERY_PAIR = [(erp, crm) for erp in ("navision", "onec") for crm in ("bitrix24", "creatio")]
+
 #: Orders go to the ERP only: one route, one step.
 ERP_ONLY = '[{"name": "erp", "steps": ["erp:sales_order.create"]}]'
 

@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from bus.settings import DEV_KEYS
-from tests.e2e.conftest import running, wait_until
+from tests.e2e.conftest import EVERY_PAIR, running, wait_until
 from tests.e2e.test_cli import cli_json
 from tests.e2e.test_provisioning import _steps_delivered
 from tests.e2e.test_systems import TIMINGS, _call
@@ -37,7 +37,7 @@ def _stack(log_dir: Path, tmp_path: Path, erp: str, crm: str) -> Iterator[Stack]
     yield from running(Stack(env, log_dir, erp=erp, crm=crm, simulators=(erp, crm, "storefront")))
 
 
-@pytest.fixture(params=[("navision", "creatio"), ("onec", "bitrix24")], ids="-".join)
+@pytest.fixture(params=EVERY_PAIR, ids="-".join)
 def stack(request: pytest.FixtureRequest, log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
     yield from _stack(log_dir, tmp_path, *request.param)
 

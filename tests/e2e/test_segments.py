@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from bus.settings import DEV_KEYS
-from tests.e2e.conftest import running, wait_until
+from tests.e2e.conftest import EVERY_PAIR, running, wait_until
 from tests.e2e.test_cli import cli_json
 from tests.e2e.test_provisioning import _steps_delivered
 from tests.e2e.test_systems import TIMINGS, _bitrix24_deal, _call, _creatio_order
@@ -38,7 +38,7 @@ CONTRACTS = {
 
 
 @pytest.fixture(
-    params=[("navision", "creatio"), ("onec", "bitrix24"), ("navision", "bitrix24")],
+    params=EVERY_PAIR,
     ids="-".join,
 )
 def stack(request: pytest.FixtureRequest, log_dir: Path, tmp_path: Path) -> Iterator[Stack]:

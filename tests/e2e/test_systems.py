@@ -22,7 +22,7 @@ import pytest
 
 from bus.settings import DEV_KEYS
 from simulators.creatio.store import seed_id
-from tests.e2e.conftest import FAST, running, wait_until
+from tests.e2e.conftest import EVERY_PAIR, FAST, running, wait_until
 from tests.support.processes import BusClient, Stack
 
 #: Fast retries for every target of these stacks.
@@ -41,9 +41,9 @@ def _stack(log_dir: Path, tmp_path: Path, erp: str, crm: str) -> Iterator[Stack]
     yield from running(Stack(env, log_dir, erp=erp, crm=crm, simulators=(erp, crm, "storefront")))
 
 
-@pytest.fixture(params=[("navision", "creatio"), ("onec", "bitrix24")], ids="-".join)
+@pytest.fixture(params=EVERY_PAIR, ids="-".join)
 def pair_stack(request: pytest.FixtureRequest, log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
-    """A stack for each ERP, and each CRM, in two deployments."""
+    """A stack for each deployment: every ERP with every CRM."""
     erp, crm = request.param
     yield from _stack(log_dir, tmp_path, erp, crm)
 
