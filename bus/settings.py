@@ -123,6 +123,10 @@ class NavisionSettings(TargetSettings):
         default="B2BPricing",
         description="the SOAP codeunit with GetCustomerPrices ({instance}/WS/{company}/Codeunit/)",
     )
+    documents_codeunit: str = Field(
+        default="B2BDocuments",
+        description="the SOAP codeunit with IssueInvoice and ReconciliationAct",
+    )
     username: str = "bus"
     password: SecretStr = SecretStr("bus-secret")
     deep_insert: bool = Field(

@@ -11,6 +11,10 @@ refused) with the facts orders are routed by: its alcohol licence, its warehouse
 customer's request (a delivery address, an employee's account) on the extension's
 ``B2BRequests`` page for NAV's users to decide on, the message id as ``Request_Id``; ``lookup``
 finds it by that id, so a request whose answer was lost is never registered twice.
+``invoice.create`` and ``reconciliation.create`` have the SOAP codeunit ``B2BDocuments`` issue the
+document as PDF (NAV has no standard service for it; a deployment publishes its own), the message
+id as ``requestId``: the codeunit answers a repeat with the same document, so a lost answer is
+simply asked again.
 
 Classic NAV page services published as OData v4 do not take deep inserts; with
 ``deep_insert = false`` the header is posted first, then each line. An attempt cut short between
@@ -28,17 +32,27 @@ import httpx
 
 from bus.adapters.base import Delivery, EntityState, Receipt
 from bus.adapters.http import json_object, odata_error, raise_for_status, upstream_errors
+from bus.adapters.navision_soap import SYSTEM, Codeunit, xml_decimal
 from bus.adapters.orders import placed_online
-from bus.errors import PermanentError, UnknownOutcome
+from bus.errors import PermanentError, TransientError, UnknownOutcome
 from bus.settings import NavisionSettings
 
-SYSTEM = "navision"
 #: How far back the order history of a new storefront account goes.
 HISTORY_DAYS = 183
 _SELECT = "No,External_Document_No,Sell_to_Customer_No,Status,Amount,Amount_Including_VAT"
 _CONTRACT_SELECT = "No,Product_Type,Description"
 #: The length of NAV's ``Ship-to Address`` (Text[100]); a longer value fails the whole order.
 SHIP_TO_ADDRESS_LENGTH = 100
+#: Document operations: the document's kind (as every ERP adapter names it), the codeunit
+#: function that issues it, and its parameters with the payload field each one takes.
+DOCUMENTS = {
+    "invoice.create": ("invoice", "IssueInvoice", {"customerNo": "customer", "amount": "amount"}),
+    "reconciliation.create": (
+        "reconciliation_act",
+        "ReconciliationAct",
+        {"customerNo": "customer", "year": "year", "quarter": "quarter"},
+    ),
+}
 
 
 class NavisionAdapter:
@@ -55,6 +69,7 @@ class NavisionAdapter:
         self._base = f"{settings.url.rstrip('/')}/Company('{quote(settings.company, safe='')}')"
         self._timeout = settings.retry.attempt_timeout
         self._deep_insert = settings.deep_insert
+        self._documents = Codeunit(settings, settings.documents_codeunit, client)
 
     def intended_state(self, delivery: Delivery) -> EntityState | None:
         """NAV sends no change events: there is no echo to recognise."""
@@ -68,6 +83,8 @@ class NavisionAdapter:
             return await self._history(delivery.payload["erp_key"])
         if delivery.operation == "account.request":
             return await self._account_request(delivery)
+        if delivery.operation in DOCUMENTS:
+            return await self._document(delivery)
         if delivery.operation != "sales_order.create":
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
         body = sales_order_body(delivery.message_id, delivery.payload)
@@ -88,7 +105,9 @@ class NavisionAdapter:
             )
             return _request_receipt(found[0]) if found else None
         if delivery.operation != "sales_order.create":
-            return None  # a read has no effect to find
+            # A read has no effect to find; a document call is keyed by the message id, so
+            # repeating it finds what an earlier attempt issued.
+            return None
         params = {"$select": _SELECT}
         if not self._deep_insert:
             params["$expand"] = "SalesOrderSalesLines"
@@ -118,6 +137,36 @@ class NavisionAdapter:
         """Register the customer's request on ``B2BRequests``; NAV's users decide on it later."""
         body = request_body(delivery.message_id, delivery.payload)
         return _request_receipt(await self._request("POST", "/B2BRequests", json=body))
+
+    async def _document(self, delivery: Delivery) -> Receipt:
+        """Have ``B2BDocuments`` issue the document; the PDF travels on to the storefront.
+
+        The document has the same shape as 1C's, since the storefront step after this one
+        sends it on whichever ERP issued it.
+
+        Raises:
+            PermanentError: the codeunit's refusal (an unknown or blocked customer, an amount
+                that is not positive, a quarter not begun, the message id used for another
+                document).
+            TransientError: an answer without a number or PDF (asking again is harmless).
+        """
+        kind, function, parameters = DOCUMENTS[delivery.operation]
+        arguments = {name: _argument(delivery.payload[field]) for name, field in parameters.items()}
+        arguments["requestId"] = delivery.message_id
+        issued = await self._documents.call(
+            function, arguments, timeout=self._timeout, what=f"the {kind}"
+        )
+        number, pdf = issued.get("number"), issued.get("pdfBase64")
+        if not number or not pdf:
+            raise TransientError(f"{SYSTEM} answered a {kind} without a number or PDF")
+        document = {
+            "kind": kind,
+            "request_id": delivery.message_id,
+            "number": number,
+            "filename": f"{kind}-{number}.pdf",
+            "content_base64": pdf,
+        }
+        return Receipt(number, details={"document": document})
 
     async def _customer(self, number: str) -> Receipt:
         """The customer's master data as the storefront account needs it, with routing facts."""
@@ -227,6 +276,13 @@ def request_body(message_id: str, request: dict[str, Any]) -> dict[str, Any]:
         "Kind": request["kind"],
         "Details": json.dumps(request["details"], ensure_ascii=False, sort_keys=True),
     }
+
+
+def _argument(value: Any) -> str:
+    """A payload value as the XML Schema text of a codeunit parameter (decimals plain)."""
+    if isinstance(value, float):
+        return xml_decimal(value)
+    return str(value)
 
 
 def _line(line: dict[str, Any]) -> dict[str, Any]:

@@ -8,17 +8,14 @@ applies NAV's own rule (customer, price group, all customers, campaign). The cal
 from __future__ import annotations
 
 from urllib.parse import quote as url_quote
-from xml.etree import ElementTree
 
 import httpx
 
 from bus.adapters.erp_queries import Balance, ItemInfo, Quote
 from bus.adapters.http import json_object, raise_for_status, upstream_errors
+from bus.adapters.navision_soap import SYSTEM, Codeunit, xml_decimal
 from bus.errors import PermanentError, TransientError
 from bus.settings import NavisionSettings
-
-SYSTEM = "navision"
-_SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 
 
 class NavisionQueries:
@@ -37,36 +34,21 @@ class NavisionQueries:
         self._odata = (
             f"{settings.url.rstrip('/')}/Company('{url_quote(settings.company, safe='')}')"
         )
-        root = settings.url.rstrip("/").removesuffix("/ODataV4")
-        company = url_quote(settings.company, safe="")
-        self._url = f"{root}/WS/{company}/Codeunit/{settings.pricing_codeunit}"
-        self._namespace = f"urn:microsoft-dynamics-schemas/codeunit/{settings.pricing_codeunit}"
+        self._pricing = Codeunit(settings, settings.pricing_codeunit, client)
 
     async def quote(
         self, customer: str, lines: list[tuple[str, float]], timeout: float
     ) -> list[Quote]:
         """Call ``GetCustomerPrices`` once for every line."""
-        requested = ";".join(f"{item}:{quantity:g}" for item, quantity in lines)
-        body = (
-            f'<soap:Envelope xmlns:soap="{_SOAP}"><soap:Body>'
-            f'<GetCustomerPrices xmlns="{self._namespace}">'
-            f"<customerNo>{_xml(customer)}</customerNo><lines>{_xml(requested)}</lines>"
-            "</GetCustomerPrices></soap:Body></soap:Envelope>"
+        # A plain decimal: ``:g`` would write 1e+06, which is no XML decimal.
+        requested = ";".join(f"{item}:{xml_decimal(quantity)}" for item, quantity in lines)
+        result = await self._pricing.call(
+            "GetCustomerPrices",
+            {"customerNo": customer, "lines": requested},
+            timeout=timeout,
+            what="the price query",
         )
-        headers = {
-            "Content-Type": "text/xml; charset=utf-8",
-            "SOAPAction": f'"{self._namespace}:GetCustomerPrices"',
-        }
-        with upstream_errors(SYSTEM, idempotent=True):
-            response = await self._client.post(
-                self._url, content=body.encode(), headers=headers, auth=self._auth, timeout=timeout
-            )
-        if response.status_code == 500 and b"Fault" in response.content:
-            raise PermanentError(
-                f"{SYSTEM} refused the price query: {_fault(response)}", http_status=500
-            )
-        raise_for_status(response, SYSTEM, lambda r: r.text[:300])
-        prices = _return_value(response)
+        prices = _prices(result)
         if [item for item, _ in prices] != [item for item, _ in lines]:
             raise TransientError(f"{SYSTEM} answered prices for other items: {prices!r:.200}")
         # In the order asked: one item may be asked at several quantities.
@@ -127,33 +109,15 @@ def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _xml(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-
-
-def _return_value(response: httpx.Response) -> list[tuple[str, float]]:
+def _prices(result: dict[str, str]) -> list[tuple[str, float]]:
     """``itemNo:price;…`` as ``(item, price)`` pairs, in the order NAV answered them."""
-    try:
-        root = ElementTree.fromstring(response.content)
-    except ElementTree.ParseError as exc:
-        raise TransientError(f"{SYSTEM} answered unreadable XML: {exc}") from exc
-    found = next((e for e in root.iter() if e.tag.endswith("return_value")), None)
-    if found is None:
+    if "return_value" not in result:
         raise TransientError(f"{SYSTEM} answered without a return_value")
     prices: list[tuple[str, float]] = []
-    for part in filter(None, (found.text or "").split(";")):
+    for part in filter(None, result["return_value"].split(";")):
         item, _, price = part.partition(":")
         try:
             prices.append((item.strip(), float(price)))
         except ValueError as exc:
             raise TransientError(f"{SYSTEM} answered a price {part!r}") from exc
     return prices
-
-
-def _fault(response: httpx.Response) -> str:
-    try:
-        root = ElementTree.fromstring(response.content)
-    except ElementTree.ParseError:
-        return response.text[:300]
-    text = next((e.text for e in root.iter() if e.tag.endswith("faultstring")), None)
-    return text or response.text[:300]

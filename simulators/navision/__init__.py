@@ -3,9 +3,10 @@
 Publishes ``Customer``, ``Item``, ``SalesOrder`` (with the ``SalesOrderSalesLines``
 containment), ``SalesPrices``, ``CustomerContracts`` and ``B2BRequests`` (insert-only) under
 ``/{instance}/ODataV4/Company('{company}')/``, with NAV's Basic auth, etags and mandatory
-``If-Match``, error envelope, ``$filter`` subset and server-driven paging, and the
-``B2BPricing`` SOAP codeunit service (WSDL, document/literal calls, NAV faults) under
-``/{instance}/WS/{company}/``. See :func:`create_app`.
+``If-Match``, error envelope, ``$filter`` subset and server-driven paging, and the SOAP
+codeunit services ``B2BPricing`` (prices) and ``B2BDocuments`` (invoices and reconciliation
+acts as PDF) (WSDL, document/literal calls, NAV faults) under ``/{instance}/WS/{company}/``.
+See :func:`create_app`.
 """
 
 from __future__ import annotations

@@ -32,8 +32,9 @@ def create_app(
 
     The OData v4 service root is ``http://HOST:PORT/{instance}/ODataV4/``; entity sets live
     under ``Company('{company}')/`` (or take ``?company=``), ``$metadata`` at the root. SOAP
-    web services live under ``/{instance}/WS/{company}/``: the ``B2BPricing`` codeunit and the
-    ``Services`` list (see :mod:`simulators.navision.webservices`).
+    web services live under ``/{instance}/WS/{company}/``: the ``B2BPricing`` and
+    ``B2BDocuments`` codeunits and the ``Services`` list (see
+    :mod:`simulators.navision.webservices`). Reset also forgets the documents issued.
     Faults, the request record and reset are under ``/_control/`` (see :mod:`simulators.faults`).
 
     Parameters:

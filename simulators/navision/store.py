@@ -27,6 +27,22 @@ Key = tuple[Any, ...]
 _LAST_DIGITS = re.compile(r"(\d+)(?!.*\d)")
 
 
+@dataclass(frozen=True, slots=True)
+class IssuedDocument:
+    """A document the ``B2BDocuments`` codeunit issued, kept under the caller's request id.
+
+    Parameters:
+        function: the codeunit function that issued it (``IssueInvoice``).
+        arguments: the call's arguments other than the request id, to tell a repeat from a
+            request id used again for something else.
+        results: what the call answered, answered again to a repeat.
+    """
+
+    function: str
+    arguments: dict[str, Any]
+    results: dict[str, Any]
+
+
 @dataclass(slots=True)
 class Record:
     """One row: its property values and the version its etag is derived from."""
@@ -73,8 +89,10 @@ class Store:
         self.tables: dict[str, Table] = {}
         #: (item no., unit of measure code) -> quantity of base units per that unit.
         self.item_units: dict[tuple[str, str], float] = {}
-        #: entity-set name -> the last number its series gave out.
+        #: entity-set name (or other series name) -> the last number its series gave out.
         self.last_numbers: dict[str, str] = {}
+        #: request id -> the document ``B2BDocuments`` issued for it.
+        self.documents: dict[str, IssuedDocument] = {}
         self._version = 0
         self.reset()
 
@@ -82,6 +100,7 @@ class Store:
         """Drop every change and load the seed data again (same numbers, same etags)."""
         self._version = 0
         self.last_numbers = {}
+        self.documents = {}
         self.tables = {e.name: Table(e) for e in (*ENTITY_SETS.values(), *CONTAINED.values())}
         self.item_units = dict(seed.ITEM_UNITS)
         for entity_name, rows in seed.TABLES.items():
@@ -100,9 +119,13 @@ class Store:
 
     def take_no(self, entity: EntityType) -> str:
         """The next number of ``entity``'s series (``101001``, ``101002``, ... or ``REQ-0001``)."""
-        last = self.last_numbers.get(entity.name)
-        number = entity.number_series if last is None else increment(last)
-        self.last_numbers[entity.name] = number
+        return self.next_number(entity.name, entity.number_series)
+
+    def next_number(self, series: str, first: str) -> str:
+        """The next number of the series named ``series``, which starts at ``first``."""
+        last = self.last_numbers.get(series)
+        number = first if last is None else increment(last)
+        self.last_numbers[series] = number
         return number
 
     @property

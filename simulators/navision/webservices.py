@@ -17,8 +17,9 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from simulators.navision.b2bdocuments import B2B_DOCUMENTS
 from simulators.navision.b2bpricing import B2B_PRICING
-from simulators.navision.codeunits import Codeunit, format_value, parse_arguments
+from simulators.navision.codeunits import Codeunit, parse_arguments
 from simulators.navision.errors import NavError, no_resource
 from simulators.navision.service import NAV_KEY, NavService
 from simulators.navision.soap import (
@@ -32,7 +33,7 @@ from simulators.navision.soap import (
 from simulators.navision.wsdl import services_document, wsdl_document
 
 #: The published codeunits by lowercase service name.
-CODEUNITS: dict[str, Codeunit] = {B2B_PRICING.name.lower(): B2B_PRICING}
+CODEUNITS: dict[str, Codeunit] = {c.name.lower(): c for c in (B2B_PRICING, B2B_DOCUMENTS)}
 
 
 async def webservice(request: web.Request) -> web.StreamResponse:
@@ -93,6 +94,4 @@ async def _call(request: web.Request, service: NavService, codeunit: Codeunit) -
         value = function.run(service, arguments)
     except SoapFault as fault:
         return fault_response(fault)
-    return result_response(
-        function.name, codeunit.namespace, {"return_value": format_value(function.returns, value)}
-    )
+    return result_response(function.name, codeunit.namespace, function.result_values(value))

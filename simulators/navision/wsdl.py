@@ -1,7 +1,8 @@
 """The WSDL of a codeunit service and the ``Services`` discovery document, shaped like NAV's.
 
 NAV describes a codeunit as document/literal WSDL 1.1: one wrapper element per function
-(parameters in order) and one ``<Function>_Result`` element holding ``return_value``, a port
+(parameters in order) and one ``<Function>_Result`` element holding ``return_value`` (or, for a
+function without one, its ``VAR`` parameters), a port
 type ``<Service>_Port``, a SOAP 1.1 binding ``<Service>_Binding`` and a service whose
 ``soap:address`` is the URL the client used.
 """
@@ -63,7 +64,7 @@ def _element(name: str, fields: Iterable[tuple[str, str]]) -> str:
 
 def _elements(function: Function) -> str:
     request = _element(function.name, ((p.name, p.xsd) for p in function.parameters))
-    result = _element(f"{function.name}_Result", [("return_value", function.returns)])
+    result = _element(f"{function.name}_Result", ((f.name, f.xsd) for f in function.result_fields))
     return f"{request}\n{result}"
 
 

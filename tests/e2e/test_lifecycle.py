@@ -44,7 +44,7 @@ def stack(request: pytest.FixtureRequest, log_dir: Path, tmp_path: Path) -> Iter
 
 @pytest.fixture
 def onec_stack(log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
-    """Documents are 1C's: NAV publishes no document service."""
+    """1C prepares documents in its own time (NAV's codeunit answers at once)."""
     yield from _stack(log_dir, tmp_path, "onec", "bitrix24")
 
 

@@ -145,10 +145,6 @@ def test_an_excel_order_form_becomes_a_priced_cart(pair_stack: Stack) -> None:
 def test_documents_are_issued_by_the_erp_and_delivered_to_the_storefront(
     pair_stack: Stack,
 ) -> None:
-    if pair_stack.erp == "navision":  # NAV publishes no document service: not offered at all
-        methods = _call(pair_stack, "storefront", "rpc.discover", {})["methods"]
-        assert "invoice.request" not in [m["name"] for m in methods]
-        return
     invoice = _call(
         pair_stack, "storefront", "invoice.request", {"customer": "20000", "amount": 1500}
     )

@@ -114,6 +114,5 @@ def test_rpc_discover_lists_the_methods_the_caller_may_call(rpc: Rpc) -> None:
         "message.get",
         "rpc.discover",
     ]
-    # NAV issues no documents here, and Bitrix24 posts its events to /hooks/bitrix24
-    not_here = {"invoice.request", "reconciliation.request", "creatio.order_changed"}
+    not_here = {"creatio.order_changed"}  # Bitrix24 posts its events to /hooks/bitrix24
     assert [m["name"] for m in ops["result"]["methods"]] == sorted(set(METHODS) - not_here)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import re
 import time
 import xml.etree.ElementTree as ET
@@ -790,17 +791,19 @@ def test_best_unit_price_of_an_unknown_item_raises() -> None:
 WS = "/DynamicsNAV110/WS/CRONUS"
 PRICING = f"{WS}/Codeunit/B2BPricing"
 PRICING_NS = "urn:microsoft-dynamics-schemas/codeunit/B2BPricing"
+DOCUMENTS = f"{WS}/Codeunit/B2BDocuments"
+DOCUMENTS_NS = "urn:microsoft-dynamics-schemas/codeunit/B2BDocuments"
 SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 WSDL_NS = "{http://schemas.xmlsoap.org/wsdl/}"
 WSDL_SOAP_NS = "{http://schemas.xmlsoap.org/wsdl/soap/}"
 NAV_EXCEPTION = "a:Microsoft.Dynamics.Nav.Types.Exceptions."
 
 
-def _envelope(operation: str, **arguments: str) -> str:
+def _envelope(operation: str, namespace: str = PRICING_NS, **arguments: str) -> str:
     fields = "".join(f"<{name}>{value}</{name}>" for name, value in arguments.items())
     return (
         f'<soap:Envelope xmlns:soap="{SOAP_NS}"><soap:Body>'
-        f'<{operation} xmlns="{PRICING_NS}">{fields}</{operation}>'
+        f'<{operation} xmlns="{namespace}">{fields}</{operation}>'
         "</soap:Body></soap:Envelope>"
     )
 
@@ -811,13 +814,15 @@ async def _soap(
     body: str,
     status: int = 200,
     content_type: str = "text/xml; charset=utf-8",
+    codeunit: tuple[str, str] = (PRICING, PRICING_NS),
 ) -> ET.Element:
+    path, namespace = codeunit
     headers = {
         **AUTH,
         "Content-Type": content_type,
-        "SOAPAction": f'"{PRICING_NS}:{operation}"',
+        "SOAPAction": f'"{namespace}:{operation}"',
     }
-    response = await client.post(PRICING, data=body.encode(), headers=headers)
+    response = await client.post(path, data=body.encode(), headers=headers)
     text = await response.text()
     assert response.status == status, text
     assert response.content_type == "text/xml"
@@ -873,12 +878,13 @@ async def test_web_services_need_basic_auth(nav: Client) -> None:
     assert unauthorised.status == 401
 
 
-async def test_services_list_names_the_codeunit(nav: Client) -> None:
+async def test_services_list_names_the_codeunits(nav: Client) -> None:
     response = await nav.get(f"{WS}/Services", headers=AUTH)
     assert response.status == 200
     root = ET.fromstring(await response.text())
     refs = [e.get("ref") for e in root.iter("{http://schemas.xmlsoap.org/disco/scl/}contractRef")]
-    assert len(refs) == 1 and str(refs[0]).endswith(PRICING)
+    host = f"http://{response.url.host}:{response.url.port}"
+    assert refs == [f"{host}{PRICING}", f"{host}{DOCUMENTS}"]
 
 
 @pytest.mark.parametrize(
@@ -1023,6 +1029,267 @@ async def test_soap_needs_text_xml(nav: Client) -> None:
     )
     assert response.status == 415
     assert (await nav.delete(PRICING, headers=AUTH)).status == 405
+
+
+# --- SOAP codeunit B2BDocuments ------------------------------------------------------------
+
+INVOICE_RESULTS = ["number", "documentDate", "amount", "pdfBase64"]
+ACT_RESULTS = ["number", "documentDate", "periodStart", "periodEnd", "pdfBase64"]
+
+
+async def _document_call(
+    client: Client, operation: str, arguments: dict[str, str], status: int = 200
+) -> ET.Element:
+    """Call a ``B2BDocuments`` function: its ``_Result`` element, or its ``Fault`` on 500."""
+    body = _envelope(operation, DOCUMENTS_NS, **arguments)
+    root = await _soap(client, operation, body, status, codeunit=(DOCUMENTS, DOCUMENTS_NS))
+    found = root.find(
+        f"{{{SOAP_NS}}}Body/{{{DOCUMENTS_NS}}}{operation}_Result"
+        if status == 200
+        else f"{{{SOAP_NS}}}Body/{{{SOAP_NS}}}Fault"
+    )
+    assert found is not None
+    return found
+
+
+async def _issued(client: Client, operation: str, arguments: dict[str, str]) -> dict[str, str]:
+    """The results of a successful call by name, in the order NAV wrote them."""
+    result = await _document_call(client, operation, arguments)
+    return {child.tag.removeprefix(f"{{{DOCUMENTS_NS}}}"): child.text or "" for child in result}
+
+
+async def _document_fault(
+    client: Client, operation: str, arguments: dict[str, str]
+) -> tuple[str, str]:
+    fault = await _document_call(client, operation, arguments, 500)
+    return fault.findtext("faultcode") or "", fault.findtext("faultstring") or ""
+
+
+def _invoice(
+    request_id: str = "R-1", customer: str = "10000", amount: str = "1500"
+) -> dict[str, str]:
+    return {"customerNo": customer, "amount": amount, "requestId": request_id}
+
+
+def _act(
+    request_id: str = "A-1", customer: str = "20000", year: str = "2025", quarter: str = "2"
+) -> dict[str, str]:
+    return {"customerNo": customer, "year": year, "quarter": quarter, "requestId": request_id}
+
+
+def _pdf(result: dict[str, str]) -> bytes:
+    pdf = base64.b64decode(result["pdfBase64"], validate=True)
+    assert pdf.startswith(b"%PDF-1.4") and pdf.rstrip().endswith(b"%%EOF")
+    return pdf
+
+
+async def test_documents_wsdl_describes_both_functions_and_their_results(nav: Client) -> None:
+    response = await nav.get(DOCUMENTS, headers=AUTH)
+    assert response.status == 200 and response.content_type == "text/xml"
+    root = ET.fromstring(await response.text())
+    assert root.get("targetNamespace") == DOCUMENTS_NS
+    address = root.find(f"{WSDL_NS}service/{WSDL_NS}port/{WSDL_SOAP_NS}address")
+    assert address is not None
+    assert address.get("location") == f"http://{response.url.host}:{response.url.port}{DOCUMENTS}"
+    bound = root.findall(f"{WSDL_NS}binding/{WSDL_NS}operation/{WSDL_SOAP_NS}operation")
+    assert {op.get("soapAction") for op in bound} == {
+        f"{DOCUMENTS_NS}:IssueInvoice",
+        f"{DOCUMENTS_NS}:ReconciliationAct",
+    }
+    xsd = "{http://www.w3.org/2001/XMLSchema}"
+    schema = root.find(f"{WSDL_NS}types/{xsd}schema")
+    assert schema is not None
+
+    def fields(element: str) -> list[tuple[str | None, str | None]]:
+        found = schema.find(f"{xsd}element[@name='{element}']")
+        assert found is not None
+        return [(e.get("name"), e.get("type")) for e in found.iter(f"{xsd}element")][1:]
+
+    assert fields("IssueInvoice") == [
+        ("customerNo", "string"),
+        ("amount", "decimal"),
+        ("requestId", "string"),
+    ]
+    assert fields("ReconciliationAct") == [
+        ("customerNo", "string"),
+        ("year", "int"),
+        ("quarter", "int"),
+        ("requestId", "string"),
+    ]
+    # No return value: the results are VAR parameters, named in the _Result element.
+    assert fields("IssueInvoice_Result") == [
+        ("number", "string"),
+        ("documentDate", "date"),
+        ("amount", "decimal"),
+        ("pdfBase64", "string"),
+    ]
+    assert [name for name, _ in fields("ReconciliationAct_Result")] == ACT_RESULTS
+
+
+async def test_issue_invoice_numbers_the_invoice_and_renders_it_as_pdf(nav: Client) -> None:
+    first = await _issued(nav, "IssueInvoice", _invoice(amount="1500.005"))
+    assert list(first) == INVOICE_RESULTS
+    assert first["number"] == "INV-0001"
+    assert first["documentDate"] == WORK_DATE.isoformat()
+    assert first["amount"] == "1500.01"  # rounded to cents, as NAV rounds amounts in LCY
+    pdf = _pdf(first)
+    assert b"(Invoice INV-0001 of 2025-07-01)" in pdf and b"Amount: 1500.01 LCY" in pdf
+    second = await _issued(nav, "IssueInvoice", _invoice("R-2", "20000", "12.5"))
+    assert (second["number"], second["amount"]) == ("INV-0002", "12.5")
+
+
+async def test_reconciliation_act_covers_the_calendar_quarter(nav: Client) -> None:
+    act = await _issued(nav, "ReconciliationAct", _act())
+    assert list(act) == ACT_RESULTS
+    assert act["number"] == "REC-0001"
+    assert (act["periodStart"], act["periodEnd"]) == ("2025-04-01", "2025-06-30")
+    assert act["documentDate"] == WORK_DATE.isoformat()
+    assert b"Period: 2025-04-01 to 2025-06-30" in _pdf(act)
+    # The quarter of the work date has begun: its act can be issued (so far).
+    current = await _issued(nav, "ReconciliationAct", _act("A-2", quarter="3"))
+    assert (current["number"], current["periodEnd"]) == ("REC-0002", "2025-09-30")
+    q4 = await _issued(nav, "ReconciliationAct", _act("A-3", year="2024", quarter="4"))
+    assert (q4["periodStart"], q4["periodEnd"]) == ("2024-10-01", "2024-12-31")
+
+
+async def test_a_repeated_request_id_answers_the_same_document(nav: Client) -> None:
+    invoice = await _issued(nav, "IssueInvoice", _invoice())
+    assert await _issued(nav, "IssueInvoice", _invoice(amount="1500.00")) == invoice
+    act = await _issued(nav, "ReconciliationAct", _act())
+    assert await _issued(nav, "ReconciliationAct", _act()) == act
+    # Nothing new was issued: the series go on where they were.
+    assert (await _issued(nav, "IssueInvoice", _invoice("R-2")))["number"] == "INV-0002"
+    assert (await _issued(nav, "ReconciliationAct", _act("A-2")))["number"] == "REC-0002"
+
+
+async def test_a_repeat_answers_even_once_the_customer_is_blocked(nav: Client) -> None:
+    invoice = await _issued(nav, "IssueInvoice", _invoice())
+    customer = nav.app[NAV_KEY].store.tables["Customer"].get(("10000",))
+    assert customer is not None
+    customer.values["Blocked"] = "All"
+    assert await _issued(nav, "IssueInvoice", _invoice()) == invoice
+
+
+@pytest.mark.parametrize(
+    ("operation", "arguments"),
+    [
+        ("IssueInvoice", _invoice(amount="1499")),
+        ("IssueInvoice", _invoice(customer="20000")),
+        ("ReconciliationAct", _act("R-1")),  # the invoice's request id
+    ],
+    ids=["other-amount", "other-customer", "other-function"],
+)
+async def test_a_request_id_reused_for_something_else_is_a_fault(
+    nav: Client, operation: str, arguments: dict[str, str]
+) -> None:
+    await _issued(nav, "IssueInvoice", _invoice())
+    code, message = await _document_fault(nav, operation, arguments)
+    assert code == f"{NAV_EXCEPTION}NavNCLDialogException"
+    assert message == "The request ID R-1 was already used for another document."
+
+
+@pytest.mark.parametrize("operation", ["IssueInvoice", "ReconciliationAct"])
+async def test_an_unknown_customer_is_a_record_not_found_fault(nav: Client, operation: str) -> None:
+    arguments = (
+        _invoice(customer="99999") if operation == "IssueInvoice" else _act(customer="99999")
+    )
+    code, message = await _document_fault(nav, operation, arguments)
+    assert code == f"{NAV_EXCEPTION}NavCSideRecordNotFoundException"
+    assert message == "The Customer does not exist. Identification fields and values: No.='99999'"
+
+
+@pytest.mark.parametrize("operation", ["IssueInvoice", "ReconciliationAct"])
+async def test_a_blocked_customer_is_a_dialog_fault(nav: Client, operation: str) -> None:
+    arguments = (
+        _invoice(customer="40000") if operation == "IssueInvoice" else _act(customer="40000")
+    )
+    code, message = await _document_fault(nav, operation, arguments)
+    assert code == f"{NAV_EXCEPTION}NavNCLDialogException"
+    assert message == (
+        "You cannot create this type of document when Customer 40000 is blocked with type All"
+    )
+
+
+@pytest.mark.parametrize(
+    ("year", "quarter", "message"),
+    [
+        ("2025", "4", "The period 2025-10-01..2025-12-31 has not begun yet."),
+        ("2026", "1", "The period 2026-01-01..2026-03-31 has not begun yet."),
+        ("2025", "5", "Quarter 5 of 2025 is not a calendar quarter."),
+        ("2025", "0", "Quarter 0 of 2025 is not a calendar quarter."),
+    ],
+)
+async def test_a_quarter_not_begun_or_not_a_quarter_is_a_fault(
+    nav: Client, year: str, quarter: str, message: str
+) -> None:
+    code, text = await _document_fault(nav, "ReconciliationAct", _act(year=year, quarter=quarter))
+    assert (code, text) == (f"{NAV_EXCEPTION}NavNCLDialogException", message)
+
+
+@pytest.mark.parametrize(("amount", "shown"), [("0", "0.00"), ("-5", "-5.00"), ("0.004", "0.00")])
+async def test_an_amount_that_is_not_positive_is_a_fault(
+    nav: Client, amount: str, shown: str
+) -> None:
+    code, message = await _document_fault(nav, "IssueInvoice", _invoice(amount=amount))
+    assert code == f"{NAV_EXCEPTION}NavNCLDialogException"
+    assert message == f"The amount must be positive, not {shown}."
+
+
+async def test_refused_calls_take_no_number_and_keep_no_request_id(nav: Client) -> None:
+    await _document_fault(nav, "IssueInvoice", _invoice(amount="0"))
+    await _document_fault(nav, "ReconciliationAct", _act(quarter="4", year="2030"))
+    # The refused request ids are free again, and the series start at their first number.
+    assert (await _issued(nav, "IssueInvoice", _invoice()))["number"] == "INV-0001"
+    assert (await _issued(nav, "ReconciliationAct", _act()))["number"] == "REC-0001"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "code", "message"),
+    [
+        (
+            {"customerNo": "10000", "amount": "10"},
+            "a:Microsoft.Dynamics.Nav.Service.WebServices.ServiceBrokerException",
+            "Parameter requestId in method IssueInvoice in service B2BDocuments is null!",
+        ),
+        (
+            _invoice(request_id=" "),
+            f"{NAV_EXCEPTION}NavNCLDialogException",
+            "The request ID must have a value. It cannot be empty.",
+        ),
+        (_invoice(amount="lots"), "a:DeserializationFailed", "cannot be parsed as the type"),
+    ],
+    ids=["missing", "blank", "not-a-decimal"],
+)
+async def test_a_missing_blank_or_malformed_argument_is_a_fault(
+    nav: Client, arguments: dict[str, str], code: str, message: str
+) -> None:
+    fault_code, fault_string = await _document_fault(nav, "IssueInvoice", arguments)
+    assert fault_code == code and message in fault_string
+
+
+async def test_documents_need_basic_auth(nav: Client) -> None:
+    assert (await nav.get(DOCUMENTS)).status == 401
+    response = await nav.post(
+        DOCUMENTS,
+        data=_envelope("IssueInvoice", DOCUMENTS_NS, **_invoice()),
+        headers={
+            "Authorization": encode_basic_auth("bus", "wrong"),
+            "Content-Type": "text/xml",
+            "SOAPAction": f"{DOCUMENTS_NS}:IssueInvoice",
+        },
+    )
+    assert response.status == 401
+    assert nav.app[NAV_KEY].store.documents == {}
+
+
+async def test_reset_forgets_issued_documents(nav: Client) -> None:
+    await _issued(nav, "IssueInvoice", _invoice())
+    await _issued(nav, "ReconciliationAct", _act())
+    assert await _control(nav, "POST", "reset") == {"ok": True}
+    # The same request ids are new again, for other arguments too, and numbering starts over.
+    invoice = await _issued(nav, "IssueInvoice", _invoice(amount="99"))
+    assert (invoice["number"], invoice["amount"]) == ("INV-0001", "99")
+    assert (await _issued(nav, "ReconciliationAct", _act(quarter="1")))["number"] == "REC-0001"
 
 
 # --- faults and control --------------------------------------------------------------------
