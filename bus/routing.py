@@ -10,28 +10,16 @@ key, so a step starts only after the step before it was delivered, and it sees t
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-from bus.settings import Settings
 
 
 @dataclass(frozen=True)
 class Step:
-    """One delivery of a route: the role of the system that receives it, and the operation.
-
-    Parameters:
-        when: a condition on the deployment's settings for the step to run at all.
-    """
+    """One delivery of a route: the role of the system that receives it, and the operation."""
 
     role: str
     operation: str
-    when: Callable[[Settings], bool] | None = None
-
-    def enabled(self, settings: Settings) -> bool:
-        """Whether this deployment runs the step."""
-        return self.when is None or self.when(settings)
 
 
 @dataclass(frozen=True)
@@ -78,8 +66,9 @@ ROUTES: dict[str, Route] = {
             Step("erp", "orders.history"),
             Step("storefront", "order.history.import"),
             Step("mail", "mail.set_password_link"),
-            # Creatio's business process called account.create and waits for the outcome.
-            Step("crm", "account.report", when=lambda settings: settings.crm == "creatio"),
+            # The CRM hears the outcome: a note on the Creatio account, a comment on the
+            # Bitrix24 company's timeline.
+            Step("crm", "account.report"),
         ),
         ordering_key="customer:{erp_key}",
     ),

@@ -7,6 +7,11 @@ hands the new id to the second command). The deal carries ``ORIGINATOR_ID = "bus
 the deal is traced back to its order. ``deal.read`` reads a deal and its rows (one ``batch``) in
 the bus's order form, for the storefront.
 
+``account.report`` comments the outcome of a provisioning (``account.create``) on the customer's
+company timeline. The company is ``settings.crm_id`` when the CRM sent it, else the one whose
+``ORIGIN_ID`` is the ERP key. A comment is added anew each time, so its text ends with
+``(bus message <id>)``: that is how ``lookup`` finds it after an unknown outcome.
+
 The portal drains 2 requests a second per webhook and answers 503 ``QUERY_LIMIT_EXCEEDED`` past its
 bucket: requests are paced by a leaky bucket, and a 503 waits and tries again within the attempt;
 past the attempt's budget it becomes a *throttled* error, which delays the message without
@@ -23,6 +28,7 @@ from urllib.parse import quote
 import httpx
 from aiolimiter import AsyncLimiter
 
+from bus.adapters.accounts import provisioning_outcome
 from bus.adapters.base import Delivery, EntityState, Receipt, SecretStore
 from bus.adapters.bitrix24_auth import STALE_TOKEN, Bitrix24Auth, OAuthTokens, WebhookAuth
 from bus.adapters.http import json_object, malformed, retry_after, upstream_errors
@@ -43,6 +49,8 @@ STAGE_STATUS = {
     "WON": "completed",
     "LOSE": "cancelled",
 }
+#: Bitrix24's page size of list methods; clients cannot change it.
+PAGE_SIZE = 50
 #: How long a method blocked by its operating budget (429) is left alone.
 OPERATING_BUDGET_PAUSE = 60.0
 _THROTTLED = {"QUERY_LIMIT_EXCEEDED"}
@@ -87,10 +95,17 @@ class Bitrix24Adapter:
             return await self._create_order(delivery)
         if delivery.operation == "deal.read":
             return await self._read_deal(int(delivery.payload["deal_id"]))
+        if delivery.operation == "account.report":
+            return await self._report(delivery)
         raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
 
     async def lookup(self, delivery: Delivery) -> Receipt | None:
-        """Find the deal of the order; make sure it has its rows. Reads need no lookup."""
+        """Find the deal of the order (making sure it has its rows), or the report's comment.
+
+        Reads need no lookup.
+        """
+        if delivery.operation == "account.report":
+            return await self._find_report(delivery)
         if delivery.operation != "order.create":
             return None
         found = await self.call(
@@ -102,7 +117,9 @@ class Bitrix24Adapter:
         )
         if not found:
             return None
-        deal_id = _deal_id(found[0].get("ID") if isinstance(found[0], dict) else None, True)
+        deal_id = _entity_id(
+            found[0].get("ID") if isinstance(found[0], dict) else None, "deal", True
+        )
         await self.call("crm.deal.productrows.set", {"id": deal_id, "rows": _rows(delivery)})
         return _deal_receipt(deal_id)
 
@@ -116,7 +133,7 @@ class Bitrix24Adapter:
             + php_query({"id": "$result[deal]", "rows": _rows(delivery)}),
         }
         results = await self._batch(commands, idempotent=False)
-        return _deal_receipt(_deal_id(results["deal"], idempotent=False))
+        return _deal_receipt(_entity_id(results["deal"], "deal", idempotent=False))
 
     async def _read_deal(self, deal_id: int) -> Receipt:
         results = await self._batch(
@@ -151,6 +168,76 @@ class Bitrix24Adapter:
         state = order_state(order_id, status, lines)
         details = {"order": order, "crm_stage": deal.get("STAGE_ID")}
         return Receipt(str(deal_id), details=details, state=state)
+
+    async def _report(self, delivery: Delivery) -> Receipt:
+        """Comment the provisioning's outcome on the customer's company (not repeatable)."""
+        company_id = await self._company_id(delivery.payload)
+        fields = {
+            "ENTITY_ID": company_id,
+            "ENTITY_TYPE": "company",
+            "COMMENT": f"{provisioning_outcome(delivery)} {_report_marker(delivery.message_id)}",
+        }
+        added = await self.call("crm.timeline.comment.add", {"fields": fields})
+        return _comment_receipt(_entity_id(added, "comment", idempotent=False))
+
+    async def _find_report(self, delivery: Delivery) -> Receipt | None:
+        """The comment an earlier attempt of ``delivery`` added, if any.
+
+        Newest first: a comment added moments ago is on the first page, whatever the company's
+        history; the other pages are read only to be sure it is absent.
+        """
+        company_id = await self._company_id(delivery.payload)
+        marker = _report_marker(delivery.message_id)
+        start = 0
+        while True:
+            page = await self._company_comments(company_id, start)
+            for comment in page:
+                if marker in str(comment.get("COMMENT") or ""):
+                    return _comment_receipt(_entity_id(comment.get("ID"), "comment", True))
+            if len(page) < PAGE_SIZE:
+                return None
+            start += PAGE_SIZE
+
+    async def _company_comments(self, company_id: int, start: int) -> list[dict[str, Any]]:
+        """One page of the company's timeline comments, newest first."""
+        page = await self.call(
+            "crm.timeline.comment.list",
+            {
+                "filter": {"ENTITY_ID": company_id, "ENTITY_TYPE": "company"},
+                "select": ["ID", "COMMENT"],
+                "order": {"ID": "DESC"},
+                "start": start,
+            },
+        )
+        if not isinstance(page, list) or not all(isinstance(c, dict) for c in page):
+            raise malformed(
+                f"{SYSTEM} answered company {company_id}'s comments in an unknown shape",
+                idempotent=True,
+            )
+        return page
+
+    async def _company_id(self, account: dict[str, Any]) -> int:
+        """The customer's company: ``settings.crm_id`` if the CRM sent it, else by ``ORIGIN_ID``.
+
+        Not cached: merging duplicate companies, which managers do, changes the id.
+        """
+        sent = _sent_company_id(account)
+        if sent is not None:
+            return sent
+        erp_key = account["erp_key"]
+        found = await self.call(
+            "crm.company.list",
+            # The oldest first: a duplicate made later is not the customer's record.
+            {"filter": {"ORIGIN_ID": erp_key}, "select": ["ID"], "order": {"ID": "ASC"}},
+        )
+        if not isinstance(found, list):
+            raise malformed(
+                f"{SYSTEM} answered a company list in an unknown shape", idempotent=True
+            )
+        if not found:
+            raise PermanentError(f"{SYSTEM} has no company for customer {erp_key!r}")
+        first = found[0]
+        return _entity_id(first.get("ID") if isinstance(first, dict) else None, "company", True)
 
     async def _batch(self, commands: dict[str, str], *, idempotent: bool) -> dict[str, Any]:
         """Run ``commands`` in one ``batch`` that halts at the first error; results by key."""
@@ -257,14 +344,34 @@ def _rows(delivery: Delivery) -> list[dict[str, Any]]:
     ]
 
 
-def _deal_id(value: Any, idempotent: bool) -> int:
+def _entity_id(value: Any, what: str, idempotent: bool) -> int:
+    """An ID the portal answered (a number, or a string of digits in lists); ``what`` names it."""
     if isinstance(value, int) or (isinstance(value, str) and value.isdigit()):
         return int(value)
-    raise malformed(f"{SYSTEM} answered a deal id {value!r}", idempotent=idempotent)
+    raise malformed(f"{SYSTEM} answered a {what} id {value!r}", idempotent=idempotent)
 
 
 def _deal_receipt(deal_id: int) -> Receipt:
     return Receipt(str(deal_id), details={"crm_deal_id": deal_id})
+
+
+def _sent_company_id(account: dict[str, Any]) -> int | None:
+    """The company id the CRM sent in ``settings.crm_id``, if it sent one."""
+    crm_id = (account.get("settings") or {}).get("crm_id")
+    if not crm_id:
+        return None
+    if not str(crm_id).isdigit():
+        raise PermanentError(f"{SYSTEM} company id {crm_id!r} (settings.crm_id) is not a number")
+    return int(crm_id)
+
+
+def _report_marker(message_id: str) -> str:
+    """What ends the report's comment: the message, so ``lookup`` can tell it from others."""
+    return f"(bus message {message_id})"
+
+
+def _comment_receipt(comment_id: int) -> Receipt:
+    return Receipt(str(comment_id), details={"crm_comment_id": comment_id})
 
 
 def php_query(params: dict[str, Any]) -> str:

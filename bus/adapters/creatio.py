@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 
+from bus.adapters.accounts import provisioning_outcome
 from bus.adapters.base import Delivery, EntityState, Receipt
 from bus.adapters.http import (
     json_object,
@@ -154,12 +155,7 @@ class CreatioAdapter:
         account = delivery.payload
         settings = account.get("settings") or {}
         account_id = settings.get("crm_id") or await self._account_id(account["erp_key"])
-        imported = delivery.fact("imported")
-        notes = (
-            f"Storefront account ready: user {delivery.fact('user_id')},"
-            f" {imported if imported is not None else 'no'} past orders imported,"
-            " set-password mail sent."
-        )
+        notes = provisioning_outcome(delivery)
         response = await self._request("PATCH", f"/Account({account_id})", json={"Notes": notes})
         raise_for_status(response, SYSTEM, odata_error)
         return Receipt(str(account_id), details={"crm_notes": notes})

@@ -71,11 +71,7 @@ def routed_command(
     """The journal command for ``method``: its route's steps, resolved to this deployment."""
     route = ROUTES[method]
     settings = services.settings
-    first, *rest = (
-        (settings.system(step.role), step.operation)
-        for step in route.steps
-        if step.enabled(settings)
-    )
+    first, *rest = ((settings.system(step.role), step.operation) for step in route.steps)
     return Command(
         method=method,
         source=source,

@@ -1,4 +1,9 @@
-"""The ``crm.*`` REST methods: each takes the call's parameters and returns an :class:`Outcome`."""
+"""The ``crm.*`` REST methods: each takes the call's parameters and returns an :class:`Outcome`.
+
+Timeline comments (``crm.timeline.comment.*``) belong to a deal, company or contact; their error
+texts follow the portal's ``<FIELD> is not defined or invalid.`` pattern (**unverified**: the docs
+list no errors).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from typing import Any
 from simulators.bitrix24.envelope import Outcome
 from simulators.bitrix24.errors import B24Error, fields_not_array, invalid_id, not_found
 from simulators.bitrix24.listing import list_rows
-from simulators.bitrix24.records import number, render, render_deal, render_row
+from simulators.bitrix24.records import number, render, render_comment, render_deal, render_row
 from simulators.bitrix24.store import Record, Store, Table
 
 Params = dict[str, Any]
@@ -27,20 +32,25 @@ class MethodContext:
 Method = Callable[[MethodContext, Params], Outcome]
 
 
+def _positive(value: Any) -> int | None:
+    """``value`` as a positive integer (it may have come as a string), else ``None``."""
+    if isinstance(value, bool):
+        return None
+    try:
+        parsed = int(str(value))
+    except ValueError:
+        return None
+    return parsed if parsed > 0 else None
+
+
 def record_id(params: Params) -> int:
     """The ``id`` parameter as a positive integer.
 
     Raises:
         B24Error: "ID is not defined or invalid".
     """
-    value = params.get("id")
-    if isinstance(value, bool):
-        raise invalid_id()
-    try:
-        parsed = int(str(value))
-    except ValueError:
-        raise invalid_id() from None
-    if parsed <= 0:
+    parsed = _positive(params.get("id"))
+    if parsed is None:
         raise invalid_id()
     return parsed
 
@@ -148,6 +158,15 @@ def _getter(table: Callable[[Store], Table]) -> Method:
     return get
 
 
+def _updater(table: Callable[[Store], Table]) -> Method:
+    def update(ctx: MethodContext, params: Params) -> Outcome:
+        found_id, _ = _existing(table(ctx.store), params)
+        table(ctx.store).update(found_id, fields_of(params))
+        return Outcome(True)
+
+    return update
+
+
 def _lister(table: Callable[[Store], Table]) -> Method:
     def list_(ctx: MethodContext, params: Params) -> Outcome:
         return list_rows([render(r) for r in table(ctx.store).records.values()], params)
@@ -163,6 +182,62 @@ def _contacts(store: Store) -> Table:
     return store.contacts
 
 
+def _deals(store: Store) -> Table:
+    return store.deals
+
+
+#: What a timeline comment can belong to: ``ENTITY_TYPE`` -> its table.
+_TIMELINE_OWNERS: dict[str, Callable[[Store], Table]] = {
+    "deal": _deals,
+    "company": _companies,
+    "contact": _contacts,
+}
+
+
+def _not_defined(field_name: str) -> B24Error:
+    return B24Error(400, "", f"{field_name} is not defined or invalid.")
+
+
+def _timeline_owner(fields: Record) -> tuple[str, int]:
+    """``ENTITY_TYPE`` (lowercase, as the portal shows it) and ``ENTITY_ID`` of a comment.
+
+    Raises:
+        B24Error: either is missing or invalid.
+    """
+    entity_type = str(fields.get("ENTITY_TYPE") or "").strip().lower()
+    if entity_type not in _TIMELINE_OWNERS:
+        raise _not_defined("ENTITY_TYPE")
+    entity_id = _positive(fields.get("ENTITY_ID"))
+    if entity_id is None:
+        raise _not_defined("ENTITY_ID")
+    return entity_type, entity_id
+
+
+def timeline_comment_add(ctx: MethodContext, params: Params) -> Outcome:
+    """``crm.timeline.comment.add``: the new comment's ID; the entity must exist."""
+    fields = fields_of(params)
+    entity_type, entity_id = _timeline_owner(fields)
+    if _TIMELINE_OWNERS[entity_type](ctx.store).get(entity_id) is None:
+        raise not_found()
+    text = fields.get("COMMENT")
+    if not isinstance(text, str) or not text.strip():
+        raise _not_defined("COMMENT")
+    comment = {"ENTITY_TYPE": entity_type, "ENTITY_ID": entity_id, "COMMENT": text}
+    return Outcome(ctx.store.comments.add(comment))
+
+
+def timeline_comment_list(ctx: MethodContext, params: Params) -> Outcome:
+    """``crm.timeline.comment.list``: the comments of the one entity the filter must name."""
+    conditions = params.get("filter")
+    if not isinstance(conditions, dict):
+        raise _not_defined("ENTITY_TYPE")
+    entity_type, entity_id = _timeline_owner(conditions)
+    # The type is matched as the portal stores it, whatever case the caller wrote.
+    named = {**conditions, "ENTITY_TYPE": entity_type, "ENTITY_ID": entity_id}
+    rows = [render_comment(comment) for comment in ctx.store.comments.records.values()]
+    return list_rows(rows, {**params, "filter": named})
+
+
 #: Lowercase method name -> implementation (``batch`` is handled by :mod:`.batch`).
 METHODS: dict[str, Method] = {
     "crm.deal.add": deal_add,
@@ -172,9 +247,12 @@ METHODS: dict[str, Method] = {
     "crm.deal.productrows.set": productrows_set,
     "crm.deal.productrows.get": productrows_get,
     "crm.company.add": _adder(_companies),
+    "crm.company.update": _updater(_companies),
     "crm.company.get": _getter(_companies),
     "crm.company.list": _lister(_companies),
     "crm.contact.add": _adder(_contacts),
     "crm.contact.get": _getter(_contacts),
     "crm.contact.list": _lister(_contacts),
+    "crm.timeline.comment.add": timeline_comment_add,
+    "crm.timeline.comment.list": timeline_comment_list,
 }

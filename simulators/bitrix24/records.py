@@ -52,6 +52,18 @@ def render_deal(record: Record) -> dict[str, Any]:
     return shown
 
 
+def render_comment(record: Record) -> dict[str, Any]:
+    """A timeline comment as ``crm.timeline.comment.list`` shows it (the date is ``CREATED``)."""
+    return {
+        "ID": str(record["ID"]),
+        "CREATED": iso(record["DATE_CREATE"]),
+        "ENTITY_ID": str(record["ENTITY_ID"]),
+        "ENTITY_TYPE": str(record["ENTITY_TYPE"]),
+        "AUTHOR_ID": str(record["AUTHOR_ID"]),
+        "COMMENT": str(record["COMMENT"]),
+    }
+
+
 def _multifield(name: str, owner_id: int, values: list[Any]) -> list[dict[str, Any]]:
     return [
         {

@@ -1,4 +1,4 @@
-"""The portal's CRM data in memory: deals, companies, contacts and deal product rows."""
+"""The portal's CRM data in memory: deals, companies, contacts, product rows, timeline comments."""
 
 from __future__ import annotations
 
@@ -13,10 +13,30 @@ Record = dict[str, Any]
 #: Deal stages of the default pipeline (category 0) and their semantics (P process, S won).
 DEAL_STAGES: dict[str, str] = {"NEW": "P", "PREPARATION": "P", "WON": "S", "LOSE": "F"}
 
+#: The ERP's name in a company's ``ORIGINATOR_ID``: companies imported from the ERP carry it,
+#: with the ERP's customer key in ``ORIGIN_ID``.
+ERP_ORIGINATOR = "erp"
+#: The ERP customers every ERP simulator knows (names as Creatio's seed has them).
+ERP_CUSTOMERS: dict[str, str] = {
+    "10000": "Adatum Corporation",
+    "20000": "Trey Research",
+    "30000": "Fabrikam",
+    "50000": "Relecloud",
+}
+# The first three keep IDs 1-3 (tests rely on them); the ERP's customers follow from ID 4.
 _SEED_COMPANIES: list[Record] = [
     {"TITLE": "Alpha Wholesale LLC", "COMPANY_TYPE": "CUSTOMER"},
     {"TITLE": "Beta Retail JSC", "COMPANY_TYPE": "CUSTOMER"},
     {"TITLE": "Gamma Supply", "COMPANY_TYPE": "SUPPLIER"},
+    *(
+        {
+            "TITLE": title,
+            "COMPANY_TYPE": "CUSTOMER",
+            "ORIGINATOR_ID": ERP_ORIGINATOR,
+            "ORIGIN_ID": key,
+        }
+        for key, title in ERP_CUSTOMERS.items()
+    ),
 ]
 _SEED_CONTACTS: list[Record] = [
     {"NAME": "Ivan", "LAST_NAME": "Petrov", "COMPANY_ID": 1},
@@ -46,11 +66,22 @@ def _deal_defaults() -> Record:
 
 
 def _company_defaults() -> Record:
-    return {"TITLE": "", "COMPANY_TYPE": "CUSTOMER", "ASSIGNED_BY_ID": 1, "OPENED": True}
+    return {
+        "TITLE": "",
+        "COMPANY_TYPE": "CUSTOMER",
+        "ASSIGNED_BY_ID": 1,
+        "OPENED": True,
+        "ORIGINATOR_ID": "",
+        "ORIGIN_ID": "",
+    }
 
 
 def _contact_defaults() -> Record:
     return {"NAME": "", "LAST_NAME": "", "COMPANY_ID": 0, "ASSIGNED_BY_ID": 1, "OPENED": True}
+
+
+def _comment_defaults() -> Record:
+    return {"ENTITY_ID": 0, "ENTITY_TYPE": "", "COMMENT": "", "AUTHOR_ID": 1}
 
 
 class Table:
@@ -93,6 +124,7 @@ class Store:
         self.deals = Table(_deal_defaults)
         self.companies = Table(_company_defaults)
         self.contacts = Table(_contact_defaults)
+        self.comments = Table(_comment_defaults)
         self.product_rows: dict[int, list[Record]] = {}
         self._next_row_id = 1
         self.reset()
@@ -102,6 +134,7 @@ class Store:
         self.deals = Table(_deal_defaults)
         self.companies = Table(_company_defaults)
         self.contacts = Table(_contact_defaults)
+        self.comments = Table(_comment_defaults)
         self.product_rows = {}
         self._next_row_id = 1
         for company in _SEED_COMPANIES:

@@ -20,7 +20,13 @@ from bus.settings import DEV_KEYS
 from tests.e2e.conftest import EVERY_PAIR, running, wait_until
 from tests.e2e.test_cli import cli_json
 from tests.e2e.test_provisioning import _steps_delivered
-from tests.e2e.test_systems import TIMINGS, _bitrix24_deal, _call, _creatio_order
+from tests.e2e.test_systems import (
+    TIMINGS,
+    _bitrix24_deal,
+    _call,
+    _creatio_order,
+    _creatio_session,
+)
 from tests.support.processes import BusClient, Stack
 
 MANAGER = {"name": "Irina Volkova", "email": "irina.volkova@b2b.example"}
@@ -56,8 +62,7 @@ def _provision(stack: Stack, erp_key: str) -> None:
     contact = {"name": "Anna Petrova", "email": f"anna@{erp_key}.example", "primary": True}
     params = {"erp_key": erp_key, "contacts": [contact], "settings": {"manager": MANAGER}}
     created = _call(stack, "crm", "account.create", params)
-    steps = 7 if stack.crm == "creatio" else 6  # Creatio hears the outcome
-    _steps_delivered(stack, created["message_id"], steps)
+    _steps_delivered(stack, created["message_id"], steps=7)  # the CRM hears the outcome
 
 
 def _crm_order(stack: Stack, order_id: str) -> list[tuple[str, float]]:
@@ -94,6 +99,33 @@ def _erp_delivery_address(stack: Stack, message: dict[str, Any]) -> str:
         auth=("bus", "bus-secret"),
     ).json()["value"]
     return str(found[0]["АдресДоставки"])
+
+
+def _crm_notes(stack: Stack, erp_key: str) -> list[str]:
+    """What the CRM shows on the customer's account (Creatio) or company timeline (Bitrix24)."""
+    url = stack.urls[stack.crm]
+    if stack.crm == "creatio":
+        found = httpx.get(
+            f"{url}/0/odata/Account",
+            params={"$filter": f"Code eq '{erp_key}'", "$select": "Notes"},
+            headers=_creatio_session(url),
+        ).json()["value"]
+        return [str(account["Notes"]) for account in found]
+    rest = f"{url}/rest/1/bus-webhook-code"
+    [company] = httpx.post(
+        f"{rest}/crm.company.list.json", json={"filter": {"ORIGIN_ID": erp_key}, "select": ["ID"]}
+    ).json()["result"]
+    comments = httpx.post(
+        f"{rest}/crm.timeline.comment.list.json",
+        json={"filter": {"ENTITY_ID": company["ID"], "ENTITY_TYPE": "company"}},
+    ).json()["result"]
+    return [str(comment["COMMENT"]) for comment in comments]
+
+
+def test_provisioning_reports_its_outcome_to_the_crm(stack: Stack) -> None:
+    for erp_key in ("10000", "50000"):
+        [note] = [n for n in _crm_notes(stack, erp_key) if "Storefront account ready" in n]
+        assert "set-password mail sent" in note
 
 
 def test_a_licensed_customer_orders_through_the_erp_to_its_licence_address(stack: Stack) -> None:

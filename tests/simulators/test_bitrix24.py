@@ -207,10 +207,10 @@ async def test_productrows_set_replaces_rows(b24: Client) -> None:
 
 async def test_seeded_companies_and_contacts(b24: Client) -> None:
     companies = await call(b24, "crm.company.list", {"select": ["ID", "TITLE"]})
-    assert companies["total"] == 3
+    assert companies["total"] == 7
     assert companies["result"][0] == {"ID": "1", "TITLE": "Alpha Wholesale LLC"}
     new_id = (await call(b24, "crm.company.add", {"fields": {"TITLE": "New"}}))["result"]
-    assert new_id == 4
+    assert new_id == 8
     contact_id = (
         await call(b24, "crm.contact.add", {"fields": {"NAME": "A", "PHONE": [{"VALUE": "1"}]}})
     )["result"]
@@ -218,6 +218,76 @@ async def test_seeded_companies_and_contacts(b24: Client) -> None:
     assert contact["NAME"] == "A" and contact["PHONE"][0]["VALUE"] == "1"
     company = (await call(b24, "crm.company.get", {"id": 2}))["result"]
     assert company["TITLE"] == "Beta Retail JSC"
+
+
+async def test_erp_customers_are_companies_found_by_origin_id(b24: Client) -> None:
+    for key, company_id in (("10000", "4"), ("20000", "5"), ("30000", "6"), ("50000", "7")):
+        found = await call(
+            b24, "crm.company.list", {"filter": {"ORIGIN_ID": key}, "select": ["ID"]}
+        )
+        assert found["result"] == [{"ID": company_id}]
+        company = (await call(b24, "crm.company.get", {"id": company_id}))["result"]
+        assert company["ORIGINATOR_ID"] == "erp" and company["ORIGIN_ID"] == key
+    assert (await call(b24, "crm.company.list", {"filter": {"ORIGIN_ID": "99999"}}))["result"] == []
+    # Companies not from the ERP show the fields empty, as the portal does.
+    assert (await call(b24, "crm.company.get", {"id": 1}))["result"]["ORIGIN_ID"] == ""
+
+
+async def test_company_update_changes_fields(b24: Client) -> None:
+    before = (await call(b24, "crm.company.get", {"id": 4}))["result"]
+    body = await call(
+        b24, "crm.company.update", {"id": "4", "fields": {"TITLE": "Adatum Ltd", "ID": 99}}
+    )
+    assert body["result"] is True
+    after = (await call(b24, "crm.company.get", {"id": 4}))["result"]
+    assert after["TITLE"] == "Adatum Ltd" and after["ID"] == "4"
+    assert after["ORIGIN_ID"] == "10000" and after["DATE_CREATE"] == before["DATE_CREATE"]
+
+
+async def test_timeline_comments_are_added_and_listed_per_entity(b24: Client) -> None:
+    deal_id = await add_deal(b24)
+    first = await call(
+        b24,
+        "crm.timeline.comment.add",
+        {"fields": {"ENTITY_ID": 4, "ENTITY_TYPE": "company", "COMMENT": "first"}},
+    )
+    assert first["result"] == 1
+    # PHP brackets in a form body, and the type in any case.
+    form = await b24.post(
+        f"{BASE}/crm.timeline.comment.add",
+        data="fields[ENTITY_ID]=4&fields[ENTITY_TYPE]=COMPANY&fields[COMMENT]=second",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert (await form.json())["result"] == 2
+    await call(
+        b24,
+        "crm.timeline.comment.add",
+        {"fields": {"ENTITY_ID": deal_id, "ENTITY_TYPE": "deal", "COMMENT": "on the deal"}},
+    )
+    listed = await call(
+        b24, "crm.timeline.comment.list", {"filter": {"ENTITY_ID": "4", "ENTITY_TYPE": "company"}}
+    )
+    assert listed["total"] == 2
+    assert [c["COMMENT"] for c in listed["result"]] == ["first", "second"]
+    comment = listed["result"][0]
+    assert set(comment) == {"ID", "CREATED", "ENTITY_ID", "ENTITY_TYPE", "AUTHOR_ID", "COMMENT"}
+    assert (comment["ID"], comment["ENTITY_ID"], comment["ENTITY_TYPE"]) == ("1", "4", "company")
+    assert comment["CREATED"].endswith("+03:00")
+    newest = await call(
+        b24,
+        "crm.timeline.comment.list",
+        {
+            "filter": {"ENTITY_ID": deal_id, "ENTITY_TYPE": "Deal"},
+            "select": ["COMMENT"],
+            "order": {"ID": "DESC"},
+        },
+    )
+    assert newest["result"] == [{"ID": "3", "COMMENT": "on the deal"}]
+    await b24.post("/_control/reset")
+    after_reset = await call(
+        b24, "crm.timeline.comment.list", {"filter": {"ENTITY_ID": 4, "ENTITY_TYPE": "company"}}
+    )
+    assert after_reset["result"] == []
 
 
 async def test_batch_substitution_and_empty_maps(b24: Client) -> None:
@@ -296,6 +366,45 @@ async def test_rate_limit_with_fake_clock(aiohttp_client: ClientFactory) -> None
         ("crm.deal.get", {"id": "abc"}, 400, ["", "ID is not defined or invalid"]),
         ("crm.deal.get", {"id": 77}, 400, ["", "Not found"]),
         ("crm.deal.update", {"id": 77, "fields": {}}, 400, ["", "Not found"]),
+        ("crm.company.update", {"id": 77, "fields": {}}, 400, ["", "Not found"]),
+        (
+            "crm.company.update",
+            {"id": "x", "fields": {}},
+            400,
+            ["", "ID is not defined or invalid"],
+        ),
+        ("crm.company.update", {"id": 1}, 400, ["", "Parameter 'fields' must be array."]),
+        (
+            "crm.timeline.comment.add",
+            {"fields": {"ENTITY_ID": 77, "ENTITY_TYPE": "company", "COMMENT": "x"}},
+            400,
+            ["", "Not found"],
+        ),
+        (
+            "crm.timeline.comment.add",
+            {"fields": {"ENTITY_ID": 1, "ENTITY_TYPE": "invoice", "COMMENT": "x"}},
+            400,
+            ["", "ENTITY_TYPE is not defined or invalid."],
+        ),
+        (
+            "crm.timeline.comment.add",
+            {"fields": {"ENTITY_TYPE": "company", "COMMENT": "x"}},
+            400,
+            ["", "ENTITY_ID is not defined or invalid."],
+        ),
+        (
+            "crm.timeline.comment.add",
+            {"fields": {"ENTITY_ID": 1, "ENTITY_TYPE": "company", "COMMENT": " "}},
+            400,
+            ["", "COMMENT is not defined or invalid."],
+        ),
+        ("crm.timeline.comment.list", {}, 400, ["", "ENTITY_TYPE is not defined or invalid."]),
+        (
+            "crm.timeline.comment.list",
+            {"filter": {"ENTITY_TYPE": "deal"}},
+            400,
+            ["", "ENTITY_ID is not defined or invalid."],
+        ),
     ],
 )
 async def test_errors(
