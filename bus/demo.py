@@ -179,6 +179,23 @@ class Demo:
             self.console.print(f"  {step['target']:>10} {step['operation']:<24} {step['status']}")
         await self.show_mails(email, "password")
 
+    async def documents(self) -> None:
+        self.title("8. Documents and money: an invoice from the ERP, the customer's balance")
+        asked = await self.call(
+            "storefront", "invoice.request", {"customer": "20000", "amount": 1500.0}
+        )
+        message = await self.delivered(asked["message_id"])
+        document = message["result"]["document"]
+        self.console.print(
+            f"{self.settings.erp}: {document['kind']} [bold]{document['number']}[/]"
+            f" → storefront ({document['filename']}, {len(document['content_base64'])} bytes b64)"
+        )
+        balance = await self.call("storefront", "balance.get", {"customer": "20000"})
+        self.console.print(
+            f"balance {balance['balance']} {balance['currency']},"
+            f" credit limit {balance['credit_limit']}"
+        )
+
     async def lifecycle(self) -> None:
         self.title("7. Requests the ERP decides on, and its verdict on merging orders")
         asked = await self.call(
@@ -278,6 +295,7 @@ async def run(console: Console) -> None:
             await demo.cart()
             await demo.deal_edit(deal_id)
             await demo.lifecycle()
+            await demo.documents()
             console.rule("[bold green]done")
         finally:
             await demo.http.aclose()

@@ -123,6 +123,13 @@ def user_params(account: dict[str, Any], customer: dict[str, Any]) -> dict[str, 
         "kpp": customer.get("kpp"),
         "segment": account.get("segment"),
         "price_group": customer.get("price_group"),
+        "warehouse": customer.get("warehouse"),
+        "contracts": [
+            {"product_type": c["product_type"], "number": c["number"]}
+            for c in customer.get("contracts") or []
+            if c.get("product_type") and c.get("number")
+        ]
+        or None,
         "addresses": customer.get("addresses") or None,
         "manager": settings.get("manager"),
         "contacts": [_contact(c) for c in contacts],

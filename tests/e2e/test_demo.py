@@ -26,4 +26,5 @@ def test_the_demo_runs_every_flow(tmp_path: Path) -> None:
     assert "'by_contract'" in out and out.count("mail.order_waiting   delivered") == 2
     assert "delivery_address request approved (ERP REQ-0001)" in out
     assert "storefront order A-1003: created_in_reserve, merged from ['A-1001', 'A-1002']" in out
+    assert "navision: invoice INV-0001 → storefront (invoice-INV-0001.pdf" in out
     assert "done" in out

@@ -85,6 +85,8 @@ def test_a_crm_account_becomes_a_storefront_user_with_erp_data_and_a_password_ma
     ).json()["users"]
     assert user["active"] and user["name"] == "Adatum Corporation"  # the CRM's name wins
     assert user["inn"]  # filled from the ERP
+    assert user["warehouse"] and user["licence"]["number"]  # and so are its routing facts
+    assert [c["product_type"] for c in user["contracts"]] == ["alcohol"]
     primary = user["email"]
     [sent] = httpx.get(f"{mail}/_control/mail/messages", params={"to": primary}).json()["messages"]
     assert sent["subject"] == "Your B2B store account"
