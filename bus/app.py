@@ -22,6 +22,7 @@ from bus.handlers import all_methods
 from bus.handlers.hooks import bitrix24_event
 from bus.journal.customers import CustomerDirectory
 from bus.journal.group_commit import GroupCommitter
+from bus.order_routing import OrderRouter
 from bus.queries.balance import BalanceService
 from bus.queries.cart import CartImporter
 from bus.queries.prices import PriceService
@@ -70,8 +71,8 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         prices = PriceService(settings.prices, source, settings.erp)
         cart = CartImporter(source, prices, settings.erp, settings.prices.budget)
         balance = BalanceService(settings.balance, source, settings.erp)
-        directory = CustomerDirectory(engine)
-        services = Services(settings, engine, committer, prices, cart, balance, directory)
+        router = OrderRouter(settings, CustomerDirectory(engine))
+        services = Services(settings, engine, committer, prices, cart, balance, router)
         app[SERVICES] = services
         app[EDGE] = RpcEdge(all_methods(services), settings.clients, settings.limits)
         embedded = _start_embedded_delivery(settings, broker) if not settings.redis_url else []

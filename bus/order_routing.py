@@ -18,6 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from cachetools import TTLCache
+
+from bus.adapters.base import DocumentStore
 from bus.errors import InvalidParams
 from bus.journal.accept import Branch
 from bus.settings import OrderRoute, Settings
@@ -54,6 +57,42 @@ class OrderPlan:
                 for branch in self.branches
             ]
         return answer
+
+
+class OrderRouter:
+    """Plans each order by the deployment's rules and the customer's profile in the directory.
+
+    Profiles are read once per ``settings.directory_ttl`` seconds per customer and process (an
+    order's accept must not wait on the journal for what rarely changes); a customer the
+    directory does not know is asked again each time, so it is routed by its profile as soon as
+    it is provisioned. When no rule needs a profile (no conditions, no manager's mail), none is
+    read.
+    """
+
+    def __init__(self, settings: Settings, directory: DocumentStore) -> None:
+        self._settings = settings
+        self._directory = directory
+        self._profiles: TTLCache[str, dict[str, Any]] = TTLCache(
+            maxsize=50_000, ttl=settings.directory_ttl
+        )
+        self._needs_profiles = any(
+            rule.conditional or any(step.startswith("mail:") for step in rule.steps)
+            for rule in settings.order_routes
+        )
+
+    async def plan(self, order: dict[str, Any]) -> OrderPlan:
+        """The plan for ``order`` (see :func:`plan_order`)."""
+        return plan_order(order, await self._profile(order["customer"]), self._settings)
+
+    async def _profile(self, customer: str) -> dict[str, Any] | None:
+        if not self._needs_profiles:
+            return None
+        profile = self._profiles.get(customer)
+        if profile is None:
+            profile = await self._directory.get(customer)
+            if profile is not None:
+                self._profiles[customer] = profile
+        return profile
 
 
 def plan_order(

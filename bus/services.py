@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bus.journal.customers import CustomerDirectory
 from bus.journal.group_commit import GroupCommitter
+from bus.order_routing import OrderRouter
 from bus.queries.balance import BalanceService
 from bus.queries.cart import CartImporter
 from bus.queries.prices import PriceService
@@ -25,4 +25,4 @@ class Services:
     prices: PriceService
     cart: CartImporter
     balance: BalanceService
-    directory: CustomerDirectory
+    router: OrderRouter

@@ -344,6 +344,11 @@ class Settings(BaseSettings):
     storefront: StorefrontSettings = StorefrontSettings()
     mail: MailSettings = MailSettings()
     directory: TargetSettings = TargetSettings()
+    directory_ttl: float = Field(
+        default=30.0,
+        gt=0,
+        description="how long a process reuses a customer's profile when routing its orders",
+    )
     order_routes: tuple[OrderRoute, ...] = Field(
         default_factory=_default_order_routes,
         description="order routing by customer segment; the first matching rule decides",

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from bus.errors import InvalidParams
-from bus.order_routing import plan_order
+from bus.order_routing import OrderRouter, plan_order
 from bus.settings import OrderRoute, Settings
 
 MANAGER = {"name": "Olga", "email": "olga@b2b.example"}
@@ -100,3 +100,37 @@ def test_routes_are_configuration_and_the_last_must_take_everyone() -> None:
         Settings(order_routes=(OrderRoute(name="x", licensed=True, steps=("erp:a",)),))
     with pytest.raises(ValueError, match="role:operation"):
         OrderRoute(name="x", steps=("warehouse:pick",))
+
+
+class CountingDirectory:
+    """A customer directory in memory that counts how often it is read."""
+
+    def __init__(self, profiles: dict[str, dict[str, Any]]) -> None:
+        self.profiles = profiles
+        self.reads = 0
+
+    async def get(self, name: str) -> dict[str, Any] | None:
+        self.reads += 1
+        return self.profiles.get(name)
+
+    async def put(self, name: str, value: dict[str, Any]) -> None:
+        self.profiles[name] = value
+
+
+async def test_the_router_reads_a_profile_once_and_an_unknown_customer_each_time() -> None:
+    directory = CountingDirectory({"20000": BY_CONTRACT})
+    router = OrderRouter(Settings(), directory)
+    for _ in range(3):
+        assert (await router.plan(_order("water"))).route == "by_contract"
+    assert directory.reads == 1
+    unknown = {**_order("water"), "customer": "77777"}
+    assert (await router.plan(unknown)).route == "default"
+    await directory.put("77777", LICENSED)  # provisioned meanwhile
+    assert (await router.plan(unknown)).route == "licensed"
+
+
+async def test_the_router_reads_no_profile_when_no_rule_needs_one() -> None:
+    directory = CountingDirectory({"20000": BY_CONTRACT})
+    erp_only = Settings(order_routes=(OrderRoute(name="erp", steps=("erp:sales_order.create",)),))
+    assert (await OrderRouter(erp_only, directory).plan(_order("water"))).route == "erp"
+    assert directory.reads == 0

@@ -7,7 +7,7 @@ from typing import Any
 
 from bus.handlers.commands import command_method, journal_command
 from bus.journal.accept import Command
-from bus.order_routing import OrderPlan, plan_order
+from bus.order_routing import OrderPlan
 from bus.order_rules import apply_rules
 from bus.rpc import Call, MethodSpec
 from bus.services import Services
@@ -21,8 +21,7 @@ def methods(services: Services) -> list[MethodSpec]:
         sent = params.model_dump(mode="json", exclude={"idempotency_key"})
         now = dt.datetime.now(dt.UTC)
         checked = await apply_rules(sent, services.settings.order_rules, services.prices, now)
-        profile = await services.directory.get(sent["customer"])
-        plan = plan_order(checked.order, profile, services.settings)
+        plan = await services.router.plan(checked.order)
         command = _command(call, plan, sent, params.idempotency_key)
         answer = await journal_command(services, command)
         answer.update(plan.summary())
