@@ -8,30 +8,19 @@ from typing import Any
 import httpx
 import pytest
 
-from bus.adapters.http import cookieless_jar
 from bus.adapters.onec import OnecAdapter
 from bus.settings import OnecSettings
 from simulators import SIMULATORS
 from tests.contract.erps import Nav, Onec
-from tests.contract.pairs import BREAKER, PAIRS, RETRY, Pair
+from tests.contract.pairs import BREAKER, PAIRS, RETRY, running
 
 NAV_PAIRS = [p for p in PAIRS if p.simulator == "navision"]
 
 
 @pytest.fixture(params=NAV_PAIRS, ids=str)
 async def nav(request: pytest.FixtureRequest, aiohttp_server: Any) -> AsyncIterator[Nav]:
-    pair: Pair = request.param
-    app = SIMULATORS[pair.simulator](**pair.simulator_options)
-    server = await aiohttp_server(app)
-    base = str(server.make_url("")).rstrip("/")
-    _, make_adapter = pair.build(base, app)
-    async with (
-        httpx.AsyncClient(cookies=cookieless_jar()) as shared,
-        httpx.AsyncClient(timeout=10) as control,
-    ):
-        adapter = make_adapter(shared)
-        yield Nav(base, adapter, control)
-        await adapter.aclose()
+    async with running(request.param, aiohttp_server) as served:
+        yield Nav(served.base, served.adapter, served.control)
 
 
 @pytest.fixture

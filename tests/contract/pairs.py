@@ -8,7 +8,8 @@ simulator through the system's own API (independently of the adapter's lookup).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from aiohttp import web
 from bus.adapters import Adapter, Delivery
 from bus.adapters.bitrix24 import Bitrix24Adapter
 from bus.adapters.creatio import CreatioAdapter, entity_id
+from bus.adapters.http import cookieless_jar
 from bus.adapters.mail import MailAdapter
 from bus.adapters.navision import NavisionAdapter
 from bus.adapters.onec import OnecAdapter
@@ -34,6 +36,7 @@ from bus.settings import (
     StorefrontSettings,
     TargetSettings,
 )
+from simulators import SIMULATORS
 from simulators.bitrix24 import B24_KEY
 from simulators.mail import MAIL_KEY
 
@@ -488,3 +491,30 @@ PAIRS: tuple[Pair, ...] = (
         findable=False,
     ),
 )
+
+
+@dataclass
+class Running:
+    """A pair's simulator serving, the adapter against it, and a client that looks inside."""
+
+    base: str
+    settings: Any
+    adapter: Adapter
+    control: httpx.AsyncClient
+
+
+@asynccontextmanager
+async def running(pair: Pair, aiohttp_server: Any) -> AsyncIterator[Running]:
+    """Serve ``pair``'s simulator (``aiohttp_server``: pytest-aiohttp's fixture) and build its
+    adapter on a shared client with the cookie jar the bus uses; close both afterwards."""
+    app = SIMULATORS[pair.simulator](**pair.simulator_options)
+    server = await aiohttp_server(app)
+    base = str(server.make_url("")).rstrip("/")
+    settings, make_adapter = pair.build(base, app)
+    async with (
+        httpx.AsyncClient(cookies=cookieless_jar()) as shared,
+        httpx.AsyncClient(timeout=10) as control,
+    ):
+        adapter = make_adapter(shared)
+        yield Running(base, settings, adapter, control)
+        await adapter.aclose()

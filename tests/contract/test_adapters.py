@@ -16,12 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
-from aiohttp import web
 from sqlalchemy import select
 
 from bus.adapters import Adapter, Delivery, Receipt
 from bus.adapters.bitrix24 import Bitrix24Adapter
-from bus.adapters.http import cookieless_jar
 from bus.db import create_engine, reading, writing
 from bus.errors import DeliveryError, PermanentError, TransientError, UnknownOutcome
 from bus.journal import circuits
@@ -31,7 +29,7 @@ from bus.migrate import upgrade
 from bus.queues.deliver import Deliverer
 from bus.settings import Bitrix24Settings, Settings, TargetSettings
 from simulators import SIMULATORS
-from tests.contract.pairs import BREAKER, PAIRS, Pair
+from tests.contract.pairs import BREAKER, PAIRS, Pair, running
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -76,17 +74,8 @@ def pair(request: pytest.FixtureRequest) -> Pair:
 
 @pytest.fixture
 async def system(pair: Pair, aiohttp_server: Any) -> AsyncIterator[System]:
-    app: web.Application = SIMULATORS[pair.simulator](**pair.simulator_options)
-    server = await aiohttp_server(app)
-    base = str(server.make_url("")).rstrip("/")
-    settings, make_adapter = pair.build(base, app)
-    async with (
-        httpx.AsyncClient(cookies=cookieless_jar()) as shared,
-        httpx.AsyncClient(timeout=10) as control,
-    ):
-        adapter = make_adapter(shared)
-        yield System(pair, base, settings, adapter, control)
-        await adapter.aclose()
+    async with running(pair, aiohttp_server) as served:
+        yield System(pair, served.base, served.settings, served.adapter, served.control)
 
 
 def _with_fault(kind: str) -> list[Any]:

@@ -14,10 +14,8 @@ import httpx
 import pytest
 
 from bus.adapters import Adapter, Delivery
-from bus.adapters.http import cookieless_jar
 from bus.errors import PermanentError, UnknownOutcome
-from simulators import SIMULATORS
-from tests.contract.pairs import HTTP_FAULTS, PAIRS, Pair, new_id
+from tests.contract.pairs import HTTP_FAULTS, PAIRS, new_id, running
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -61,18 +59,8 @@ class Portal:
 
 @pytest.fixture(params=[p for p in PAIRS if p.simulator == "bitrix24"], ids=str)
 async def portal(request: pytest.FixtureRequest, aiohttp_server: Any) -> AsyncIterator[Portal]:
-    pair: Pair = request.param
-    app = SIMULATORS[pair.simulator](**pair.simulator_options)
-    server = await aiohttp_server(app)
-    base = str(server.make_url("")).rstrip("/")
-    _, make_adapter = pair.build(base, app)
-    async with (
-        httpx.AsyncClient(cookies=cookieless_jar()) as shared,
-        httpx.AsyncClient(timeout=10) as control,
-    ):
-        adapter = make_adapter(shared)
-        yield Portal(base, adapter, control)
-        await adapter.aclose()
+    async with running(request.param, aiohttp_server) as served:
+        yield Portal(served.base, served.adapter, served.control)
 
 
 def report(erp_key: str, **settings: Any) -> Delivery:
