@@ -36,7 +36,8 @@ def methods(services: Services) -> list[MethodSpec]:
     async def decided(call: Call, params: RequestDecided) -> dict[str, Any]:
         async with reading(services.engine) as conn:
             request = await get_message(conn, params.request_id)
-        if request is None or ROUTES[request["method"]].reply != call.method:
+        route = None if request is None else ROUTES.get(request["method"])
+        if request is None or route is None or route.reply != call.method:
             raise InvalidParams(
                 {
                     "fields": [

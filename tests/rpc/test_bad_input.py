@@ -140,3 +140,13 @@ def test_an_internal_failure_is_sanitized_and_accepted_work_is_kept(tmp_path: Pa
     finally:
         rpc.http.close()
         stack.stop()
+
+
+def test_a_decision_about_something_that_is_no_request_names_the_request_id(rpc: Rpc) -> None:
+    placed = rpc.post(call("order.submit", order())).json()["result"]["message_id"]
+    for request_id in (placed, "0" * 26):
+        answer = rpc.post(
+            call("request.decided", {"request_id": request_id, "decision": "approved"}), key="erp"
+        ).json()
+        assert answer["error"]["code"] == -32602
+        assert fields_of(answer) == {"request_id"}
