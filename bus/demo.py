@@ -103,6 +103,15 @@ class Demo:
         self.console.print(f"order.submit answered at once: {accepted}")
         return await self.delivered(accepted["message_id"])
 
+    async def storefront_state(
+        self, what: str, customer: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The storefront's ``what`` (``orders``, ``requests``), of ``customer`` if given."""
+        url = f"{self.urls['storefront']}/_control/storefront/{what}"
+        params = {} if customer is None else {"customer": customer}
+        shown: list[dict[str, Any]] = (await self.http.get(url, params=params)).json()[what]
+        return shown
+
     async def show_mails(self, to: str, about: str) -> None:
         mails = (
             await self.http.get(f"{self.urls['mail']}/_control/mail/messages", params={"to": to})
@@ -223,23 +232,12 @@ class Demo:
             },
         )
         await self.delivered(merged["message_id"])
-        storefront = self.urls["storefront"]
-        requests = (
-            await self.http.get(
-                f"{storefront}/_control/storefront/requests", params={"customer": "20000"}
-            )
-        ).json()["requests"]
-        for request in requests:
+        for request in await self.storefront_state("requests", "20000"):
             self.console.print(
                 f"storefront: {request['kind']} request {request['decision']}"
                 f" (ERP {request['erp_request_no']}): {request['details']}"
             )
-        orders = (
-            await self.http.get(
-                f"{storefront}/_control/storefront/orders", params={"customer": "20000"}
-            )
-        ).json()["orders"]
-        for order in orders:
+        for order in await self.storefront_state("orders", "20000"):
             self.console.print(
                 f"storefront order {order['order_id']}: {order['status']},"
                 f" merged from {order['merged_from']}"
@@ -249,11 +247,8 @@ class Demo:
         self.title("6. A manager edits the deal in Bitrix24; the storefront follows")
         edit = {"id": int(deal_id), "fields": {"STAGE_ID": "EXECUTING"}}
         await self.http.post(f"{self.urls['bitrix24']}/_control/bitrix24/edit_deal", json=edit)
-        storefront = self.urls["storefront"]
         for _ in range(int(PATIENCE / 0.2)):
-            orders = (await self.http.get(f"{storefront}/_control/storefront/orders")).json()[
-                "orders"
-            ]
+            orders = await self.storefront_state("orders")
             order = next((o for o in orders if o["order_id"] == "DEMO-1"), None)
             if order is not None:
                 status = order["status"]

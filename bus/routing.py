@@ -45,6 +45,13 @@ class Route:
         return None if self.ordering_key is None else self.ordering_key.format(**params)
 
 
+#: A request of a customer that the ERP registers now and decides on later.
+_CUSTOMER_REQUEST = Route(
+    steps=(Step("erp", "account.request"),),
+    ordering_key="customer:{customer}",
+    reply="request.decided",
+)
+
 #: The command routes of the bus.
 ROUTES: dict[str, Route] = {
     # order.submit is routed by customer segment: see bus.order_routing and
@@ -87,16 +94,8 @@ ROUTES: dict[str, Route] = {
     ),
     # A customer's requests: the ERP registers them, decides later and says so with
     # request.decided, which reaches the storefront after the request.
-    "address.request": Route(
-        steps=(Step("erp", "account.request"),),
-        ordering_key="customer:{customer}",
-        reply="request.decided",
-    ),
-    "employee.request": Route(
-        steps=(Step("erp", "account.request"),),
-        ordering_key="customer:{customer}",
-        reply="request.decided",
-    ),
+    "address.request": _CUSTOMER_REQUEST,
+    "employee.request": _CUSTOMER_REQUEST,
     "request.decided": Route(
         steps=(Step("storefront", "request.update"),), ordering_key="customer:{customer}"
     ),

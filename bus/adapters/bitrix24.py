@@ -32,7 +32,7 @@ from bus.adapters.accounts import provisioning_outcome
 from bus.adapters.base import Delivery, EntityState, Receipt, SecretStore
 from bus.adapters.bitrix24_auth import STALE_TOKEN, Bitrix24Auth, OAuthTokens, WebhookAuth
 from bus.adapters.http import json_object, malformed, retry_after, upstream_errors
-from bus.adapters.orders import how_delivered, order_lines, order_state
+from bus.adapters.orders import order_comment, order_lines, order_state
 from bus.errors import PermanentError, TransientError
 from bus.settings import Bitrix24Settings
 
@@ -323,17 +323,12 @@ def _deal_fields(delivery: Delivery) -> dict[str, Any]:
     order = delivery.payload
     erp_number = (delivery.previous or {}).get("reference")
     title = f"Order {order['order_id']}" + (f" (ERP {erp_number})" if erp_number else "")
-    comments = [
-        order.get("comment") or "",
-        how_delivered(order),
-        f"Bus message {delivery.message_id}",
-    ]
     return {
         "TITLE": title,
         "ORIGINATOR_ID": ORIGINATOR,
         "ORIGIN_ID": order["order_id"],
         "CURRENCY_ID": "RUB",
-        "COMMENTS": "\n".join(part for part in comments if part),
+        "COMMENTS": order_comment(order, delivery.message_id),
     }
 
 

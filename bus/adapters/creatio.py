@@ -35,7 +35,7 @@ from bus.adapters.http import (
     raise_for_status,
     upstream_errors,
 )
-from bus.adapters.orders import how_delivered, order_lines, order_state
+from bus.adapters.orders import MESSAGE_MARKER, order_comment, order_lines, order_state
 from bus.errors import PermanentError, TransientError
 from bus.settings import CreatioSettings
 
@@ -56,8 +56,7 @@ ORDER_STATUS = {
     "cancelled": "cancelled",
 }
 #: The line of an order's ``Comment`` that names the bus message which created it.
-_MARKER = "Bus message "
-_MARKED = re.compile(rf"^{_MARKER}(?P<message_id>\S+)[ \t\r]*$", re.MULTILINE)
+_MARKED = re.compile(rf"^{MESSAGE_MARKER}(?P<message_id>\S+)[ \t\r]*$", re.MULTILINE)
 _NUMBERING = re.compile(r"^\s*\d+\.\s*")
 
 
@@ -243,13 +242,12 @@ def entity_id(message_id: str, row: int | None = None) -> str:
 def _order_body(delivery: Delivery, order_id: str, account_id: str) -> dict[str, Any]:
     order = delivery.payload
     lines = order_lines(order["lines"])
-    comment = [order.get("comment"), how_delivered(order), _MARKER + delivery.message_id]
     body: dict[str, Any] = {
         "Id": order_id,
         "Number": order["order_id"],
         "AccountId": account_id,
         "Amount": round(sum(line["quantity"] * line["price"] for line in lines), 2),
-        "Comment": "\n".join(filter(None, comment)),
+        "Comment": order_comment(order, delivery.message_id),
     }
     erp_number = (delivery.previous or {}).get("reference")
     if erp_number:

@@ -13,6 +13,9 @@ from typing import Any
 
 from bus.adapters.base import EntityState
 
+#: How a CRM order's comment names the bus message that created it (``Bus message <id>``).
+MESSAGE_MARKER = "Bus message "
+
 
 def order_entity(order_id: str) -> str:
     """The entity name of a storefront order in the echo journal."""
@@ -59,3 +62,10 @@ def how_delivered(order: dict[str, Any]) -> str:
         return f"Pick-up{when}{under}."
     where = f" to {delivery['address']}" if delivery.get("address") else ""
     return f"Delivery{when}{where}."
+
+
+def order_comment(order: dict[str, Any], message_id: str) -> str:
+    """The comment a CRM order carries: the customer's own, how the goods go, and the bus
+    message that created it (``MESSAGE_MARKER``), one per line."""
+    parts = [order.get("comment"), how_delivered(order), MESSAGE_MARKER + message_id]
+    return "\n".join(part for part in parts if part)

@@ -15,6 +15,9 @@ GET /_control/storefront/calls[?method=&message_id=]
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from aiohttp import web
 
 from simulators.storefront.service import STOREFRONT_KEY
@@ -36,6 +39,12 @@ def _wanted(request: web.Request, name: str, value: str | None) -> bool:
     return expected is None or expected == value
 
 
+def _of_customer(request: web.Request, name: str, records: Iterable[Any]) -> web.Response:
+    """``{name: [...]}`` of ``records``, only the ``?customer=`` one's when asked."""
+    shown = [r.to_json() for r in records if _wanted(request, "customer", r.customer)]
+    return web.json_response({name: shown})
+
+
 async def users(request: web.Request) -> web.Response:
     """Every user, seeded and created."""
     service = request.app[STOREFRONT_KEY]
@@ -50,34 +59,19 @@ async def users(request: web.Request) -> web.Response:
 async def orders(request: web.Request) -> web.Response:
     """Every order with its version history."""
     store = request.app[STOREFRONT_KEY].store
-    shown = [
-        order.to_json()
-        for order in store.orders.values()
-        if _wanted(request, "customer", order.customer)
-    ]
-    return web.json_response({"orders": shown})
+    return _of_customer(request, "orders", store.orders.values())
 
 
 async def documents(request: web.Request) -> web.Response:
     """Every delivered document, oldest first."""
     store = request.app[STOREFRONT_KEY].store
-    shown = [
-        document.to_json()
-        for document in store.documents
-        if _wanted(request, "customer", document.customer)
-    ]
-    return web.json_response({"documents": shown})
+    return _of_customer(request, "documents", store.documents)
 
 
 async def requests(request: web.Request) -> web.Response:
     """Every decided request, in the order each was first decided."""
     store = request.app[STOREFRONT_KEY].store
-    shown = [
-        decided.to_json()
-        for decided in store.requests.values()
-        if _wanted(request, "customer", decided.customer)
-    ]
-    return web.json_response({"requests": shown})
+    return _of_customer(request, "requests", store.requests.values())
 
 
 async def calls(request: web.Request) -> web.Response:
