@@ -202,12 +202,16 @@ async def _count_creatio(client: httpx.AsyncClient, base: str, delivery: Deliver
     csrf = login.cookies["BPMCSRF"]
     cookie = "; ".join(f"{k}={v}" for k, v in login.cookies.items())
     headers = {"BPMCSRF": csrf, "Cookie": cookie, "Accept": "application/json"}
-    number = delivery.payload["order_id"]
-    orders = await client.get(
-        f"{base}/0/odata/Order", params={"$filter": f"Number eq '{number}'"}, headers=headers
-    )
-    found = orders.raise_for_status().json()["value"]
+    # By the Id derived from the message: another message's order for the same storefront
+    # order (the same Number) is not this delivery's effect.
     order_id = entity_id(delivery.message_id)
+    orders = await client.get(
+        f"{base}/0/odata/Order",
+        params={"$filter": f"Id eq {order_id}", "$select": "Id,Number"},
+        headers=headers,
+    )
+    number = delivery.payload["order_id"]
+    found = [o for o in orders.raise_for_status().json()["value"] if o["Number"] == number]
     rows = await client.get(
         f"{base}/0/odata/OrderProduct",
         params={"$filter": f"OrderId eq {order_id}"},
@@ -270,10 +274,19 @@ def _bitrix24_oauth(base: str, app: web.Application) -> Built:
     return settings, lambda client: Bitrix24Adapter(settings, client, secrets)
 
 
+def deal_origin(delivery: Delivery) -> str:
+    """The ``ORIGIN_ID`` of the deal ``delivery`` creates: the storefront's order id and the
+    message id (the deal's ``ORIGINATOR_ID`` is ``bus``)."""
+    return f"{delivery.payload['order_id']}/{delivery.message_id}"
+
+
 async def _count_bitrix24(client: httpx.AsyncClient, base: str, delivery: Delivery) -> int:
     listed = await client.post(
         f"{base}/{_WEBHOOK}/crm.deal.list.json",
-        json={"filter": {"ORIGIN_ID": delivery.payload["order_id"]}, "select": ["ID"]},
+        json={
+            "filter": {"=ORIGINATOR_ID": "bus", "=ORIGIN_ID": deal_origin(delivery)},
+            "select": ["ID"],
+        },
     )
     deals = listed.raise_for_status().json()["result"]
     complete = 0

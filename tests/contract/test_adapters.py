@@ -2,7 +2,8 @@
 
 Each test is parametrized over every (adapter, simulator) pair of :mod:`tests.contract.pairs`:
 success, permanent refusal, 5xx and timeouts, garbage answers, lost answers resolved without a
-duplicate, rate limits as delays, session expiry, and the circuit breaker holding and releasing.
+duplicate, a lookup that finds its own effect and never another message's, rate limits as delays,
+session expiry, and the circuit breaker holding and releasing.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from bus.migrate import upgrade
 from bus.queues.deliver import Deliverer
 from bus.settings import Bitrix24Settings, Settings, TargetSettings
 from simulators import SIMULATORS
-from tests.contract.pairs import BREAKER, PAIRS, Pair, running
+from tests.contract.pairs import BREAKER, PAIRS, Pair, new_id, running
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -134,6 +135,54 @@ async def test_a_lost_answer_is_looked_up_not_repeated(system: System) -> None:
     assert isinstance(lost.value, expected), lost.value
     await system.resolve(delivery)
     assert await system.count(delivery) == 1
+
+
+#: The pairs whose effects belong to a storefront order and can be looked up: an order's id is a
+#: business id that more than one message can carry.
+_ORDER_PAIRS = [p for p in PAIRS if p.findable and "order_id" in p.create().payload]
+
+
+def _same_order(delivery: Delivery) -> Delivery:
+    """Another message about the same storefront order, with only its first line (so an
+    effect overwritten with this message's content shows in the other's count)."""
+    payload = {**delivery.payload, "lines": delivery.payload["lines"][:1]}
+    return Delivery(new_id(), delivery.operation, payload, delivery.previous)
+
+
+@pytest.mark.parametrize("pair", _ORDER_PAIRS, ids=str)
+async def test_lookup_never_adopts_another_messages_effect(system: System) -> None:
+    """An attempt that may have landed, for an order another message already delivered: the
+    lookup finds nothing of its own, leaves the other's effect as it was, and the retry lands."""
+    first = system.pair.create()
+    await system.adapter.deliver(first)
+    second = _same_order(first)
+    assert await system.adapter.lookup(second) is None
+    assert await system.count(first) == 1  # still whole: not overwritten with second's lines
+    assert await system.count(second) == 0
+    await system.resolve(second)
+    assert await system.count(first) == 1
+    assert await system.count(second) == 1
+
+
+@pytest.mark.parametrize(
+    "pair",
+    [p for p in _ORDER_PAIRS if not p.idempotent_calls and "answer_lost" in p.faults],
+    ids=str,
+)
+async def test_after_a_lost_answer_lookup_finds_exactly_its_own_effect(system: System) -> None:
+    """Two messages' effects for one order: each message's lookup finds its own."""
+    first = system.pair.create()
+    await system.fault("answer_lost", on_write=True)
+    with pytest.raises(UnknownOutcome):
+        await system.adapter.deliver(first)
+    second = _same_order(first)
+    other = await system.adapter.deliver(second)
+    found = await system.adapter.lookup(first)
+    assert found is not None and found.reference != other.reference
+    assert await system.adapter.lookup(first) == found  # looking again finds the same
+    assert await system.adapter.lookup(second) == other
+    assert await system.count(first) == 1
+    assert await system.count(second) == 1
 
 
 @pytest.mark.parametrize("pair", _with_fault("html_error_page"))
