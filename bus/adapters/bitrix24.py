@@ -1,16 +1,22 @@
 """Bitrix24 CRM over REST (an incoming webhook, or OAuth), paced under the portal's limit.
 
 ``order.create`` adds a deal and sets its product rows in one ``batch`` call (``$result[deal]``
-hands the new id to the second command). The deal carries ``ORIGINATOR_ID = "bus"`` and
-``ORIGIN_ID`` = the storefront's order id: that is how ``lookup`` finds it after an unknown outcome
-(setting the rows again is harmless: ``productrows.set`` replaces them), and how an event about
-the deal is traced back to its order. ``deal.read`` reads a deal and its rows (one ``batch``) in
-the bus's order form, for the storefront.
+hands the new id to the second command). The deal carries ``ORIGINATOR_ID = "bus"`` (the external
+system, as Bitrix24 intends the field) and ``ORIGIN_ID = "<order id>/<message id>"`` (the record's
+id in it): the storefront's order and the bus message that created the deal. ``lookup`` finds the
+deal by that exact ``ORIGIN_ID``, so it finds this message's deal and never another message's for
+the same order (an order id can repeat; a message id cannot); it sets the rows again, as the
+batch may have been cut short after the deal was added (``productrows.set`` replaces them, so
+this is harmless). ``deal.read`` reads a deal and its rows (one ``batch``) in the bus's order
+form, for the storefront: the order id is the part of ``ORIGIN_ID`` before the message id, and
+any deal without such an ``ORIGIN_ID`` (a manager's own, another system's) skips the route's next
+step.
 
 ``account.report`` comments the outcome of a provisioning (``account.create``) on the customer's
 company timeline. The company is ``settings.crm_id`` when the CRM sent it, else the one whose
 ``ORIGIN_ID`` is the ERP key. A comment is added anew each time, so its text ends with
-``(bus message <id>)``: that is how ``lookup`` finds it after an unknown outcome.
+``(bus message <id>)``: that is how ``lookup`` finds this message's comment after an unknown
+outcome, and not another report on the same company.
 
 The portal drains 2 requests a second per webhook and answers 503 ``QUERY_LIMIT_EXCEEDED`` past its
 bucket: requests are paced by a leaky bucket, and a 503 waits and tries again within the attempt;
@@ -32,7 +38,7 @@ from bus.adapters.accounts import provisioning_outcome
 from bus.adapters.base import Delivery, EntityState, Receipt, SecretStore
 from bus.adapters.bitrix24_auth import STALE_TOKEN, Bitrix24Auth, OAuthTokens, WebhookAuth
 from bus.adapters.http import json_object, malformed, retry_after, upstream_errors
-from bus.adapters.orders import order_comment, order_lines, order_state
+from bus.adapters.orders import order_comment, order_lines, order_state, placed_online
 from bus.errors import PermanentError, TransientError
 from bus.settings import Bitrix24Settings
 
@@ -100,9 +106,10 @@ class Bitrix24Adapter:
         raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
 
     async def lookup(self, delivery: Delivery) -> Receipt | None:
-        """Find the deal of the order (making sure it has its rows), or the report's comment.
+        """Find this message's deal (making sure it has its rows), or its report's comment.
 
-        Reads need no lookup.
+        Both are found by the message id they carry, never by the order or the customer alone:
+        another message's deal or comment is not this one's effect. Reads need no lookup.
         """
         if delivery.operation == "account.report":
             return await self._find_report(delivery)
@@ -111,10 +118,13 @@ class Bitrix24Adapter:
         found = await self.call(
             "crm.deal.list",
             {
-                "filter": {"ORIGINATOR_ID": ORIGINATOR, "ORIGIN_ID": delivery.payload["order_id"]},
+                # "=" is an exact match whatever the field's default comparison.
+                "filter": {"=ORIGINATOR_ID": ORIGINATOR, "=ORIGIN_ID": deal_origin(delivery)},
                 "select": ["ID"],
             },
         )
+        if not isinstance(found, list):
+            raise malformed(f"{SYSTEM} answered a deal list in an unknown shape", idempotent=True)
         if not found:
             return None
         deal_id = _entity_id(
@@ -148,11 +158,11 @@ class Bitrix24Adapter:
             raise malformed(
                 f"{SYSTEM} answered deal {deal_id} in an unknown shape", idempotent=True
             )
-        if deal.get("ORIGINATOR_ID") != ORIGINATOR or not deal.get("ORIGIN_ID"):
+        order_id = _origin_order(deal)
+        if order_id is None:
             return Receipt(
                 str(deal_id), skip_next=f"deal {deal_id} was not created by the bus for an order"
             )
-        order_id = str(deal["ORIGIN_ID"])
         status = STAGE_STATUS.get(str(deal.get("STAGE_ID")), "in_progress")
         lines = order_lines(
             {"item": r["PRODUCT_NAME"], "quantity": r["QUANTITY"], "price": r["PRICE"]}
@@ -326,10 +336,26 @@ def _deal_fields(delivery: Delivery) -> dict[str, Any]:
     return {
         "TITLE": title,
         "ORIGINATOR_ID": ORIGINATOR,
-        "ORIGIN_ID": order["order_id"],
+        "ORIGIN_ID": deal_origin(delivery),
         "CURRENCY_ID": "RUB",
         "COMMENTS": order_comment(order, delivery.message_id),
     }
+
+
+def deal_origin(delivery: Delivery) -> str:
+    """The ``ORIGIN_ID`` of the deal ``delivery`` creates: ``<order id>/<message id>``."""
+    return f"{delivery.payload['order_id']}/{delivery.message_id}"
+
+
+def _origin_order(deal: dict[str, Any]) -> str | None:
+    """The storefront order id of a deal the bus created (from its ``ORIGIN_ID``), else ``None``.
+
+    The message id is the part after the last ``/`` (it has none), so an order id may hold one.
+    """
+    if deal.get("ORIGINATOR_ID") != ORIGINATOR:
+        return None
+    order_id, _, message_id = str(deal.get("ORIGIN_ID") or "").rpartition("/")
+    return order_id if order_id and placed_online(message_id) else None
 
 
 def _rows(delivery: Delivery) -> list[dict[str, Any]]:

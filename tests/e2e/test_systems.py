@@ -358,9 +358,14 @@ def _creatio_order(url: str, number: str) -> tuple[dict[str, Any], list[dict[str
 
 def _bitrix24_deal(url: str, order_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     rest = f"{url}/rest/1/bus-webhook-code"
-    [deal] = httpx.post(
+    # The bus's deals carry ORIGIN_ID "<order id>/<message id>"; the test knows only the order.
+    listed = httpx.post(
         f"{rest}/crm.deal.list.json",
-        json={"filter": {"ORIGIN_ID": order_id}, "select": ["ID", "TITLE"]},
+        json={
+            "filter": {"=ORIGINATOR_ID": "bus", "=%ORIGIN_ID": f"{order_id}/%"},
+            "select": ["ID", "TITLE", "ORIGIN_ID"],
+        },
     ).json()["result"]
+    [deal] = [d for d in listed if d["ORIGIN_ID"].rpartition("/")[0] == order_id]
     rows = httpx.post(f"{rest}/crm.deal.productrows.get.json", json={"id": deal["ID"]}).json()
     return deal, rows["result"]
