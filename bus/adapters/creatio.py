@@ -5,7 +5,9 @@
 reads ``Order(<id>)`` and posts whatever rows are missing (a batch cut short). The order carries
 the storefront's order number as ``Number``, the ERP's as ``Code``, and the message id in its
 ``Comment`` (``Bus message <id>``). ``account.report`` writes the outcome of a provisioning
-(``account.create``) into the account's ``Notes``.
+(``account.create``) into the account's ``Notes`` (the CRM's ``settings.crm_id``, which must be a
+GUID, else the account whose ``Code`` is the ERP key): a PATCH of the whole text, so repeating it
+is harmless and there is nothing to look up.
 
 ``order.read`` (after Creatio's order-changed process called the bus) reads an order and its rows
 in the bus's order form, for the storefront. Only orders the bus created are read: their ``Id`` is
@@ -131,7 +133,7 @@ class CreatioAdapter:
         Two GETs rather than a ``$batch``: both are plain reads, safe to repeat after a timeout.
         A save between them starts the process again, so the next read sees the order whole.
         """
-        key = _guid(order_id)
+        key = _guid(order_id, "order")
         params = {"$select": "Id,Number,StatusId,Comment", "$expand": "Status"}
         response = await self._request("GET", f"/Order({key})", params=params)
         if response.status_code == 404:
@@ -152,8 +154,12 @@ class CreatioAdapter:
     async def _report(self, delivery: Delivery) -> Receipt:
         """Write the provisioning's outcome on the account (a PATCH: repeating it is harmless)."""
         account = delivery.payload
-        settings = account.get("settings") or {}
-        account_id = settings.get("crm_id") or await self._account_id(account["erp_key"])
+        crm_id = (account.get("settings") or {}).get("crm_id")
+        if crm_id:
+            # The CRM's id goes into the URL: only as a GUID, never as whatever text it came as.
+            account_id = _guid(str(crm_id), "account")
+        else:
+            account_id = await self._account_id(account["erp_key"])
         notes = provisioning_outcome(delivery)
         response = await self._request("PATCH", f"/Account({account_id})", json={"Notes": notes})
         raise_for_status(response, SYSTEM, odata_error)
@@ -279,12 +285,12 @@ def _post(entity_set: str, body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _guid(text: str) -> str:
-    """An order ``Id`` as Creatio writes it in a URL; anything else can never be read."""
+def _guid(text: str, what: str) -> str:
+    """An ``Id`` (of ``what``) as Creatio writes it in a URL; anything else can never be read."""
     try:
         return str(uuid.UUID(text))
     except ValueError:
-        raise PermanentError(f"{SYSTEM} order id {text!r} is not a GUID") from None
+        raise PermanentError(f"{SYSTEM} {what} id {text!r} is not a GUID") from None
 
 
 def _created_by_bus(order: dict[str, Any], key: str) -> bool:
