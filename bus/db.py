@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -88,3 +89,18 @@ async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     one round trip instead of three (BEGIN, statement, COMMIT)."""
     async with engine.connect() as conn:
         yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+#: What a journal that is down, starting or restarting raises: no connection, or one it dropped.
+_UNREACHABLE = (OSError, TimeoutError, ConnectionError)
+
+
+def journal_unreachable(error: BaseException) -> bool:
+    """True when ``error`` says the journal cannot be reached now (not that a statement is wrong).
+
+    Such a failure is everyone's: retrying the same work later may succeed. Anything else (a
+    constraint, a value the database refuses, a bug) belongs to the statement that caused it.
+    """
+    if isinstance(error, DBAPIError):
+        return error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
+    return isinstance(error, _UNREACHABLE)

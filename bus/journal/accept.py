@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select, text, tuple_, update
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bus.errors import IdempotencyConflict
@@ -146,7 +147,14 @@ async def accept_batch(
     }
     fresh = [row for group in journaled.values() for row in group]
     await _sequence_and_block(conn, fresh)
-    await _insert(conn, fresh)
+    try:
+        await _insert(conn, fresh)
+    except IntegrityError:
+        if check_existing:
+            raise
+        # A repeated key whose first row the insert skipped, with later steps it did not: their
+        # parent is missing. Answered from the journal on the retry (a repeat, or -32010).
+        raise LostInsertRace() from None
     done = [(rows[i], commands[i].done) for i in journaled]
     await _record_done(conn, [(row, result) for row, result in done if result is not None])
     for index, group in journaled.items():

@@ -5,11 +5,17 @@ attempts; while open, a worker that claims a message for the target puts it back
 without counting the attempt. When ``probe_at`` passes, exactly one worker wins the probe (a
 conditional update moves ``probe_at`` forward); its success closes the breaker and releases every
 held message in the same transaction, its failure doubles the cooldown.
+
+Holding is decided under the breaker row's lock (:func:`admit`), serialized with the closing
+transaction: a message is held only while the breaker is open, and a breaker that closes releases
+every message held before it closed. The sweeper releases held messages of a closed breaker all
+the same (:func:`release_closed`), and wakes a probe for an open one whose probe is due.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select, update
@@ -22,6 +28,17 @@ from bus.settings import BreakerSettings
 
 CLOSED = "closed"
 OPEN = "open"
+
+
+class Admission(enum.Enum):
+    """What a worker does with a message it claimed, given its target's breaker."""
+
+    DELIVER = "deliver"
+    PROBE = "probe"
+    #: the message was put back as ``held``
+    HOLD = "hold"
+    #: the claim was lost meanwhile (its lease expired): the message is not ours to touch
+    LOST = "lost"
 
 
 @dataclass(frozen=True)
@@ -114,19 +131,56 @@ async def record_success(conn: AsyncConnection, target: str, breaker: BreakerSet
     return list(released.scalars())
 
 
-async def take_probe(conn: AsyncConnection, target: str, breaker: BreakerSettings) -> bool:
-    """Try to become the probe of an open breaker whose ``probe_at`` has passed.
+async def admit(
+    conn: AsyncConnection, claimed_id: str, fence: int, target: str, breaker: BreakerSettings
+) -> tuple[Admission, Circuit]:
+    """Decide, under the breaker row's lock, what to do with a claimed message; and the breaker.
 
-    One statement: of many workers asking at once, exactly one wins until ``probe_at`` passes
-    again (a probe that dies is replaced after one more cooldown).
+    Closed: deliver. Open with its probe due: this message is the probe (``probe_at`` moves one
+    cooldown on, so one worker wins). Open otherwise: the message is held, uncounted. The lock
+    (``FOR UPDATE`` on PostgreSQL, ``BEGIN IMMEDIATE`` on SQLite) serializes this with the probe's
+    success, which closes the breaker and releases held messages in one transaction: a message
+    is never held by a breaker that has already closed.
+    """
+    row = (
+        await conn.execute(select(circuits).where(circuits.c.target == target).with_for_update())
+    ).first()
+    circuit = (
+        closed(target) if row is None else Circuit(target, row.state, row.failures, row.probe_at)
+    )
+    if not circuit.is_open:
+        return Admission.DELIVER, circuit
+    now = utcnow()
+    if circuit.probe_at is not None and circuit.probe_at <= now:
+        next_probe = now + dt.timedelta(seconds=breaker.cooldown)
+        await conn.execute(
+            update(circuits)
+            .where(circuits.c.target == target)
+            .values(probe_at=next_probe, updated_at=now)
+        )
+        return Admission.PROBE, Circuit(target, OPEN, circuit.failures, next_probe)
+    reason = f"{target} is unavailable: its circuit breaker is open until {circuit.probe_at}"
+    held = await conn.execute(
+        _HOLD, {"message_id": claimed_id, "fence": fence, "reason": reason, "now": now}
+    )
+    return (Admission.HOLD if held.rowcount == 1 else Admission.LOST), circuit
+
+
+async def release_closed(conn: AsyncConnection) -> list[str]:
+    """Make runnable every message held for a breaker that is not open; their ids, to enqueue.
+
+    The probe's success releases held messages as it closes the breaker; this is the sweeper's
+    net under that, for whatever a crash or an operator's edit of the breaker left behind.
     """
     now = utcnow()
-    won = await conn.execute(
-        update(circuits)
-        .where(circuits.c.target == target, circuits.c.state == OPEN, circuits.c.probe_at <= now)
-        .values(probe_at=now + dt.timedelta(seconds=breaker.cooldown), updated_at=now)
+    still_open = select(circuits.c.target).where(circuits.c.state == OPEN)
+    released = await conn.execute(
+        update(messages)
+        .where(messages.c.status == Status.HELD.value, messages.c.target.not_in(still_open))
+        .values(status=Status.ACCEPTED.value, updated_at=now, queued_at=now)
+        .returning(messages.c.id)
     )
-    return won.rowcount == 1
+    return list(released.scalars())
 
 
 _HOLD = (
@@ -148,14 +202,6 @@ _HOLD = (
         updated_at=bindparam("now"),
     )
 )
-
-
-async def hold(conn: AsyncConnection, message_id: str, fence: int, reason: str) -> bool:
-    """Put a just-claimed message back as ``held``, uncounted; False if it is no longer ours."""
-    held = await conn.execute(
-        _HOLD, {"message_id": message_id, "fence": fence, "reason": reason, "now": utcnow()}
-    )
-    return held.rowcount == 1
 
 
 async def probe_candidates(conn: AsyncConnection, limit: int = 1) -> list[str]:

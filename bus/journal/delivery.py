@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, bindparam, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bus.db import autocommit, writing
@@ -22,6 +22,19 @@ from bus.journal.tables import CLAIMABLE, RELEASING, Status, attempts, messages,
 
 #: A wake-up may arrive a little before ``next_attempt_at`` (clock skew between machines).
 EARLY_TOLERANCE = dt.timedelta(seconds=1)
+
+
+def due(now: Any) -> ColumnElement[bool]:
+    """Claimable at ``now``: accepted, or waiting for a retry whose time has come.
+
+    A retry without a next attempt time is not due: that is an ``unknown_outcome`` whose retries
+    are exhausted, parked for an operator (reading a missing time as "now" retried it forever).
+    """
+    waiting = [status.value for status in CLAIMABLE if status is not Status.ACCEPTED]
+    return or_(
+        messages.c.status == Status.ACCEPTED.value,
+        and_(messages.c.status.in_(waiting), messages.c.next_attempt_at <= now),
+    )
 
 
 @dataclass(frozen=True)
@@ -70,13 +83,12 @@ class Finish:
     uncounted: bool = False
 
 
-_due = or_(messages.c.next_attempt_at.is_(None), messages.c.next_attempt_at <= bindparam("early"))
 _CLAIM = (
     update(messages)
     .where(
         messages.c.id == bindparam("message_id"),
         or_(
-            and_(messages.c.status.in_([s.value for s in CLAIMABLE]), _due),
+            due(bindparam("early")),
             and_(
                 messages.c.status == Status.IN_FLIGHT.value,
                 messages.c.lease_until < bindparam("now"),
@@ -190,27 +202,32 @@ async def step_input(
 async def finish(
     engine: AsyncEngine, claimed: Claim, record: AttemptRecord, outcome: Finish
 ) -> str | None:
-    """Record the attempt and move the message to ``outcome``, atomically; then, if that released
-    its ordering key with messages still waiting, promote the next one.
+    """Record the attempt and move the message to ``outcome``; if that released its ordering key
+    with messages still waiting, promote the next one, all in one transaction.
 
-    On PostgreSQL the finish is one statement in autocommit (one round trip instead of five); on
-    SQLite it is the same three statements in a transaction. The promotion may run separately:
-    the key's count changed under its row lock, so a concurrent accept either saw the lower count
-    or left its message blocked for this promotion to find.
+    One transaction, because a crash (of the worker, or of the database) between a committed
+    finish and a separate promotion left the next message ``blocked`` with nothing to move it.
+    On PostgreSQL the finish itself is one statement (data-modifying CTEs); one that releases no
+    key runs in autocommit, one round trip. The promotion is a statement of its own, after the
+    finish took the key's row lock: its fresh snapshot sees every accept of the key that
+    committed before, and accepts after it wait for this commit and see the lower count.
 
     Returns:
         The id of the promoted message, to enqueue (the caller does, after this returns).
     """
     values = _finish_values(claimed, record, outcome)
-    if engine.dialect.name == "postgresql":
+    postgres = engine.dialect.name == "postgresql"
+    if postgres and not (values["releases"] and claimed.ordering_key is not None):
         async with autocommit(engine) as conn:
-            still_open = (await conn.execute(_PG_FINISH, _as_pg_json(values))).scalar()
-    else:
-        async with writing(engine) as conn:
-            still_open = await _finish_in_steps(conn, values)
-    if not still_open:
-        return None  # nothing waits: not released, lease lost, or the key's last message
+            await conn.execute(_PG_FINISH, _as_pg_json(values))
+        return None
     async with writing(engine) as conn:
+        if postgres:
+            still_open = (await conn.execute(_PG_FINISH, _as_pg_json(values))).scalar()
+        else:
+            still_open = await _finish_in_steps(conn, values)
+        if not still_open:
+            return None  # nothing waits: not released, lease lost, or the key's last message
         return await promote_next(conn, claimed.ordering_key)
 
 
@@ -309,7 +326,7 @@ async def count_open(conn: AsyncConnection, key: str, delta: int) -> int:
     )
 
 
-async def release(conn: AsyncConnection, key: str | None) -> str | None:
+async def release_key(conn: AsyncConnection, key: str | None) -> str | None:
     """A message of ``key`` finished for good: count it out and promote the next; its id, if any.
 
     Taking the key's row lock first serializes with accepts of the key: either the accept sees

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bus.db import writing
+from bus.db import journal_unreachable, writing
 from bus.journal.accept import Accepted, AcceptOutcome, Command, LostInsertRace, accept_batch
 
 log = logging.getLogger(__name__)
@@ -84,6 +84,17 @@ class GroupCommitter:
         try:
             outcomes = await self._commit([command for command, _ in batch])
         except Exception as exc:  # each caller logs it with its correlation id
+            if len(batch) > 1 and not journal_unreachable(exc):
+                # One command the journal refuses must fail its own caller, not the callers
+                # that happened to share its transaction: commit them one by one.
+                log.warning(
+                    "accept of a batch of %d failed (%s); committing its calls one by one",
+                    len(batch),
+                    type(exc).__name__,
+                )
+                for pending in batch:
+                    await self._write([pending])
+                return
             log.error("accept of a batch of %d failed: %s", len(batch), type(exc).__name__)
             for _, future in batch:
                 if not future.done():

@@ -1,4 +1,4 @@
-"""Operator actions on messages: replay and cancel, each recorded with who and why."""
+"""Operator actions on messages: replay, release and cancel, each recorded with who and why."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bus.errors import InvalidTransition, MessageNotFound
-from bus.journal.delivery import count_open, release
+from bus.journal.circuits import OPEN
+from bus.journal.delivery import count_open, release_key
 from bus.journal.ids import utcnow
-from bus.journal.tables import REPLAYABLE, Status, messages, operator_actions
+from bus.journal.tables import REPLAYABLE, Status, circuits, messages, operator_actions
 
 
 async def replay(conn: AsyncConnection, message_id: str, *, actor: str, reason: str) -> Status:
@@ -59,6 +60,38 @@ async def replay(conn: AsyncConnection, message_id: str, *, actor: str, reason: 
     return new_status
 
 
+async def release(conn: AsyncConnection, message_id: str, *, actor: str, reason: str) -> str:
+    """Let a ``held`` message through now; returns its id, to wake.
+
+    The operator says the target is back: if its breaker is still open, its probe falls due now,
+    so this message is the probe. Its success closes the breaker and releases every other held
+    message; its failure holds it again and doubles the cooldown.
+
+    Raises:
+        MessageNotFound: no such message.
+        InvalidTransition: the message is not held.
+    """
+    row = await _load(conn, message_id)
+    if row.status != Status.HELD.value:
+        raise InvalidTransition(
+            {"message_id": message_id, "status": row.status, "allowed": [Status.HELD.value]}
+        )
+    now = utcnow()
+    await _transition(
+        conn,
+        message_id,
+        row.status,
+        {"status": Status.ACCEPTED.value, "queued_at": None, "updated_at": now},
+    )
+    await conn.execute(
+        update(circuits)
+        .where(circuits.c.target == row.target, circuits.c.state == OPEN)
+        .values(probe_at=now, updated_at=now)
+    )
+    await _record(conn, message_id, "release", actor, reason, row.status)
+    return message_id
+
+
 async def cancel(conn: AsyncConnection, message_id: str, *, actor: str, reason: str) -> str | None:
     """Withdraw a message that has not been delivered; returns the next id of its key, if promoted.
 
@@ -89,7 +122,7 @@ async def cancel(conn: AsyncConnection, message_id: str, *, actor: str, reason: 
     if row.status == Status.BLOCKED.value:
         await count_open(conn, row.ordering_key, -1)
         return None  # the head of the key is still another message
-    return await release(conn, row.ordering_key)
+    return await release_key(conn, row.ordering_key)
 
 
 async def _transition(
@@ -108,7 +141,9 @@ async def _transition(
 async def _load(conn: AsyncConnection, message_id: str):  # type: ignore[no-untyped-def]
     row = (
         await conn.execute(
-            select(messages.c.status, messages.c.ordering_key).where(messages.c.id == message_id)
+            select(messages.c.status, messages.c.ordering_key, messages.c.target).where(
+                messages.c.id == message_id
+            )
         )
     ).first()
     if row is None:

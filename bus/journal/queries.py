@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bus.journal.tables import attempts, messages, operator_actions
+from bus.journal.tables import RELEASING, Status, attempts, messages, operator_actions
 
 
 @dataclass(frozen=True)
@@ -56,8 +56,9 @@ class MessageFilter:
 
 
 async def get_message(conn: AsyncConnection, message_id: str) -> dict[str, Any] | None:
-    """Return one message as a dict, with its ``attempts``, operator ``actions`` and the
-    ``children`` (the later steps of its route); or ``None``."""
+    """Return one message as a dict, with its ``attempts``, operator ``actions``, the
+    ``children`` (the later steps of its route) and, when blocked, what ``blocked_by``; or
+    ``None``."""
     row = (
         (await conn.execute(select(messages).where(messages.c.id == message_id))).mappings().first()
     )
@@ -86,7 +87,28 @@ async def get_message(conn: AsyncConnection, message_id: str) -> dict[str, Any] 
         .order_by(messages.c.ordering_seq, messages.c.id)
     )
     message["children"] = [dict(step) for step in steps.mappings()]
+    message["blocked_by"] = await _blocked_by(conn, message)
     return message
+
+
+async def _blocked_by(conn: AsyncConnection, message: dict[str, Any]) -> dict[str, Any] | None:
+    """For a ``blocked`` message, the oldest unfinished message before it in its ordering key:
+    the one an operator acts on (replay or cancel) to move the key forward."""
+    if message["status"] != Status.BLOCKED.value:
+        return None
+    head = (
+        await conn.execute(
+            select(messages.c.id, messages.c.status)
+            .where(
+                messages.c.ordering_key == message["ordering_key"],
+                messages.c.ordering_seq < message["ordering_seq"],
+                messages.c.status.not_in([status.value for status in RELEASING]),
+            )
+            .order_by(messages.c.ordering_seq)
+            .limit(1)
+        )
+    ).first()
+    return None if head is None else {"id": head.id, "status": head.status}
 
 
 async def list_messages(

@@ -49,6 +49,26 @@ class Status(StrEnum):
     CANCELLED = "cancelled"
 
 
+#: What moves each non-terminal status forward, within a bounded time and without luck
+#: (DESIGN.md §4). ``failed`` and an exhausted ``unknown_outcome`` wait for an operator; every
+#: other line is enforced by the code named, and checked by ``tests/journal/test_owners.py``.
+OWNERS: dict[Status, str] = {
+    Status.ACCEPTED: "its wake-up on the queue; the sweeper re-enqueues it when the wake-up was"
+    " never sent or was lost (queued_at older than queue.requeue_after)",
+    Status.IN_FLIGHT: "its worker's finish; when the worker dies, its lease expires and the"
+    " sweeper re-enqueues it (the next claim is fenced by attempts_total)",
+    Status.RETRY_WAIT: "its delayed wake-up at next_attempt_at; the sweeper re-enqueues it once due"
+    " when that wake-up is lost",
+    Status.UNKNOWN_OUTCOME: "with attempts left, like retry_wait (the next attempt looks the effect"
+    " up first); exhausted (no next_attempt_at), an operator: replay or cancel",
+    Status.HELD: "its breaker: the probe's success releases every held message in the closing"
+    " transaction; the sweeper wakes one held message per open breaker whose probe is due and"
+    " releases held messages whose breaker is closed; an operator may release it",
+    Status.BLOCKED: "the finish of the message before it, which promotes it in the same"
+    " transaction; the sweeper promotes the oldest blocked message of a key that has no head",
+    Status.FAILED: "an operator: replay (a fresh budget) or cancel (releases the key)",
+}
+
 #: Statuses that release the ordering key: the next message of the key may run.
 RELEASING = (Status.DELIVERED, Status.CANCELLED)
 #: Statuses a worker may claim (when due).

@@ -7,29 +7,21 @@ the breaker is noticed that much later, at the cost of a few more failed attempt
 
 from __future__ import annotations
 
-import enum
 import logging
 import time
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bus.db import autocommit, reading, writing
+from bus.db import reading, writing
 from bus.journal import circuits
-from bus.journal.circuits import Circuit
+from bus.journal.circuits import Admission, Circuit
+from bus.journal.delivery import Claim
 from bus.settings import Settings
 
 log = logging.getLogger(__name__)
 
 #: How long a worker trusts the breaker state it read.
 CACHE_SECONDS = 1.0
-
-
-class Admission(enum.Enum):
-    """What a worker does with a message it claimed, given its target's breaker."""
-
-    DELIVER = "deliver"
-    PROBE = "probe"
-    HOLD = "hold"
 
 
 class Breakers:
@@ -45,17 +37,25 @@ class Breakers:
         self._engine = engine
         self._cache: dict[str, tuple[Circuit, float]] = {}
 
-    async def admit(self, target: str) -> Admission:
-        """Deliver, probe (the breaker is open and its probe is due, and we won it) or hold."""
-        circuit = await self._current(target)
-        if not circuit.is_open:
+    async def admit(self, claimed: Claim) -> Admission:
+        """Deliver, probe (the breaker is open, its probe is due and we won it), or hold.
+
+        A breaker the cache shows closed is trusted (the common case costs no query). One it
+        shows open is decided again in the journal, under the breaker's row lock, where holding
+        happens: a worker whose view is stale never holds a message for a breaker that closed.
+        """
+        target = claimed.target
+        if not (await self._current(target)).is_open:
             return Admission.DELIVER
-        async with autocommit(self._engine) as conn:
-            won = await circuits.take_probe(conn, target, self._settings.target(target).breaker)
-        if won:
+        breaker = self._settings.target(target).breaker
+        async with writing(self._engine) as conn:
+            admission, circuit = await circuits.admit(
+                conn, claimed.message_id, claimed.attempt, target, breaker
+            )
+        self._cache[target] = (circuit, time.monotonic())
+        if admission is Admission.PROBE:
             log.info("breaker of %s: probing", target)
-            return Admission.PROBE
-        return Admission.HOLD
+        return admission
 
     async def succeeded(self, target: str, admission: Admission) -> list[str]:
         """The target answered: close its breaker if needed; the held messages it released."""

@@ -25,12 +25,12 @@ from bus.adapters import Adapter, Delivery, EntityState, Receipt
 from bus.adapters.recording import ExchangeLog, start_log
 from bus.db import autocommit, reading, writing
 from bus.errors import DeliveryError, PermanentError, TransientError, UnknownOutcome
-from bus.journal.circuits import hold
+from bus.journal.circuits import Admission
 from bus.journal.delivery import AttemptRecord, Claim, Finish, claim, finish, step_input
 from bus.journal.entity_states import known, remember
 from bus.journal.ids import utcnow
 from bus.journal.tables import Status
-from bus.queues.breaker import Admission, Breakers
+from bus.queues.breaker import Breakers
 from bus.queues.retry import after_failure
 from bus.settings import Settings
 
@@ -69,9 +69,11 @@ class Deliverer:
         previous = await self._step_input(claimed)
         admission = Admission.DELIVER
         if previous is None or not previous.get("skip_next"):
-            admission = await self._breakers.admit(claimed.target)
+            admission = await self._breakers.admit(claimed)
         if admission is Admission.HOLD:
-            return await self._hold(claimed)
+            return Status.HELD
+        if admission is Admission.LOST:
+            return None
         exchanges = start_log()
         started_at, started = utcnow(), time.perf_counter()
         outcome, kind, error = await self._attempt(claimed, previous)
@@ -99,12 +101,6 @@ class Deliverer:
         if status is not Status.DELIVERED:  # cancelled by an operator, then this one released
             return {"skip_next": f"the step before was {status.value}"}
         return result
-
-    async def _hold(self, claimed: Claim) -> Status | None:
-        reason = f"{claimed.target} is unavailable: its circuit breaker is open"
-        async with autocommit(self._engine) as conn:
-            held = await hold(conn, claimed.message_id, claimed.attempt, reason)
-        return Status.HELD if held else None
 
     async def _observe_health(
         self, target: str, admission: Admission, kind: str, error: DeliveryError | None

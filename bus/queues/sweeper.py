@@ -1,7 +1,9 @@
 """The sweeper: re-enqueues whatever is due and not in the queue, so nothing accepted is lost.
 
-It also wakes one held message of each open circuit breaker whose probe is due: the worker that
-claims it probes the target.
+It also wakes one held message of each open circuit breaker whose probe is due (the worker that
+claims it probes the target), releases messages held for a breaker that is closed, and promotes
+the next message of a key left without a head: every line of ``bus.journal.tables.OWNERS`` that
+names the sweeper.
 
 It runs in a thread of its own, with its own event loop and engine, beside the workers (or inside
 ``bus serve`` with the embedded queue). On PostgreSQL several sweepers may run; one works per round.
@@ -18,8 +20,8 @@ import dramatiq
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bus.db import create_engine, writing
-from bus.journal.circuits import probe_candidates
-from bus.journal.sweep import take_due
+from bus.journal.circuits import probe_candidates, release_closed
+from bus.journal.sweep import promote_stranded, take_due
 from bus.queues.broker import enqueue
 from bus.settings import Settings
 
@@ -70,9 +72,15 @@ async def sweep_once(settings: Settings, engine: AsyncEngine, broker: dramatiq.B
             limit=SWEEP_LIMIT,
         )
         probes = await probe_candidates(conn)
+        released = await release_closed(conn)
+        promoted = await promote_stranded(conn, limit=SWEEP_LIMIT)
     if probes:
         log.info("sweeper wakes %d held message(s) to probe open breakers", len(probes))
-        due += probes
+    if released:
+        log.warning("sweeper releases %d message(s) held for closed breakers", len(released))
+    if promoted:
+        log.warning("sweeper promotes %d message(s) of keys left without a head", len(promoted))
+    due += probes + released + promoted
     if due:
         log.info("sweeper re-enqueues %d message(s)", len(due))
         await asyncio.to_thread(enqueue, broker, due)

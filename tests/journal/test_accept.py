@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -119,3 +120,47 @@ async def test_sequences_are_gap_free_under_concurrent_group_commits(journal: As
     assert sorted(committed) == sorted(
         o.message_id for o in outcomes if isinstance(o, Accepted) and o.status is Status.ACCEPTED
     )
+
+
+async def test_a_key_reused_for_another_method_fails_only_that_caller(journal: AsyncEngine) -> None:
+    """The reused key's first row is a repeat, but its later step is new: that must not break the
+    group commit for the calls that share the transaction."""
+    one_step = dataclasses.replace(command("k-reused", order="R-1"), method="address.request")
+    two_steps = dataclasses.replace(
+        command("k-reused", order="R-1"),
+        method="invoice.request",
+        then=(("storefront", "document.deliver"),),
+    )
+    committed: list[str] = []
+    committer = GroupCommitter(journal, committed.extend, max_batch=100, writers=1)
+    committer.start()
+    first = await committer.accept(one_step)
+    outcomes = await asyncio.gather(
+        committer.accept(two_steps),
+        *(committer.accept(command(f"k-{n}", order=f"S-{n}")) for n in range(30)),
+    )
+    await committer.stop()
+    assert isinstance(first, Accepted)
+    reused, *others = outcomes
+    assert isinstance(reused, IdempotencyConflict)
+    assert reused.data == {"message_id": first.message_id}
+    assert all(isinstance(o, Accepted) and o.created for o in others)
+    async with reading(journal) as conn:
+        count = len((await conn.execute(select(messages.c.id))).all())
+    assert count == 31
+
+
+async def test_one_failing_command_fails_only_its_own_caller(journal: AsyncEngine) -> None:
+    """A command the journal cannot store (here a payload that is not JSON) is answered with its
+    own error; the calls that shared its transaction are journaled."""
+    broken = dataclasses.replace(command("k-broken"), payload={"order_id": {1, 2}})  # a set
+    committer = GroupCommitter(journal, lambda _ids: None, max_batch=100, writers=1)
+    committer.start()
+    outcomes = await asyncio.gather(
+        committer.accept(broken),
+        *(committer.accept(command(f"k-{n}", order=f"S-{n}")) for n in range(10)),
+        return_exceptions=True,
+    )
+    await committer.stop()
+    assert isinstance(outcomes[0], TypeError)
+    assert all(isinstance(o, Accepted) and o.created for o in outcomes[1:])

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bus.adapters import EntityState
-from bus.db import autocommit, reading, writing
+from bus.db import reading, writing
 from bus.journal import circuits
 from bus.journal.accept import Accepted, Branch, accept_batch
 from bus.journal.credentials import JournalSecrets
@@ -106,8 +106,11 @@ async def test_the_breaker_opens_at_the_threshold_and_one_probe_releases_the_hel
     for message_id in ids:
         claimed = await claim_one(journal, message_id)
         assert claimed is not None
-        async with autocommit(journal) as conn:
-            assert await circuits.hold(conn, message_id, claimed.attempt, "down")
+        async with writing(journal) as conn:
+            admitted, _ = await circuits.admit(
+                conn, message_id, claimed.attempt, "navision", BREAKER
+            )
+        assert admitted is circuits.Admission.HOLD
     async with reading(journal) as conn:
         held = (await conn.execute(select(messages.c.status, messages.c.attempts))).all()
     assert sorted(held) == [("held", 0)] * 3  # no attempt spent
@@ -116,9 +119,22 @@ async def test_the_breaker_opens_at_the_threshold_and_one_probe_releases_the_hel
     await asyncio.sleep(BREAKER.cooldown + 0.05)
     async with writing(journal) as conn:
         [probe] = await circuits.probe_candidates(conn)
-    async with autocommit(journal) as conn:
-        assert await circuits.take_probe(conn, "navision", BREAKER)
-        assert not await circuits.take_probe(conn, "navision", BREAKER)  # one probe at a time
+    claimed_probe = await claim_one(journal, probe)
+    assert claimed_probe is not None
+    async with writing(journal) as conn:
+        admitted, _ = await circuits.admit(conn, probe, claimed_probe.attempt, "navision", BREAKER)
+    assert admitted is circuits.Admission.PROBE
+    async with writing(journal) as conn:  # one probe at a time: a second claim is held
+        await conn.execute(update(messages).where(messages.c.id == probe).values(status="accepted"))
+    again = await claim_one(journal, probe)
+    assert again is not None
+    async with writing(journal) as conn:
+        admitted, _ = await circuits.admit(conn, probe, again.attempt, "navision", BREAKER)
+    assert admitted is circuits.Admission.HOLD
+    async with writing(journal) as conn:
+        await conn.execute(
+            update(messages).where(messages.c.id == probe).values(status="delivered")
+        )
     async with writing(journal) as conn:
         released = await circuits.record_success(conn, "navision", BREAKER)
         state = await circuits.read(conn, "navision")
