@@ -2,7 +2,8 @@
 
 ``sales_order.create`` posts a ``SalesOrder`` with its ``SalesOrderSalesLines`` in one deep
 insert, carrying the bus's message id as ``External_Document_No``; ``lookup`` finds an order by
-that number, so an attempt that may have landed is never repeated blindly; a free-text
+that number, so an attempt that may have landed is never repeated blindly (never by the
+storefront's order id in ``Your_Reference``: another message can carry it too); a free-text
 delivery address (the licence address of a licensed customer) goes as ``Ship_to_Address``.
 ``customer.read`` reads a ``Customer`` as the storefront account needs it (a blocked one is
 refused) with the facts orders are routed by: its alcohol licence, its warehouse
