@@ -10,7 +10,9 @@ import logging
 import multiprocessing
 import signal
 import threading
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from multiprocessing.process import BaseProcess
 from typing import Annotated, Any, TypeVar
 
 import typer
@@ -39,6 +41,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(messages_app, name="messages")
 console = Console()
 T = TypeVar("T")
+
+#: Seconds a worker process may take to exit beyond its grace period (interpreter teardown).
+_CHILD_EXIT_MARGIN = 10.0
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -108,11 +113,25 @@ def worker(
     ]
     for child in children:
         child.start()
-    _wait_for_signal()  # then pass it on: each child stops gracefully (requeues its prefetch)
+    _wait_for_signal()
+    _stop_children(children, settings)
+
+
+def _stop_children(children: Sequence[BaseProcess], settings: Settings) -> None:
+    """Pass the stop on (SIGTERM): each child finishes its attempts under way and puts its
+    prefetched messages back; one still running past the grace period is killed."""
+    from bus.queues.worker import stop_grace
+
     for child in children:
         child.terminate()
+    deadline = time.monotonic() + stop_grace(settings) + _CHILD_EXIT_MARGIN
     for child in children:
-        child.join()
+        child.join(max(0.0, deadline - time.monotonic()))
+    for child in children:
+        if child.is_alive():  # its leases expire and the sweeper hands its messages on
+            logging.getLogger("bus").warning("worker process %s did not stop; killed", child.pid)
+            child.kill()
+            child.join()
 
 
 def _worker_process() -> None:
@@ -132,7 +151,8 @@ def _run_worker(settings: Settings) -> None:
     logging.getLogger("bus").info("worker started (%d threads)", settings.queue.worker_threads)
     _wait_for_signal()
     sweeper.stop()
-    delivery.stop()
+    delivery.stop()  # lets the attempts under way finish: see bus.queues.worker
+    logging.getLogger("bus").info("worker stopped")
 
 
 def _wait_for_signal() -> None:
@@ -385,6 +405,12 @@ def messages_show(message_id: str, as_json: JsonOption = False) -> None:
         "last_error",
     ):
         console.print(f"[bold]{field:>16}[/] {summary.get(field)}")
+    if message.get("blocked_by"):
+        blocker = message["blocked_by"]
+        console.print(
+            f"[bold]{'blocked by':>16}[/] {blocker['id']} ({blocker['status']}): replay or cancel"
+            " it to move this key on"
+        )
     console.print("[bold]         payload[/]", json.dumps(message["payload"], ensure_ascii=False))
     console.print("[bold]          result[/]", json.dumps(message["result"], ensure_ascii=False))
     table = Table("#", "started", "ms", "outcome", "http", "error")
@@ -433,6 +459,24 @@ def messages_replay(
     actor = by or getpass.getuser()
     results = _with_engine(
         lambda engine: operations.replay(_settings(), engine, ids, actor=actor, reason=reason)
+    )
+    _print_results(results, as_json)
+
+
+@messages_app.command("release")
+def messages_release(
+    message_ids: Annotated[list[str], typer.Argument(help="Ids of held messages.")],
+    reason: Annotated[str, typer.Option(help="Why: kept with the message.")] = "",
+    by: Annotated[str | None, typer.Option(help="Who (default: the OS user).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Let held messages through now; an open breaker probes its target with the first."""
+    _require_reason(reason)
+    actor = by or getpass.getuser()
+    results = _with_engine(
+        lambda engine: operations.release(
+            _settings(), engine, message_ids, actor=actor, reason=reason
+        )
     )
     _print_results(results, as_json)
 

@@ -1,4 +1,4 @@
-"""What integration engineers do to messages: find, inspect, replay and cancel them.
+"""What integration engineers do to messages: find, inspect, replay, release and cancel them.
 
 The CLI is a thin shell over these functions. Each action runs in its own transaction per message
 and is recorded with who did it and why; wake-ups are enqueued after the commit (with the embedded
@@ -55,6 +55,20 @@ async def replay(
 
     results = await _each(engine, message_ids, replay_one)
     _wake(settings, [r.message_id for r in results if r.status == Status.ACCEPTED.value])
+    return results
+
+
+async def release(
+    settings: Settings, engine: AsyncEngine, message_ids: list[str], *, actor: str, reason: str
+) -> list[ActionResult]:
+    """Release each held message; released ones are woken at once with a Redis queue."""
+
+    async def release_one(conn: AsyncConnection, message_id: str) -> ActionResult:
+        await operator.release(conn, message_id, actor=actor, reason=reason)
+        return ActionResult(message_id, True, status=Status.ACCEPTED.value)
+
+    results = await _each(engine, message_ids, release_one)
+    _wake(settings, [r.message_id for r in results if r.ok])
     return results
 
 

@@ -73,6 +73,14 @@ class StepView(Result):
     operation: str
 
 
+class BlockerView(Result):
+    """The message a ``blocked`` one waits for: the oldest unfinished message before it with the
+    same ordering key. An operator who replays or cancels it moves the key forward."""
+
+    message_id: str
+    status: str
+
+
 class MessageView(Result):
     """A journaled message as its caller sees it.
 
@@ -93,6 +101,7 @@ class MessageView(Result):
     attempts: list[AttemptView]
     parent_id: str | None
     children: list[StepView]
+    blocked_by: BlockerView | None = None
     deadline: str | None = None
     stuck: bool = False
 

@@ -68,7 +68,12 @@ def describe(message: dict[str, Any]) -> dict[str, Any]:
             }
             for child in message.get("children", [])
         ],
+        "blocked_by": _blocker(message.get("blocked_by")),
     }
+
+
+def _blocker(blocker: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if blocker is None else {"message_id": blocker["id"], "status": blocker["status"]}
 
 
 def _iso(value: Any) -> str | None:

@@ -3,8 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from pathlib import Path
 
-from tests.e2e.conftest import Simulator, all_delivered, order, wait_until
+import pytest
+
+from bus.settings import DEV_KEYS
+from tests.e2e.conftest import (
+    FAST,
+    Simulator,
+    all_delivered,
+    order,
+    running,
+    statuses,
+    wait_until,
+)
 from tests.support.processes import BusClient, Stack
 
 NAV_REJECTS = {
@@ -109,3 +122,61 @@ def test_replay_by_filter_needs_yes(
     )
     assert sorted(r["message_id"] for r in done) == sorted(ids)  # type: ignore[union-attr,index]
     wait_until(all_delivered(client, ids), redis_stack, 30, "delivery after the bulk replay")
+
+
+@pytest.fixture
+def patient_breaker_stack(log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
+    """The embedded stack whose NAV breaker, once open, stays open for ten minutes."""
+    env = {
+        "BUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bus.db'}",
+        **FAST,
+        "BUS_NAVISION__BREAKER__FAILURE_THRESHOLD": "1",
+        "BUS_NAVISION__BREAKER__COOLDOWN": "600",
+        "BUS_NAVISION__BREAKER__MAX_COOLDOWN": "600",
+    }
+    yield from running(Stack(env, log_dir))
+
+
+def test_an_operator_releases_held_orders_and_sees_what_blocks_an_order(
+    patient_breaker_stack: Stack,
+) -> None:
+    """NAV's breaker stays open for ten minutes; the operator knows NAV is back and releases the
+    held orders from the CLI: the first probes, its success releases the rest. An order waiting
+    behind a failed one says which, and cancelling that one lets it run."""
+    stack = patient_breaker_stack
+    client = BusClient(stack.api_url, DEV_KEYS["storefront"])
+    simulator = Simulator(stack.sim_url)
+    simulator.fault(mode="down")
+    first = client.call("order.submit", order(1))["message_id"]
+    wait_until(
+        lambda: client.call("message.get", {"message_id": first})["status"] != "accepted",
+        stack,
+        30,
+        "the first attempt to fail and open the breaker",
+    )
+    held = [client.call("order.submit", order(n))["message_id"] for n in (2, 3)]
+    wait_until(lambda: set(statuses(client, held).values()) == {"held"}, stack, 30, "held orders")
+    simulator.clear_faults()
+    released = cli_json(stack, "messages", "release", *held, "--reason", "NAV is back")
+    assert [r["ok"] for r in released] == [True, True]  # type: ignore[union-attr,index]
+    wait_until(all_delivered(client, held), stack, 30, "the released orders")
+    wait_until(all_delivered(client, [first]), stack, 30, "the first order's retry")
+
+    simulator.fault(**NAV_REJECTS)
+    failing = client.call("order.submit", order(4))["message_id"]
+    waiting = client.call("order.submit", order(4, idempotency_key="e2e-4b"))["message_id"]
+    wait_until(
+        lambda: statuses(client, [failing, waiting]) == {failing: "failed", waiting: "blocked"},
+        stack,
+        30,
+        "the failed head and the order behind it",
+    )
+    viewed = client.call("message.get", {"message_id": waiting})
+    assert viewed["blocked_by"] == {"message_id": failing, "status": "failed"}
+    shown = stack.run_cli("messages", "show", waiting)
+    assert f"blocked by {failing} (failed)" in " ".join(shown.stdout.split())
+    simulator.clear_faults()
+    cli_json(stack, "messages", "cancel", failing, "--reason", "the customer withdrew it")
+    wait_until(all_delivered(client, [waiting]), stack, 30, "the order behind it")
+    client.close()
+    simulator.http.close()
