@@ -7,6 +7,7 @@ delivery worker threads and the sweeper.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -81,8 +82,8 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         finally:
             await committer.stop()
             await enqueuer.drain()
-            for stop in embedded:
-                stop()
+            for stop in embedded:  # blocking: the delivery threads finish their attempts
+                await asyncio.to_thread(stop)
             await queries.aclose()
             await engine.dispose()
 
