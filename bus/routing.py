@@ -5,13 +5,26 @@ the deployment's settings say which system plays it (``erp = "navision"``), so t
 every ERP/CRM pair. Every step is journaled at accept, in one transaction, as its own message: the
 first is the message the caller gets back, the later ones are its children. They share an ordering
 key, so a step starts only after the step before it was delivered, and it sees that step's result
-(the ERP's order number, the deal that was read).
+(the ERP's order number, the deal that was read); a route without a key of its own gets one per
+message (``message:<id>``) for that.
+
+Ordering keys are as narrow as the business needs (DESIGN.md §4): a message waits only for the
+messages it really depends on, because a permanent failure holds every later message of its key
+until an operator acts. Two messages share a key only when the later one would be wrong or refused
+if it overtook the earlier one (a deactivate before its create, a status change of an order the
+storefront does not have yet). The README lists every method's key and why.
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+#: An ordering key: a ``str.format`` template over the params, or a function of them when the key
+#: depends on which params were sent.
+KeyTemplate = str | Callable[[Mapping[str, Any]], str | None]
 
 
 @dataclass(frozen=True)
@@ -28,42 +41,74 @@ class Route:
 
     Parameters:
         steps: delivered one after the other; each later step sees the result of the one before.
-        ordering_key: a ``str.format`` template over the params; messages that render the same key
-            are delivered one at a time, in acceptance order. ``None``: no ordering beyond the
-            route's own steps.
+        ordering_key: a ``str.format`` template over the params, or a function of them; messages
+            that render the same key are delivered one at a time, in acceptance order. ``None``:
+            no ordering beyond the route's own steps.
         reply: see the attribute.
+        parent_key: see the attribute.
     """
 
     steps: tuple[Step, ...]
-    ordering_key: str | None = None
+    ordering_key: KeyTemplate | None = None
     #: the method by which the target answers later, correlated by this message's id: until
     #: that reply arrives the request is not done (and past its deadline it is stuck)
     reply: str | None = None
+    #: the message answers an earlier one, is journaled as its child and takes its ordering key,
+    #: so it follows that message (and what that message follows) and nothing else; the handler,
+    #: which finds the earlier message, applies it (``ordering_key`` is then unused)
+    parent_key: bool = False
 
-    def key_for(self, params: dict[str, Any]) -> str | None:
+    def key_for(self, params: Mapping[str, Any]) -> str | None:
         """Render this route's ordering key for ``params``."""
-        return None if self.ordering_key is None else self.ordering_key.format(**params)
+        if self.ordering_key is None:
+            return None
+        if isinstance(self.ordering_key, str):
+            return self.ordering_key.format(**params)
+        return self.ordering_key(params)
+
+
+def _own_request_key(params: Mapping[str, Any]) -> str:
+    """A key no other message has: only the request's decision, which takes it, follows it.
+
+    The journal gives the request its message id only at accept, so the key cannot name that id;
+    a repeated call gets the first call's message and key, and this one is dropped unused.
+    """
+    return f"request:{uuid.uuid4().hex}"
+
+
+def _merge_key(params: Mapping[str, Any]) -> str | None:
+    """The new order's key for an accepted merge; none for a rejected one."""
+    new_order = params.get("new_order")
+    return None if new_order is None else f"order:{new_order['order_id']}"
 
 
 #: A request of a customer that the ERP registers now and decides on later.
 _CUSTOMER_REQUEST = Route(
     steps=(Step("erp", "account.request"),),
-    ordering_key="customer:{customer}",
+    # Each request has a key of its own, which its decision takes: the decision reaches the
+    # storefront after the request, and nothing else waits for either. Requests do not depend
+    # on each other (the ERP registers each on its own) nor on the account's lifecycle (the
+    # customer is the ERP's before the CRM provisions it).
+    ordering_key=_own_request_key,
     reply="request.decided",
 )
 
 #: The command routes of the bus.
 ROUTES: dict[str, Route] = {
     # order.submit is routed by customer segment: see bus.order_routing and
-    # settings.order_routes.
-    # The ERP reports an order's progress: the storefront shows it, after everything earlier
-    # about the same order.
+    # settings.order_routes. Its key is order:<order_id> (bus.handlers.orders), each order of a
+    # split cart order:<order_id>/<contract>, which is that order's own order_id.
+    # The ERP reports an order's progress: the storefront shows it after the order's submit and
+    # earlier changes (a status must not land before the order, nor an older one after a newer),
+    # and after the merge that made the order; never behind another order of the customer.
     "order.status_changed": Route(
         steps=(Step("storefront", "order.update"),), ordering_key="order:{order_id}"
     ),
     # Provisioning: the ERP's data about the customer, the storefront user, the customer's order
     # history (6 months), the mail with the set-password link, the outcome back to the CRM.
-    # Every message of a customer waits for the one before.
+    # The account's lifecycle is ordered per customer (a deactivate must not overtake its create,
+    # a re-create its deactivate); nothing else of the customer shares the key, so a failed
+    # document or request never holds an account.
     "account.create": Route(
         steps=(
             Step("erp", "customer.read"),
@@ -82,36 +127,38 @@ ROUTES: dict[str, Route] = {
     "account.deactivate": Route(
         steps=(Step("storefront", "user.deactivate"),), ordering_key="customer:{erp_key}"
     ),
-    # Documents: the ERP issues them, the storefront receives the PDF. Keyed by customer, so a
-    # document never reaches a storefront account before it exists.
+    # Documents: the ERP issues them, the storefront receives the PDF. No key beyond the route's
+    # own (message:<id>): the PDF follows its ERP step, and a document depends on no other
+    # message; the customer asks for it from the storefront, where the account already is.
     "invoice.request": Route(
         steps=(Step("erp", "invoice.create"), Step("storefront", "document.deliver")),
-        ordering_key="customer:{customer}",
     ),
     "reconciliation.request": Route(
         steps=(Step("erp", "reconciliation.create"), Step("storefront", "document.deliver")),
-        ordering_key="customer:{customer}",
     ),
     # A customer's requests: the ERP registers them, decides later and says so with
-    # request.decided, which reaches the storefront after the request.
+    # request.decided.
     "address.request": _CUSTOMER_REQUEST,
     "employee.request": _CUSTOMER_REQUEST,
-    "request.decided": Route(
-        steps=(Step("storefront", "request.update"),), ordering_key="customer:{customer}"
-    ),
+    # The decision is the request's child and takes the request's key (bus.handlers.requests):
+    # it reaches the storefront after its request was delivered, and waits for nothing else.
+    "request.decided": Route(steps=(Step("storefront", "request.update"),), parent_key=True),
     # The ERP's verdict on merging orders: the storefront removes them and shows the new one,
-    # or leaves them as they were.
-    "order.merge": Route(
-        steps=(Step("storefront", "order.merge"),), ordering_key="customer:{customer}"
-    ),
+    # or leaves them as they were. An accepted merge is keyed by the new order: the ERP's status
+    # changes of that order come right after it (a preorder: created in reserve, provided) and
+    # must not reach the storefront before the order exists there. A rejection changes no order
+    # and nothing later depends on it: no key.
+    "order.merge": Route(steps=(Step("storefront", "order.merge"),), ordering_key=_merge_key),
     # Creatio's business process reports a saved order: read it, then bring the storefront's
     # order up to date (skipped when it shows what the bus itself last wrote or forwarded).
+    # Keyed by the Creatio order, the only id the event carries: its changes land in order.
     "creatio.order_changed": Route(
         steps=(Step("crm", "order.read"), Step("storefront", "order.update")),
         ordering_key="creatio-order:{order_id}",
     ),
     # An outbound Bitrix24 event about a deal: read the deal, then bring the storefront's order
     # up to date (skipped when the deal shows what the bus itself last wrote or forwarded).
+    # Keyed by the deal, the only id the event carries: its changes land in order.
     "bitrix24.deal_changed": Route(
         steps=(Step("crm", "deal.read"), Step("storefront", "order.update")),
         ordering_key="bitrix24-deal:{deal_id}",

@@ -57,6 +57,10 @@ def _command(
         operation=operation,
         payload=plan.payload,
         idempotency_key=idempotency_key,
+        # Per order, as order.status_changed is keyed (bus.routing): the ERP's changes of an order
+        # reach the storefront after the order's own steps, and no other order waits for it. A
+        # split's orders are keyed order:<order_id>/<contract> by the journal, which is each
+        # one's own order_id, so their changes follow them the same way.
         ordering_key=f"order:{plan.payload['order_id']}",
         correlation_id=call.correlation_id,
         then=then,

@@ -1,19 +1,21 @@
 """Requests the ERP decides on (a delivery address, an employee's account), its decisions, and
 its verdict on merging orders.
 
-A request is journaled for the ERP in one form, ``{customer, kind, details}``; the ERP decides
-later and calls ``request.decided`` with the request's message id. The decision is journaled as
-the request's child, so the request shows it, and it is delivered to the storefront with what was
-asked, after the request itself (they share the customer's ordering key).
+A request is journaled for the ERP in one form, ``{customer, kind, details}``, under an ordering
+key of its own; the ERP decides later and calls ``request.decided`` with the request's message id.
+The decision is journaled as the request's child, so the request shows it, and it is delivered to
+the storefront with what was asked, after the request itself: it takes the request's ordering key,
+so it waits for its request and for no other message of the customer.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from bus.db import reading
 from bus.errors import InvalidParams
-from bus.handlers.commands import accept_command, command_method
+from bus.handlers.commands import accept_command, command_method, journal_command, routed_command
 from bus.journal.queries import get_message
 from bus.routing import ROUTES
 from bus.rpc import Call, MethodSpec
@@ -49,11 +51,22 @@ def methods(services: Services) -> list[MethodSpec]:
                     ]
                 }
             )
-        asked = request["payload"]
-        decision = {**asked, **params.model_dump(mode="json", exclude={"idempotency_key"})}
-        return await accept_command(
-            services, call, params, adjusted=decision, parent_id=request["id"]
+        sent = params.model_dump(mode="json", exclude={"idempotency_key"})
+        command = routed_command(
+            services,
+            call.method,
+            source=call.client,
+            payload={**request["payload"], **sent},
+            idempotency_key=params.idempotency_key,
+            correlation_id=call.correlation_id,
         )
+        # The decision follows its request, and only it (the route's parent_key): it takes the
+        # request's key, whatever that is (a request journaled before keys were narrowed has its
+        # customer's, and its decision still follows it).
+        command = dataclasses.replace(
+            command, sent=sent, parent_id=request["id"], ordering_key=request["ordering_key"]
+        )
+        return await journal_command(services, command)
 
     return [
         MethodSpec.serving("address.request", request),
