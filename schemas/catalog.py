@@ -73,7 +73,7 @@ METHODS: dict[str, MethodSchema] = {
         ),
         MethodSchema(
             "account.deactivate",
-            "Disable a customer's storefront user, after every earlier message of the customer.",
+            "Disable a customer's storefront user, after the customer's earlier account.create.",
             AccountDeactivate,
             Accepted,
         ),

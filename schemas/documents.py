@@ -1,7 +1,7 @@
 """``invoice.request`` / ``reconciliation.request``: documents the customer asks for.
 
 The ERP issues the document; the bus delivers the PDF back to the storefront
-(``document.deliver``) as soon as the ERP has it, in order with the customer's other messages.
+(``document.deliver``) as soon as the ERP has it; a document waits for no other message.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ class RequestDecided(Params):
     """Params of ``request.decided``: the ERP approved or declined a request.
 
     ``request_id`` is the message id the bus answered the request with; the decision is
-    delivered to the storefront after the request, in order with the customer's other messages.
+    delivered to the storefront after the request, and waits for no other message.
     """
 
     request_id: Annotated[str, StringConstraints(min_length=26, max_length=26)]
