@@ -15,13 +15,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from multiprocessing.process import BaseProcess
 from typing import Annotated, Any, TypeVar
 
+import tenacity
 import typer
 from aiohttp import web
 from rich.console import Console
 from rich.table import Table
 
 from bus import operations, sandbox
-from bus.db import create_engine
+from bus.db import create_engine, journal_unreachable
 from bus.journal.deadlines import Deadlines
 from bus.journal.ids import utcnow
 from bus.journal.queries import MessageFilter
@@ -69,6 +70,61 @@ def _prepare_schema(settings: Settings, migrate: bool | None) -> None:
         raise typer.BadParameter("the journal's schema is behind: run `bus db upgrade` first")
 
 
+def _when_journal_answers(settings: Settings, work: Callable[[], T]) -> T:
+    """Run ``work`` (which needs the journal), again while the journal cannot be reached.
+
+    PostgreSQL starting (or restarting, or not up yet when everything starts together) is not a
+    reason to exit: every failure is logged and tried again, for up to ``startup_wait`` seconds in
+    all. Past that the command exits 1, saying why. Any other error ends it at once.
+    """
+    log = logging.getLogger("bus")
+    wait = settings.startup_wait
+
+    def report(state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        pause = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "the journal cannot be reached (%s); trying again in %.1fs (waiting up to %gs)",
+            _first_line(error),
+            pause,
+            wait,
+        )
+
+    retrying = tenacity.Retrying(
+        retry=tenacity.retry_if_exception(journal_unreachable),
+        stop=tenacity.stop_before_delay(wait),
+        wait=tenacity.wait_exponential(multiplier=0.25, max=5),
+        before_sleep=report,
+        reraise=True,
+    )
+    try:
+        result = retrying(work)
+    except Exception as error:
+        if not journal_unreachable(error):
+            raise
+        log.error("the journal is still unreachable after %gs: %s", wait, _first_line(error))
+        raise typer.Exit(1) from None
+    if retrying.statistics.get("attempt_number", 1) > 1:
+        log.info("the journal answers")
+    return result
+
+
+def _first_line(error: BaseException | None) -> str:
+    """``Type: first line``; SQLAlchemy's messages go on with the statement and its values."""
+    if error is None:
+        return "no error"
+    return f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:200]}"
+
+
+async def _ping(database_url: str) -> None:
+    engine = create_engine(database_url, null_pool=True)
+    try:
+        async with engine.connect() as conn:
+            await conn.exec_driver_sql("SELECT 1")
+    finally:
+        await engine.dispose()
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
@@ -83,7 +139,7 @@ def serve(
     """Serve the JSON-RPC API (with the embedded queue, also deliver)."""
     _logging()
     settings = _settings()
-    _prepare_schema(settings, migrate)
+    _when_journal_answers(settings, lambda: _prepare_schema(settings, migrate))
     from bus.app import create_app
 
     web.run_app(
@@ -104,6 +160,7 @@ def worker(
     settings = _settings()
     if not settings.redis_url:
         raise typer.BadParameter("set BUS_REDIS_URL: the embedded queue is served by `bus serve`")
+    _when_journal_answers(settings, lambda: asyncio.run(_ping(settings.database_url)))
     if processes == 1:
         _run_worker(settings)
         return

@@ -13,11 +13,17 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 _READ_ONLY = "bus_read_only"
+
+#: Seconds to open one PostgreSQL connection. A server that takes longer is not there for us
+#: (asyncpg's default is 60 s): failing sooner lets a caller hear "journal unavailable" within
+#: its call budget instead of a bare timeout.
+CONNECT_TIMEOUT = 5.0
 
 
 def create_engine(url: str, *, pool_size: int = 10, null_pool: bool = False) -> AsyncEngine:
@@ -33,9 +39,13 @@ def create_engine(url: str, *, pool_size: int = 10, null_pool: bool = False) -> 
         options["poolclass"] = NullPool
     elif url.startswith("postgresql"):
         # No pre-ping: it costs a round trip per transaction, and a connection broken by a
-        # server restart is invalidated on its first error anyway (that call fails unacknowledged,
-        # so nothing accepted is lost; the caller retries with its idempotency key).
+        # server restart is invalidated on its first error anyway, with every pooled connection
+        # older than it, so the pool reconnects by itself (tests/e2e/test_restarts.py). That call
+        # fails unacknowledged (``journal_unreachable``: a retryable error for the caller), so
+        # nothing accepted is lost; the caller retries with its idempotency key.
         options.update(pool_size=pool_size, max_overflow=pool_size)
+    if url.startswith("postgresql"):
+        options["connect_args"] = {"timeout": CONNECT_TIMEOUT}
     if url.startswith("sqlite"):
         options["connect_args"] = {"timeout": 30}
     engine = create_async_engine(url, **options)
@@ -91,16 +101,61 @@ async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
 
-#: What a journal that is down, starting or restarting raises: no connection, or one it dropped.
-_UNREACHABLE = (OSError, TimeoutError, ConnectionError)
+#: SQLSTATEs (or their class) of a server that cannot be reached now, not of a wrong statement:
+#: 08 connection exception, 57P01 admin shutdown, 57P02 crash shutdown, 57P03 cannot connect now
+#: (starting up, shutting down, in recovery), 53300 too many connections.
+_UNREACHABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+
+#: SQLite's "busy" (another process holds the lock past the busy timeout).
+_SQLITE_BUSY = frozenset({"SQLITE_BUSY", "SQLITE_LOCKED"})
+
+#: Modules in which a plain ``OSError`` means that connecting to the journal failed.
+_DRIVER_MODULES = ("asyncpg", "sqlalchemy", "aiosqlite")
 
 
 def journal_unreachable(error: BaseException) -> bool:
-    """True when ``error`` says the journal cannot be reached now (not that a statement is wrong).
+    """True when ``error`` says the journal cannot be reached now (not that a statement is wrong):
+    the server is down, starting, shutting down or restarting, the connection was cut, the pool
+    had no connection to hand out in time, or SQLite stayed locked.
 
     Such a failure is everyone's: retrying the same work later may succeed. Anything else (a
-    constraint, a value the database refuses, a bug) belongs to the statement that caused it.
+    constraint, a value the database refuses, a bug, a misused connection) belongs to the
+    statement that caused it.
+
+    Connecting raises the driver's own errors, unwrapped (asyncpg's ``ConnectionRefusedError``),
+    recognised by their SQLSTATE or as an ``OSError`` raised inside the driver, so that an
+    ``OSError`` of other code is not taken for the journal's. Errors during a statement come
+    wrapped, with SQLAlchemy's verdict on whether the connection is gone.
     """
-    if isinstance(error, DBAPIError):
-        return error.connection_invalidated or isinstance(error, OperationalError | InterfaceError)
-    return isinstance(error, _UNREACHABLE)
+    seen: set[int] = set()
+    pending = [error]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, PoolTimeout):
+            return True
+        sqlstate = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNREACHABLE_SQLSTATES):
+            return True
+        if getattr(current, "sqlite_errorname", None) in _SQLITE_BUSY:
+            return True
+        if isinstance(current, OSError) and _raised_in_driver(current):
+            return True
+        # What it wraps (SQLAlchemy's .orig) and what it was raised from; not __context__: an
+        # error raised while another was handled is an error of its own.
+        pending += [e for e in (getattr(current, "orig", None), current.__cause__) if e is not None]
+    return False
+
+
+def _raised_in_driver(error: BaseException) -> bool:
+    traceback = error.__traceback__
+    while traceback is not None:
+        module = traceback.tb_frame.f_globals.get("__name__", "")
+        if isinstance(module, str) and module.startswith(_DRIVER_MODULES):
+            return True
+        traceback = traceback.tb_next
+    return False

@@ -11,6 +11,7 @@
     │   ├── CallTimeout                -32008 the call exceeded its time budget
     │   ├── UpstreamUnavailable        -32020 a real-time query's system cannot answer now
     │   ├── UpstreamRefused            -32021 the system refused the query (unknown customer)
+    │   ├── JournalUnavailable         -32030 the journal cannot be reached now: retry the call
     │   └── RequestTooLarge            -32006 body or batch over the configured limit
     └── DeliveryError                  an adapter's outcome for one delivery attempt
         ├── TransientError             retry later (timeouts, 5xx, 429/503 with retry_after)
@@ -19,7 +20,9 @@
 
 Adapters raise only ``DeliveryError`` subclasses; the delivery policy, not the adapter, decides what
 happens next. The JSON-RPC edge turns ``CallError`` into ``{"code", "message", "data"}`` through
-``CallError.code``; anything else becomes a sanitized internal error.
+``CallError.code``; an error saying that the journal cannot be reached
+(``bus.db.journal_unreachable``) becomes ``JournalUnavailable``, whichever handler met it; anything
+else becomes a sanitized internal error.
 """
 
 from __future__ import annotations
@@ -134,6 +137,18 @@ class UpstreamRefused(CallError):
     message = "Upstream refused the query"
 
 
+class JournalUnavailable(CallError):
+    """The journal's database cannot be reached now (down, starting, restarting).
+
+    A command may or may not have been journaled (the connection may have dropped after the
+    commit): the caller repeats the same call with the same idempotency key, which journals it
+    once. ``data`` carries ``retry_after`` (seconds) and the ``correlation_id`` of the log line.
+    """
+
+    code = -32030
+    message = "Journal unavailable"
+
+
 class DeliveryError(BusError):
     """The outcome of a failed delivery attempt, as classified by an adapter.
 
@@ -190,4 +205,5 @@ CALL_ERRORS: tuple[type[CallError], ...] = (
     InvalidTransition,
     UpstreamUnavailable,
     UpstreamRefused,
+    JournalUnavailable,
 )

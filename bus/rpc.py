@@ -29,6 +29,7 @@ from aiohttp import web
 from jsonrpcserver import Error, Success, async_dispatch_to_serializable
 from pydantic import BaseModel, ValidationError
 
+from bus.db import journal_unreachable
 from bus.errors import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
@@ -37,6 +38,7 @@ from bus.errors import (
     CallTimeout,
     Forbidden,
     InvalidParams,
+    JournalUnavailable,
     RequestTooLarge,
     Unauthenticated,
 )
@@ -98,7 +100,7 @@ class RpcEdge:
         self._limits = limits
         self._clients = clients
         self._keys = {client.key.get_secret_value(): name for name, client in clients.items()}
-        self._methods = {spec.name: _dispatchable(spec, limits.call_timeout) for spec in methods}
+        self._methods = {spec.name: _dispatchable(spec, limits) for spec in methods}
 
     async def handle(self, request: web.Request) -> web.Response:
         """Serve one HTTP request carrying a JSON-RPC call, notification or batch."""
@@ -192,11 +194,19 @@ class _Refused(Exception):
         return response
 
 
-def _dispatchable(spec: MethodSpec, call_timeout: float) -> Callable[..., Awaitable[Any]]:
-    """Wrap a handler as a jsonrpcserver method: permission, params, time budget, error mapping."""
+def _dispatchable(spec: MethodSpec, limits: Limits) -> Callable[..., Awaitable[Any]]:
+    """Wrap a handler as a jsonrpcserver method: permission, params, time budget, error mapping.
+
+    This is the one place where errors become JSON-RPC errors, so a journal that cannot be reached
+    is recognised here, whichever handler met it (an accept through the group commit, a read of a
+    message or of the customer directory): the caller hears a retryable ``JournalUnavailable``,
+    never an internal error.
+    """
+    call_timeout = limits.call_timeout
 
     async def method(context: _Context, *positional: Any, **params: Any) -> Any:
         call = Call(context.client_name, spec.name, context.correlation_id)
+        budget = asyncio.timeout(call_timeout)
         try:
             if not context.client.may_call(spec.name):
                 raise Forbidden({"method": spec.name, "client": context.client_name})
@@ -213,13 +223,18 @@ def _dispatchable(spec: MethodSpec, call_timeout: float) -> Callable[..., Awaita
                     }
                 )
             parsed = _parse_params(spec.params, params)
-            async with asyncio.timeout(call_timeout):
+            async with budget:
                 return Success(await spec.handler(call, parsed))
-        except TimeoutError:
-            return _error_result(CallTimeout({"seconds": call_timeout}))
         except CallError as error:
             return _error_result(error)
-        except Exception:
+        except Exception as error:
+            # Before the time budget: connecting to a journal that is not there times out too
+            # (bus.db.CONNECT_TIMEOUT, shorter than the budget), and that is what the caller
+            # should hear about.
+            if journal_unreachable(error) and not budget.expired():
+                return _error_result(_journal_unavailable(error, call, limits))
+            if isinstance(error, TimeoutError):
+                return _error_result(CallTimeout({"seconds": call_timeout}))
             log.exception(
                 "internal error in %s (correlation id %s)", spec.name, call.correlation_id
             )
@@ -229,6 +244,19 @@ def _dispatchable(spec: MethodSpec, call_timeout: float) -> Callable[..., Awaita
     # that lookup free (it was a tenth of the edge's time under load).
     method.__signature__ = inspect.signature(method)  # type: ignore[attr-defined]
     return method
+
+
+def _journal_unavailable(error: Exception, call: Call, limits: Limits) -> JournalUnavailable:
+    log.warning(
+        "journal unreachable in %s (correlation id %s): %s: %s",
+        call.method,
+        call.correlation_id,
+        type(error).__name__,
+        (str(error).splitlines() or [""])[0][:200],  # SQLAlchemy goes on with statement and values
+    )
+    return JournalUnavailable(
+        {"retry_after": limits.journal_retry_after, "correlation_id": call.correlation_id}
+    )
 
 
 def _parse_params(model: type[BaseModel], params: dict[str, Any]) -> BaseModel:

@@ -306,6 +306,12 @@ class Limits(_Model):
     max_batch: int = Field(default=100, ge=1)
     call_timeout: float = Field(default=10.0, gt=0)
     batch_concurrency: int = Field(default=16, ge=1)
+    journal_retry_after: float = Field(
+        default=2.0,
+        gt=0,
+        description="seconds a caller is told to wait (data.retry_after) while the journal is"
+        " unreachable",
+    )
 
 
 class QueueSettings(_Model):
@@ -334,6 +340,12 @@ class Settings(BaseSettings):
     redis_namespace: str = "bus"
     host: str = "127.0.0.1"
     port: int = 8080
+    startup_wait: float = Field(
+        default=60.0,
+        ge=0,
+        description="how long bus serve and bus worker wait at start for a journal that cannot be"
+        " reached yet (PostgreSQL starting), seconds; then they give up",
+    )
     erp: Literal["navision", "onec"] = "navision"
     crm: Literal["creatio", "bitrix24"] = "bitrix24"
     clients: dict[str, ClientSettings] = Field(default_factory=_default_clients)

@@ -14,18 +14,21 @@ import os
 import signal
 import sqlite3
 import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 
 from bus.settings import DEV_KEYS
 from tests.e2e.conftest import ERP_ONLY, Simulator, all_delivered, order, statuses, wait_until
-from tests.support.processes import BusClient, Process, Stack
-from tests.support.servers import REDIS_URL, fresh_postgres_database, redis_or_skip
+from tests.support.pgcluster import PgCluster, PgClusterUnavailable
+from tests.support.processes import BusClient, Process, Stack, wait_for_http
+from tests.support.servers import REDIS_URL, fresh_postgres_database, redis_or_skip, unavailable
 
 #: NAV answers each order this late: long enough to stop a worker mid-attempt.
 NAV_DELAY = 3.0
@@ -192,4 +195,152 @@ def test_the_embedded_queue_lets_its_attempts_finish_when_the_api_stops(
     finally:
         client.close()
         simulator.http.close()
+        stack.stop()
+
+
+#: The journal's retry hint (``limits.journal_retry_after``) these tests expect in ``data``.
+RETRY_AFTER = 1.5
+
+#: Short timings, so the journal's outages resolve in seconds.
+OUTAGE = {
+    "BUS_STARTUP_WAIT": "60",
+    "BUS_LIMITS__JOURNAL_RETRY_AFTER": str(RETRY_AFTER),
+    "BUS_QUEUE__SWEEP_INTERVAL": "0.5",
+    "BUS_QUEUE__REQUEUE_AFTER": "3",
+    "BUS_ORDER_ROUTES": ERP_ONLY,
+}
+
+
+@pytest.fixture
+def pg() -> Iterator[PgCluster]:
+    """A PostgreSQL cluster of the test's own (initdb'd, not started), never the shared one."""
+    try:
+        cluster = PgCluster().initdb()
+    except PgClusterUnavailable as exc:
+        unavailable("a throw-away PostgreSQL cluster", exc)
+        raise
+    try:
+        yield cluster
+    finally:
+        cluster.cleanup()
+
+
+def _outage_stack(pg: PgCluster, log_dir: Path) -> Stack:
+    """The NAV simulator started; the bus on ``pg``'s journal with Redis, nothing of it started."""
+    redis_or_skip()
+    env = {
+        "BUS_DATABASE_URL": pg.bus_url,
+        "BUS_REDIS_URL": REDIS_URL,
+        "BUS_REDIS_NAMESPACE": f"bus-test-{uuid.uuid4().hex[:8]}",
+        **OUTAGE,
+    }
+    stack = Stack(env, log_dir)
+    stack.start_simulators()
+    return stack
+
+
+def _rpc(stack: Stack, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The whole JSON-RPC reply (result or error) to one storefront call."""
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+    headers = {"Authorization": f"Bearer {DEV_KEYS['storefront']}"}
+    reply: dict[str, Any] = httpx.post(
+        f"{stack.api_url}/rpc", json=body, headers=headers, timeout=30
+    ).json()
+    return reply
+
+
+def _assert_journal_unavailable(reply: dict[str, Any]) -> None:
+    assert "error" in reply, reply
+    error = reply["error"]
+    assert (error["code"], error["message"]) == (-32030, "Journal unavailable"), error
+    assert error["data"]["retry_after"] == RETRY_AFTER
+    assert error["data"]["correlation_id"]
+
+
+def _accepted_once_back(stack: Stack, params: dict[str, Any], timeout: float = 30) -> str:
+    """Repeat ``order.submit`` with the same params and key, as the storefront does, until it is
+    accepted; every refusal meanwhile must be the retryable one. The message id."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        reply = _rpc(stack, "order.submit", params)
+        if "result" in reply:
+            return str(reply["result"]["message_id"])
+        _assert_journal_unavailable(reply)
+        time.sleep(0.2)
+    raise AssertionError(f"order.submit not accepted within {timeout}s\n{stack.logs()}")
+
+
+def _journaled(pg: PgCluster, idempotency_key: str) -> int:
+    async def count() -> int:
+        connection = await asyncpg.connect(pg.url, timeout=5)
+        try:
+            found = await connection.fetchval(
+                "SELECT count(*) FROM messages WHERE idempotency_key = $1", idempotency_key
+            )
+        finally:
+            await connection.close()
+        return int(found)
+
+    return asyncio.run(count())
+
+
+def test_the_api_and_a_worker_started_before_postgresql_wait_for_it(
+    pg: PgCluster, log_dir: Path
+) -> None:
+    stack = _outage_stack(pg, log_dir)  # the cluster exists but is not running
+    client = BusClient(stack.api_url, DEV_KEYS["storefront"])
+    try:
+        api = stack.spawn("api", ["serve", "--migrate"])
+        worker = stack.spawn("worker", ["worker"])
+        waiting = "the journal cannot be reached"
+        for process in (api, worker):
+            wait_until(lambda p=process: waiting in p.output(), stack, 30, f"{process.name} waits")
+        time.sleep(2)  # a few more tries: still waiting, not exited
+        assert api.popen.poll() is None and worker.popen.poll() is None, stack.logs()
+
+        pg.start(wait=False)  # "the database system is starting up" for a moment, then up
+        wait_for_http(f"{stack.api_url}/health", api, timeout=60)
+        message_id = client.call("order.submit", order(1))["message_id"]
+        wait_until(all_delivered(client, [message_id]), stack, 30, "delivery by the worker")
+        assert worker.popen.poll() is None
+        for process in (api, worker):
+            assert "the journal answers" in process.output()
+    finally:
+        client.close()
+        stack.stop()
+
+
+def test_while_the_journal_is_down_calls_get_a_retryable_error_and_are_accepted_once_after(
+    pg: PgCluster, log_dir: Path
+) -> None:
+    pg.start()
+    stack = _outage_stack(pg, log_dir)
+    try:
+        api = stack.start_api()
+        before = _rpc(stack, "order.submit", order(1))["result"]["message_id"]
+
+        pg.stop()  # fast: the API's pooled connections are cut
+        assert httpx.get(f"{stack.api_url}/health", timeout=10).status_code == 503
+        # The first call meets a pooled connection the stop broke, the next ones a refused one.
+        for _ in range(3):
+            _assert_journal_unavailable(_rpc(stack, "order.submit", order(2)))
+        _assert_journal_unavailable(_rpc(stack, "message.get", {"message_id": before}))
+        assert api.popen.poll() is None
+        assert "Internal error" not in api.output()
+
+        pg.start()
+        accepted = _accepted_once_back(stack, order(2))
+        again = _rpc(stack, "order.submit", order(2))["result"]["message_id"]
+        assert again == accepted
+        assert _journaled(pg, order(2)["idempotency_key"]) == 1
+        assert httpx.get(f"{stack.api_url}/health", timeout=10).status_code == 200
+
+        # A restart: the pool drops the connections it broke and reconnects by itself.
+        pg.restart()
+        _accepted_once_back(stack, order(3))
+        assert _journaled(pg, order(3)["idempotency_key"]) == 1
+        message = _rpc(stack, "message.get", {"message_id": before})["result"]
+        assert message["message_id"] == before
+        assert api.popen.poll() is None
+    finally:
         stack.stop()
