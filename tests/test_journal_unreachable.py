@@ -6,8 +6,6 @@ an internal error. Restarts and stops of a real server are in ``tests/e2e/test_r
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from sqlalchemy import text
 
@@ -35,11 +33,6 @@ async def test_a_refused_connection_is_unreachable() -> None:
 @pytest.mark.postgres
 async def test_a_wrong_statement_is_not(postgres_url: str) -> None:
     assert not journal_unreachable(await _error_of(postgres_url, "SELECT * FROM no_such_table"))
-
-
-async def test_a_sqlite_journal_that_cannot_be_opened_is_not(tmp_path: Path) -> None:
-    missing = f"sqlite+aiosqlite:///{tmp_path}/no/such/dir/bus.db"
-    assert not journal_unreachable(await _error_of(missing))  # a configuration error
 
 
 def test_an_os_error_of_other_code_is_not() -> None:
