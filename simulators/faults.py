@@ -4,7 +4,7 @@
 and applies the first matching fault, and control routes under ``/_control/`` (no auth)::
 
     POST   /_control/faults     {"mode": ..., "delay", "status", "body", "headers",
-                                 "retry_after", "times", "match", "methods"} (or a list)
+                                 "retry_after", "times", "every", "match", "methods"} (or a list)
     GET    /_control/faults     the active faults
     DELETE /_control/faults     clear them
     GET    /_control/received?since=<seq>   recorded requests, oldest first
@@ -16,6 +16,8 @@ Modes: ``down`` (drop the connection, no response), ``slow`` (wait ``delay`` s, 
 ``status``/``error`` (answer ``status`` with ``body`` without handling), ``rate_limit`` (429
 with ``Retry-After``), ``drop_after_commit`` (handle, then drop the connection: the client
 cannot tell whether it worked) and ``slow_after_commit`` (handle, then wait ``delay`` s).
+``every: N`` applies a fault to every Nth matching request only (a target failing a third of the
+time, deterministically); ``times`` counts the requests it applied to.
 """
 
 from __future__ import annotations
@@ -75,9 +77,12 @@ class Fault(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict)
     retry_after: NonNegativeFloat = 1
     times: PositiveInt | None = None
+    every: PositiveInt | None = None
     match: str | None = None
     methods: list[str] | None = None
     _id: int = PrivateAttr(default=0)
+    #: matching requests seen, for ``every``
+    _seen: int = PrivateAttr(default=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -91,6 +96,13 @@ class Fault(BaseModel):
         return (self.match is None or self.match in request.path) and (
             self.methods is None or request.method in {m.upper() for m in self.methods}
         )
+
+    def turn_of(self, request: web.Request) -> bool:
+        """Whether this matching ``request`` is one the fault applies to (see ``every``)."""
+        if self.every is None:
+            return True
+        self._seen += 1
+        return self._seen % self.every == 0
 
     def to_json(self) -> dict[str, Any]:
         """The fault as the control API shows it."""
@@ -136,7 +148,7 @@ class FaultSet:
     def take(self, request: web.Request) -> Fault | None:
         """The first fault matching ``request``, using up one of its ``times``."""
         for fault in self._faults:
-            if fault.matches(request):
+            if fault.matches(request) and fault.turn_of(request):
                 if fault.times is not None:
                     fault.times -= 1
                     if fault.times == 0:

@@ -149,9 +149,8 @@ class Supervisor:
 class EveryThirdFails:
     """Makes a simulator answer 5xx to every third request under ``match``, until stopped.
 
-    The simulators' faults have no probability, so a thread watches the request record: after
-    each injected failure it lets two requests through, then arms a one-shot 500 again.
-    Deterministic, and never three failures in a row (so this alone does not open a breaker).
+    One fault with ``every: 3``: deterministic, and never three failures in a row, so this alone
+    does not open a breaker. What it did is counted from the simulator's request record.
     """
 
     def __init__(self, url: str, match: str, status: int = 500) -> None:
@@ -160,51 +159,30 @@ class EveryThirdFails:
         self.status = status
         self.failed = 0
         self.passed = 0
-        self._http = httpx.Client(timeout=5)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="every-third", daemon=True)
+        self._since = 0
+        self._stopped = False
 
     def start(self) -> None:
         """Begin failing requests."""
-        self._thread.start()
+        self._since = self._latest_seq()
+        fault = {"mode": "status", "status": self.status, "every": 3, "match": self.match}
+        httpx.post(f"{self.url}/_control/faults", json=fault, timeout=10).raise_for_status()
 
     def stop(self) -> None:
-        """Stop, and clear the simulator's faults (again and again, if asked)."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(10)
+        """Clear the simulator's faults and count what the fault did while it was on (once)."""
+        if self._stopped:
+            return
+        self._stopped = True
         httpx.delete(f"{self.url}/_control/faults", timeout=10).raise_for_status()
-
-    def _run(self) -> None:
-        since = self._latest_seq()
-        armed, since_failure = False, 2
-        while not self._stop.wait(0.02):
-            try:
-                entries = self._http.get(
-                    f"{self.url}/_control/received", params={"since": since}
-                ).json()["requests"]
-                for entry in entries:
-                    since = max(since, entry["seq"])
-                    if self.match not in entry["path"]:
-                        continue
-                    if entry["fault"] is not None:
-                        self.failed += 1
-                        armed, since_failure = False, 0
-                    else:
-                        self.passed += 1
-                        since_failure += 1
-                if not armed and since_failure >= 2:
-                    fault = {"mode": "status", "status": self.status, "times": 1}
-                    self._http.post(
-                        f"{self.url}/_control/faults", json={**fault, "match": self.match}
-                    ).raise_for_status()
-                    armed = True
-            except (httpx.HTTPError, ValueError, KeyError):
-                continue  # the simulator is busy; look again
-        self._http.close()
+        entries = httpx.get(
+            f"{self.url}/_control/received", params={"since": self._since}, timeout=10
+        ).json()["requests"]
+        ours = [entry for entry in entries if self.match in entry["path"]]
+        self.failed = sum(entry["fault"] is not None for entry in ours)
+        self.passed = len(ours) - self.failed
 
     def _latest_seq(self) -> int:
-        entries = self._http.get(f"{self.url}/_control/received").json()["requests"]
+        entries = httpx.get(f"{self.url}/_control/received", timeout=10).json()["requests"]
         return max((entry["seq"] for entry in entries), default=0)
 
 

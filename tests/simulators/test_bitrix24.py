@@ -432,6 +432,15 @@ async def test_injected_fault_uses_bitrix_envelope(b24: Client) -> None:
     assert (await response.json())["error"] == "QUERY_LIMIT_EXCEEDED"
 
 
+async def test_a_fault_every_third_request_fails_a_third_of_them(b24: Client) -> None:
+    fault = {"mode": "status", "status": 500, "every": 3, "match": "crm.deal.list"}
+    await b24.post("/_control/faults", json=fault)
+    statuses = [(await b24.get(f"{BASE}/crm.deal.list")).status for _ in range(9)]
+    assert statuses == [200, 200, 500] * 3
+    assert (await b24.get(f"{BASE}/crm.company.list")).status == 200  # not matching, not counted
+    assert (await b24.get(f"{BASE}/crm.deal.list")).status == 200
+
+
 async def test_update_posts_form_encoded_event(aiohttp_client: ClientFactory) -> None:
     received: list[tuple[str, dict[str, str]]] = []
     arrived = asyncio.Event()
