@@ -47,6 +47,8 @@ T = TypeVar("T")
 _CHILD_EXIT_MARGIN = 10.0
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+ReasonOpt = Annotated[str, typer.Option(help="Why: kept with the message.")]
+ByOpt = Annotated[str | None, typer.Option(help="Who (default: the OS user).")]
 
 
 def main() -> None:
@@ -491,8 +493,8 @@ def messages_show(message_id: str, as_json: JsonOption = False) -> None:
 @messages_app.command("replay")
 def messages_replay(
     message_ids: Annotated[list[str] | None, typer.Argument(help="Ids to replay.")] = None,
-    reason: Annotated[str, typer.Option(help="Why: kept with the message.")] = "",
-    by: Annotated[str | None, typer.Option(help="Who (default: the OS user).")] = None,
+    reason: ReasonOpt = "",
+    by: ByOpt = None,
     status: StatusOpt = None,
     method: MethodOpt = None,
     target: TargetOpt = None,
@@ -512,46 +514,39 @@ def messages_replay(
     ids = _selection(message_ids, where, limit, dry_run, yes, as_json)
     if ids is None:
         return
-    _require_reason(reason)
-    actor = by or getpass.getuser()
-    results = _with_engine(
-        lambda engine: operations.replay(_settings(), engine, ids, actor=actor, reason=reason)
-    )
-    _print_results(results, as_json)
+    _act(operations.replay, ids, reason, by, as_json)
 
 
 @messages_app.command("release")
 def messages_release(
     message_ids: Annotated[list[str], typer.Argument(help="Ids of held messages.")],
-    reason: Annotated[str, typer.Option(help="Why: kept with the message.")] = "",
-    by: Annotated[str | None, typer.Option(help="Who (default: the OS user).")] = None,
+    reason: ReasonOpt = "",
+    by: ByOpt = None,
     as_json: JsonOption = False,
 ) -> None:
     """Let held messages through now; an open breaker probes its target with the first."""
-    _require_reason(reason)
-    actor = by or getpass.getuser()
-    results = _with_engine(
-        lambda engine: operations.release(
-            _settings(), engine, message_ids, actor=actor, reason=reason
-        )
-    )
-    _print_results(results, as_json)
+    _act(operations.release, message_ids, reason, by, as_json)
 
 
 @messages_app.command("cancel")
 def messages_cancel(
     message_ids: Annotated[list[str], typer.Argument(help="Ids to cancel.")],
-    reason: Annotated[str, typer.Option(help="Why: kept with the message.")] = "",
-    by: Annotated[str | None, typer.Option(help="Who (default: the OS user).")] = None,
+    reason: ReasonOpt = "",
+    by: ByOpt = None,
     as_json: JsonOption = False,
 ) -> None:
     """Cancel messages that were not delivered; the next message of their key runs."""
+    _act(operations.cancel, message_ids, reason, by, as_json)
+
+
+def _act(
+    action: operations.Action, message_ids: list[str], reason: str, by: str | None, as_json: bool
+) -> None:
+    """Run an operator action on each message, recorded with who and why; print the results."""
     _require_reason(reason)
     actor = by or getpass.getuser()
     results = _with_engine(
-        lambda engine: operations.cancel(
-            _settings(), engine, message_ids, actor=actor, reason=reason
-        )
+        lambda engine: action(_settings(), engine, message_ids, actor=actor, reason=reason)
     )
     _print_results(results, as_json)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -30,6 +30,20 @@ class ActionResult:
     ok: bool
     status: str | None = None
     error: str | None = None
+
+
+class Action(Protocol):
+    """An operator action on messages by id (replay, release, cancel), recorded with who and why."""
+
+    def __call__(
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        message_ids: list[str],
+        *,
+        actor: str,
+        reason: str,
+    ) -> Awaitable[list[ActionResult]]: ...
 
 
 async def find(engine: AsyncEngine, where: MessageFilter, limit: int) -> list[dict[str, Any]]:

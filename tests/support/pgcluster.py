@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import Literal
 
 from bus.sandbox import free_port
+from tests.support.processes import file_tail
 
 #: Where Debian and Ubuntu install the server binaries, one directory per major version.
 BIN_GLOB = "/usr/lib/postgresql/*/bin"
@@ -168,10 +169,7 @@ class PgCluster:
 
     def log_tail(self, chars: int = 4000) -> str:
         """The end of the server's log, for a failing test's report."""
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
+        return file_tail(self.log_path, chars)
 
     def _run(self, binary: str, *args: str, check: bool = True) -> int:
         command = [str(self._bin / binary), *args]

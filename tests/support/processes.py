@@ -17,6 +17,14 @@ from bus.sandbox import free_port
 from bus.settings import Settings
 
 
+def file_tail(path: Path, chars: int = 4000) -> str:
+    """The end of a log file, for a failing test's report ("" while there is none)."""
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return ""
+
+
 class Process:
     """One ``python -m MODULE …`` child process (``bus`` by default), its output in a log file."""
 

@@ -19,6 +19,7 @@ from types import TracebackType
 import redis
 
 from bus.sandbox import free_port
+from tests.support.processes import file_tail
 
 
 class RedisUnavailable(RuntimeError):
@@ -110,11 +111,8 @@ class RedisServer:
             shutil.rmtree(self.root, ignore_errors=True)
 
     def log_tail(self, chars: int = 4000) -> str:
-        """The end of the server's log."""
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return ""
+        """The end of the server's log, for a failing test's report."""
+        return file_tail(self.log_path, chars)
 
     def _halt(self) -> None:
         process, self._process = self._process, None
