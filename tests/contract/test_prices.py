@@ -135,3 +135,81 @@ async def test_one_item_at_several_quantities_gets_each_its_own_price(erp: Erp) 
     erp.clock.now += SETTINGS.cache_ttl + 1  # ask again, one quantity at a time
     alone = [(await erp.service.get("20000", [line]))["prices"][0] for line in lines]
     assert [p["price"] for p in both["prices"]] == [p["price"] for p in alone]
+
+
+#: Why each ERP says an item, or a customer, may not be ordered.
+REFUSALS = {
+    "navision": {"item": "item_blocked", "customer": "customer_blocked"},  # Blocked
+    "onec": {"item": "item_deleted", "customer": "customer_deleted"},  # DeletionMark
+}
+
+
+async def test_an_item_nobody_may_buy_is_priced_and_flagged(erp: Erp) -> None:
+    # 1005 is blocked in NAV and marked for deletion in 1C; 1000 is on sale in both.
+    answer = await erp.service.get("10000", [("1005", 1.0), ("1000", 1.0)])
+    refused, on_sale = answer["prices"]
+    assert (refused["orderable"], refused["reason"]) == (False, REFUSALS[erp.system]["item"])
+    assert isinstance(refused["price"], float)  # still priced: the storefront may show it
+    assert (on_sale["orderable"], on_sale["reason"]) == (True, None)
+    assert (answer["orderable"], answer["reason"]) == (True, None)
+
+
+async def test_a_customer_nobody_may_sell_to_flags_the_whole_answer(erp: Erp) -> None:
+    # 40000 is blocked (All) in NAV and marked for deletion in 1C.
+    fresh = await erp.service.get("40000", [("1000", 1.0), ("1005", 1.0)])
+    reasons = REFUSALS[erp.system]
+    assert (fresh["orderable"], fresh["reason"]) == (False, reasons["customer"])
+    # Every line says so too; a line's own refusal comes first.
+    assert [(p["orderable"], p["reason"]) for p in fresh["prices"]] == [
+        (False, reasons["customer"]),
+        (False, reasons["item"]),
+    ]
+    assert all(isinstance(p["price"], float) for p in fresh["prices"])
+    erp.clock.now += SETTINGS.cache_ttl + 1
+    await erp.fault(mode="down")
+    stale = await erp.service.get("40000", [("1000", 1.0), ("1005", 1.0)])
+    assert stale["stale"] and (stale["orderable"], stale["reason"]) == (False, reasons["customer"])
+
+
+@pytest.mark.parametrize("blocked", ["Ship", "Invoice", "All"])
+async def test_any_nav_block_on_a_customer_stops_its_orders(
+    aiohttp_server: Any, blocked: str
+) -> None:
+    # NAV refuses a sales order for a customer blocked for Ship, Invoice or All alike.
+    server = await aiohttp_server(SIMULATORS["navision"]())
+    base = str(server.make_url("")).rstrip("/")
+    async with httpx.AsyncClient() as client:
+        changed = await client.patch(
+            f"{base}/DynamicsNAV110/ODataV4/Company('CRONUS')/Customer('30000')",
+            json={"Blocked": blocked},
+            headers={"If-Match": "*"},
+            auth=("bus", "bus-secret"),
+        )
+        changed.raise_for_status()
+        service = PriceService(SETTINGS, price_source("navision", base, client), "navision")
+        answer = await service.get("30000", [("1000", 1.0)])
+    assert (answer["orderable"], answer["reason"]) == (False, "customer_blocked")
+
+
+#: Per ERP: (customer, item, quantity) -> (price, kind, promo) of a promotion and a regular price.
+PROMOTIONS: dict[str, dict[tuple[str, str, float], tuple[float, str, bool]]] = {
+    "navision": {
+        # The open-ended WELCOME campaign beats the list price of the corkscrew (6.50).
+        ("10000", "1200", 1.0): (5.9, "Campaign", True),
+        # 10000's own price beats its group's and the list price.
+        ("10000", "1000", 1.0): (13.5, "Customer", False),
+        ("20000", "1002", 1.0): (60.0, "Customer Price Group", False),
+    },
+    "onec": {
+        # The open-ended Rioja promotion beats the base price (1120); 10000's group has none.
+        ("10000", "1002", 1.0): (1080.0, "Акция", True),
+        ("10000", "1000", 1.0): (1350.0, "Индивидуальная", False),
+        ("20000", "1002", 1.0): (1010.0, "HoReCa", False),
+    },
+}
+
+
+async def test_each_erp_marks_a_promotion_with_its_kind(erp: Erp) -> None:
+    for (customer, item, quantity), expected in PROMOTIONS[erp.system].items():
+        (price,) = (await erp.service.get(customer, [(item, quantity)]))["prices"]
+        assert (price["price"], price["kind"], price["promo"]) == expected, (customer, item)
