@@ -1,35 +1,87 @@
-"""Orders: from the storefront (a cart to deliver) and from the ERP (how an order is getting on)."""
+"""Orders: from the storefront (a cart to deliver) and from the ERP (how an order is getting on).
+
+**An order's identity is its storefront order id** (DESIGN.md §4, "a storefront order id is the
+natural key of an order"). ``order.submit`` journals every order under a key derived from its
+``order_id`` (:func:`order_key`), whatever idempotency key the caller sent, so the journal, which
+compares what was sent with what it holds under the key, decides:
+
+- the same order with the same content is the same message, however it is sent again (no key,
+  the old key, a new one, several at once): one ERP order, one CRM order, one mail, and the answer
+  the first call got;
+- the same order id with other content is refused (``-32010``, naming ``order_id`` and the message
+  the order is): a submitted order is changed where it lives (the ERP, the CRM; their changes flow
+  back), never by a second submit that would become a second order.
+
+The caller's ``idempotency_key`` is still accepted, so callers written for keys keep working, but
+the order id decides. Keys are per caller, so another storefront's order of the same id is its own.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from bus.handlers.commands import command_method, journal_command
-from bus.journal.accept import Command
+from bus.db import reading
+from bus.errors import IdempotencyConflict
+from bus.handlers.commands import command_method
+from bus.journal.accept import Accepted, Command
+from bus.journal.queries import get_message
 from bus.order_routing import OrderPlan
-from bus.order_rules import apply_rules
+from bus.order_rules import Checked, apply_rules
 from bus.rpc import Call, MethodSpec
 from bus.services import Services
 from schemas import OrderSubmit
 
+#: The journal's answer for the first message of an order split by contract (done at accept).
+_SPLIT = "order.split"
+
+
+def order_key(order_id: str) -> str:
+    """The idempotency key an order is journaled under: its storefront order id.
+
+    The journal keys a message's later steps ``<key>#<n>`` (a split's orders
+    ``<key>#<contract>#<n>``), so a ``#`` in the order id is escaped (and ``%``, the escape):
+    order ``A#2`` must not meet the key of order ``A``'s second step.
+    """
+    return "order:" + order_id.replace("%", "%25").replace("#", "%23")
+
 
 def methods(services: Services) -> list[MethodSpec]:
     """The order methods, bound to ``services``."""
+    rules = services.settings.order_rules
 
     async def submit(call: Call, params: OrderSubmit) -> dict[str, Any]:
+        # What was sent, without the key: the journal recognises a repeat by it, whatever key.
         sent = params.model_dump(mode="json", exclude={"idempotency_key"})
-        now = dt.datetime.now(dt.UTC)
-        checked = await apply_rules(sent, services.settings.order_rules, services.prices, now)
+        checked = await apply_rules(sent, rules, services.prices, dt.datetime.now(dt.UTC))
         plan = await services.router.plan(checked.order)
-        command = _command(call, plan, sent, params.idempotency_key)
-        answer = await journal_command(services, command)
-        answer.update(plan.summary())
-        if checked.adjusted:
-            answer["adjusted"] = checked.adjusted
-        if checked.unchecked:
-            answer["unchecked"] = checked.unchecked
-        return answer
+        outcome = await services.committer.accept(_command(call, plan, sent))
+        if isinstance(outcome, IdempotencyConflict):
+            raise _other_content(params.order_id, outcome)
+        if not outcome.created:
+            return await repeated(outcome, sent, plan, checked)
+        return _answer(outcome.message_id, outcome.status.value, plan.summary(), checked)
+
+    async def repeated(
+        outcome: Accepted, sent: dict[str, Any], plan: OrderPlan, checked: Checked
+    ) -> dict[str, Any]:
+        """The answer to an order sent again: the first call's, with the message's status now.
+
+        A split's route and orders are its message's recorded result, exactly as answered
+        first; an order delivered as one is planned the same way again (the route's name is not
+        journaled). The rules are applied as at the first acceptance, so ``adjusted`` names the
+        delivery date that was journaled, even when this call comes after the cut-off.
+        """
+        async with reading(services.engine) as conn:
+            first = await get_message(conn, outcome.message_id)
+        if first is None:  # the journal answered with it a moment ago: cannot happen, but if it
+            # did, this call's own plan and checks are the best answer there is
+            return _answer(outcome.message_id, outcome.status.value, plan.summary(), checked)
+        summary = plan.summary()
+        if first["operation"] == _SPLIT and isinstance(first["result"], dict):
+            summary = first["result"]
+        checked = await apply_rules(sent, rules, services.prices, first["accepted_at"])
+        return _answer(first["id"], first["status"], summary, checked)
 
     return [
         MethodSpec.serving("order.submit", submit),
@@ -37,16 +89,42 @@ def methods(services: Services) -> list[MethodSpec]:
     ]
 
 
-def _command(
-    call: Call, plan: OrderPlan, sent: dict[str, Any], idempotency_key: str | None
-) -> Command:
+def _answer(
+    message_id: str, status: str, summary: dict[str, Any], checked: Checked
+) -> dict[str, Any]:
+    """``{message_id, status, route, orders?, adjusted?, unchecked?}``."""
+    answer: dict[str, Any] = {"message_id": message_id, "status": status, **summary}
+    if checked.adjusted:
+        answer["adjusted"] = checked.adjusted
+    if checked.unchecked:
+        answer["unchecked"] = checked.unchecked
+    return answer
+
+
+def _other_content(order_id: str, conflict: IdempotencyConflict) -> IdempotencyConflict:
+    """The journal's conflict, said in the order's terms: which field, which order, which
+    message it already is."""
+    message_id = (conflict.data or {}).get("message_id")
+    return IdempotencyConflict(
+        {
+            "field": "order_id",
+            "order_id": order_id,
+            "message_id": message_id,
+            "reason": f"order {order_id} was submitted before with other content (message"
+            f" {message_id}); a submitted order is changed in the ERP or the CRM, not submitted"
+            " again",
+        }
+    )
+
+
+def _command(call: Call, plan: OrderPlan, sent: dict[str, Any]) -> Command:
     """The journal command of a planned order: a chain of steps, or a split into branches.
 
     A split's own message records the split at accept; its branches are its children.
     """
     then: tuple[tuple[str, str], ...] = ()
     if plan.branches:
-        target, operation = "bus", "order.split"
+        target, operation = "bus", _SPLIT
     else:
         (target, operation), *rest = plan.steps
         then = tuple(rest)
@@ -56,7 +134,8 @@ def _command(
         target=target,
         operation=operation,
         payload=plan.payload,
-        idempotency_key=idempotency_key,
+        # The order's identity, not the caller's key (see the module docstring).
+        idempotency_key=order_key(sent["order_id"]),
         # Per order, as order.status_changed is keyed (bus.routing): the ERP's changes of an order
         # reach the storefront after the order's own steps, and no other order waits for it. A
         # split's orders are keyed order:<order_id>/<contract> by the journal, which is each

@@ -65,6 +65,9 @@ def test_an_order_sent_again_is_one_order_and_other_content_is_refused(stack: St
 
     for order, answer in ((licensed, first), (split, parent)):
         _other_content_is_refused(stack, order, answer["message_id"])
+    # An order id that reads like a later step of another order's key is an order of its own.
+    [own] = _rpc(stack, [{**licensed, "order_id": "DUP-1#2"}])
+    assert own["result"]["message_id"] != first["message_id"], own
 
     # Counted after the refusals: each journaled once, each effect once, nothing more sent.
     assert _journaled(stack, "DUP-1") == {"orders": 1, "steps": 2}  # CRM, mail after the ERP
