@@ -193,6 +193,10 @@ class StorefrontSettings(TargetSettings):
 
     url: str = "http://127.0.0.1:7052/rpc"
     token: SecretStr = SecretStr("dev-storefront-inbound")
+    notify_failures: bool = Field(
+        default=True,
+        description="tell the storefront (message.status) when one of its messages fails for good",
+    )
 
 
 class MailSettings(TargetSettings):

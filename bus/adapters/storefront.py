@@ -32,6 +32,8 @@ OPERATIONS = frozenset(
         "document.deliver",
         "order.merge",
         "request.update",
+        # a message of the storefront's waits for an operator (bus.journal.notices)
+        "message.status",
     }
 )
 #: JSON-RPC error codes that a later call may not get: the storefront's own trouble.

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, and_, bindparam, insert, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bus.db import autocommit, writing
+from bus.journal.accept import Accepted, Command, accept_batch
 from bus.journal.ids import utcnow
 from bus.journal.tables import CLAIMABLE, RELEASING, Status, attempts, messages, ordering_keys
 
@@ -51,6 +52,8 @@ class Claim:
     cycle_started_at: dt.datetime
     ordering_key: str | None
     parent_id: str | None = None
+    #: who sent the command the message belongs to (a later step keeps its first step's source)
+    source: str = ""
 
     @property
     def may_have_landed(self) -> bool:
@@ -81,6 +84,16 @@ class Finish:
     next_attempt_at: dt.datetime | None = None
     #: the attempt does not count against the retry budget (the target throttled it)
     uncounted: bool = False
+    #: commands journaled in the finish's transaction if the finish applies (telling the
+    #: storefront of a failure): they cannot be lost, nor journaled for a finish that was not
+    follow_ups: tuple[Command, ...] = ()
+
+    @property
+    def waits_for_operator(self) -> bool:
+        """Failed, or an unknown outcome with no attempt left: nothing moves it on by itself."""
+        return self.status is Status.FAILED or (
+            self.status is Status.UNKNOWN_OUTCOME and self.next_attempt_at is None
+        )
 
 
 _CLAIM = (
@@ -113,6 +126,7 @@ _CLAIM = (
         messages.c.cycle_started_at,
         messages.c.ordering_key,
         messages.c.parent_id,
+        messages.c.source,
     )
 )
 # Statements built once: constructing and cache-keying them per call was a tenth of a worker's CPU.
@@ -169,6 +183,7 @@ async def claim(conn: AsyncConnection, message_id: str, lease: dt.timedelta) -> 
         cycle_started_at=row.cycle_started_at,
         ordering_key=row.ordering_key,
         parent_id=row.parent_id,
+        source=row.source,
     )
 
 
@@ -201,34 +216,54 @@ async def step_input(
 
 async def finish(
     engine: AsyncEngine, claimed: Claim, record: AttemptRecord, outcome: Finish
-) -> str | None:
+) -> list[str]:
     """Record the attempt and move the message to ``outcome``; if that released its ordering key
-    with messages still waiting, promote the next one, all in one transaction.
+    with messages still waiting, promote the next one; journal the outcome's follow-ups. All in
+    one transaction.
 
     One transaction, because a crash (of the worker, or of the database) between a committed
     finish and a separate promotion left the next message ``blocked`` with nothing to move it.
     On PostgreSQL the finish itself is one statement (data-modifying CTEs); one that releases no
-    key runs in autocommit, one round trip. The promotion is a statement of its own, after the
-    finish took the key's row lock: its fresh snapshot sees every accept of the key that
-    committed before, and accepts after it wait for this commit and see the lower count.
+    key and has no follow-up runs in autocommit, one round trip. The promotion is a statement of
+    its own, after the finish took the key's row lock: its fresh snapshot sees every accept of
+    the key that committed before, and accepts after it wait for this commit and see the lower
+    count.
 
     Returns:
-        The id of the promoted message, to enqueue (the caller does, after this returns).
+        The ids to wake (the promoted message, runnable follow-ups), after this returns.
     """
     values = _finish_values(claimed, record, outcome)
     postgres = engine.dialect.name == "postgresql"
-    if postgres and not (values["releases"] and claimed.ordering_key is not None):
+    releases_key = values["releases"] and claimed.ordering_key is not None
+    if postgres and not releases_key and not outcome.follow_ups:
         async with autocommit(engine) as conn:
             await conn.execute(_PG_FINISH, _as_pg_json(values))
-        return None
+        return []
     async with writing(engine) as conn:
-        if postgres:
-            still_open = (await conn.execute(_PG_FINISH, _as_pg_json(values))).scalar()
+        if postgres and not outcome.follow_ups:
+            applied, still_open = (
+                True,
+                (await conn.execute(_PG_FINISH, _as_pg_json(values))).scalar(),
+            )
         else:
-            still_open = await _finish_in_steps(conn, values)
-        if not still_open:
-            return None  # nothing waits: not released, lease lost, or the key's last message
-        return await promote_next(conn, claimed.ordering_key)
+            applied, still_open = await _finish_in_steps(conn, values)
+        woken = await _follow_ups(conn, outcome.follow_ups) if applied else []
+        if still_open:  # else nothing waits: not released, lease lost, or the key's last one
+            promoted = await promote_next(conn, claimed.ordering_key)
+            woken += [promoted] if promoted is not None else []
+        return woken
+
+
+async def _follow_ups(conn: AsyncConnection, commands: tuple[Command, ...]) -> list[str]:
+    if not commands:
+        return []
+    outcomes = await accept_batch(conn, commands, check_existing=True)
+    return [
+        message_id
+        for outcome in outcomes
+        if isinstance(outcome, Accepted) and outcome.created
+        for message_id in outcome.runnable
+    ]
 
 
 def _finish_values(claimed: Claim, record: AttemptRecord, outcome: Finish) -> dict[str, Any]:
@@ -262,12 +297,15 @@ def _finish_values(claimed: Claim, record: AttemptRecord, outcome: Finish) -> di
     }
 
 
-async def _finish_in_steps(conn: AsyncConnection, values: dict[str, Any]) -> int | None:
+async def _finish_in_steps(
+    conn: AsyncConnection, values: dict[str, Any]
+) -> tuple[bool, int | None]:
+    """The finish as separate statements: whether it applied, and the key's open count after."""
     await conn.execute(_RECORD_ATTEMPT, {k: values[k] for k in _ATTEMPT_COLUMNS})
-    applied = await conn.execute(_FINISH, values)
-    if applied.rowcount == 0 or not values["releases"] or values["ordering_key"] is None:
-        return None  # our lease was taken over, or the key stays held by this message
-    return await count_open(conn, values["ordering_key"], -1)
+    applied = (await conn.execute(_FINISH, values)).rowcount == 1
+    if not applied or not values["releases"] or values["ordering_key"] is None:
+        return applied, None  # our lease was taken over, or the key stays held by this message
+    return True, await count_open(conn, values["ordering_key"], -1)
 
 
 _ATTEMPT_COLUMNS = (

@@ -13,6 +13,7 @@ together; wake-ups (the next message of the key, a scheduled retry) are enqueued
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 import time
@@ -29,6 +30,7 @@ from bus.journal.circuits import Admission
 from bus.journal.delivery import AttemptRecord, Claim, Finish, claim, finish, step_input
 from bus.journal.entity_states import known, remember
 from bus.journal.ids import utcnow
+from bus.journal.notices import NOTICE_METHOD, failure_notice
 from bus.journal.tables import Status
 from bus.queues.breaker import Breakers
 from bus.queues.retry import after_failure
@@ -79,15 +81,24 @@ class Deliverer:
         outcome, kind, error = await self._attempt(claimed, previous)
         wake = await self._observe_health(claimed.target, admission, kind, error)
         record = _record(started_at, started, kind, error, exchanges)
-        promoted = await finish(self._engine, claimed, record, outcome)
-        if promoted is not None:
-            wake.append(promoted)
+        if outcome.waits_for_operator and self._tells_storefront(claimed):
+            outcome = dataclasses.replace(outcome, follow_ups=(failure_notice(claimed, outcome),))
+        wake += await finish(self._engine, claimed, record, outcome)
         if wake:
             await self._send(wake, None)
         if outcome.next_attempt_at is not None:
             delay = outcome.next_attempt_at - utcnow()
             await self._send([message_id], max(0, int(delay.total_seconds() * 1000)))
         return outcome.status
+
+    def _tells_storefront(self, claimed: Claim) -> bool:
+        """Whether the storefront hears of this message's failure: it sent the command, and the
+        message is not itself such a notice (whose failure would only beget another)."""
+        return (
+            self._settings.storefront.notify_failures
+            and claimed.source == "storefront"
+            and claimed.method != NOTICE_METHOD
+        )
 
     async def _step_input(self, claimed: Claim) -> dict[str, Any] | None:
         """The result of the chain's step before this one; ``None`` for a first step."""

@@ -42,6 +42,7 @@ from typing import Any
 from simulators.storefront.errors import invalid_params, unknown_customer, user_exists
 from simulators.storefront.params import (
     DocumentDeliver,
+    MessageStatus,
     MethodParams,
     OrderHistoryImport,
     OrderMerge,
@@ -127,6 +128,15 @@ def document_deliver(ctx: MethodContext, params: DocumentDeliver) -> Json:
     return {"document_id": document.document_id}
 
 
+def message_status(ctx: MethodContext, params: MessageStatus) -> Json:
+    """Note that a message of the storefront's waits for an operator; an order it names that the
+    storefront knows shows the failure (the call itself is kept in the call record)."""
+    order = ctx.store.orders.get(params.order_id or "")
+    if order is not None:
+        order.failure = {"status": params.status, "reason": params.reason, "step": params.step}
+    return {"message_id": params.about, "noted": True}
+
+
 def _customer_orders(store: Store, customer: str, order_ids: list[str]) -> list[Order]:
     """The customer's orders with these ids; -32602 naming every id that is not one of them."""
     orders = [store.orders.get(order_id) for order_id in order_ids]
@@ -199,4 +209,5 @@ METHODS: dict[str, Method] = {
     "document.deliver": Method(DocumentDeliver, document_deliver),
     "order.merge": Method(OrderMerge, order_merge),
     "request.update": Method(RequestUpdate, request_update),
+    "message.status": Method(MessageStatus, message_status),
 }

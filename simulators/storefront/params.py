@@ -254,3 +254,21 @@ class RequestUpdate(MethodParams):
         if missing:
             raise ValueError(f"an approved {kind} request needs {', '.join(missing)} as text")
         return value
+
+
+class MessageStatus(MethodParams):
+    """``message.status``: one of the storefront's messages waits for an operator.
+
+    ``about`` is the message the storefront was given when it called the bus; ``step`` the
+    message that failed (the same, or a later step of its route: the CRM order after the ERP's);
+    ``reason`` what the target or the bus said.
+    """
+
+    about: MessageId
+    step: MessageId
+    method: Key
+    target: Key
+    operation: Key
+    status: Literal["failed", "unknown_outcome"]
+    reason: Annotated[str, StringConstraints(max_length=4000)]
+    order_id: Key | None = None

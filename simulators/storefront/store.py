@@ -75,6 +75,8 @@ class Order:
     versions: list[Json] = field(default_factory=list)
     merged_from: list[str] | None = None
     merge_rejected: str | None = None
+    #: the bus's word that the order waits for an operator (``message.status``), if it did
+    failure: Json | None = None
 
     @property
     def version(self) -> int:
@@ -107,6 +109,7 @@ class Order:
             **{name: last[name] for name in ORDER_FIELDS},
             "merged_from": copy.deepcopy(self.merged_from),
             "merge_rejected": self.merge_rejected,
+            "failure": copy.deepcopy(self.failure),
             "history": copy.deepcopy(self.versions),
         }
 

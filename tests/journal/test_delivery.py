@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -14,6 +15,7 @@ from bus.journal import operator
 from bus.journal.accept import Accepted, accept_batch
 from bus.journal.delivery import AttemptRecord, Claim, Finish, claim, finish
 from bus.journal.ids import utcnow
+from bus.journal.notices import failure_notice
 from bus.journal.queries import get_message
 from bus.journal.sweep import take_due
 from bus.journal.tables import Status, messages, ordering_keys
@@ -35,7 +37,8 @@ async def claim_one(engine: AsyncEngine, message_id: str) -> Claim | None:
 
 
 async def finish_one(engine: AsyncEngine, claimed: Claim, outcome: Finish) -> str | None:
-    return await finish(engine, claimed, RECORD, outcome)
+    woken = await finish(engine, claimed, RECORD, outcome)
+    return woken[0] if woken else None
 
 
 async def assert_open_counts_match(engine: AsyncEngine) -> None:
@@ -206,3 +209,38 @@ async def test_a_new_message_after_its_key_finished_is_the_head(journal: AsyncEn
     [later] = await accepted_ids(journal, "k-2")
     assert await status_of(journal, later) == Status.ACCEPTED
     await assert_open_counts_match(journal)
+
+
+async def test_a_finish_journals_its_follow_ups_only_when_it_applies(journal: AsyncEngine) -> None:
+    """A failure notice is journaled in the failing finish's transaction, and not by a worker
+    whose lease was taken over (its finish does not apply)."""
+    [message_id] = await accepted_ids(journal, "k-1")
+    stale = await claim_one(journal, message_id)
+    assert stale is not None
+    async with writing(journal) as conn:  # its lease expires and another worker claims it
+        await conn.execute(
+            update(messages)
+            .where(messages.c.id == message_id)
+            .values(lease_until=utcnow() - dt.timedelta(seconds=1))
+        )
+    current = await claim_one(journal, message_id)
+    assert current is not None
+
+    def failed(claimed: Claim) -> Finish:
+        outcome = Finish(Status.FAILED, error="400 credit limit")
+        return dataclasses.replace(outcome, follow_ups=(failure_notice(claimed, outcome),))
+
+    assert await finish(journal, stale, RECORD, failed(stale)) == []
+    woken = await finish(journal, current, RECORD, failed(current))
+    async with reading(journal) as conn:
+        notices = (
+            await conn.execute(select(messages).where(messages.c.method == "message.status"))
+        ).all()
+    assert [notice.id for notice in notices] == woken
+    [notice] = notices
+    assert (notice.parent_id, notice.target, notice.status) == (
+        message_id,
+        "storefront",
+        "accepted",
+    )
+    assert notice.payload["about"] == message_id and notice.payload["reason"] == "400 credit limit"
