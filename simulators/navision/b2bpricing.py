@@ -12,6 +12,18 @@ sales lines use, for the item's sales unit of measure on the work date.
     ignored); ``return_value`` is ``itemNo:unitPrice;itemNo:unitPrice`` in the same order,
     prices as XML decimals (``1000:13.5;1002:60``). An empty ``lines`` gives an empty string.
 
+``GetCustomerPriceLines(customerNo: Code20, lines: Text; VAR prices: Text; VAR customerBlocked:
+Text)``
+    The same prices with what a web shop must know to sell them, in one call. ``lines`` as
+    above; ``prices`` is ``itemNo:unitPrice:itemBlocked:salesType:salesCode`` per line, in the
+    same order, ``;`` between lines: ``itemBlocked`` is ``FORMAT(Item.Blocked)`` (``Yes`` or
+    ``No``), ``salesType`` and ``salesCode`` those of the ``Sales Price`` row that gave the price
+    (``Campaign:WELCOME`` for a promotion), both empty when the item card's ``Unit Price`` did
+    (``1200:5.9:No:Campaign:WELCOME;1005:12.4:Yes::``). ``customerBlocked`` is
+    ``FORMAT(Customer.Blocked)``: `` `` (not blocked), ``Ship``, ``Invoice`` or ``All``. NAV
+    prices a blocked item or customer like any other (the price rule does not look at
+    ``Blocked``); refusing the order is the web shop's business.
+
 An unknown customer or item fails the whole call with ``NavCSideRecordNotFoundException``; a
 malformed ``lines`` part with ``NavNCLDialogException`` (an AL ``Error()``).
 """
@@ -22,9 +34,10 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from simulators.navision.codeunits import Codeunit, Function, Parameter, format_value
-from simulators.navision.pricing import best_unit_price
+from simulators.navision.pricing import BestPrice, best_price
 from simulators.navision.service import NavService
 from simulators.navision.soap import dialog, record_not_found
+from simulators.navision.store import Record
 
 
 def customer_price(service: NavService, customer_no: str, item_no: str, quantity: Decimal) -> float:
@@ -33,15 +46,35 @@ def customer_price(service: NavService, customer_no: str, item_no: str, quantity
     Raises:
         SoapFault: ``NavCSideRecordNotFoundException`` for an unknown customer or item.
     """
-    store = service.store
-    if store.tables["Customer"].get((customer_no,)) is None:
+    _customer(service, customer_no)
+    return _best(service, customer_no, _item(service, item_no), quantity).unit_price
+
+
+def _customer(service: NavService, customer_no: str) -> Record:
+    customer = service.store.tables["Customer"].get((customer_no,))
+    if customer is None:
         raise record_not_found("Customer", f"No.='{customer_no}'")
-    item = store.items.get((item_no,))
+    return customer
+
+
+def _item(service: NavService, item_no: str) -> Record:
+    item = service.store.items.get((item_no,))
     if item is None:
         raise record_not_found("Item", f"No.='{item_no}'")
-    unit = item.values["Sales_Unit_of_Measure"] or item.values["Base_Unit_of_Measure"]
-    return best_unit_price(
-        store, customer_no, item_no, float(quantity), service.today(), unit_of_measure=unit
+    return item
+
+
+def _best(service: NavService, customer_no: str, item: Record, quantity: Decimal) -> BestPrice:
+    """The best price of ``quantity`` of the item's sales unit on the work date."""
+    values = item.values
+    unit = values["Sales_Unit_of_Measure"] or values["Base_Unit_of_Measure"]
+    return best_price(
+        service.store,
+        customer_no,
+        values["No"],
+        float(quantity),
+        service.today(),
+        unit_of_measure=unit,
     )
 
 
@@ -58,6 +91,19 @@ def _get_customer_prices(service: NavService, arguments: dict[str, Any]) -> str:
         price = customer_price(service, customer_no, item_no, quantity)
         priced.append(f"{item_no}:{format_value('decimal', price)}")
     return ";".join(priced)
+
+
+def _get_customer_price_lines(service: NavService, arguments: dict[str, Any]) -> dict[str, str]:
+    customer_no = arguments["customerNo"]
+    customer = _customer(service, customer_no)
+    priced = []
+    for item_no, quantity in parse_lines(arguments["lines"]):
+        item = _item(service, item_no)
+        best = _best(service, customer_no, item, quantity)
+        blocked = "Yes" if item.values["Blocked"] else "No"
+        price = format_value("decimal", best.unit_price)
+        priced.append(f"{item_no}:{price}:{blocked}:{best.sales_type}:{best.sales_code}")
+    return {"prices": ";".join(priced), "customerBlocked": customer.values["Blocked"]}
 
 
 def parse_lines(text: str) -> list[tuple[str, Decimal]]:
@@ -99,6 +145,13 @@ B2B_PRICING = Codeunit(
             parameters=(Parameter("customerNo", "string"), Parameter("lines", "string")),
             returns="string",
             run=_get_customer_prices,
+        ),
+        Function(
+            name="GetCustomerPriceLines",
+            parameters=(Parameter("customerNo", "string"), Parameter("lines", "string")),
+            returns=None,
+            run=_get_customer_price_lines,
+            results=(Parameter("prices", "string"), Parameter("customerBlocked", "string")),
         ),
     ),
 )

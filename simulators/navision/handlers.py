@@ -79,6 +79,8 @@ async def create(
 ) -> web.StreamResponse:
     """POST to a collection: 201 with the new entity, ``Location`` and ``ETag``."""
     entity = _entity(resource)
+    if entity.read_only:
+        raise _not_allowed(request, entity)
     options = parse_options(entity, request.query)
     body = parse_json_object(await request.read())
     store, today = service.store, service.today()
@@ -239,14 +241,19 @@ def _company_json(service: NavService) -> dict[str, Any]:
 
 
 def _ensure_changeable(request: web.Request, entity: EntityType) -> None:
-    """Refuse a write to an insert-only page before looking at ``If-Match`` or the body."""
-    if entity.insert_only:
-        raise NavError(
-            405,
-            "BadRequest_MethodNotAllowed",
-            f"'{request.method}' requests for '{entity.name}' of EdmType 'Entity' are not "
-            "allowed within Dynamics NAV OData web services.",
-        )
+    """Refuse a write to an insert-only or read-only page before looking at ``If-Match`` or the
+    body."""
+    if entity.insert_only or entity.read_only:
+        raise _not_allowed(request, entity)
+
+
+def _not_allowed(request: web.Request, entity: EntityType) -> NavError:
+    return NavError(
+        405,
+        "BadRequest_MethodNotAllowed",
+        f"'{request.method}' requests for '{entity.name}' of EdmType 'Entity' are not "
+        "allowed within Dynamics NAV OData web services.",
+    )
 
 
 def _entity(resource: Resource) -> EntityType:

@@ -74,6 +74,8 @@ class EntityType:
             (``101001``, ``REQ-0001``); ``""`` when the caller must give the key.
         insert_only: the page has ``ModifyAllowed``/``DeleteAllowed`` false: clients insert
             and read, NAV's own users change what was registered.
+        read_only: the page allows no insert, modify or delete through OData (a ledger: only
+            posting writes it).
     """
 
     name: str
@@ -84,6 +86,7 @@ class EntityType:
     indexed: tuple[str, ...] = ()
     number_series: str = ""
     insert_only: bool = False
+    read_only: bool = False
     by_name: dict[str, Property] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -260,6 +263,45 @@ CUSTOMER_CONTRACTS = EntityType(
     indexed=("Customer_No",),
 )
 
+CUSTOMER_LEDGER_ENTRIES = EntityType(
+    # Page 25 "Customer Ledger Entries" (table 21 "Cust. Ledger Entry") published as a web
+    # service: what posting left to be paid or applied, per document. ``Remaining_Amount`` and
+    # ``Remaining_Amt_LCY`` are FlowFields over the detailed entries (the simulator stores
+    # them); ``Open`` is cleared when an entry is applied in full.
+    name="CustomerLedgerEntries",
+    table="Cust. Ledger Entry",
+    key=("Entry_No",),
+    properties=(
+        Property("Entry_No", "Edm.Int32", caption="Entry No."),
+        _code("Customer_No", 20, "Customer No."),
+        _date("Posting_Date"),
+        Property(
+            "Document_Type",
+            options=(
+                " ",
+                "Payment",
+                "Invoice",
+                "Credit Memo",
+                "Finance Charge Memo",
+                "Reminder",
+                "Refund",
+            ),
+            caption="Document Type",
+        ),
+        _code("Document_No", 20, "Document No."),
+        _text("Description", 100),
+        _code("Currency_Code", 10),
+        _decimal("Amount", read_only=True),
+        _decimal("Amount_LCY", read_only=True),
+        _decimal("Remaining_Amount", read_only=True),
+        _decimal("Remaining_Amt_LCY", read_only=True),
+        _date("Due_Date"),
+        Property("Open", "Edm.Boolean"),
+    ),
+    indexed=("Customer_No",),
+    read_only=True,
+)
+
 #: The kinds of request the storefront registers for the ERP to decide on.
 REQUEST_KINDS = ("delivery_address", "employee")
 
@@ -288,7 +330,16 @@ B2B_REQUESTS = EntityType(
 
 #: The published services, by entity-set name, in the order ``$metadata`` lists them.
 ENTITY_SETS: dict[str, EntityType] = {
-    e.name: e for e in (CUSTOMER, ITEM, SALES_ORDER, SALES_PRICES, CUSTOMER_CONTRACTS, B2B_REQUESTS)
+    e.name: e
+    for e in (
+        CUSTOMER,
+        ITEM,
+        SALES_ORDER,
+        SALES_PRICES,
+        CUSTOMER_CONTRACTS,
+        B2B_REQUESTS,
+        CUSTOMER_LEDGER_ENTRIES,
+    )
 }
 #: Contained types, by navigation-property name.
 CONTAINED: dict[str, EntityType] = {SALES_LINE.name: SALES_LINE}

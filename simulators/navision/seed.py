@@ -6,11 +6,15 @@ Customers 10000-50000 (20000 HORECA and 10000 RETAIL price groups, 40000 blocked
 quantity tiers and date-limited campaigns, and CustomerContracts: the product types each
 customer is contracted for (20000 all three, 10000 alcohol, 50000 water, alcohol and a
 blocked accessories contract). Prices are in LCY; Item.Unit_Price is per base unit of measure, a
-SalesPrices row per its own unit.
+SalesPrices row per its own unit. CustomerLedgerEntries (:func:`ledger_entries`) add up to each
+customer's Balance_LCY: 10000 owes an invoice not yet due and has paid 250 not yet applied,
+20000 has an invoice past due and one due today, 30000 has paid everything, 40000's one invoice
+is long overdue, 50000 paid part of an overdue invoice.
 """
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 #: The date the seed rows were last modified.
@@ -235,3 +239,53 @@ TABLES: dict[str, list[dict[str, Any]]] = {
     "SalesPrices": SALES_PRICES,
     "CustomerContracts": CUSTOMER_CONTRACTS,
 }
+
+
+def _entry(
+    today: date,
+    entry_no: int,
+    customer: str,
+    kind: str,
+    document_no: str,
+    posted: int,
+    amount: float,
+    remaining: float,
+    due: int | None = None,
+) -> dict[str, Any]:
+    """A ledger entry posted ``posted`` days before ``today``, due ``due`` days after it."""
+    posting = today - timedelta(days=posted)
+    return {
+        "Entry_No": entry_no,
+        "Customer_No": customer,
+        "Posting_Date": posting.isoformat(),
+        "Document_Type": kind,
+        "Document_No": document_no,
+        "Description": f"{kind} {document_no}",
+        "Currency_Code": "",
+        "Amount": amount,
+        "Amount_LCY": amount,
+        "Remaining_Amount": remaining,
+        "Remaining_Amt_LCY": remaining,
+        # A payment is due when posted; an invoice by its payment terms.
+        "Due_Date": (posting if due is None else today + timedelta(days=due)).isoformat(),
+        "Open": remaining != 0,
+    }
+
+
+def ledger_entries(today: date) -> list[dict[str, Any]]:
+    """The CustomerLedgerEntries rows, dated relative to ``today`` so that what is due, overdue
+    or not yet due stays so whenever the simulator runs."""
+    return [
+        _entry(today, 1, "10000", "Invoice", "103001", 75, 1250, 0, due=-45),
+        _entry(today, 2, "10000", "Payment", "G02001", 44, -1250, 0),
+        _entry(today, 3, "10000", "Invoice", "103014", 10, 1873.5, 1873.5, due=20),
+        # Received yesterday, not yet applied to an invoice.
+        _entry(today, 4, "10000", "Payment", "G02033", 1, -250, -250),
+        _entry(today, 5, "20000", "Invoice", "103005", 60, 520, 520, due=-30),
+        _entry(today, 6, "20000", "Invoice", "103019", 30, 3890.9, 3890.9, due=0),
+        _entry(today, 7, "30000", "Invoice", "103008", 50, 980, 0, due=-20),
+        _entry(today, 8, "30000", "Payment", "G02012", 25, -980, 0),
+        _entry(today, 9, "40000", "Invoice", "102950", 200, 12875, 12875, due=-170),
+        _entry(today, 10, "50000", "Invoice", "103011", 40, 500.75, 250.75, due=-10),
+        _entry(today, 11, "50000", "Payment", "G02020", 12, -250, 0),
+    ]

@@ -7,12 +7,15 @@ column that NAV's etags are made from), so an etag changes on every modification
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from simulators.navision import seed
 from simulators.navision.schema import (
     CONTAINED,
+    CUSTOMER_LEDGER_ENTRIES,
     ENTITY_SETS,
     ITEM,
     SALES_LINE,
@@ -83,9 +86,15 @@ class Table(IndexedTable[Key, Record]):
 
 
 class Store:
-    """All tables of one company, the row-version counter and the number series."""
+    """All tables of one company, the row-version counter and the number series.
 
-    def __init__(self) -> None:
+    Parameters:
+        today: the date the seeded ledger entries are dated from (they are due, overdue or not
+            yet due relative to it).
+    """
+
+    def __init__(self, today: Callable[[], date] = date.today) -> None:
+        self._today = today
         self.tables: dict[str, Table] = {}
         #: (item no., unit of measure code) -> quantity of base units per that unit.
         self.item_units: dict[tuple[str, str], float] = {}
@@ -107,6 +116,9 @@ class Store:
             table = self.tables[entity_name]
             for row in rows:
                 table.insert(self.new_record(table.entity, row))
+        ledger = self.tables[CUSTOMER_LEDGER_ENTRIES.name]
+        for row in seed.ledger_entries(self._today()):
+            ledger.insert(self.new_record(ledger.entity, row))
 
     def bump(self) -> int:
         """The next row version."""

@@ -858,7 +858,10 @@ async def test_wsdl_is_document_literal_and_points_at_this_host(nav: Client) -> 
     bound = root.findall(f"{WSDL_NS}binding/{WSDL_NS}operation/{WSDL_SOAP_NS}operation")
     assert {op.get("style") for op in bound} == {"document"}
     soap_actions = {op.get("soapAction") for op in bound}
-    assert soap_actions == {f"{PRICING_NS}:GetCustomerPrice", f"{PRICING_NS}:GetCustomerPrices"}
+    assert soap_actions == {
+        f"{PRICING_NS}:{name}"
+        for name in ("GetCustomerPrice", "GetCustomerPrices", "GetCustomerPriceLines")
+    }
     bodies = {b.get("use") for b in root.iter(f"{WSDL_SOAP_NS}body")}
     assert bodies == {"literal"}
     xsd = "{http://www.w3.org/2001/XMLSchema}"
