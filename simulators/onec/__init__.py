@@ -36,13 +36,14 @@ unknown entity set 404 code 8, unknown key 404 code 9, bad query option 400 code
 customer and items by ``Code``; an unknown customer or item → 404, a malformed request → 400)::
 
     GET  prices?customer=10000&items=1000,1001&quantities=5,10[&date=2026-11-22]
-         200 {"customer": "10000", "currency": "RUB",
+         200 {"customer": "10000", "currency": "RUB", "customer_deletion_mark": false,
               "prices": [{"item": "1000", "quantity": 5, "price": 1350, "kind": "Индивидуальная",
-                          "promo": false}, ...]}
+                          "promo": false, "deletion_mark": false}, ...]}
          The best price: the customer's own ("Индивидуальная") beats its price group's (the kind
          named by ГруппаЦен) beats "Базовая"; an "Акция" price valid on the date wins when
          lower (promo true). Without any price: price and kind null. Quantities default to 1
-         and are echoed (no quantity breaks).
+         and are echoed (no quantity breaks). A customer or item marked for deletion is priced
+         like any other; its ``DeletionMark`` comes along.
     POST invoices            {"customer": "10000", "amount": 1234.5, "request_id": "r-1"}
          201 {"number": "СЧ-000001", "date": "2026-11-22T10:00:00", "amount": 1234.5,
               "pdf_base64": "…"}

@@ -52,7 +52,8 @@ def routes(publication_pattern: str) -> list[web.RouteDef]:
 
 
 async def prices(request: web.Request) -> web.Response:
-    """GET ``prices?customer=&items=&quantities=&date=``: the best price of each item."""
+    """GET ``prices?customer=&items=&quantities=&date=``: the best price of each item, and the
+    deletion marks of the customer and of each item."""
     service = request.app[ONEC_KEY]
     store = service.store
     customer = _customer(store, request.query.get("customer"))
@@ -72,9 +73,18 @@ async def prices(request: web.Request) -> web.Response:
                 "price": quote.price if quote else None,
                 "kind": quote.kind if quote else None,
                 "promo": bool(quote and quote.promo),
+                # Priced all the same: the rule does not look at marks, the web shop does.
+                "deletion_mark": bool(item["DeletionMark"]),
             }
         )
-    return _json({"customer": customer["Code"], "currency": CURRENCY, "prices": quoted})
+    return _json(
+        {
+            "customer": customer["Code"],
+            "currency": CURRENCY,
+            "customer_deletion_mark": bool(customer["DeletionMark"]),
+            "prices": quoted,
+        }
+    )
 
 
 async def invoices(request: web.Request) -> web.Response:
