@@ -1,4 +1,5 @@
-"""``prices.get``: a customer's personal prices for items and quantities, in real time."""
+"""``prices.get``: a customer's personal prices for items and quantities, in real time (the
+answer, with its promotions and what may not be ordered, is ``schemas.results.Prices``)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -106,20 +106,40 @@ class MessageView(Result):
     stuck: bool = False
 
 
+#: Why the ERP would take no order from a customer: NAV's ``Blocked`` (any of Ship, Invoice,
+#: All), 1C's ``DeletionMark`` on the counterparty.
+CustomerRefusal = Literal["customer_blocked", "customer_deleted"]
+#: Why the ERP would take no order of an item: NAV's ``Blocked`` on the item, 1C's
+#: ``DeletionMark`` on it, or the customer's refusal.
+Refusal = Literal["item_blocked", "item_deleted", "customer_blocked", "customer_deleted"]
+
+
 class PriceView(Result):
-    """The best applicable unit price of one item for a quantity (``None``: no price known)."""
+    """The best applicable unit price of one item for a quantity (``None``: no price known).
+
+    ``kind`` is where the ERP took the price from, in its own words: NAV's ``Sales_Type``
+    (``Customer``, ``Customer Price Group``, ``All Customers``, ``Campaign``; ``null`` for the
+    item card's price), 1C's ``ВидЦены`` (``Индивидуальная``, the price group's kind,
+    ``Базовая``, ``Акция``). ``promo`` is true for a promotion (a NAV campaign, 1C's ``Акция``).
+    ``orderable`` is false, with the ``reason``, when the ERP would not take an order of the
+    item (the item's own reason first, then the customer's); the price is given all the same.
+    """
 
     item: str
     quantity: float
     price: float | None
     kind: str | None
     promo: bool
+    orderable: bool = True
+    reason: Refusal | None = None
 
 
 class Prices(Result):
     """A customer's prices; ``stale`` when the ERP did not answer and last known prices are shown.
 
-    ``as_of`` is when the ERP gave these prices (ISO 8601, UTC).
+    ``as_of`` is when the ERP gave these prices (ISO 8601, UTC). ``orderable`` is false, with the
+    ``reason`` (``customer_blocked``, ``customer_deleted``), when the ERP would take no order
+    from the customer at all; every price then says so too.
     """
 
     customer: str
@@ -127,10 +147,18 @@ class Prices(Result):
     stale: bool
     as_of: str
     prices: list[PriceView]
+    orderable: bool = True
+    reason: CustomerRefusal | None = None
 
 
 class BalanceView(Result):
-    """A customer's money position; a figure the ERP does not give is ``null``."""
+    """A customer's money position; a figure the ERP does not give is ``null``.
+
+    ``receivables`` is what the customer owes on open documents and ``overdue`` the part of it
+    past its due date; ``payments_in_progress`` is what it paid that is not yet set against a
+    document (NAV: payments posted but not applied; 1C: payments not yet allocated), and
+    ``balance`` = ``receivables`` - ``payments_in_progress``. In the ERP's currency (NAV: LCY).
+    """
 
     customer: str
     currency: str

@@ -10,16 +10,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+#: Why the ERP would not take an order of an item, or from a customer, it still prices.
+ITEM_BLOCKED = "item_blocked"  # NAV: Item.Blocked
+ITEM_DELETED = "item_deleted"  # 1C: the item's DeletionMark
+CUSTOMER_BLOCKED = "customer_blocked"  # NAV: Customer.Blocked is Ship, Invoice or All
+CUSTOMER_DELETED = "customer_deleted"  # 1C: the counterparty's DeletionMark
+
 
 @dataclass(frozen=True)
 class Quote:
-    """One item's best unit price for a quantity; ``price`` is ``None`` if it has none."""
+    """One item's best unit price for a quantity; ``price`` is ``None`` if it has none.
+
+    ``kind`` is where the ERP took the price from, in its own words (NAV's ``Sales_Type``, 1C's
+    ``ВидЦены``); ``promo`` is true for a promotion (a NAV campaign, 1C's ``Акция``).
+    ``item_refusal`` and ``customer_refusal`` say why the ERP would not take an order of the
+    item, or from the customer (``ITEM_*``, ``CUSTOMER_*``); ``None`` when it would. The
+    customer's comes with every quote, so that a cached quote answers for it as well.
+    """
 
     item: str
     quantity: float
     price: float | None
     kind: str | None = None
     promo: bool = False
+    item_refusal: str | None = None
+    customer_refusal: str | None = None
 
 
 @dataclass(frozen=True)
@@ -35,7 +50,12 @@ class ItemInfo:
 
 @dataclass(frozen=True)
 class Balance:
-    """A customer's money position; ``None`` where the ERP does not say."""
+    """A customer's money position; ``None`` where the ERP does not say.
+
+    ``receivables`` is what the customer owes on open documents, ``overdue`` the part of it past
+    its due date, ``payments_in_progress`` what the customer paid that is not yet set against
+    a document; ``balance`` is the net of them.
+    """
 
     balance: float | None
     credit_limit: float | None
@@ -50,7 +70,10 @@ class ErpQueries(Protocol):
     currency: str
 
     async def balance(self, customer: str, timeout: float) -> Balance:
-        """The customer's balance, credit limit, receivables, overdue debt, payments under way."""
+        """The customer's balance, credit limit, receivables, overdue debt, payments under way.
+
+        Both ERPs keep ``balance = receivables - payments_in_progress``.
+        """
         ...
 
     async def items(self, codes: list[str], timeout: float) -> dict[str, ItemInfo]:

@@ -1,25 +1,51 @@
-"""Personal prices from NAV through its SOAP codeunit ``B2BPricing.GetCustomerPrices``.
+"""Personal prices and a customer's money position from NAV.
 
-NAV's OData pages have no "best price for this customer and quantity"; the integration codeunit
-applies NAV's own rule (customer, price group, all customers, campaign). The call sends
-``itemNo:quantity;…`` and gets ``itemNo:price;…`` back in the same order.
+Prices come through the SOAP codeunit ``B2BPricing.GetCustomerPriceLines``: NAV's OData pages
+have no "best price for this customer and quantity", so the integration codeunit applies NAV's
+own rule (customer, price group, all customers, campaign). One call sends ``itemNo:quantity;…``
+and gets, in the same order, each price with the ``Sales Type`` and ``Sales Code`` of the row
+that gave it and the item's ``Blocked``, plus the customer's ``Blocked``: a campaign price is a
+promotion, and what is blocked is priced but flagged, without a query more.
+
+The balance comes from two OData pages asked side by side: ``Customer`` (``Balance_LCY``,
+``Credit_Limit_LCY``) and ``CustomerLedgerEntries`` (page 25 "Customer Ledger Entries"), the
+customer's open entries: what remains of its invoices is its receivables, the part of it past
+``Due_Date`` its overdue debt, and what remains of its payments (received and posted, not yet
+applied to an invoice) its payments in progress. NAV's ``Balance_LCY`` is the sum of every open
+entry's remainder, so ``balance = receivables - payments_in_progress`` as in 1C (an unapplied
+credit memo aside).
 """
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import quote as url_quote
 
 import httpx
 
-from bus.adapters.erp_queries import Balance, ItemInfo, Quote
+from bus.adapters.erp_queries import (
+    CUSTOMER_BLOCKED,
+    ITEM_BLOCKED,
+    Balance,
+    ItemInfo,
+    Quote,
+)
 from bus.adapters.http import json_object, raise_for_status, upstream_errors
 from bus.adapters.navision_soap import SYSTEM, Codeunit, xml_decimal
 from bus.errors import PermanentError, TransientError
 from bus.settings import NavisionSettings
 
+#: The service name page 25 "Customer Ledger Entries" is published under.
+LEDGER_ENTRIES = "CustomerLedgerEntries"
+#: NAV's ``Sales Type`` of a promotion's price.
+CAMPAIGN = "Campaign"
+
 
 class NavisionQueries:
-    """Asks NAV's pricing codeunit.
+    """Asks NAV's pricing codeunit and its customer pages.
 
     Parameters:
         settings: NAV's address (the SOAP root is beside ``ODataV4``), company, credentials.
@@ -39,26 +65,60 @@ class NavisionQueries:
     async def quote(
         self, customer: str, lines: list[tuple[str, float]], timeout: float
     ) -> list[Quote]:
-        """Call ``GetCustomerPrices`` once for every line."""
+        """Call ``GetCustomerPriceLines`` once for every line."""
         # A plain decimal: ``:g`` would write 1e+06, which is no XML decimal.
         requested = ";".join(f"{item}:{xml_decimal(quantity)}" for item, quantity in lines)
         result = await self._pricing.call(
-            "GetCustomerPrices",
+            "GetCustomerPriceLines",
             {"customerNo": customer, "lines": requested},
             timeout=timeout,
             what="the price query",
         )
-        prices = _prices(result)
-        if [item for item, _ in prices] != [item for item, _ in lines]:
-            raise TransientError(f"{SYSTEM} answered prices for other items: {prices!r:.200}")
+        priced = _price_lines(result)
+        if [line.item for line in priced] != [item for item, _ in lines]:
+            raise TransientError(f"{SYSTEM} answered prices for other items: {priced!r:.200}")
+        # Any blocking stops a sales order: NAV refuses one for Ship and Invoice as for All.
+        blocked = result.get("customerBlocked", "").strip()
+        refusal = CUSTOMER_BLOCKED if blocked else None
         # In the order asked: one item may be asked at several quantities.
         return [
-            Quote(item, quantity, price)
-            for (item, quantity), (_, price) in zip(lines, prices, strict=True)
+            Quote(
+                item,
+                quantity,
+                line.price,
+                line.sales_type or None,
+                line.sales_type == CAMPAIGN,
+                ITEM_BLOCKED if line.blocked else None,
+                refusal,
+            )
+            for (item, quantity), line in zip(lines, priced, strict=True)
         ]
 
     async def balance(self, customer: str, timeout: float) -> Balance:
-        """``Customer`` balance and credit limit (NAV's page publishes no ageing or payments)."""
+        """``Customer``'s balance and credit limit and its open ledger entries, side by side."""
+        found, entries = await asyncio.gather(
+            self._customer_money(customer, timeout), self._open_entries(customer, timeout)
+        )
+        today = dt.date.today()
+        receivables = overdue = paid = 0.0
+        for entry in entries:
+            remaining = _number(entry.get("Remaining_Amt_LCY")) or 0.0
+            if remaining > 0:
+                receivables += remaining
+                # Due on its due date, overdue from the day after (as NAV's ageing counts).
+                if str(entry.get("Due_Date") or "") < today.isoformat():
+                    overdue += remaining
+            elif entry.get("Document_Type") == "Payment":
+                paid -= remaining
+        return Balance(
+            _number(found.get("Balance_LCY")),
+            _number(found.get("Credit_Limit_LCY")),
+            round(receivables, 2),
+            round(overdue, 2),
+            round(paid, 2),
+        )
+
+    async def _customer_money(self, customer: str, timeout: float) -> dict[str, Any]:
         key = customer.replace("'", "''")
         with upstream_errors(SYSTEM, idempotent=True):
             response = await self._client.get(
@@ -71,9 +131,36 @@ class NavisionQueries:
         if response.status_code == 404:
             raise PermanentError(f"{SYSTEM} has no customer {customer!r}", http_status=404)
         raise_for_status(response, SYSTEM, lambda r: r.text[:300])
-        found = json_object(response, SYSTEM, idempotent=True)
-        balance = _number(found.get("Balance_LCY"))
-        return Balance(balance, _number(found.get("Credit_Limit_LCY")), balance, None, None)
+        return json_object(response, SYSTEM, idempotent=True)
+
+    async def _open_entries(self, customer: str, timeout: float) -> list[dict[str, Any]]:
+        """The customer's open ledger entries, every page of them (NAV pages server-side)."""
+        key = customer.replace("'", "''")
+        url: str | None = f"{self._odata}/{LEDGER_ENTRIES}"
+        params: dict[str, str] | None = {
+            "$filter": f"Customer_No eq '{key}' and Open eq true",
+            "$select": "Entry_No,Document_Type,Due_Date,Remaining_Amt_LCY",
+        }
+        entries: list[dict[str, Any]] = []
+        while url is not None:
+            with upstream_errors(SYSTEM, idempotent=True):
+                response = await self._client.get(
+                    url,
+                    params=params,
+                    auth=self._auth,
+                    timeout=timeout,
+                    headers={"Accept": "application/json"},
+                )
+            raise_for_status(response, SYSTEM, lambda r: r.text[:300])
+            page = json_object(response, SYSTEM, idempotent=True)
+            rows = page.get("value")
+            if not isinstance(rows, list):
+                raise TransientError(f"{SYSTEM} answered ledger entries without a value list")
+            entries.extend(row for row in rows if isinstance(row, dict))
+            # The next link carries the query; the real-time budget bounds how many are read.
+            link = page.get("@odata.nextLink")
+            url, params = (link, None) if isinstance(link, str) and link else (None, None)
+        return entries
 
     async def items(self, codes: list[str], timeout: float) -> dict[str, ItemInfo]:
         """``Item`` rows of ``codes`` from OData, with their inventory."""
@@ -109,15 +196,34 @@ def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _prices(result: dict[str, str]) -> list[tuple[str, float]]:
-    """``itemNo:price;…`` as ``(item, price)`` pairs, in the order NAV answered them."""
-    if "return_value" not in result:
-        raise TransientError(f"{SYSTEM} answered without a return_value")
-    prices: list[tuple[str, float]] = []
-    for part in filter(None, result["return_value"].split(";")):
-        item, _, price = part.partition(":")
+@dataclass(frozen=True, slots=True)
+class _PriceLine:
+    """One line of ``GetCustomerPriceLines``' ``prices``."""
+
+    item: str
+    price: float
+    blocked: bool
+    sales_type: str
+    sales_code: str
+
+
+def _price_lines(result: dict[str, str]) -> list[_PriceLine]:
+    """``itemNo:price:blocked:salesType:salesCode;…`` in the order NAV answered them.
+
+    The sales code comes last, so a code with a colon in it is read whole.
+    """
+    if "prices" not in result:
+        raise TransientError(f"{SYSTEM} answered without prices")
+    lines: list[_PriceLine] = []
+    for part in filter(None, result["prices"].split(";")):
+        fields = part.split(":", 4)
         try:
-            prices.append((item.strip(), float(price)))
+            item, price, blocked, sales_type, sales_code = fields
+            lines.append(
+                _PriceLine(
+                    item.strip(), float(price), blocked == "Yes", sales_type.strip(), sales_code
+                )
+            )
         except ValueError as exc:
-            raise TransientError(f"{SYSTEM} answered a price {part!r}") from exc
-    return prices
+            raise TransientError(f"{SYSTEM} answered a price line {part!r}") from exc
+    return lines

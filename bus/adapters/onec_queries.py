@@ -2,7 +2,9 @@
 
 The standard OData interface has the price register but not the configuration's rule for the
 best price; the publication's HTTP service applies it and answers
-``{"currency", "prices": [{"item", "quantity", "price", "kind", "promo"}]}``.
+``{"currency", "customer_deletion_mark", "prices": [{"item", "quantity", "price", "kind", "promo",
+"deletion_mark"}]}``: a promotion is the price kind ``Акция``, and a customer or item marked for
+deletion is priced but flagged. ``balance`` answers every figure of the customer's settlements.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from bus.adapters.erp_queries import Balance, ItemInfo, Quote
+from bus.adapters.erp_queries import CUSTOMER_DELETED, ITEM_DELETED, Balance, ItemInfo, Quote
 from bus.adapters.http import json_object, raise_for_status, upstream_errors
 from bus.errors import PermanentError, TransientError
 from bus.settings import OnecSettings
@@ -56,8 +58,10 @@ class OnecQueries:
         quoted = answer.get("prices")
         if not isinstance(quoted, list) or len(quoted) != len(lines):
             raise TransientError(f"{SYSTEM} answered {len(lines)} items with {quoted!r:.100}")
+        # 1C keeps an object marked for deletion until someone purges it; nobody may order it.
+        refusal = CUSTOMER_DELETED if answer.get("customer_deletion_mark") else None
         return [
-            _quote(entry, item, quantity)
+            _quote(entry, item, quantity, refusal)
             for entry, (item, quantity) in zip(quoted, lines, strict=True)
         ]
 
@@ -112,7 +116,7 @@ class OnecQueries:
         }
 
 
-def _quote(entry: Any, item: str, quantity: float) -> Quote:
+def _quote(entry: Any, item: str, quantity: float, customer_refusal: str | None) -> Quote:
     if not isinstance(entry, dict) or not isinstance(entry.get("price"), int | float | None):
         raise TransientError(f"{SYSTEM} answered a price entry {entry!r:.100}")
     price = entry.get("price")
@@ -122,6 +126,8 @@ def _quote(entry: Any, item: str, quantity: float) -> Quote:
         None if price is None else float(price),
         entry.get("kind"),
         bool(entry.get("promo")),
+        ITEM_DELETED if entry.get("deletion_mark") else None,
+        customer_refusal,
     )
 
 
