@@ -4,7 +4,13 @@
                                                    "set_password_url"}
         A new customer gets a new active user (``created: true``). A deactivated user is
         re-activated with the new data (``created: false, reactivated: true``, a new
-        set-password link). An active one: error -32050 "user exists" {"customer"}.
+        set-password link). An active one: error -32050 "user exists" {"customer"}; its data
+        changes with ``user.update``.
+    user.update            UserUpdate          -> {"user_id", "active", "updated"}
+        Changes the data of the customer's user: each field given replaces the stored one (an
+        explicit null clears it), the others stay. An active user stays active with its
+        password, a deactivated one stays deactivated. ``updated``: the names of the fields
+        whose value changed, sorted. Unknown customer: -32044.
     user.deactivate        UserDeactivate      -> {"user_id", "active": false}
         Unknown customer: error -32044 "unknown customer" {"customer"}. Deactivating a
         deactivated user succeeds.
@@ -50,6 +56,7 @@ from simulators.storefront.params import (
     RequestUpdate,
     UserCreate,
     UserDeactivate,
+    UserUpdate,
 )
 from simulators.storefront.store import Json, Order, Store, User
 
@@ -94,6 +101,14 @@ def user_create(ctx: MethodContext, params: UserCreate) -> Json:
         "reactivated": reactivated,
         "set_password_url": user.set_password_url(ctx.site_url),
     }
+
+
+def user_update(ctx: MethodContext, params: UserUpdate) -> Json:
+    """Change the data of the customer's user; its activation and password stay as they are."""
+    user = _user(ctx.store, params.customer)
+    given = params.model_fields_set - {"message_id", "customer"}
+    changed = ctx.store.update_user(user, params.model_dump(mode="json", include=given))
+    return {"user_id": user.user_id, "active": user.active, "updated": changed}
 
 
 def user_deactivate(ctx: MethodContext, params: UserDeactivate) -> Json:
@@ -203,6 +218,7 @@ def request_update(ctx: MethodContext, params: RequestUpdate) -> Json:
 #: Method name -> params model and implementation.
 METHODS: dict[str, Method] = {
     "user.create": Method(UserCreate, user_create),
+    "user.update": Method(UserUpdate, user_update),
     "user.deactivate": Method(UserDeactivate, user_deactivate),
     "order.update": Method(OrderUpdate, order_update),
     "order.history.import": Method(OrderHistoryImport, order_history_import),

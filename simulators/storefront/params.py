@@ -105,6 +105,14 @@ class UserCreate(MethodParams):
     contacts: list[Contact] = Field(default_factory=list)
 
 
+class UserUpdate(UserCreate):
+    """``user.update``: new data for the customer's existing user.
+
+    The fields of ``user.create``; each one given replaces the stored value (an explicit null
+    clears it), one left out stays as it is.
+    """
+
+
 class UserDeactivate(MethodParams):
     """``user.deactivate``: the customer may no longer sign in."""
 

@@ -210,6 +210,14 @@ class Store:
         user.activations += 1
         user.updated_at = now_iso()
 
+    def update_user(self, user: User, changes: Json) -> list[str]:
+        """Overlay the user's profile with ``changes``; the names of the fields that changed."""
+        changed = sorted(name for name, value in changes.items() if user.profile.get(name) != value)
+        user.profile.update(copy.deepcopy(changes))
+        if changed:
+            user.updated_at = now_iso()
+        return changed
+
     def deactivate_user(self, user: User) -> None:
         """Stop the user from signing in (its data stays)."""
         user.active = False

@@ -163,6 +163,37 @@ async def test_user_create_reactivates_and_updates_a_deactivated_user(sf: Client
     assert after["active"] is True and after["name"] == "Relecloud Hotels Group"
 
 
+async def test_user_update_changes_the_given_fields_of_an_active_user(sf: Client) -> None:
+    created = await result(sf, "user.create", message_id="m-1", **NEW_USER)
+    changes = {"settings": {"greeting": "С возвращением!", "menu": ["orders"]}, "manager": None}
+    updated = await result(sf, "user.update", message_id="m-2", **{**NEW_USER, **changes})
+    assert updated == {"user_id": "u-0003", "active": True, "updated": ["manager", "settings"]}
+    [user] = await control(sf, "users", customer="10000")
+    assert user["settings"] == changes["settings"] and user["manager"] is None
+    assert user["inn"] == NEW_USER["inn"]  # given again, unchanged
+    # The same user keeps its password: no new set-password link.
+    assert user["active"] and user["set_password_url"] == created["set_password_url"]
+
+
+async def test_user_update_leaves_out_fields_it_is_not_given(sf: Client) -> None:
+    params = {"customer": "20000", "email": "orders@trey.example", "name": "Trey Research"}
+    updated = await result(sf, "user.update", message_id="m-1", **params)
+    assert updated["updated"] == ["name"]
+    [user] = await control(sf, "users", customer="20000")
+    assert user["name"] == "Trey Research" and user["price_group"] == "HORECA"
+
+
+async def test_user_update_keeps_a_deactivated_user_deactivated(sf: Client) -> None:
+    params = {"customer": "50000", "email": "orders@relecloud.example", "name": "Relecloud"}
+    updated = await result(sf, "user.update", message_id="m-1", **params)
+    assert updated == {"user_id": "u-0002", "active": False, "updated": ["name"]}
+
+
+async def test_user_update_of_an_unknown_customer_is_unknown_customer(sf: Client) -> None:
+    err = await error(sf, "user.update", {**NEW_USER, "message_id": "m-1"})
+    assert err == {"code": -32044, "message": "unknown customer", "data": {"customer": "10000"}}
+
+
 async def test_repeated_message_id_returns_the_first_result_without_a_second_effect(
     sf: Client,
 ) -> None:
