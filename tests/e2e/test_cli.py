@@ -134,7 +134,8 @@ def patient_breaker_stack(log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
         "BUS_NAVISION__BREAKER__COOLDOWN": "600",
         "BUS_NAVISION__BREAKER__MAX_COOLDOWN": "600",
     }
-    yield from running(Stack(env, log_dir))
+    # The storefront hears the ERP's status change of an order that waits behind its failed order.
+    yield from running(Stack(env, log_dir, simulators=("navision", "storefront")))
 
 
 def test_an_operator_releases_held_orders_and_sees_what_blocks_an_order(
@@ -142,7 +143,8 @@ def test_an_operator_releases_held_orders_and_sees_what_blocks_an_order(
 ) -> None:
     """NAV's breaker stays open for ten minutes; the operator knows NAV is back and releases the
     held orders from the CLI: the first probes, its success releases the rest. An order waiting
-    behind a failed one says which, and cancelling that one lets it run."""
+    behind a failed one (the ERP's status change of a failed order) says which, and cancelling
+    that one lets it run."""
     stack = patient_breaker_stack
     client = BusClient(stack.api_url, DEV_KEYS["storefront"])
     simulator = Simulator(stack.sim_url)
@@ -164,19 +166,22 @@ def test_an_operator_releases_held_orders_and_sees_what_blocks_an_order(
 
     simulator.fault(**NAV_REJECTS)
     failing = client.call("order.submit", order(4))["message_id"]
-    waiting = client.call("order.submit", order(4, idempotency_key="e2e-4b"))["message_id"]
+    ops, erp = (BusClient(stack.api_url, DEV_KEYS[key]) for key in ("ops", "erp"))
+    change = {"order_id": order(4)["order_id"], "status": "shipped"}
+    waiting = erp.call("order.status_changed", change)["message_id"]
     wait_until(
-        lambda: statuses(client, [failing, waiting]) == {failing: "failed", waiting: "blocked"},
+        lambda: statuses(ops, [failing, waiting]) == {failing: "failed", waiting: "blocked"},
         stack,
         30,
         "the failed head and the order behind it",
     )
-    viewed = client.call("message.get", {"message_id": waiting})
+    viewed = ops.call("message.get", {"message_id": waiting})
     assert viewed["blocked_by"] == {"message_id": failing, "status": "failed"}
     shown = stack.run_cli("messages", "show", waiting)
     assert f"blocked by {failing} (failed)" in " ".join(shown.stdout.split())
     simulator.clear_faults()
     cli_json(stack, "messages", "cancel", failing, "--reason", "the customer withdrew it")
-    wait_until(all_delivered(client, [waiting]), stack, 30, "the order behind it")
-    client.close()
+    wait_until(all_delivered(ops, [waiting]), stack, 30, "the change behind it")
+    for bus_client in (client, ops, erp):
+        bus_client.close()
     simulator.http.close()

@@ -2,17 +2,45 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.e2e.conftest import Simulator, all_delivered, order, statuses, wait_until
+from bus.settings import DEV_KEYS
+from tests.e2e.conftest import (
+    FAST,
+    Simulator,
+    all_delivered,
+    order,
+    running,
+    statuses,
+    wait_until,
+)
 from tests.support.processes import BusClient, Stack
-from tests.support.servers import redis_or_skip
+from tests.support.servers import REDIS_URL, fresh_postgres_database, redis_or_skip
 
 
 def submit(client: BusClient, *numbers: int) -> list[str]:
     return [client.call("order.submit", order(n))["message_id"] for n in numbers]
+
+
+@pytest.fixture
+def shop_stack(log_dir: Path) -> Iterator[Stack]:
+    """``redis_stack`` with the storefront simulator too, which hears the ERP's status changes."""
+    redis_or_skip()
+    with fresh_postgres_database() as database_url:
+        env = {
+            "BUS_DATABASE_URL": database_url,
+            "BUS_REDIS_URL": REDIS_URL,
+            "BUS_REDIS_NAMESPACE": f"bus-test-{uuid.uuid4().hex[:8]}",
+            **FAST,
+        }
+        yield from running(Stack(env, log_dir, simulators=("navision", "storefront")))
 
 
 def assert_exactly_once(simulator: Simulator, message_ids: list[str]) -> None:
@@ -128,21 +156,43 @@ def test_an_unanswered_request_is_checked_before_it_is_repeated(
 
 
 @pytest.mark.parametrize("count", [6])
-def test_messages_of_one_order_reach_the_erp_in_acceptance_order(
-    redis_stack: Stack, client: BusClient, simulator: Simulator, count: int
+def test_messages_of_one_order_reach_their_systems_in_acceptance_order(
+    shop_stack: Stack, count: int
 ) -> None:
-    redis_stack.start_worker()
+    """An order is submitted once (its order id is its identity); the ERP's status changes of it,
+    sent while NAV refuses the order twice (503), wait for it and reach the storefront in the
+    order they were accepted."""
+    shop_stack.start_worker()
+    simulator = Simulator(shop_stack.sim_url)
     simulator.fault(mode="status", status=503, times=2, match="SalesOrder", methods=["POST"])
-    message_ids = [
-        client.call("order.submit", order(n, order_id="SAME", idempotency_key=f"same-{n}"))[
-            "message_id"
-        ]
-        for n in range(count)
+    shop, erp, ops = (
+        BusClient(shop_stack.api_url, DEV_KEYS[k]) for k in ("storefront", "erp", "ops")
+    )
+    submitted = shop.call("order.submit", order(1, order_id="SAME"))["message_id"]
+    changes = [
+        erp.call(
+            "order.status_changed",
+            {"order_id": "SAME", "status": f"status-{n}", "idempotency_key": f"same-{n}"},
+        )["message_id"]
+        for n in range(1, count)
     ]
-    wait_until(all_delivered(client, message_ids), redis_stack, 60, "delivery in order")
+    message_ids = [submitted, *changes]
+    wait_until(all_delivered(ops, message_ids), shop_stack, 60, "delivery in order")
     posted = [
         r["body"]["External_Document_No"]
         for r in simulator.received()
         if r["method"] == "POST" and r["status"] == 201
     ]
-    assert posted == message_ids
+    assert posted == [submitted]
+    calls = httpx.get(
+        f"{shop_stack.urls['storefront']}/_control/storefront/calls",
+        params={"method": "order.update"},
+    ).json()["calls"]
+    assert [c["message_id"] for c in sorted(calls, key=lambda c: c["seq"])] == changes
+    [order_done] = ops.call("message.get", {"message_id": submitted})["attempts"][-1:]
+    [first_change] = ops.call("message.get", {"message_id": changes[0]})["attempts"][:1]
+    started = dt.datetime.fromisoformat
+    assert started(first_change["started_at"]) > started(order_done["started_at"])  # it waited
+    for client in (shop, erp, ops):
+        client.close()
+    simulator.http.close()

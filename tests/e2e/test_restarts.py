@@ -270,12 +270,16 @@ def _accepted_once_back(stack: Stack, params: dict[str, Any], timeout: float = 3
     raise AssertionError(f"order.submit not accepted within {timeout}s\n{stack.logs()}")
 
 
-def _journaled(pg: PgCluster, idempotency_key: str) -> int:
+def _journaled(pg: PgCluster, order_id: str) -> int:
+    """How many orders the journal holds for the storefront's ``order_id`` (one, always)."""
+
     async def count() -> int:
         connection = await asyncpg.connect(pg.url, timeout=5)
         try:
             found = await connection.fetchval(
-                "SELECT count(*) FROM messages WHERE idempotency_key = $1", idempotency_key
+                "SELECT count(*) FROM messages WHERE method = 'order.submit'"
+                " AND parent_id IS NULL AND payload->>'order_id' = $1",
+                order_id,
             )
         finally:
             await connection.close()
@@ -332,13 +336,13 @@ def test_while_the_journal_is_down_calls_get_a_retryable_error_and_are_accepted_
         accepted = _accepted_once_back(stack, order(2))
         again = _rpc(stack, "order.submit", order(2))["result"]["message_id"]
         assert again == accepted
-        assert _journaled(pg, order(2)["idempotency_key"]) == 1
+        assert _journaled(pg, order(2)["order_id"]) == 1
         assert httpx.get(f"{stack.api_url}/health", timeout=10).status_code == 200
 
         # A restart: the pool drops the connections it broke and reconnects by itself.
         pg.restart()
         _accepted_once_back(stack, order(3))
-        assert _journaled(pg, order(3)["idempotency_key"]) == 1
+        assert _journaled(pg, order(3)["order_id"]) == 1
         message = _rpc(stack, "message.get", {"message_id": before})["result"]
         assert message["message_id"] == before
         assert api.popen.poll() is None

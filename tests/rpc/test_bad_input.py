@@ -81,12 +81,27 @@ def test_a_caller_sees_only_its_own_messages(rpc: Rpc) -> None:
 
 
 def test_a_reused_idempotency_key_with_another_payload_is_a_conflict(rpc: Rpc) -> None:
-    first = rpc.post(call("order.submit", order(41, idempotency_key="idem-41"))).json()
-    same = rpc.post(call("order.submit", order(41, idempotency_key="idem-41"))).json()
-    other = rpc.post(call("order.submit", order(42, idempotency_key="idem-41"))).json()
+    invoice = {"customer": "10000", "amount": 100, "idempotency_key": "idem-41"}
+    first = rpc.post(call("invoice.request", invoice)).json()
+    same = rpc.post(call("invoice.request", invoice)).json()
+    other = rpc.post(call("invoice.request", {**invoice, "amount": 200})).json()
     assert same["result"]["message_id"] == first["result"]["message_id"]
     assert other["error"]["code"] == -32010
     assert other["error"]["data"] == {"message_id": first["result"]["message_id"]}
+
+
+def test_an_order_is_its_order_id_whatever_key_comes_with_it(rpc: Rpc) -> None:
+    first = rpc.post(call("order.submit", order(43, idempotency_key="idem-43"))).json()["result"]
+    message_id = first["message_id"]
+    for again in (order(43), order(43, idempotency_key="another-key")):
+        assert rpc.post(call("order.submit", again)).json()["result"]["message_id"] == message_id
+    # The key does not make an order: another order id under the same key is another order.
+    other = rpc.post(call("order.submit", order(44, idempotency_key="idem-43"))).json()
+    assert other["result"]["message_id"] != message_id
+    changed = rpc.post(call("order.submit", order(43, comment="two more, please"))).json()
+    assert changed["error"]["code"] == -32010
+    data = changed["error"]["data"]
+    assert (data["field"], data["order_id"], data["message_id"]) == ("order_id", "A-43", message_id)
 
 
 def test_an_oversized_body_is_refused(rpc: Rpc) -> None:
