@@ -38,10 +38,16 @@ _SEED_COMPANIES: list[Record] = [
         for key, title in ERP_CUSTOMERS.items()
     ),
 ]
+#: The buyer of each ERP customer's company (companies 4-7, in ERP_CUSTOMERS order) follows the
+#: first three, whose IDs tests rely on.
 _SEED_CONTACTS: list[Record] = [
     {"NAME": "Ivan", "LAST_NAME": "Petrov", "COMPANY_ID": 1},
     {"NAME": "Olga", "LAST_NAME": "Smirnova", "COMPANY_ID": 2},
     {"NAME": "Sergey", "LAST_NAME": "Ivanov", "COMPANY_ID": 3},
+    *(
+        {"NAME": "Buyer", "LAST_NAME": title.split()[0], "COMPANY_ID": company_id}
+        for company_id, title in enumerate(ERP_CUSTOMERS.values(), start=4)
+    ),
 ]
 
 

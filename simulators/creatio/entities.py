@@ -133,8 +133,10 @@ def entity_sets() -> dict[str, EntitySet]:
                 "DiscountAmount": "decimal",
                 "TotalAmount": "decimal",
             },
-            {"OrderId": "Order"},
+            {"OrderId": "Order", "UnitId": "Unit"},
         ),
+        # Units of measure: a base lookup (Name, Description) with the short name a row shows.
+        _entity("Unit", {"Name": "string", "ShortName": "string", "Description": "string"}, {}),
         _entity("OrderStatus", {"Name": "string", "Code": "string"}, {}),
         _entity("AccountType", {"Name": "string"}, {}),
         _entity("Currency", {"Name": "string", "Code": "string"}, {}),

@@ -35,6 +35,23 @@ ORDER_STATUSES = {
     "Completed": seed_id("OrderStatus:Completed"),
     "Canceled": seed_id("OrderStatus:Canceled"),
 }
+#: The seeded units of measure by short name: the ERPs' codes for a box, a bottle, a piece.
+SEED_UNITS = {
+    "BOX": "Box",
+    "BOTTLE": "Bottle",
+    "PCS": "Piece",
+    "шт": "Штука",
+    "уп": "Упаковка",
+}
+#: The account managers (Creatio's employees are contacts; an account's ``Owner`` is one) and the
+#: accounts they look after, by ``Account.Code``. Fabrikam (30000) has no manager yet.
+SEED_OWNERS = {
+    "Marina Sokolova": ("m.sokolova@wholesale.example", ("10000",)),
+    "Pavel Orlov": ("p.orlov@wholesale.example", ("20000", "50000")),
+}
+#: The storefront settings a manager keeps on an account: its greeting
+#: (``UsrStorefrontGreeting``) and its menu items (the ``UsrStorefrontMenuItem`` detail).
+SEED_STOREFRONT = {"10000": ("Добрый день, Adatum!", ("catalog", "orders", "documents"))}
 #: The seeded accounts by their ERP customer number (``Account.Code``).
 SEED_ACCOUNTS = {
     "10000": "Adatum Corporation",
@@ -195,10 +212,15 @@ def _seed(store: Store) -> None:
     for name, status_id in ORDER_STATUSES.items():
         store.create("OrderStatus", {"Id": status_id, "Name": name, "Code": name})
     store.create("Currency", {"Id": seed_id("Currency:EUR"), "Name": "Euro", "Code": "EUR"})
+    for short_name, name in SEED_UNITS.items():
+        unit = {"Id": seed_id(f"Unit:{short_name}"), "Name": name, "ShortName": short_name}
+        store.create("Unit", unit)
     customer = seed_id("AccountType:Customer")
     store.create("AccountType", {"Id": customer, "Name": "Customer"})
+    owners = _seed_owners(store)
     for code, name in SEED_ACCOUNTS.items():
         account_id = seed_id(f"Account:{code}")
+        greeting, menu = SEED_STOREFRONT.get(code, ("", ()))
         store.create(
             "Account",
             {
@@ -208,8 +230,13 @@ def _seed(store: Store) -> None:
                 "TypeId": customer,
                 "Phone": f"+49 30 {code}",
                 "Web": f"https://{code}.example.com",
+                "OwnerId": owners.get(code, EMPTY_GUID),
+                "UsrStorefrontGreeting": greeting,
             },
         )
+        for position, item in enumerate(menu, start=1):
+            row = {"UsrName": item, "UsrPosition": position, "UsrAccountId": account_id}
+            store.create("UsrStorefrontMenuItem", {"Id": seed_id(f"Menu:{code}:{item}"), **row})
         given, surname = f"Buyer{code[0]}", name.split()[0]
         contact = store.create(
             "Contact",
@@ -225,3 +252,15 @@ def _seed(store: Store) -> None:
             },
         )
         store.update("Account", account_id, {"PrimaryContactId": contact["Id"]})
+
+
+def _seed_owners(store: Store) -> dict[str, str]:
+    """The managers' contacts; the ``Id`` of each account's manager by ``Account.Code``."""
+    owners = {}
+    for name, (email, codes) in SEED_OWNERS.items():
+        given, surname = name.split()
+        contact = {"GivenName": given, "Surname": surname, "JobTitle": "Account manager"}
+        owner_id = seed_id(f"Owner:{name}")
+        store.create("Contact", {"Id": owner_id, "Name": name, "Email": email, **contact})
+        owners.update(dict.fromkeys(codes, owner_id))
+    return owners

@@ -1,14 +1,18 @@
 """Customer orders (``Document_ЗаказКлиента``): writes with their rows, posting and unposting.
 
-Rows sent in a POST or PATCH body replace the whole ``Товары`` section; a row without ``Цена``
-is priced from the register with the best-price rule at the order's date, ``Сумма`` is always
-``Количество × Цена`` and ``СуммаДокумента`` their total. A new order gets the next number of
+Rows sent in a POST or PATCH body replace the whole ``Товары`` section. A row's ``Количество``
+and ``Цена`` are in its ``ЕдиницаИзмерения`` (a unit of the item, a box of six, say), or in the
+item's base unit when that is empty; its ``Коэффициент`` (base units per unit) is the unit's when
+the client leaves it blank, and 1 without a unit. A row without ``Цена`` is priced from the
+register (prices per base unit) with the best-price rule at the order's date, times the
+coefficient: a box costs six bottles. ``Сумма`` is always ``Количество × Цена`` and
+``СуммаДокумента`` their total. A new order gets the next number of
 the series (``УТ-000103``…) unless the body brings one, and the current time as ``Date``.
 
 Posting is refused like the configuration's posting handler refuses it: with HTTP 500 and code
 -1 (the platform reports every failure inside configuration code that way), for a document
-marked for deletion, without a counterparty, with a counterparty marked for deletion, or
-without rows.
+marked for deletion, without a counterparty, with a counterparty marked for deletion, without
+rows, or with a row whose unit belongs to another item.
 """
 
 from __future__ import annotations
@@ -108,10 +112,19 @@ def _price(store: Store, order: Values, rows: list[Values]) -> None:
     """Fill missing prices at the order's date and compute every row's ``Сумма``."""
     counterparty = store.counterparties.get(order["Контрагент_Key"])
     for row in rows:
+        row["Коэффициент"] = _coefficient(store, row)
         if row["Цена"] is None:
             quote = best_price(store.prices, row["Номенклатура_Key"], counterparty, order["Date"])
-            row["Цена"] = quote.price if quote else 0
+            row["Цена"] = number(round(quote.price * row["Коэффициент"], 2)) if quote else 0
         row["Сумма"] = number(round(row["Количество"] * row["Цена"], 2))
+
+
+def _coefficient(store: Store, row: Values) -> float:
+    """Base units per unit of ``row``: as sent, else the unit's, else 1 (the base unit)."""
+    if row["Коэффициент"]:
+        return float(row["Коэффициент"])  # what the client sent, already a number
+    unit = store.units.get(row["ЕдиницаИзмерения_Key"])
+    return number(unit["Коэффициент"]) if unit is not None else 1
 
 
 def _check_number_free(store: Store, value: str, ref: str) -> None:
@@ -132,6 +145,13 @@ def _posting_refusal(store: Store, order: Values) -> str | None:
         return f'Контрагент "{counterparty["Description"]}" помечен на удаление.'
     if not order[GOODS]:
         return 'Не заполнена табличная часть "Товары".'
+    for row in order[GOODS]:
+        unit = store.units.get(row["ЕдиницаИзмерения_Key"])
+        if unit is not None and unit["Owner_Key"] != row["Номенклатура_Key"]:
+            return (
+                f'В строке {row["LineNumber"]} табличной части "Товары" единица измерения '
+                f'"{unit["Description"]}" не относится к номенклатуре.'
+            )
     return None
 
 

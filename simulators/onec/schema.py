@@ -35,6 +35,7 @@ _DEFAULTS: dict[str, Any] = {
 COUNTERPARTIES = "Catalog_Контрагенты"
 CONTRACTS = "Catalog_ДоговорыКонтрагентов"
 ITEMS = "Catalog_Номенклатура"
+UNITS = "Catalog_ЕдиницыИзмерения"
 ORDERS = "Document_ЗаказКлиента"
 ORDER_ROWS = "Document_ЗаказКлиента_Товары"
 PRICES = "InformationRegister_ЦеныНоменклатуры"
@@ -215,10 +216,34 @@ ITEM = EntityType(
     indexed=("Code",),
 )
 
+UNIT = EntityType(
+    name=UNITS,
+    kind="catalog",
+    key=("Ref_Key",),
+    properties=(
+        *_OBJECT_HEAD,
+        # The unit's code as the item catalog of the storefront and the price lists show it.
+        Property("Code"),
+        Property("Description"),
+        # A subordinate catalog: every unit (a box, a pack) belongs to one item.
+        _ref("Owner_Key", ITEMS),
+        # How many of the item's base units (Catalog_Номенклатура.ЕдиницаИзмерения) one holds.
+        Property("Коэффициент", "Edm.Double"),
+        _system("Predefined", "Edm.Boolean"),
+        _system("PredefinedDataName"),
+    ),
+    indexed=("Code", "Owner_Key"),
+)
+
 _ROW_PROPERTIES = (
     Property("LineNumber", "Edm.Int64"),
     _ref("Номенклатура_Key", ITEMS),
+    # The unit Количество and Цена are in; empty: the item's base unit.
+    _ref("ЕдиницаИзмерения_Key", UNITS),
+    # Base units per unit of the row; the configuration takes the unit's when it is blank.
+    Property("Коэффициент", "Edm.Double"),
     Property("Количество", "Edm.Double"),
+    # The price of one unit of the row (a box costs Коэффициент bottles).
     Property("Цена", "Edm.Double"),
     # Always Количество × Цена: the configuration recalculates it, so a sent value is ignored.
     Property("Сумма", "Edm.Double", read_only=True),
@@ -271,5 +296,5 @@ PRICE = EntityType(
 
 #: The published objects by entity-set name, in the order ``$metadata`` lists them.
 ENTITY_SETS: dict[str, EntityType] = {
-    e.name: e for e in (COUNTERPARTY, CONTRACT, ITEM, ORDER, ORDER_ROW, PRICE)
+    e.name: e for e in (COUNTERPARTY, CONTRACT, ITEM, UNIT, ORDER, ORDER_ROW, PRICE)
 }

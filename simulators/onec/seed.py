@@ -4,8 +4,10 @@ The codes match the NAV simulator's customer and item numbers: counterparties 10
 (in a folder "Покупатели"; 10000 in the price group "Сети", 20000 in "HoReCa", 40000 marked for
 deletion, 10000 and 30000 with an alcohol licence, 50000 a sole trader without КПП) and goods
 1000-1005 (wine, 1005 marked for deletion), 1100-1102 (water) and 1200-1202 (accessories), some
-sold only in packs (``КратностьУпаковки`` > 1). Prices cover every price kind, older periods,
-a current and an expired promotion. Every counterparty ships from its ``ОсновнойСклад``
+sold only in packs (``КратностьУпаковки`` > 1), which are also their units of measure
+(``Catalog_ЕдиницыИзмерения``: a box of 6 or 24 bottles, code ``BOX``). Prices are per base unit
+(a bottle, a piece) and cover every price kind, older periods, a current and an expired
+promotion. Every counterparty ships from its ``ОсновнойСклад``
 ("Основной склад", 30000 from "Склад Красногорск"). Contracts (``Catalog_ДоговорыКонтрагентов``)
 tell what a counterparty buys: 20000 has one per product type (water, alcohol, accessories),
 10000 one for alcohol, 50000 one for water, one for alcohol and an accessories one marked for
@@ -26,6 +28,7 @@ from simulators.onec.schema import (
     EMPTY_REF,
     ITEMS,
     ORDERS,
+    UNITS,
 )
 
 #: The namespace of every Ref_Key the simulator makes.
@@ -59,6 +62,11 @@ def contract_ref(code: str) -> str:
 def item_ref(code: str) -> str:
     """The Ref_Key of the seeded item with this code."""
     return ref_key(ITEMS, code)
+
+
+def unit_ref(item: str, code: str) -> str:
+    """The Ref_Key of the seeded unit ``code`` (``BOX``) of the item with code ``item``."""
+    return ref_key(UNITS, f"{item}/{code}")
 
 
 def order_ref(number: str) -> str:
@@ -216,6 +224,28 @@ ITEM_ROWS: list[dict[str, Any]] = [
 ]
 
 
+def _unit(item: str, code: str, name: str, coefficient: float) -> dict[str, Any]:
+    return {
+        "Ref_Key": unit_ref(item, code),
+        "DeletionMark": False,
+        "Owner_Key": item_ref(item),
+        "Code": code,
+        "Description": name,
+        "Коэффициент": coefficient,
+    }
+
+
+#: The packs the goods sold in packs come in, as units of measure of their own (the base unit,
+#: a bottle or a piece, is the item's ``ЕдиницаИзмерения``).
+UNIT_ROWS: list[dict[str, Any]] = [
+    _unit("1002", "BOX", "кор (6 бут)", 6),
+    _unit("1003", "BOX", "кор (6 бут)", 6),
+    _unit("1100", "BOX", "кор (24 бут)", 24),
+    _unit("1101", "BOX", "кор (24 бут)", 24),
+    _unit("1102", "BOX", "кор (6 бут)", 6),
+]
+
+
 def _price(
     code: str,
     kind: str,
@@ -280,6 +310,8 @@ def _row(line: int, code: str, quantity: float, price: float) -> dict[str, Any]:
     return {
         "LineNumber": line,
         "Номенклатура_Key": item_ref(code),
+        "ЕдиницаИзмерения_Key": EMPTY_REF,
+        "Коэффициент": 1,
         "Количество": quantity,
         "Цена": price,
         "Сумма": round(quantity * price, 2),

@@ -23,6 +23,7 @@ from simulators.onec.schema import (
     ORDER,
     ORDERS,
     PRICE,
+    UNITS,
     EntityType,
 )
 from simulators.tables import IndexedTable
@@ -175,6 +176,7 @@ class Store:
         for name, rows in (
             (COUNTERPARTIES, seed.COUNTERPARTY_ROWS),
             (ITEMS, seed.ITEM_ROWS),
+            (UNITS, seed.UNIT_ROWS),
             (ORDERS, seed.ORDER_ROWS_SEED),
             (CONTRACTS, seed.CONTRACT_ROWS),
         ):
@@ -219,6 +221,13 @@ class Store:
         found = self.items.lookup("Code", fold("Edm.String", code))
         return found[0] if found else None
 
+    def find_unit(self, item_ref: str, code: str) -> Values | None:
+        """The unit ``code`` (``BOX``) of the item with this Ref_Key, not marked for deletion."""
+        found = self.units.lookup("Code", fold("Edm.String", code))
+        return next(
+            (u for u in found if u["Owner_Key"] == item_ref and not u["DeletionMark"]), None
+        )
+
     def order_rows(self) -> list[Values]:
         """Every row of every order, as ``Document_ЗаказКлиента_Товары`` publishes them."""
         return [{"Ref_Key": o["Ref_Key"], **row} for o in self.orders for row in o[GOODS]]
@@ -232,6 +241,11 @@ class Store:
     def items(self) -> Table:
         """``Catalog_Номенклатура``."""
         return self.tables[ITEMS]
+
+    @property
+    def units(self) -> Table:
+        """``Catalog_ЕдиницыИзмерения``."""
+        return self.tables[UNITS]
 
     @property
     def orders(self) -> Table:

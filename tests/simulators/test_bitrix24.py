@@ -220,6 +220,31 @@ async def test_seeded_companies_and_contacts(b24: Client) -> None:
     assert company["TITLE"] == "Beta Retail JSC"
 
 
+async def test_each_erp_customers_company_has_a_contact(b24: Client) -> None:
+    for company_id, name in (("4", "Adatum"), ("7", "Relecloud")):
+        found = await call(
+            b24,
+            "crm.contact.list",
+            {"filter": {"COMPANY_ID": company_id}, "select": ["ID", "LAST_NAME"]},
+        )
+        assert [c["LAST_NAME"] for c in found["result"]] == [name]
+
+
+async def test_a_deal_keeps_its_company_contact_and_product_rows_with_their_measure(
+    b24: Client,
+) -> None:
+    fields = {"TITLE": "T", "COMPANY_ID": 4, "CONTACT_ID": 7, "OPPORTUNITY": 134.4}
+    deal_id = (await call(b24, "crm.deal.add", {"fields": fields}))["result"]
+    deal = (await call(b24, "crm.deal.get", {"id": deal_id}))["result"]
+    assert (deal["COMPANY_ID"], deal["CONTACT_ID"], deal["OPPORTUNITY"]) == ("4", "7", "134.40")
+    row = {"PRODUCT_NAME": "1002", "PRICE": 67.2, "QUANTITY": 2}
+    boxes = {**row, "MEASURE_CODE": 778, "MEASURE_NAME": "BOX"}
+    await call(b24, "crm.deal.productrows.set", {"id": deal_id, "rows": [boxes, row]})
+    rows = (await call(b24, "crm.deal.productrows.get", {"id": deal_id}))["result"]
+    # A row without a measure gets the portal's default (pieces).
+    assert [(r["MEASURE_CODE"], r["MEASURE_NAME"]) for r in rows] == [(778, "BOX"), (796, "pcs")]
+
+
 async def test_erp_customers_are_companies_found_by_origin_id(b24: Client) -> None:
     for key, company_id in (("10000", "4"), ("20000", "5"), ("30000", "6"), ("50000", "7")):
         found = await call(

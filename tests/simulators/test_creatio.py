@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Awaitable, Callable
 from email import policy
@@ -119,6 +120,29 @@ async def test_crud(creatio: Client, csrf: dict[str, str], root: str) -> None:
     resp = await creatio.get(f"{root}/Order({key})", headers=csrf)
     assert resp.status == 404
     assert (await resp.json())["error"]["innererror"]["internalexception"]["message"]
+
+
+async def test_an_order_row_takes_a_unit_of_measure_by_its_lookup(
+    creatio: Client, csrf: dict[str, str]
+) -> None:
+    root = "/0/odata"
+    resp = await creatio.get(f"{root}/Unit?$filter=ShortName eq 'BOX'", headers=csrf)
+    [box] = (await resp.json())["value"]
+    assert (box["Name"], box["ShortName"]) == ("Box", "BOX")
+    order = await (await creatio.post(f"{root}/Order", json={"Code": "u"}, headers=csrf)).json()
+    row = {"OrderId": order["Id"], "Name": "1002", "Quantity": 2, "Price": 67.2, "Amount": 134.4}
+    resp = await creatio.post(
+        f"{root}/OrderProduct", json={**row, "UnitId": box["Id"]}, headers=csrf
+    )
+    assert resp.status == 201
+    resp = await creatio.get(
+        f"{root}/OrderProduct?$filter=OrderId eq {order['Id']}&$expand=Unit", headers=csrf
+    )
+    [stored] = (await resp.json())["value"]
+    assert (stored["Unit"]["ShortName"], stored["Price"], stored["Amount"]) == ("BOX", 67.2, 134.4)
+    unknown = {**row, "UnitId": str(uuid.uuid4())}
+    resp = await creatio.post(f"{root}/OrderProduct", json=unknown, headers=csrf)
+    assert resp.status == 400  # a lookup to no unit is a foreign key violation
 
 
 async def test_list_query_options(creatio: Client, csrf: dict[str, str]) -> None:

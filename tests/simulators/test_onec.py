@@ -25,6 +25,7 @@ from simulators.onec import (
     item_ref,
     order_ref,
 )
+from simulators.onec.seed import unit_ref
 
 Client = TestClient[web.Request, web.Application]
 ClientFactory = Callable[[web.Application], Awaitable[Client]]
@@ -142,6 +143,7 @@ async def test_service_document_lists_the_published_objects(onec: Client) -> Non
         "Catalog_Контрагенты",
         "Catalog_ДоговорыКонтрагентов",
         "Catalog_Номенклатура",
+        "Catalog_ЕдиницыИзмерения",
         "Document_ЗаказКлиента",
         "Document_ЗаказКлиента_Товары",
         "InformationRegister_ЦеныНоменклатуры",
@@ -477,6 +479,52 @@ async def test_create_order_with_rows(onec: Client) -> None:
     assert again["Number"] == "УТ-000104" and again["DataVersion"] != order["DataVersion"]
 
 
+async def test_a_row_in_boxes_is_priced_per_box_by_the_units_coefficient(onec: Client) -> None:
+    box = unit_ref("1003", "BOX")
+    units = await _get(
+        onec, "Catalog_ЕдиницыИзмерения", {"$filter": f"Owner_Key eq guid'{item_ref('1003')}'"}
+    )
+    assert [(u["Ref_Key"], u["Code"], u["Коэффициент"]) for u in units["value"]] == [
+        (box, "BOX", 6)
+    ]
+    rows = [
+        # Two boxes of Prosecco: 20000's individual price of a bottle (900) times six.
+        {
+            "LineNumber": "1",
+            "Номенклатура_Key": item_ref("1003"),
+            "Количество": 2,
+            "ЕдиницаИзмерения_Key": box,
+        },
+        # The same item in bottles: the base unit, coefficient 1.
+        {"LineNumber": "2", "Номенклатура_Key": item_ref("1003"), "Количество": 3},
+        # A coefficient the client sends is kept, and so is a price it sends.
+        {
+            "LineNumber": "3",
+            "Номенклатура_Key": item_ref("1003"),
+            "Количество": 1,
+            "ЕдиницаИзмерения_Key": box,
+            "Коэффициент": 12,
+            "Цена": 10000,
+        },
+    ]
+    order = await _post(onec, "Document_ЗаказКлиента", _order(Товары=rows))
+    assert [
+        (r["ЕдиницаИзмерения_Key"], r["Коэффициент"], r["Количество"], r["Цена"], r["Сумма"])
+        for r in order["Товары"]
+    ] == [(box, 6, 2, 5400, 10800), (EMPTY_REF, 1, 3, 900, 2700), (box, 12, 1, 10000, 10000)]
+    assert order["СуммаДокумента"] == 23500
+    expanded = await _get(
+        onec,
+        "Document_ЗаказКлиента_Товары",
+        {"$filter": f"Ref_Key eq guid'{order['Ref_Key']}'", "$expand": "ЕдиницаИзмерения"},
+    )
+    assert [(r["ЕдиницаИзмерения"] or {}).get("Code") for r in expanded["value"]] == [
+        "BOX",
+        None,
+        "BOX",
+    ]
+
+
 async def test_the_delivery_address_is_kept_as_sent(onec: Client) -> None:
     address = "Московская обл., г. Красногорск, ул. Высокая, д. 10, склад «Б»"
     created = await _post(onec, "Document_ЗаказКлиента", _order(АдресДоставки=address))
@@ -612,6 +660,19 @@ async def test_post_and_unpost(onec: Client) -> None:
         ({"Товары": []}, "Товары"),
         ({"Контрагент_Key": counterparty_ref("40000")}, "помечен на удаление"),
         ({"Контрагент_Key": None}, "Контрагент"),
+        (
+            {
+                "Товары": [
+                    {
+                        "LineNumber": "1",
+                        "Номенклатура_Key": item_ref("1000"),
+                        "Количество": 1,
+                        "ЕдиницаИзмерения_Key": unit_ref("1002", "BOX"),
+                    }
+                ]
+            },
+            "не относится к номенклатуре",
+        ),
     ],
 )
 async def test_posting_is_refused_like_the_posting_handler_does(
