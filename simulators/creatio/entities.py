@@ -1,8 +1,16 @@
 """The entity sets the simulator publishes, their columns and value conversion.
 
-Column names follow the reference's §2.2 (unverified against a real ``$metadata``). Values are
-stored as plain Python: ``str`` for Guid/String/DateTimeOffset (ISO ``...Z``, which compares
-correctly as text), :class:`~decimal.Decimal` for Decimal, ``int`` for Int32/Int64, ``bool``.
+Column names follow the reference's §2.2 (unverified against a real ``$metadata``). The account's
+manager is Creatio's own ``Account.Owner`` (a ``Contact``). The storefront settings are what a
+Creatio integrator adds for the B2B store, named as Creatio names what a configuration adds (the
+``Usr`` prefix of the ``SchemaNamePrefix`` system setting): the account's greeting is a text column
+``UsrStorefrontGreeting`` of ``Account``, its menu items a detail, the object
+``UsrStorefrontMenuItem`` (``UsrName``, ``UsrPosition``, lookup ``UsrAccount`` to the account, in
+OData ``UsrAccountId``), one row per item.
+
+Values are stored as plain Python: ``str`` for Guid/String/DateTimeOffset (ISO ``...Z``, which
+compares correctly as text), :class:`~decimal.Decimal` for Decimal, ``int`` for Int32/Int64,
+``bool``.
 """
 
 from __future__ import annotations
@@ -80,6 +88,7 @@ def entity_sets() -> dict[str, EntitySet]:
                 "IndustryId": "guid",
                 "PrimaryContactId": "guid",
                 "Notes": "string",
+                "UsrStorefrontGreeting": "string",
             },
             {"OwnerId": "Contact", "TypeId": "AccountType", "PrimaryContactId": "Contact"},
         ),
@@ -137,6 +146,11 @@ def entity_sets() -> dict[str, EntitySet]:
         ),
         # Units of measure: a base lookup (Name, Description) with the short name a row shows.
         _entity("Unit", {"Name": "string", "ShortName": "string", "Description": "string"}, {}),
+        _entity(
+            "UsrStorefrontMenuItem",
+            {"UsrName": "string", "UsrPosition": "int32", "UsrAccountId": "guid"},
+            {"UsrAccountId": "Account"},
+        ),
         _entity("OrderStatus", {"Name": "string", "Code": "string"}, {}),
         _entity("AccountType", {"Name": "string"}, {}),
         _entity("Currency", {"Name": "string", "Code": "string"}, {}),
