@@ -24,6 +24,15 @@ Text)``
     prices a blocked item or customer like any other (the price rule does not look at
     ``Blocked``); refusing the order is the web shop's business.
 
+``GetCustomerUnitPrices(customerNo: Code20, lines: Text): Text``
+    Prices in the unit of measure each line is ordered in, for an order the web shop will not
+    place in NAV but must price (its pick-up orders go to the CRM only). ``lines`` is
+    ``itemNo:quantity:unitCode`` per line, ``;`` between lines; a blank (or left out)
+    ``unitCode`` is the item's sales unit of measure, and the quantity is in that unit, as on a
+    sales line. ``return_value`` is ``itemNo:unitCode:unitPrice`` per line, in the same order,
+    with the unit the price is for (``1002:BOX:67.2;1000:BOTTLE:13.5``). A unit the item has no
+    ``Item Unit of Measure`` for fails the whole call like an unknown item.
+
 An unknown customer or item fails the whole call with ``NavCSideRecordNotFoundException``; a
 malformed ``lines`` part with ``NavNCLDialogException`` (an AL ``Error()``).
 """
@@ -106,6 +115,49 @@ def _get_customer_price_lines(service: NavService, arguments: dict[str, Any]) ->
     return {"prices": ";".join(priced), "customerBlocked": customer.values["Blocked"]}
 
 
+def _get_customer_unit_prices(service: NavService, arguments: dict[str, Any]) -> str:
+    customer_no = arguments["customerNo"]
+    _customer(service, customer_no)
+    priced = []
+    for item_no, quantity, unit_code in parse_unit_lines(arguments["lines"]):
+        values = _item(service, item_no).values
+        unit = unit_code or values["Sales_Unit_of_Measure"] or values["Base_Unit_of_Measure"]
+        if (item_no, unit) not in service.store.item_units:
+            raise record_not_found("Item Unit of Measure", f"Item No.='{item_no}',Code='{unit}'")
+        best = best_price(
+            service.store,
+            customer_no,
+            item_no,
+            float(quantity),
+            service.today(),
+            unit_of_measure=unit,
+        )
+        priced.append(f"{item_no}:{unit}:{format_value('decimal', best.unit_price)}")
+    return ";".join(priced)
+
+
+def parse_unit_lines(text: str) -> list[tuple[str, Decimal, str]]:
+    """Split ``itemNo:quantity:unitCode;…`` into triples (a blank unit is ``""``).
+
+    Raises:
+        SoapFault: ``NavNCLDialogException`` for a part without an item or a decimal quantity.
+    """
+    triples: list[tuple[str, Decimal, str]] = []
+    for part in text.split(";"):
+        if not part.strip():
+            continue
+        item_no, _, rest = part.partition(":")
+        quantity_text, _, unit = rest.partition(":")
+        try:
+            quantity = Decimal(quantity_text.strip())
+        except InvalidOperation:
+            quantity = Decimal("NaN")
+        if not item_no.strip() or not quantity.is_finite() or ":" in unit:
+            raise dialog(f"The line '{part.strip()}' must have the form itemNo:quantity:unitCode.")
+        triples.append((item_no.strip(), quantity, unit.strip()))
+    return triples
+
+
 def parse_lines(text: str) -> list[tuple[str, Decimal]]:
     """Split ``itemNo:quantity;itemNo:quantity`` into pairs.
 
@@ -152,6 +204,12 @@ B2B_PRICING = Codeunit(
             returns=None,
             run=_get_customer_price_lines,
             results=(Parameter("prices", "string"), Parameter("customerBlocked", "string")),
+        ),
+        Function(
+            name="GetCustomerUnitPrices",
+            parameters=(Parameter("customerNo", "string"), Parameter("lines", "string")),
+            returns="string",
+            run=_get_customer_unit_prices,
         ),
     ),
 )

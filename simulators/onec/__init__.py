@@ -35,10 +35,14 @@ unknown entity set 404 code 8, unknown key 404 code 9, bad query option 400 code
 **HTTP service** ``/{publication}/hs/b2b/v1/`` (JSON; failures ``{"error": "…"}``; the
 customer and items by ``Code``; an unknown customer or item → 404, a malformed request → 400)::
 
-    GET  prices?customer=10000&items=1000,1001&quantities=5,10[&date=2026-11-22]
+    GET  prices?customer=10000&items=1000,1002&quantities=5,2[&units=,BOX][&date=2026-11-22]
          200 {"customer": "10000", "currency": "RUB", "customer_deletion_mark": false,
-              "prices": [{"item": "1000", "quantity": 5, "price": 1350, "kind": "Индивидуальная",
-                          "promo": false, "deletion_mark": false}, ...]}
+              "prices": [{"item": "1000", "quantity": 5, "unit": "шт", "price": 1350,
+                          "kind": "Индивидуальная", "promo": false, "deletion_mark": false},
+                         {"item": "1002", "quantity": 2, "unit": "BOX", "price": 6480, ...}]}
+         Prices are per base unit (the item's ЕдиницаИзмерения), or per unit of ``units`` where
+         one is given (a unit of Catalog_ЕдиницыИзмерения: the base price times its
+         Коэффициент; an unknown unit → 404); ``unit`` says which.
          The best price: the customer's own ("Индивидуальная") beats its price group's (the kind
          named by ГруппаЦен) beats "Базовая"; an "Акция" price valid on the date wins when
          lower (promo true). Without any price: price and kind null. Quantities default to 1

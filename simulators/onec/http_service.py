@@ -52,25 +52,29 @@ def routes(publication_pattern: str) -> list[web.RouteDef]:
 
 
 async def prices(request: web.Request) -> web.Response:
-    """GET ``prices?customer=&items=&quantities=&date=``: the best price of each item, and the
-    deletion marks of the customer and of each item."""
+    """GET ``prices?customer=&items=&quantities=&units=&date=``: the best price of each item (per
+    unit of ``units``, the base unit where it is blank or not given), and the deletion marks of
+    the customer and of each item."""
     service = request.app[ONEC_KEY]
     store = service.store
     customer = _customer(store, request.query.get("customer"))
     codes = _split(request.query.get("items"), "items")
     quantities = _quantities(request.query.get("quantities"), len(codes))
+    units = _units(request.query.get("units"), len(codes))
     moment = _moment(request.query.get("date"), service)
     quoted = []
-    for code, quantity in zip(codes, quantities, strict=True):
+    for code, quantity, unit_code in zip(codes, quantities, units, strict=True):
         item = store.find_item(code)
         if item is None:
             raise ServiceError(404, f"Номенклатура с кодом '{code}' не найдена")
+        unit, coefficient = _unit(store, item, unit_code)
         quote = best_price(store.prices, item["Ref_Key"], customer, moment)
         quoted.append(
             {
                 "item": code,
                 "quantity": quantity,
-                "price": quote.price if quote else None,
+                "unit": unit,
+                "price": number(round(quote.price * coefficient, 2)) if quote else None,
                 "kind": quote.kind if quote else None,
                 "promo": bool(quote and quote.promo),
                 # Priced all the same: the rule does not look at marks, the web shop does.
@@ -251,6 +255,28 @@ def _split(text: str | None, name: str) -> list[str]:
     if not all(parts):
         raise ServiceError(400, f"Не указан параметр '{name}'")
     return parts
+
+
+def _units(text: str | None, count: int) -> list[str]:
+    """The unit codes of ``units`` (blank parts: the base unit), one per item."""
+    if text is None:
+        return [""] * count
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) != count:
+        raise ServiceError(400, "Число значений 'units' не совпадает с числом 'items'")
+    return parts
+
+
+def _unit(store: Store, item: Values, code: str) -> tuple[str, float]:
+    """The unit a price is for (its code, or the item's base unit) and its coefficient."""
+    if not code or code.casefold() == str(item["ЕдиницаИзмерения"]).casefold():
+        return str(item["ЕдиницаИзмерения"]), 1
+    unit = store.find_unit(item["Ref_Key"], code)
+    if unit is None:
+        raise ServiceError(
+            404, f"Единица измерения '{code}' номенклатуры '{item['Code']}' не найдена"
+        )
+    return str(unit["Code"]), float(unit["Коэффициент"])
 
 
 def _quantities(text: str | None, count: int) -> list[float]:

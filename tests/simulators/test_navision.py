@@ -860,7 +860,12 @@ async def test_wsdl_is_document_literal_and_points_at_this_host(nav: Client) -> 
     soap_actions = {op.get("soapAction") for op in bound}
     assert soap_actions == {
         f"{PRICING_NS}:{name}"
-        for name in ("GetCustomerPrice", "GetCustomerPrices", "GetCustomerPriceLines")
+        for name in (
+            "GetCustomerPrice",
+            "GetCustomerPrices",
+            "GetCustomerPriceLines",
+            "GetCustomerUnitPrices",
+        )
     }
     bodies = {b.get("use") for b in root.iter(f"{WSDL_SOAP_NS}body")}
     assert bodies == {"literal"}
@@ -922,6 +927,24 @@ async def test_get_customer_prices_prices_every_line_in_order(nav: Client) -> No
     )
     assert value == "1000:14.9;1002:55;1003:52"
     assert await _return_value(nav, "GetCustomerPrices", customerNo="20000", lines="") == ""
+
+
+async def test_get_customer_unit_prices_prices_each_line_in_its_unit(nav: Client) -> None:
+    # 1002 by the box (its sales unit) and by the bottle; 1000 in its sales unit, the bottle;
+    # 1100 by the box of 24 at list price.
+    lines = "1002:1:BOX;1002:6:BOTTLE;1000:24;1100:2:"
+    value = await _return_value(nav, "GetCustomerUnitPrices", customerNo="20000", lines=lines)
+    assert value == "1002:BOX:55;1002:BOTTLE:11.2;1000:BOTTLE:14.9;1100:BOX:9.9"
+
+
+async def test_get_customer_unit_prices_refuses_a_unit_the_item_has_not(nav: Client) -> None:
+    body = _envelope("GetCustomerUnitPrices", customerNo="20000", lines="1000:1:BOX")
+    code, message = await _fault(nav, "GetCustomerUnitPrices", body)
+    assert code == f"{NAV_EXCEPTION}NavCSideRecordNotFoundException"
+    assert message == (
+        "The Item Unit of Measure does not exist. Identification fields and values: "
+        "Item No.='1000',Code='BOX'"
+    )
 
 
 @pytest.mark.parametrize(

@@ -787,6 +787,25 @@ async def test_prices_follow_the_best_price_rule(onec: Client) -> None:
     ]
 
 
+async def test_prices_in_a_unit_are_the_base_price_times_its_coefficient(onec: Client) -> None:
+    params = {
+        "customer": "10000",
+        "items": "1002,1002,1000,1100",
+        "quantities": "2,6,5,1",
+        "units": "BOX,,шт,box",
+    }
+    body = await _hs(onec, "GET", "prices", 200, params=params)
+    assert [(p["item"], p["unit"], p["price"]) for p in body["prices"]] == [
+        ("1002", "BOX", 6480),  # six bottles at the Rioja promotion's 1080
+        ("1002", "шт", 1080),
+        ("1000", "шт", 1350),  # the base unit named explicitly
+        ("1100", "BOX", 1008),  # 24 bottles at the group's 42; unit codes ignore case
+    ]
+    unknown = {"customer": "10000", "items": "1000", "units": "BOX"}
+    refused = await _hs(onec, "GET", "prices", 404, params=unknown)
+    assert "BOX" in refused["error"] and "1000" in refused["error"]
+
+
 async def test_prices_for_another_group_and_date(onec: Client) -> None:
     horeca = await _hs(onec, "GET", "prices", 200, params={"customer": "20000", "items": "1002"})
     assert [(p["price"], p["kind"], p["quantity"]) for p in horeca["prices"]] == [
@@ -812,6 +831,7 @@ async def test_prices_for_another_group_and_date(onec: Client) -> None:
         ({"customer": "10000", "items": "1000,1001", "quantities": "1"}, 400),
         ({"customer": "10000", "items": "1000", "quantities": "x"}, 400),
         ({"customer": "10000", "items": "1000", "date": "22.11.2026"}, 400),
+        ({"customer": "10000", "items": "1000,1002", "units": "BOX"}, 400),
     ],
 )
 async def test_price_requests_are_validated(
