@@ -36,8 +36,11 @@ class Delivery(Params):
 class OrderSubmit(Params):
     """Params of ``order.submit``.
 
-    ``order_id`` is the storefront's own order number: later messages about the same order are
-    delivered after this one. ``idempotency_key`` makes a repeated call return the same message.
+    ``order_id`` is the storefront's own order number, and the order's identity: the order sent
+    again with the same content, with any ``idempotency_key`` or none, returns the same message
+    and answer; the same ``order_id`` with other content is refused (-32010, naming ``order_id``
+    and the order's message). Later messages about the same order are delivered after this one.
+    ``idempotency_key`` is accepted, for callers that send one; the ``order_id`` decides.
     """
 
     order_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=35)]
