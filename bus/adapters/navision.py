@@ -4,7 +4,13 @@
 insert, carrying the bus's message id as ``External_Document_No``; ``lookup`` finds an order by
 that number, so an attempt that may have landed is never repeated blindly (never by the
 storefront's order id in ``Your_Reference``: another message can carry it too); a free-text
-delivery address (the licence address of a licensed customer) goes as ``Ship_to_Address``.
+delivery address (the licence address of a licensed customer) goes as ``Ship_to_Address``. A
+line's unit goes as its ``Unit_of_Measure_Code`` (NAV takes the item's sales unit without one);
+the receipt (:class:`schemas.steps.OrderReceipt`) is NAV's order as it answered it: each line's
+unit, ``Unit_Price`` and ``Line_Amount``, and the order's ``Amount`` (before VAT).
+``order.quote`` prices an order NAV will not hold (it goes to the CRM only) through the pricing
+codeunit's ``GetCustomerUnitPrices``: the customer's best price of each line in its unit, as NAV
+would price the sales line; its receipt has no number.
 ``customer.read`` reads a ``Customer`` as the storefront account needs it (a blocked one is
 refused) with the facts orders are routed by: its alcohol licence, its warehouse
 (``Location_Code``) and its contracts in force (``CustomerContracts``, one per product type);
@@ -30,17 +36,29 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+from pydantic import ValidationError
 
 from bus.adapters.base import Delivery, EntityState, Receipt
-from bus.adapters.http import json_object, odata_error, raise_for_status, upstream_errors
+from bus.adapters.http import (
+    json_object,
+    malformed,
+    odata_error,
+    raise_for_status,
+    upstream_errors,
+)
 from bus.adapters.navision_soap import SYSTEM, Codeunit, xml_decimal
 from bus.adapters.orders import placed_online
 from bus.errors import PermanentError, TransientError, UnknownOutcome
 from bus.settings import NavisionSettings
+from schemas.steps import OrderReceipt, ReceiptLine
 
 #: How far back the order history of a new storefront account goes.
 HISTORY_DAYS = 183
 _SELECT = "No,External_Document_No,Sell_to_Customer_No,Status,Amount,Amount_Including_VAT"
+#: What a sales order's receipt is read with: its lines, as NAV priced them.
+_WITH_LINES = {"$select": _SELECT, "$expand": "SalesOrderSalesLines"}
+#: NAV's local currency: every amount of a customer without a currency code is in it.
+CURRENCY = "LCY"
 _CONTRACT_SELECT = "No,Product_Type,Description"
 #: The length of NAV's ``Ship-to Address`` (Text[100]); a longer value fails the whole order.
 SHIP_TO_ADDRESS_LENGTH = 100
@@ -71,6 +89,7 @@ class NavisionAdapter:
         self._timeout = settings.retry.attempt_timeout
         self._deep_insert = settings.deep_insert
         self._documents = Codeunit(settings, settings.documents_codeunit, client)
+        self._pricing = Codeunit(settings, settings.pricing_codeunit, client)
 
     def intended_state(self, delivery: Delivery) -> EntityState | None:
         """NAV sends no change events: there is no echo to recognise."""
@@ -86,14 +105,18 @@ class NavisionAdapter:
             return await self._account_request(delivery)
         if delivery.operation in DOCUMENTS:
             return await self._document(delivery)
+        if delivery.operation == "order.quote":
+            return await self._quote(delivery.payload)
         if delivery.operation != "sales_order.create":
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
         body = sales_order_body(delivery.message_id, delivery.payload)
         if self._deep_insert:
-            return _receipt(await self._request("POST", "/SalesOrder", json=body))
+            # The lines come back with NAV's prices only when asked for.
+            expand = {"$expand": "SalesOrderSalesLines"}
+            return _receipt(await self._request("POST", "/SalesOrder", json=body, params=expand))
         lines = body.pop("SalesOrderSalesLines")
-        header = _receipt(await self._request("POST", "/SalesOrder", json=body))
-        return await self._add_lines(header.reference, lines, already=0)
+        header = await self._request("POST", "/SalesOrder", json=body)
+        return await self._add_lines(_number(header, "an order"), lines, already=0)
 
     async def lookup(self, delivery: Delivery) -> Receipt | None:
         """Find what an earlier attempt made, by the message id it carries.
@@ -106,14 +129,11 @@ class NavisionAdapter:
             )
             return _request_receipt(found[0]) if found else None
         if delivery.operation != "sales_order.create":
-            # A read has no effect to find; a document call is keyed by the message id, so
-            # repeating it finds what an earlier attempt issued.
+            # A read or a quote has no effect to find; a document call is keyed by the message
+            # id, so repeating it finds what an earlier attempt issued.
             return None
-        params = {"$select": _SELECT}
-        if not self._deep_insert:
-            params["$expand"] = "SalesOrderSalesLines"
         found = await self._with_message_id(
-            delivery.message_id, "/SalesOrder", "External_Document_No", params
+            delivery.message_id, "/SalesOrder", "External_Document_No", dict(_WITH_LINES)
         )
         if not found:
             return None
@@ -229,7 +249,50 @@ class NavisionAdapter:
         order = f"/SalesOrder(Document_Type='Order',No='{number}')"
         for line in lines[already:]:
             await self._request("POST", f"{order}/SalesOrderSalesLines", json=line)
-        return _receipt(await self._request("GET", order, params={"$select": _SELECT}))
+        return _receipt(await self._request("GET", order, params=dict(_WITH_LINES)))
+
+    async def _quote(self, order: dict[str, Any]) -> Receipt:
+        """The customer's prices of the order's lines, each in its unit, as NAV prices them.
+
+        Raises:
+            PermanentError: NAV's refusal (an unknown customer, item or unit), or an item or
+                unit the codeunit's text format cannot carry.
+            TransientError: an answer that does not price the lines asked.
+        """
+        lines = order["lines"]
+        for line in lines:
+            if any(mark in f"{line['item']}{line.get('unit') or ''}" for mark in ":;"):
+                raise PermanentError(f"{SYSTEM} cannot price item {line['item']!r} by text")
+        asked = ";".join(
+            f"{line['item']}:{xml_decimal(line['quantity'])}:{line.get('unit') or ''}"
+            for line in lines
+        )
+        answer = await self._pricing.call(
+            "GetCustomerUnitPrices",
+            {"customerNo": order["customer"], "lines": asked},
+            timeout=self._timeout,
+            what="the order's prices",
+        )
+        priced = [part.split(":") for part in answer.get("return_value", "").split(";") if part]
+        if [part[0] for part in priced] != [str(line["item"]) for line in lines] or any(
+            len(part) != 3 for part in priced
+        ):
+            raise TransientError(f"{SYSTEM} priced other lines than asked: {answer!r:.200}")
+        try:
+            quoted = [
+                _receipt_line(line["item"], line["quantity"], unit, float(price))
+                for line, (_, unit, price) in zip(lines, priced, strict=True)
+            ]
+        except (ValueError, ValidationError) as wrong:
+            raise TransientError(f"{SYSTEM} answered unreadable prices: {wrong}") from None
+        receipt = OrderReceipt(
+            system=SYSTEM,
+            number=None,
+            currency=CURRENCY,
+            lines=quoted,
+            total=round(sum(line.amount for line in quoted), 2),
+        )
+        return Receipt(str(order["customer"]), details=receipt.as_fact())
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         idempotent = method == "GET"
@@ -345,12 +408,49 @@ def _number(entity: dict[str, Any], what: str) -> str:
 
 
 def _receipt(order: dict[str, Any]) -> Receipt:
+    """The receipt of a sales order NAV answered with its lines (``$expand``).
+
+    Raises:
+        UnknownOutcome: no number, or lines NAV did not price (the order may be there: the
+            next attempt looks it up).
+    """
     number = _number(order, "an order")
-    details = {"erp_order_no": number}
+    details: dict[str, Any] = {"erp_order_no": number}
     for field in ("Status", "Amount", "Amount_Including_VAT"):
         if field in order:
             details[field.lower()] = order[field]
-    return Receipt(reference=number, details=details)
+    try:
+        lines = sorted(order["SalesOrderSalesLines"], key=lambda line: line["Line_No"])
+        receipt = OrderReceipt(
+            system=SYSTEM,
+            number=number,
+            currency=CURRENCY,
+            lines=[
+                ReceiptLine(
+                    item=line["No"],
+                    quantity=line["Quantity"],
+                    unit=line["Unit_of_Measure_Code"],
+                    price=line["Unit_Price"],
+                    amount=line["Line_Amount"],
+                )
+                for line in lines
+                if line.get("Type", "Item") == "Item"
+            ],
+            total=order["Amount"],
+        )
+    except (KeyError, TypeError, ValidationError) as wrong:
+        raise malformed(
+            f"{SYSTEM} answered order {number} without its priced lines: {wrong!r:.200}",
+            idempotent=False,
+        ) from None
+    return Receipt(reference=number, details={**details, **receipt.as_fact()})
+
+
+def _receipt_line(item: str, quantity: float, unit: str, price: float) -> ReceiptLine:
+    """A quoted line: its amount as NAV computes a line amount (rounded to the cent)."""
+    return ReceiptLine(
+        item=item, quantity=quantity, unit=unit, price=price, amount=round(quantity * price, 2)
+    )
 
 
 def _request_receipt(request: dict[str, Any]) -> Receipt:

@@ -6,6 +6,14 @@ external reference), then posts it. Counterparties and items are found by their 
 ERP keys the storefront uses) and remembered. ``lookup`` finds the order by the message id and posts
 it if an earlier attempt created it but did not get to post it.
 
+A line in a unit of its own (``BOX``) goes as that unit of the item
+(``Catalog_ЕдиницыИзмерения`` by ``Code``) with its ``Коэффициент``: 1C then prices the row per
+box and counts its bottles; a line without one, or in the item's base unit, is in the base unit.
+An item without the unit is refused for good. The receipt (:class:`schemas.steps.OrderReceipt`)
+is 1C's document as it answered it: each row's ``Цена`` and ``Сумма`` in the row's unit, and
+``СуммаДокумента``. ``order.quote`` prices an order 1C will not hold (it goes to the CRM only)
+through the HTTP service's ``prices``, each line in its unit; its receipt has no number.
+
 1C reports a refused posting as a 500 with code ``-1`` and a message starting
 ``Не удалось провести``: that is the configuration's verdict on the document, so it is permanent.
 
@@ -23,23 +31,30 @@ message id, so repeating it is harmless.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+from pydantic import ValidationError
 
 from bus.adapters.base import Delivery, EntityState, Receipt
-from bus.adapters.http import json_object, raise_for_status, retry_after, upstream_errors
+from bus.adapters.http import json_object, malformed, raise_for_status, retry_after, upstream_errors
 from bus.adapters.onec_queries import service_error
 from bus.adapters.orders import placed_online
 from bus.errors import PermanentError, TransientError
 from bus.settings import OnecSettings
+from schemas.steps import OrderReceipt, ReceiptLine
 
 SYSTEM = "onec"
 ORDERS = "Document_ЗаказКлиента"
 COUNTERPARTIES = "Catalog_Контрагенты"
 CONTRACTS = "Catalog_ДоговорыКонтрагентов"
 ITEMS = "Catalog_Номенклатура"
+UNITS = "Catalog_ЕдиницыИзмерения"
+#: The currency of 1C's prices and amounts.
+CURRENCY = "RUB"
 _POSTING_REFUSED = "Не удалось провести"
 #: Document operations: the kind, the HTTP service's route, the payload fields it takes.
 DOCUMENTS = {
@@ -59,12 +74,27 @@ _REQUEST_REFUSALS = frozenset({400, 404, 409})
 PREPARING_RETRY_AFTER = 5.0
 #: How far back the order history of a new storefront account goes.
 HISTORY_DAYS = 183
-_ORDER_FIELDS = "Ref_Key,Number,Posted,СуммаДокумента,НомерПоДаннымКлиента"
+_ORDER_FIELDS = "Ref_Key,Number,Posted,СуммаДокумента,НомерПоДаннымКлиента,Товары"
 _COUNTERPARTY_FIELDS = (
     "Ref_Key,Code,Description,НаименованиеПолное,ИНН,КПП,"
     "ЛицензияНаАлкоголь,АдресЛицензии,ГруппаЦен,ОсновнойСклад,DeletionMark"
 )
 _CONTRACT_FIELDS = "Code,Description,ВидПродукции"
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """The unit an order line is in, as 1C knows it.
+
+    Parameters:
+        code: its code (``BOX``), or the item's base unit (``шт``).
+        ref: the ``Catalog_ЕдиницыИзмерения`` entry; ``None`` for the base unit.
+        coefficient: base units per unit.
+    """
+
+    code: str
+    ref: str | None = None
+    coefficient: float = 1
 
 
 class OnecAdapter:
@@ -84,6 +114,8 @@ class OnecAdapter:
         self._post_orders = settings.post_orders
         self._refs: dict[tuple[str, str], str] = {}
         self._codes: dict[str, str] = {}
+        self._base_units: dict[str, str] = {}
+        self._units: dict[tuple[str, str], _Unit] = {}
 
     def intended_state(self, delivery: Delivery) -> EntityState | None:
         """1C sends no change events to the bus: there is no echo to recognise."""
@@ -99,26 +131,32 @@ class OnecAdapter:
             return await self._document(delivery)
         if delivery.operation == "account.request":
             return await self._account_request(delivery)
+        if delivery.operation == "order.quote":
+            return await self._quote(delivery.payload)
         if delivery.operation != "sales_order.create":
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
         order = delivery.payload
+        units = await self._line_units(order["lines"])
+        rows = []
+        for number, (line, unit) in enumerate(zip(order["lines"], units, strict=True), start=1):
+            row = {
+                "LineNumber": str(number),
+                "Номенклатура_Key": await self._ref(ITEMS, line["item"]),
+                "Количество": line["quantity"],
+            }
+            if unit.ref is not None:
+                row.update({"ЕдиницаИзмерения_Key": unit.ref, "Коэффициент": unit.coefficient})
+            rows.append(row)
         body: dict[str, Any] = {
             "Date": dt.datetime.now().replace(microsecond=0).isoformat(),
             "Контрагент_Key": await self._ref(COUNTERPARTIES, order["customer"]),
             "НомерПоДаннымКлиента": delivery.message_id,
             "Комментарий": _comment(order),
-            "Товары": [
-                {
-                    "LineNumber": str(number),
-                    "Номенклатура_Key": await self._ref(ITEMS, line["item"]),
-                    "Количество": line["quantity"],
-                }
-                for number, line in enumerate(order["lines"], start=1)
-            ],
+            "Товары": rows,
         }
         body.update(_delivery_fields(order.get("delivery") or {}))
         created = await self._request("POST", f"/{ORDERS}", json=body)
-        return await self._posted(created)
+        return await self._posted(created, order["lines"], units)
 
     async def lookup(self, delivery: Delivery) -> Receipt | None:
         """Find the order by the message id; post it if it was left unposted."""
@@ -131,7 +169,10 @@ class OnecAdapter:
             "$select": _ORDER_FIELDS,
         }
         found = (await self._request("GET", f"/{ORDERS}", params=params)).get("value") or []
-        return await self._posted(found[0]) if found else None
+        if not found:
+            return None
+        lines = delivery.payload["lines"]
+        return await self._posted(found[0], lines, await self._line_units(lines))
 
     async def aclose(self) -> None:
         """Basic auth keeps no session: nothing to release."""
@@ -276,10 +317,17 @@ class OnecAdapter:
             self._codes = {str(i["Ref_Key"]): str(i["Code"]) for i in items if i.get("Code")}
         return self._codes
 
-    async def _posted(self, order: dict[str, Any]) -> Receipt:
+    async def _posted(
+        self, order: dict[str, Any], lines: list[dict[str, Any]], units: list[_Unit]
+    ) -> Receipt:
+        """Post the created ``order`` (unless posted or not to be posted); its receipt.
+
+        ``lines`` are the order's as the bus sent them, ``units`` the unit each row is in.
+        """
         ref_key = order.get("Ref_Key")
         if not isinstance(ref_key, str) or not order.get("Number"):
             raise PermanentError(f"{SYSTEM} answered an order without Ref_Key and Number")
+        receipt = _order_receipt(order, lines, units)
         if self._post_orders and not order.get("Posted"):
             path = f"/{ORDERS}(guid'{ref_key}')/Post"
             await self._request(
@@ -290,8 +338,110 @@ class OnecAdapter:
             "ref_key": ref_key,
             "posted": self._post_orders or bool(order.get("Posted")),
             "amount": order.get("СуммаДокумента"),
+            **receipt.as_fact(),
         }
         return Receipt(str(order["Number"]), details=details)
+
+    async def _line_units(self, lines: list[dict[str, Any]]) -> list[_Unit]:
+        """The unit of each order line in 1C's terms (the base unit where none is named)."""
+        return [await self._unit(str(line["item"]), line.get("unit")) for line in lines]
+
+    async def _unit(self, item: str, code: str | None) -> _Unit:
+        """The unit ``code`` of ``item``, or the item's base unit for none or its own name.
+
+        Raises:
+            PermanentError: 1C has no such unit of the item: the order cannot mean the goods
+                the customer chose.
+        """
+        base = await self._base_unit(item)
+        if not code or code.casefold() == base.casefold():
+            return _Unit(base)
+        key = (item, code.casefold())
+        if key not in self._units:
+            item_ref = await self._ref(ITEMS, item)
+            params = {
+                "$filter": f"Owner_Key eq guid'{item_ref}' and Code eq '{_quoted(code)}'"
+                " and DeletionMark eq false",
+                "$select": "Ref_Key,Code,Коэффициент",
+            }
+            found = (await self._request("GET", f"/{UNITS}", params=params)).get("value") or []
+            if not found:
+                raise PermanentError(f"{SYSTEM} has no unit {code!r} of item {item!r}")
+            entry = found[0]
+            coefficient = float(entry.get("Коэффициент") or 0)
+            if coefficient <= 0:
+                raise PermanentError(f"{SYSTEM} unit {code!r} of item {item!r} has no Коэффициент")
+            self._units[key] = _Unit(str(entry["Code"]), str(entry["Ref_Key"]), coefficient)
+        return self._units[key]
+
+    async def _base_unit(self, item: str) -> str:
+        """The item's base unit (``ЕдиницаИзмерения``), remembered once read."""
+        if item not in self._base_units:
+            params = {
+                "$filter": f"Code eq '{_quoted(item)}' and DeletionMark eq false",
+                "$select": "Ref_Key,Code,ЕдиницаИзмерения",
+            }
+            found = (await self._request("GET", f"/{ITEMS}", params=params)).get("value")
+            if not found:
+                raise PermanentError(f"{SYSTEM} has no {ITEMS} with Code {item!r}")
+            self._refs[(ITEMS, item)] = str(found[0]["Ref_Key"])
+            self._base_units[item] = str(found[0].get("ЕдиницаИзмерения") or "") or "шт"
+        return self._base_units[item]
+
+    async def _quote(self, order: dict[str, Any]) -> Receipt:
+        """The customer's prices of the order's lines, each in its unit, from the HTTP service.
+
+        Raises:
+            PermanentError: 1C's refusal (an unknown customer, item or unit), an item without a
+                price, or an item code the service's comma lists cannot carry.
+            TransientError: an answer that does not price the lines asked.
+        """
+        lines = order["lines"]
+        if any("," in f"{line['item']}{line.get('unit') or ''}" for line in lines):
+            raise PermanentError(f"{SYSTEM} cannot price an item or unit with a comma by code")
+        params = {
+            "customer": order["customer"],
+            "items": ",".join(str(line["item"]) for line in lines),
+            "quantities": ",".join(_decimal(line["quantity"]) for line in lines),
+            "units": ",".join(line.get("unit") or "" for line in lines),
+        }
+        with upstream_errors(SYSTEM, idempotent=True):
+            response = await self._client.get(
+                f"{self._service}/prices", params=params, auth=self._auth, timeout=self._timeout
+            )
+        if response.status_code in (400, 404):
+            detail = f"{SYSTEM} refused the order's prices: {service_error(response)}"
+            raise PermanentError(detail, http_status=response.status_code)
+        raise_for_status(response, SYSTEM, service_error)
+        quoted = json_object(response, SYSTEM, idempotent=True).get("prices")
+        if not isinstance(quoted, list) or [
+            entry.get("item") if isinstance(entry, dict) else None for entry in quoted
+        ] != [str(line["item"]) for line in lines]:
+            raise TransientError(f"{SYSTEM} priced other lines than asked: {quoted!r:.200}")
+        unpriced = [entry["item"] for entry in quoted if entry.get("price") is None]
+        if unpriced:
+            raise PermanentError(f"{SYSTEM} has no price of {', '.join(unpriced)} for the customer")
+        try:
+            priced = [
+                ReceiptLine(
+                    item=line["item"],
+                    quantity=line["quantity"],
+                    unit=entry["unit"],
+                    price=entry["price"],
+                    amount=round(float(line["quantity"]) * float(entry["price"]), 2),
+                )
+                for line, entry in zip(lines, quoted, strict=True)
+            ]
+        except (KeyError, TypeError, ValueError, ValidationError) as wrong:
+            raise TransientError(f"{SYSTEM} answered unreadable prices: {wrong!r:.200}") from None
+        receipt = OrderReceipt(
+            system=SYSTEM,
+            number=None,
+            currency=CURRENCY,
+            lines=priced,
+            total=round(sum(line.amount for line in priced), 2),
+        )
+        return Receipt(str(order["customer"]), details=receipt.as_fact())
 
     async def _ref(self, entity_set: str, code: str) -> str:
         """The ``Ref_Key`` of the catalog entry with ``code``, remembered once found."""
@@ -350,6 +500,48 @@ def _historic(order: dict[str, Any], codes: dict[str, str]) -> dict[str, Any]:
             if float(row.get("Количество") or 0) > 0
         ],
     }
+
+
+def _order_receipt(
+    order: dict[str, Any], lines: list[dict[str, Any]], units: list[_Unit]
+) -> OrderReceipt:
+    """1C's answer about a customer order as the order's receipt: row by row, as 1C priced it.
+
+    Raises:
+        UnknownOutcome: rows that are not the order's (the order is there: the next attempt
+            looks it up and reads it again).
+    """
+    rows = sorted(order.get("Товары") or [], key=lambda row: int(row.get("LineNumber") or 0))
+    try:
+        if len(rows) != len(lines):
+            raise ValueError(f"{len(rows)} rows for {len(lines)} lines")
+        return OrderReceipt(
+            system=SYSTEM,
+            number=str(order["Number"]),
+            currency=CURRENCY,
+            lines=[
+                ReceiptLine(
+                    item=line["item"],
+                    quantity=row["Количество"],
+                    unit=unit.code,
+                    price=row["Цена"],
+                    amount=row["Сумма"],
+                )
+                for line, unit, row in zip(lines, units, rows, strict=True)
+            ],
+            total=order["СуммаДокумента"],
+        )
+    except (KeyError, TypeError, ValueError, ValidationError) as wrong:
+        number = order.get("Number")
+        raise malformed(
+            f"{SYSTEM} answered order {number} without its priced rows: {wrong!r:.200}",
+            idempotent=False,
+        ) from None
+
+
+def _decimal(value: float) -> str:
+    """A quantity as the service reads it: plain digits, never an exponent."""
+    return format(Decimal(str(value)), "f")
 
 
 def _contract(entry: dict[str, Any]) -> dict[str, Any]:

@@ -3,15 +3,27 @@
 Every CRM shows an order in its own terms (a Bitrix24 deal's stage, a Creatio order's status); the
 adapters translate into this one form, so the bus can tell whether what a system shows is what it
 last wrote there (an echo) whichever system it is.
+
+A CRM order is written from the ERP's receipt (:class:`schemas.steps.OrderReceipt`), which the
+route's ERP step hands over: the units the ERP took each line in and the prices it applied, so
+the CRM shows the same goods at the same prices as the ERP (:func:`crm_lines`).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
-from bus.adapters.base import EntityState
+from pydantic import ValidationError
+
+from bus.adapters.base import Delivery, EntityState
+from bus.errors import PermanentError
+from schemas.steps import OrderReceipt
+
+log = logging.getLogger(__name__)
 
 #: How a CRM order's comment names the bus message that created it (``Bus message <id>``).
 MESSAGE_MARKER = "Bus message "
@@ -23,21 +35,109 @@ def order_entity(order_id: str) -> str:
 
 
 def order_lines(lines: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Order lines in canonical form: ``{item, quantity, price}`` with numbers as floats."""
+    """Order lines in canonical form: ``{item, quantity, unit, price}``, numbers as floats.
+
+    ``unit`` is the unit quantity and price are in (``None``: the system did not say).
+    """
     canonical = [
         {
             "item": str(line["item"]),
             "quantity": round(float(line["quantity"]), 4),
+            "unit": str(line["unit"]) if line.get("unit") else None,
             "price": round(float(line.get("price") or 0), 4),
         }
         for line in lines
     ]
-    return sorted(canonical, key=lambda line: (line["item"], line["quantity"], line["price"]))
+    return sorted(
+        canonical,
+        key=lambda line: (line["item"], line["quantity"], line["unit"] or "", line["price"]),
+    )
 
 
 def order_state(order_id: str, status: str, lines: Iterable[dict[str, Any]]) -> EntityState:
-    """The fingerprint of an order's status and lines."""
-    return EntityState.of(order_entity(order_id), {"status": status, "lines": order_lines(lines)})
+    """The fingerprint of an order's status and lines.
+
+    Units are compared without case: a CRM may keep the ERP's ``BOX`` as its own ``Box``.
+    """
+    canonical = [{**line, "unit": (line["unit"] or "").casefold()} for line in order_lines(lines)]
+    return EntityState.of(order_entity(order_id), {"status": status, "lines": canonical})
+
+
+@dataclass(frozen=True)
+class CrmLine:
+    """One row of a CRM order: an item, its quantity and price in ``unit``, the line amount.
+
+    ``unit`` is ``None`` only for an order without the ERP's receipt (see :func:`crm_lines`).
+    """
+
+    item: str
+    quantity: float
+    unit: str | None
+    price: float
+    amount: float
+
+    def as_line(self) -> dict[str, Any]:
+        """The row as an order line (what the CRM will show when it is read back)."""
+        return {
+            "item": self.item,
+            "quantity": self.quantity,
+            "unit": self.unit,
+            "price": self.price,
+        }
+
+
+def erp_receipt(delivery: Delivery) -> OrderReceipt | None:
+    """The ERP's receipt for the order, which an earlier step of the route produced.
+
+    Raises:
+        PermanentError: a receipt is there but is no receipt (the step before is broken;
+            repeating this one cannot help).
+    """
+    try:
+        return OrderReceipt.from_fact(delivery.fact(OrderReceipt.KEY))
+    except ValidationError as invalid:
+        raise PermanentError(f"the ERP's receipt for the order is unreadable: {invalid}") from None
+
+
+def erp_number(delivery: Delivery) -> str | None:
+    """The ERP's order number: the receipt's (``None`` for a quote), or the number a result
+    stored before receipts were typed carries."""
+    receipt = erp_receipt(delivery)
+    if receipt is not None:
+        return receipt.number
+    stored = delivery.fact("erp_order_no")
+    return str(stored) if stored else None
+
+
+def crm_lines(delivery: Delivery, *, warn: bool = True) -> list[CrmLine]:
+    """The rows a CRM order of ``delivery`` gets, in the order's own order.
+
+    From the ERP's receipt: the ERP's unit, unit price and line amount of every line. An order
+    without one (a step result stored before receipts were typed, or a route that prices
+    nowhere) gets the lines as ordered, without prices, and a warning in the log: the ERP's
+    prices are not known to the bus then, and a guess would be worse than nothing.
+    """
+    receipt = erp_receipt(delivery)
+    if receipt is not None:
+        return [
+            CrmLine(line.item, line.quantity, line.unit, line.price, line.amount)
+            for line in receipt.lines
+        ]
+    if warn:
+        log.warning(
+            "%s: no ERP receipt before the CRM order; its rows go without prices",
+            delivery.message_id,
+        )
+    return [
+        CrmLine(str(line["item"]), float(line["quantity"]), line.get("unit") or None, 0.0, 0.0)
+        for line in delivery.payload["lines"]
+    ]
+
+
+def crm_state(delivery: Delivery) -> EntityState:
+    """The state a new CRM order shows: its rows at the first stage (the bus's own state)."""
+    lines = [line.as_line() for line in crm_lines(delivery, warn=False)]
+    return order_state(delivery.payload["order_id"], "new", lines)
 
 
 _MESSAGE_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
