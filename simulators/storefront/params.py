@@ -120,10 +120,15 @@ class UserDeactivate(MethodParams):
 
 
 class Line(Params):
-    """An order line: an item, its quantity and, optionally, its price."""
+    """An order line: an item, its quantity and, optionally, its unit and its price.
+
+    ``quantity`` and ``price`` are in ``unit`` (two boxes at the price of a box); without one, in
+    the item's own unit as the catalog shows it.
+    """
 
     item: Key
     quantity: Quantity
+    unit: Key | None = None
     price: Money | None = None
 
 

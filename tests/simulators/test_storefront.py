@@ -259,13 +259,17 @@ async def test_order_update_adds_versions_and_creates_unknown_orders(sf: Client)
         order_id="OFF-7",
         customer="20000",
         status="provided",
-        lines=[{"item": "1100", "quantity": 48}],
+        lines=[
+            {"item": "1100", "quantity": 48},
+            {"item": "1002", "quantity": 2, "unit": "BOX", "price": 67.2},
+        ],
         erp_number="SO-7",
     )
     assert offline == {"order_id": "OFF-7", "version": 1}
     [created] = [o for o in await control(sf, "orders") if o["order_id"] == "OFF-7"]
     assert created["customer"] == "20000" and created["lines"] == [
-        {"item": "1100", "quantity": 48.0, "price": None}
+        {"item": "1100", "quantity": 48.0, "unit": None, "price": None},
+        {"item": "1002", "quantity": 2.0, "unit": "BOX", "price": 67.2},
     ]
 
 
@@ -430,7 +434,7 @@ async def test_accepted_merge_replaces_the_orders_by_the_new_one(sf: Client) -> 
     [order] = orders
     assert (order["version"], order["status"], order["erp_number"]) == (1, "accepted", "SO-102001")
     assert order["merged_from"] == ["A-1001", "A-1002"] and order["merge_rejected"] is None
-    assert order["lines"][1] == {"item": "1004", "quantity": 6.0, "price": None}
+    assert order["lines"][1] == {"item": "1004", "quantity": 6.0, "unit": None, "price": None}
     assert order["history"][0]["message_id"] == "m-1"
 
 
