@@ -6,6 +6,11 @@ simulators are read (one still running may land in between; it is reported as no
 
 What is checked (DESIGN.md §4 and §7):
 
+- **one order per order id**: the bus knows an order by its storefront order id, whatever key
+  it comes with (or none): every call of one order id is answered with one message, a version
+  with other content than the journaled one is refused with ``-32010`` naming ``order_id`` and
+  that message (and journals and sends nothing), and NAV and Bitrix24 hold at most one order of
+  each order id;
 - **exactly once**: every message of an acknowledged call (the message the caller got back and the
   later steps of its route) has its effect exactly once: a NAV sales order with the message id as
   ``External_Document_No``; a Bitrix24 deal whose comment names the message (``Bus message <id>``),
@@ -42,7 +47,7 @@ import asyncpg  # type: ignore[import-untyped]
 import httpx
 
 from tests.chaos.deployment import NAV_AUTH, NAV_ODATA, Deployment
-from tests.chaos.load import CUSTOMERS, Call
+from tests.chaos.load import CUSTOMERS, Call, order_identity
 
 TERMINAL = ("delivered", "failed", "cancelled")
 #: How many offending messages each finding lists.
@@ -103,8 +108,9 @@ class Journal:
     read_at: dt.datetime
 
     def __post_init__(self) -> None:
-        self.by_key = {
-            (m.source, m.idempotency_key): m for m in self.messages.values() if m.parent_id is None
+        #: the messages callers were answered with, by (caller, what the bus knows them by)
+        self.by_identity = {
+            (m.source, _identity(m)): m for m in self.messages.values() if m.parent_id is None
         }
         self.children: dict[str, list[Message]] = defaultdict(list)
         self.keyed: dict[str, list[Message]] = defaultdict(list)
@@ -125,6 +131,13 @@ class Journal:
         group = self.keyed.get(message.ordering_key or "", [])
         index = group.index(message) if message in group else 0
         return group[index - 1] if index > 0 else None
+
+
+def _identity(message: Message) -> str:
+    """What the bus knows a message by: an order by its order id, anything else by its key."""
+    if message.method == "order.submit" and message.order_id is not None:
+        return order_identity(message.order_id)
+    return message.idempotency_key
 
 
 async def _read_journal(url: str) -> Journal:
@@ -456,19 +469,22 @@ def audit(calls: list[Call], journal: Journal, effects: Effects) -> Audit:
     report = Audit()
     keys = _keys(calls, report)
     _callers(calls, keys, journal, report)
+    _refusals(keys, journal, report)
     _statuses(journal, report)
     _exactly_once(keys, journal, effects, report)
     _orphans(journal, effects, report)
+    _one_order_per_order_id(keys, effects, report)
     _order_per_key(calls, journal, effects, report)
     return report
 
 
 @dataclass
 class Key:
-    """Every call a caller made with one idempotency key."""
+    """Every call a caller made for one message: with one idempotency key, or for one order id
+    (however many keys, or none, its calls carried)."""
 
     caller: str
-    key: str
+    identity: str
     method: str
     calls: list[Call]
 
@@ -486,43 +502,90 @@ class Key:
 def _keys(calls: list[Call], report: Audit) -> dict[tuple[str, str], Key]:
     keys: dict[tuple[str, str], Key] = {}
     for call in calls:
-        keys.setdefault((call.caller, call.key), Key(call.caller, call.key, call.method, []))
-        keys[(call.caller, call.key)].calls.append(call)
-    several = report.finding("one idempotency key answered with different message ids")
-    refused = report.finding("calls refused as the caller's fault (none is)")
+        group = (call.caller, call.identity)
+        keys.setdefault(group, Key(call.caller, call.identity, call.method, []))
+        keys[group].calls.append(call)
+    several = report.finding("one order id or idempotency key answered with different message ids")
     for key in keys.values():
         if len(key.message_ids) > 1:
-            several.add(f"{key.caller} {key.key}: {sorted(key.message_ids)}")
-    for call in calls:
-        if call.refused is not None:
-            refused.add(f"{call.caller} {call.method} {call.key}: {call.refused}")
+            several.add(f"{key.caller} {key.identity}: {sorted(key.message_ids)}")
     return keys
+
+
+def _refusals(keys: dict[tuple[str, str], Key], journal: Journal, report: Audit) -> None:
+    """Only an order's other version may be refused: with -32010 naming ``order_id`` and the
+    order's message, and nothing of it journaled; an acknowledged call of an order carries the
+    content the order was journaled with."""
+    refused = report.finding("calls refused as the caller's fault (none is but other versions)")
+    wrong = report.finding("order calls acknowledged with other content than their order's")
+    versions = Counter[str]()
+    for key in keys.values():
+        top = journal.by_identity.get((key.caller, key.identity))
+        for call in key.calls:
+            sent = _line_set(call.params.get("lines"), "item", "quantity")
+            same = top is not None and sent == top.lines
+            if call.acknowledged and key.method == "order.submit" and not same:
+                journaled = f"{top.id} ({top.lines})" if top is not None else "nothing journaled"
+                wrong.add(
+                    f"{call.label} -> {call.message_id}: sent {call.params['lines']}, {journaled}"
+                )
+            if call.refused is None:
+                continue
+            data = call.refused.get("data") or {}
+            expected = (
+                key.method == "order.submit"
+                and top is not None
+                and not same
+                and call.refused.get("code") == -32010
+                and data.get("field") == "order_id"
+                and data.get("order_id") == call.entity
+                and data.get("message_id") == top.id
+            )
+            if expected:
+                versions[call.params["comment"].rsplit(" ", 1)[-1]] += 1
+            else:
+                refused.add(f"{call.caller} {call.method} {call.label}: {call.refused}")
+    journaled = Counter(
+        (m.source, _identity(m)) for m in journal.messages.values() if m.parent_id is None
+    )
+    twice = report.finding("order ids (or keys) journaled as more than one message")
+    for (source, identity), count in sorted(journaled.items()):
+        if count > 1:
+            twice.add(f"{source} {identity}: {count} messages")
+    shown = ", ".join(f"{version} ×{n}" for version, n in sorted(versions.items()))
+    report.say(
+        f"  order.submit calls refused as another version of a journaled order (-32010 naming"
+        f" order_id and its message): {sum(versions.values())} ({shown or 'none'})"
+    )
 
 
 def _callers(
     calls: list[Call], keys: dict[tuple[str, str], Key], journal: Journal, report: Audit
 ) -> None:
-    report.say("callers (every call retried with its own idempotency key):")
+    report.say("callers (every call retried as it was sent, its idempotency key included):")
     for method in ("order.submit", "order.status_changed", "account.create", "account.deactivate"):
         mine = [call for call in calls if call.method == method]
         mine_keys = [key for key in keys.values() if key.method == method]
         acked = [key for key in mine_keys if key.acknowledged]
         unacked = [key for key in mine_keys if not key.acknowledged]
-        journaled = [k for k in unacked if (k.caller, k.key) in journal.by_key]
+        journaled = [k for k in unacked if (k.caller, k.identity) in journal.by_identity]
         report.say(
             f"  {method:22} {len(mine):5} calls ({sum(c.tries for c in mine)} tries,"
             f" {sum(1 for c in mine if c.tries > 1)} retried,"
-            f" {sum(1 for c in mine if not c.acknowledged)} never answered)"
+            f" {sum(1 for c in mine if c.refused)} refused,"
+            f" {sum(1 for c in mine if not c.acknowledged and not c.refused)} never answered)"
             f" = {len(mine_keys)} messages: {len(acked)} acknowledged,"
             f" {len(unacked)} never acknowledged ({len(journaled)} of them journaled)"
         )
     lost = report.finding("acknowledged calls whose message is not in the journal")
     for key in keys.values():
-        if key.acknowledged and (key.caller, key.key) not in journal.by_key:
-            lost.add(f"{key.caller} {key.key} -> {sorted(key.message_ids)}")
-        top = journal.by_key.get((key.caller, key.key))
+        if key.acknowledged and (key.caller, key.identity) not in journal.by_identity:
+            lost.add(f"{key.caller} {key.identity} -> {sorted(key.message_ids)}")
+        top = journal.by_identity.get((key.caller, key.identity))
         if top is not None and key.message_ids and key.message_ids != {top.id}:
-            lost.add(f"{key.caller} {key.key}: told {sorted(key.message_ids)}, journal {top.id}")
+            lost.add(
+                f"{key.caller} {key.identity}: told {sorted(key.message_ids)}, journal {top.id}"
+            )
     errors = Counter(
         error.split(":")[0] + (":" + error.split(":")[1] if error.startswith("JSON") else "")
         for call in calls
@@ -569,7 +632,7 @@ def _exactly_once(
     mail_twice = report.finding("mails sent twice (SMTP cannot be asked: tolerated)", True)
     unacked_twice = report.finding("never-acknowledged messages with more than one effect")
     for key in keys.values():
-        top = journal.by_key.get((key.caller, key.key))
+        top = journal.by_identity.get((key.caller, key.identity))
         if top is None:
             continue
         for message in journal.chain(top):
@@ -678,6 +741,30 @@ def _orphans(journal: Journal, effects: Effects, report: Audit) -> None:
         refused.add(f"{call['method']} {what}: {call['error']}")
 
 
+def _one_order_per_order_id(
+    keys: dict[tuple[str, str], Key], effects: Effects, report: Audit
+) -> None:
+    """NAV and Bitrix24 hold at most one order of each storefront order id, whichever message
+    made it: a second version, or a repeat with a new key, must not be a second order."""
+    twice = report.finding("storefront order ids with more than one NAV order or Bitrix24 deal")
+    nav = Counter(str(order.get("Your_Reference")) for order in effects.nav_orders)
+    deals = Counter(
+        str(deal.get("ORIGIN_ID") or "").rpartition("/")[0]
+        for deal in effects.deals
+        if deal.get("ORIGINATOR_ID") == "bus"
+    )
+    order_ids = sorted(
+        {call.entity for key in keys.values() for call in key.calls if key.method == "order.submit"}
+    )
+    for order_id in order_ids:
+        if nav[order_id] > 1 or deals[order_id] > 1:
+            twice.add(f"{order_id}: {nav[order_id]} NAV orders, {deals[order_id]} deals")
+    report.say(
+        f"orders: {len(order_ids)} order ids; NAV holds {sum(1 for o in order_ids if nav[o])}"
+        f" of them, Bitrix24 {sum(1 for o in order_ids if deals[o])}"
+    )
+
+
 def _order_per_key(calls: list[Call], journal: Journal, effects: Effects, report: Audit) -> None:
     early = report.finding("messages that started before the one ahead of them finished")
     for group in journal.keyed.values():
@@ -716,7 +803,7 @@ def _acceptance_order(calls: list[Call], journal: Journal, report: Audit) -> Non
                 if call.acked_at < other_call.sent_at and not (
                     (message.ordering_seq or 0) < (other.ordering_seq or 0) or message is other
                 ):
-                    wrong.add(f"{call.key} acknowledged before {other_call.key} was sent")
+                    wrong.add(f"{call.label} acknowledged before {other_call.label} was sent")
 
 
 def _arrival_order(journal: Journal, effects: Effects, report: Audit) -> None:

@@ -1,16 +1,19 @@
 """The drill's callers: a storefront, an ERP and a CRM calling the bus as real ones would.
 
-Every call carries an idempotency key and is retried with that same key on anything that may pass
-(no connection, HTTP 5xx, a JSON-RPC error that is not the caller's own fault), a bounded number
-of times; a storefront also repeats calls it already sent. What each call got is recorded, so the
-audit knows which messages were acknowledged and which were never acknowledged.
+Every call is retried as it was sent (its idempotency key, if any, included) on anything that may
+pass (no connection, HTTP 5xx, a JSON-RPC error that is not the caller's own fault), a bounded
+number of times; a storefront also repeats calls it already sent. What each call got is recorded,
+so the audit knows which messages were acknowledged and which were never acknowledged.
 
 The plan is deterministic (no randomness decides what is sent, only when):
 
-- **orders**: ``ORDER_IDS`` storefront order ids; every third id is sent in two versions (the
-  customer changed the cart: new content, a new key), and each version is sent two or three times
-  with the same key (the storefront repeating a call it is unsure of): 1,000 ``order.submit``
-  calls over 400 orders;
+- **orders**: ``ORDER_IDS`` storefront order ids, each an order of its own: the bus knows an order
+  by its order id, not by the key it comes with. Each is sent two or three times (the storefront
+  repeating a call it is unsure of): twice with its key, a third time without one (a storefront
+  that lost its key). Every third id is then sent again in a second version (the customer changed
+  the cart: new content, a new key), two or three times: the bus refuses it (``-32010``, naming
+  the order id and the order's message) and it must change nothing. 1,000 ``order.submit`` calls
+  over 300 orders;
 - **status changes**: for each order the ERP reports one to three statuses, between and after
   the versions (``order.status_changed``, the ERP's key);
 - **accounts**: for each of ``CUSTOMERS`` the CRM creates, then deactivates the storefront account,
@@ -57,14 +60,14 @@ class Call:
     Parameters:
         method: the JSON-RPC method.
         caller: whose key it is sent with (``storefront``, ``erp``, ``crm``).
-        key: the idempotency key (also in ``params``).
+        key: the idempotency key (also in ``params``); ``None``: sent without one.
         entity: the order id or the customer the call is about.
         max_tries: how many times the caller sends it at most.
     """
 
     method: str
     caller: str
-    key: str
+    key: str | None
     params: dict[str, Any]
     entity: str
     max_tries: int
@@ -81,6 +84,25 @@ class Call:
     def acknowledged(self) -> bool:
         """Whether the bus answered with a message id."""
         return self.message_id is not None
+
+    @property
+    def identity(self) -> str:
+        """What the bus knows the call's message by: an order by its order id, whatever key
+        it came with; anything else by its idempotency key."""
+        if self.method == "order.submit":
+            return order_identity(self.entity)
+        assert self.key is not None  # every other call of the drill carries its key
+        return self.key
+
+    @property
+    def label(self) -> str:
+        """The call in a finding's sample: its key, or that it had none."""
+        return self.key or f"{self.identity} (no key)"
+
+
+def order_identity(order_id: str) -> str:
+    """How the audit names an order: by its storefront order id (as the bus knows it)."""
+    return f"order:{order_id}"
 
 
 class Caller:
@@ -167,13 +189,14 @@ class Caller:
             self._clients.clear()
 
 
-def _tries(key: str) -> int:
-    """Every tenth call (by a stable hash of its key) belongs to an impatient caller."""
-    return IMPATIENT_TRIES if sum(key.encode()) % 10 == 0 else PATIENT_TRIES
+def _tries(label: str) -> int:
+    """Every tenth call (by a stable hash of its key, or label) belongs to an impatient caller."""
+    return IMPATIENT_TRIES if sum(label.encode()) % 10 == 0 else PATIENT_TRIES
 
 
 def order_params(number: int, version: int) -> dict[str, Any]:
-    """``order.submit`` params of version ``version`` of the ``number``-th order (1-based)."""
+    """``order.submit`` params of version ``version`` of the ``number``-th order (1-based), with
+    its key; a second version has other lines (another quantity, one more item)."""
     order_id = ORDER_IDS[number - 1]
     lines: list[dict[str, Any]] = [
         {"item": "1000", "quantity": 1 + number % 7 + (version - 1)},
@@ -191,13 +214,19 @@ def order_params(number: int, version: int) -> dict[str, Any]:
 
 
 def versions_of(number: int) -> int:
-    """How many versions the ``number``-th order is sent in."""
+    """How many versions the ``number``-th order is sent in (the second one is refused)."""
     return 2 if number % 3 == 0 else 1
 
 
 def sends_of(number: int, version: int) -> int:
     """How many times the storefront sends one version (the first send and its repeats)."""
     return 2 + (number + version) % 2
+
+
+def keyless(send: int) -> bool:
+    """Whether the ``send``-th send (0-based) of a version goes without its key: the third, as a
+    storefront that lost the key sends it."""
+    return send == 2
 
 
 def statuses_of(number: int) -> int:
@@ -281,14 +310,15 @@ class Load:
         order_id = ORDER_IDS[number - 1]
         statuses = iter(_status_calls(order_id, statuses_of(number)))
         for version in range(1, versions_of(number) + 1):
-            params = order_params(number, version)
-            for _ in range(sends_of(number, version)):
+            keyed = order_params(number, version)
+            for send in range(sends_of(number, version)):
                 if self._stop.is_set():
                     return
-                key = params["idempotency_key"]
-                self.caller.send(
-                    Call("order.submit", "storefront", key, params, order_id, _tries(key))
-                )
+                key: str | None = keyed["idempotency_key"]
+                params, tries = keyed, _tries(keyed["idempotency_key"])
+                if keyless(send):
+                    key, params = None, {k: v for k, v in keyed.items() if k != "idempotency_key"}
+                self.caller.send(Call("order.submit", "storefront", key, params, order_id, tries))
                 self._pause(0.1, 0.8)
             self._send_next_status(statuses)
         for _ in range(len(STATUSES)):

@@ -2,11 +2,13 @@
 
 Real processes on a PostgreSQL cluster and a Redis of the drill's own (never the machine's shared
 servers): one ``bus serve``, two ``bus worker``, simulators of NAV, Bitrix24, the storefront and
-mail. Callers (a storefront, an ERP, a CRM) send 1,000 ``order.submit`` calls over 300 order ids,
-the ERP's status changes and the CRM's account create/deactivate pairs, retrying with their keys,
-while the timeline below crashes and breaks things. Then the bus is left to drain, and the audit
-counts every effect in the simulators (through their own APIs) and every message in the journal:
-see :mod:`tests.chaos.audit` for what must hold. The counts are printed whether it passes or not.
+mail. Callers (a storefront, an ERP, a CRM) send 1,000 ``order.submit`` calls over 300 order ids
+(each order repeated with its key and without one, every third also in a second version that the
+bus must refuse), the ERP's status changes and the CRM's account create/deactivate pairs, retrying
+as they sent, while the timeline below crashes and breaks things. Then the bus is left to drain,
+and the audit counts every effect in the simulators (through their own APIs) and every message in
+the journal: see :mod:`tests.chaos.audit` for what must hold. The counts are printed whether it
+passes or not.
 
 Bounded: about a minute of load, at most 90 s of draining, some four minutes in all.
 """
