@@ -9,6 +9,11 @@ The first rule whose conditions the customer's profile meets decides where the o
   of those orders, so the storefront follows one message and its children;
 - a customer the directory does not know takes the last rule (it has no conditions).
 
+Every step of the rule is journaled, the manager's mail too: an order of a customer without a
+manager (the CRM named none, or the directory does not know the customer) carries the reason as
+``no_manager``, and its mail step is done saying it mailed nobody, and why, rather than vanishing
+from the route.
+
 The profile is the customer directory's (:mod:`bus.journal.customers`), so routing asks no other
 system while the order waits.
 """
@@ -109,11 +114,12 @@ def plan_order(
     steps = tuple(
         (settings.system(role), operation)
         for role, _, operation in (step.partition(":") for step in rule.steps)
-        if role != "mail" or manager  # the manager's mail needs a manager to mail
     )
     routed = {**order, "delivery": _delivery(order, rule, profile)}
     if manager:
         routed["manager"] = manager
+    elif any(system == settings.system("mail") for system, _ in steps):
+        routed["no_manager"] = _no_manager(order["customer"], profile)
     if not rule.split_by_contract:
         return OrderPlan(rule.name, routed, steps)
     assert profile is not None  # a splitting rule has conditions, so the profile matched them
@@ -122,6 +128,14 @@ def plan_order(
         for contract, part in _split(routed, profile["contracts"])
     )
     return OrderPlan(rule.name, routed, (), branches)
+
+
+def _no_manager(customer: str, profile: dict[str, Any] | None) -> str:
+    """Why the order's mail step has no manager to mail."""
+    if profile is None:
+        return f"customer {customer} is not in the bus's directory (not provisioned by the CRM)"
+    why = profile.get("no_manager") or "the CRM named none"
+    return f"customer {customer} has no manager ({why})"
 
 
 def _matches(rule: OrderRoute, profile: dict[str, Any] | None) -> bool:

@@ -104,13 +104,19 @@ ROUTES: dict[str, Route] = {
     "order.status_changed": Route(
         steps=(Step("storefront", "order.update"),), ordering_key="order:{order_id}"
     ),
-    # Provisioning: the ERP's data about the customer, the storefront user, the customer's order
-    # history (6 months), the mail with the set-password link, the outcome back to the CRM.
+    # Provisioning, an upsert (a manager re-saving the account sends it again): what the CRM
+    # keeps on the account (the manager, the greeting, the menu), the ERP's data about the
+    # customer, the storefront user (created, re-activated or updated), the customer's order
+    # history (6 months), the mail with the set-password link (skipped, saying so, for a user
+    # that keeps its password), the outcome back to the CRM.
     # The account's lifecycle is ordered per customer (a deactivate must not overtake its create,
     # a re-create its deactivate); nothing else of the customer shares the key, so a failed
     # document or request never holds an account.
     "account.create": Route(
         steps=(
+            # Creatio's Owner and storefront settings, which its business process does not send;
+            # Bitrix24's robot sends them in the call (bus.adapters.creatio, bitrix24).
+            Step("crm", "account.read"),
             Step("erp", "customer.read"),
             # What order routing needs of the customer, kept in the bus's directory.
             Step("directory", "customer.remember"),
@@ -124,8 +130,11 @@ ROUTES: dict[str, Route] = {
         ),
         ordering_key="customer:{erp_key}",
     ),
+    # The storefront user is disabled (a customer without one has nothing to deactivate: done,
+    # not a failure that would hold the customer's next create), and the CRM hears which.
     "account.deactivate": Route(
-        steps=(Step("storefront", "user.deactivate"),), ordering_key="customer:{erp_key}"
+        steps=(Step("storefront", "user.deactivate"), Step("crm", "account.report")),
+        ordering_key="customer:{erp_key}",
     ),
     # Documents: the ERP issues them, the storefront receives the PDF. No key beyond the route's
     # own (message:<id>): the PDF follows its ERP step, and a document depends on no other

@@ -77,13 +77,30 @@ def test_a_split_names_each_line_it_cannot_place() -> None:
     assert "no contract for 'tobacco'" in fields["lines.2.product_type"]
 
 
-def test_a_customer_the_directory_does_not_know_takes_the_last_rule_without_a_manager_mail() -> (
-    None
-):
+def test_a_customer_the_directory_does_not_know_takes_the_last_rule_its_mail_saying_why() -> None:
     plan = plan_order(_order("alcohol"), None, Settings(erp="onec"))
     assert plan.route == "default"
-    assert plan.steps == (("onec", "sales_order.create"), ("bitrix24", "order.create"))
+    assert plan.steps == (
+        ("onec", "sales_order.create"),
+        ("bitrix24", "order.create"),
+        ("mail", "mail.order_waiting"),  # kept: it tells that nobody is mailed
+    )
     assert plan.payload["delivery"] == _order()["delivery"]  # as ordered
+    assert "manager" not in plan.payload
+    assert "20000 is not in the bus's directory" in plan.payload["no_manager"]
+
+
+def test_a_customer_without_a_manager_keeps_the_mail_step_with_the_crms_reason() -> None:
+    profile = {**LICENSED, "manager": None, "no_manager": "creatio account X has no Owner"}
+    plan = plan_order(_order("alcohol"), profile, Settings())
+    assert plan.steps[-1] == ("mail", "mail.order_waiting")
+    assert plan.payload["no_manager"] == (
+        "customer 20000 has no manager (creatio account X has no Owner)"
+    )
+    split = plan_order(_order("water", "alcohol"), {**BY_CONTRACT, "manager": None}, Settings())
+    for branch in split.branches:
+        assert branch.steps[-1] == ("mail", "mail.order_waiting")
+        assert branch.payload["no_manager"] == "customer 20000 has no manager (the CRM named none)"
 
 
 def test_one_contract_is_not_a_split() -> None:

@@ -12,11 +12,18 @@ form, for the storefront: the order id is the part of ``ORIGIN_ID`` before the m
 any deal without such an ``ORIGIN_ID`` (a manager's own, another system's) skips the route's next
 step.
 
-``account.report`` comments the outcome of a provisioning (``account.create``) on the customer's
+``account.report`` comments what became of the customer's storefront account (``account.create``:
+created, updated; ``account.deactivate``: deactivated, nothing to deactivate) on the customer's
 company timeline. The company is ``settings.crm_id`` when the CRM sent it, else the one whose
 ``ORIGIN_ID`` is the ERP key. A comment is added anew each time, so its text ends with
 ``(bus message <id>)``: that is how ``lookup`` finds this message's comment after an unknown
 outcome, and not another report on the same company.
+
+``account.read`` reads nothing: the Bitrix24 robot that calls ``account.create`` sends the manager
+and the storefront settings in the call. (The company's responsible, ``ASSIGNED_BY_ID``, is a
+portal user; reading its name and email takes ``user.get`` and the ``user`` scope, which the bus's
+webhook does not have.) A call without a manager provisions a customer without one, which its
+orders' mail steps then say.
 
 The portal drains 2 requests a second per webhook and answers 503 ``QUERY_LIMIT_EXCEEDED`` past its
 bucket: requests are paced by a leaky bucket, and a 503 waits and tries again within the attempt;
@@ -34,7 +41,7 @@ from urllib.parse import quote
 import httpx
 from aiolimiter import AsyncLimiter
 
-from bus.adapters.accounts import provisioning_outcome
+from bus.adapters.accounts import CRM_SETTINGS, account_outcome, account_settings
 from bus.adapters.base import Delivery, EntityState, Receipt, SecretStore
 from bus.adapters.bitrix24_auth import STALE_TOKEN, Bitrix24Auth, OAuthTokens, WebhookAuth
 from bus.adapters.http import json_object, malformed, retry_after, upstream_errors
@@ -103,6 +110,9 @@ class Bitrix24Adapter:
             return await self._read_deal(int(delivery.payload["deal_id"]))
         if delivery.operation == "account.report":
             return await self._report(delivery)
+        if delivery.operation == "account.read":
+            # Nothing to read: the call carries what Bitrix24 has (see the module docstring).
+            return Receipt(delivery.payload["erp_key"], details={CRM_SETTINGS: {}})
         raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
 
     async def lookup(self, delivery: Delivery) -> Receipt | None:
@@ -180,12 +190,12 @@ class Bitrix24Adapter:
         return Receipt(str(deal_id), details=details, state=state)
 
     async def _report(self, delivery: Delivery) -> Receipt:
-        """Comment the provisioning's outcome on the customer's company (not repeatable)."""
-        company_id = await self._company_id(delivery.payload)
+        """Comment the account's outcome on the customer's company (not repeatable)."""
+        company_id = await self._company_id(delivery)
         fields = {
             "ENTITY_ID": company_id,
             "ENTITY_TYPE": "company",
-            "COMMENT": f"{provisioning_outcome(delivery)} {_report_marker(delivery.message_id)}",
+            "COMMENT": f"{account_outcome(delivery)} {_report_marker(delivery.message_id)}",
         }
         added = await self.call("crm.timeline.comment.add", {"fields": fields})
         return _comment_receipt(_entity_id(added, "comment", idempotent=False))
@@ -196,7 +206,7 @@ class Bitrix24Adapter:
         Newest first: a comment added moments ago is on the first page, whatever the company's
         history; the other pages are read only to be sure it is absent.
         """
-        company_id = await self._company_id(delivery.payload)
+        company_id = await self._company_id(delivery)
         marker = _report_marker(delivery.message_id)
         start = 0
         while True:
@@ -226,15 +236,15 @@ class Bitrix24Adapter:
             )
         return page
 
-    async def _company_id(self, account: dict[str, Any]) -> int:
+    async def _company_id(self, delivery: Delivery) -> int:
         """The customer's company: ``settings.crm_id`` if the CRM sent it, else by ``ORIGIN_ID``.
 
         Not cached: merging duplicate companies, which managers do, changes the id.
         """
-        sent = _sent_company_id(account)
+        sent = _sent_company_id(account_settings(delivery))
         if sent is not None:
             return sent
-        erp_key = account["erp_key"]
+        erp_key = delivery.payload["erp_key"]
         found = await self.call(
             "crm.company.list",
             # The oldest first: a duplicate made later is not the customer's record.
@@ -376,9 +386,9 @@ def _deal_receipt(deal_id: int) -> Receipt:
     return Receipt(str(deal_id), details={"crm_deal_id": deal_id})
 
 
-def _sent_company_id(account: dict[str, Any]) -> int | None:
+def _sent_company_id(settings: dict[str, Any]) -> int | None:
     """The company id the CRM sent in ``settings.crm_id``, if it sent one."""
-    crm_id = (account.get("settings") or {}).get("crm_id")
+    crm_id = settings.get("crm_id")
     if not crm_id:
         return None
     if not str(crm_id).isdigit():

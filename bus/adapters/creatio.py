@@ -4,10 +4,18 @@
 ``Id``s are derived from the message id, so the effect is findable and cannot land twice: ``lookup``
 reads ``Order(<id>)`` and posts whatever rows are missing (a batch cut short). The order carries
 the storefront's order number as ``Number``, the ERP's as ``Code``, and the message id in its
-``Comment`` (``Bus message <id>``). ``account.report`` writes the outcome of a provisioning
-(``account.create``) into the account's ``Notes`` (the CRM's ``settings.crm_id``, which must be a
-GUID, else the account whose ``Code`` is the ERP key): a PATCH of the whole text, so repeating it
-is harmless and there is nothing to look up.
+``Comment`` (``Bus message <id>``).
+
+``account.read`` (the first step of ``account.create``) reads what Creatio keeps on the account for
+the storefront, which its business process does not send: the manager, the account's ``Owner``
+(a ``Contact``: ``Name``, ``Email``), and the settings a Creatio configuration adds for the store,
+the greeting (``Account.UsrStorefrontGreeting``) and the menu items (the ``UsrStorefrontMenuItem``
+detail, by ``UsrPosition``). An account without an Owner, or whose Owner has no email, has no
+manager, and the fact says why. ``account.report`` writes what became of the customer's storefront
+account (created, updated, deactivated, nothing to deactivate) into the account's ``Notes``: a
+PATCH of the whole text, so repeating it is harmless and there is nothing to look up. Both find the
+account by the CRM's ``settings.crm_id``, which must be a GUID, else by the ERP key as its
+``Code``.
 
 ``order.read`` (after Creatio's order-changed process called the bus) reads an order and its rows
 in the bus's order form, for the storefront. Only orders the bus created are read: their ``Id`` is
@@ -28,7 +36,7 @@ from typing import Any
 
 import httpx
 
-from bus.adapters.accounts import provisioning_outcome
+from bus.adapters.accounts import CRM_SETTINGS, account_outcome, account_settings
 from bus.adapters.base import Delivery, EntityState, Receipt
 from bus.adapters.http import (
     json_object,
@@ -91,6 +99,8 @@ class CreatioAdapter:
         """Perform ``delivery.operation`` (see the module docstring)."""
         if delivery.operation == "account.report":
             return await self._report(delivery)
+        if delivery.operation == "account.read":
+            return await self._read_account(delivery)
         if delivery.operation == "order.read":
             return await self._read_order(str(delivery.payload["order_id"]))
         if delivery.operation != "order.create":
@@ -105,7 +115,7 @@ class CreatioAdapter:
     async def lookup(self, delivery: Delivery) -> Receipt | None:
         """Find the order by its derived ``Id``; post the rows a cut-short batch left out.
 
-        Reads (``order.read``) need no lookup: repeating one is harmless.
+        Reads (``order.read``, ``account.read``) need no lookup: repeating one is harmless.
         """
         if delivery.operation != "order.create":
             return None
@@ -152,18 +162,48 @@ class CreatioAdapter:
             raise malformed(f"{SYSTEM} answered order {key} unreadably", idempotent=True) from None
 
     async def _report(self, delivery: Delivery) -> Receipt:
-        """Write the provisioning's outcome on the account (a PATCH: repeating it is harmless)."""
-        account = delivery.payload
-        crm_id = (account.get("settings") or {}).get("crm_id")
-        if crm_id:
-            # The CRM's id goes into the URL: only as a GUID, never as whatever text it came as.
-            account_id = _guid(str(crm_id), "account")
-        else:
-            account_id = await self._account_id(account["erp_key"])
-        notes = provisioning_outcome(delivery)
+        """Write the account's outcome on the account (a PATCH: repeating it is harmless)."""
+        account_id = await self._account_of(delivery)
+        notes = account_outcome(delivery)
         response = await self._request("PATCH", f"/Account({account_id})", json={"Notes": notes})
         raise_for_status(response, SYSTEM, odata_error)
         return Receipt(str(account_id), details={"crm_notes": notes})
+
+    async def _account_of(self, delivery: Delivery) -> str:
+        """The ``Id`` of the delivery's account: the CRM's ``crm_id``, else by its ``Code``."""
+        crm_id = account_settings(delivery).get("crm_id")
+        if crm_id:
+            # The CRM's id goes into the URL: only as a GUID, never as whatever text it came as.
+            return _guid(str(crm_id), "account")
+        return await self._account_id(delivery.payload["erp_key"])
+
+    async def _read_account(self, delivery: Delivery) -> Receipt:
+        """The manager (the ``Owner``) and the storefront settings Creatio keeps on the account.
+
+        Two GETs, both plain reads, safe to repeat after a timeout.
+        """
+        account_id = await self._account_of(delivery)
+        params = {"$select": "Id,UsrStorefrontGreeting", "$expand": "Owner"}
+        response = await self._request("GET", f"/Account({account_id})", params=params)
+        if response.status_code == 404:
+            raise PermanentError(f"{SYSTEM} has no account {account_id}", http_status=404)
+        raise_for_status(response, SYSTEM, odata_error)
+        account = json_object(response, SYSTEM, idempotent=True)
+        params = {
+            "$filter": f"UsrAccountId eq {account_id}",
+            "$select": "UsrName,UsrPosition",
+            "$orderby": "UsrPosition",
+        }
+        listed = await self._request("GET", "/UsrStorefrontMenuItem", params=params)
+        raise_for_status(listed, SYSTEM, odata_error)
+        items = json_object(listed, SYSTEM, idempotent=True).get("value")
+        try:
+            settings = _storefront_settings(account_id, account, items)
+        except (KeyError, TypeError, AttributeError):
+            raise malformed(
+                f"{SYSTEM} answered account {account_id} unreadably", idempotent=True
+            ) from None
+        return Receipt(account_id, details={CRM_SETTINGS: settings})
 
     async def _account_id(self, code: str) -> str:
         if code not in self._accounts:
@@ -283,6 +323,26 @@ def _post(entity_set: str, body: dict[str, Any]) -> dict[str, Any]:
         "headers": {"Content-Type": "application/json"},
         "body": body,
     }
+
+
+def _storefront_settings(account_id: str, account: dict[str, Any], items: Any) -> dict[str, Any]:
+    """The account's settings for the storefront, from the read account and its menu items."""
+    settings: dict[str, Any] = {
+        "crm_id": account_id,
+        "greeting": account.get("UsrStorefrontGreeting") or None,
+        "menu": [str(item["UsrName"]) for item in items if item["UsrName"]] or None,
+        "manager": None,
+    }
+    owner = account.get("Owner")
+    if not isinstance(owner, dict):
+        settings["no_manager"] = f"{SYSTEM} account {account_id} has no Owner"
+    elif not owner.get("Email"):
+        settings["no_manager"] = (
+            f"{SYSTEM} account {account_id}'s Owner {owner.get('Name')!r} has no email"
+        )
+    else:
+        settings["manager"] = {"name": owner.get("Name") or owner["Email"], "email": owner["Email"]}
+    return settings
 
 
 def _guid(text: str, what: str) -> str:

@@ -1,14 +1,18 @@
 """The bus's own customer directory as a step of a route.
 
-``customer.remember`` follows the ERP's ``customer.read`` in provisioning: it keeps what order
-routing needs to know of the customer (licence, contracts by product type, the personal manager),
-so an order is routed by segment without asking the ERP or the CRM when it arrives.
+``customer.remember`` follows the CRM's ``account.read`` and the ERP's ``customer.read`` in
+provisioning: it keeps what order routing needs to know of the customer (licence, contracts by
+product type, the personal manager, or why there is none), so an order is routed by segment
+without asking the ERP or the CRM when it arrives. Every ``account.create`` (a manager re-saving
+the account too) replaces the profile, so a manager changed or removed in the CRM is the one the
+next orders see.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from bus.adapters.accounts import account_settings, no_manager
 from bus.adapters.base import Delivery, DocumentStore, EntityState, Receipt
 from bus.errors import PermanentError
 
@@ -30,7 +34,9 @@ class DirectoryAdapter:
         if delivery.operation != "customer.remember":
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
         account = delivery.payload
-        profile = customer_profile(account, delivery.fact("customer") or {})
+        profile = customer_profile(
+            account, delivery.fact("customer") or {}, account_settings(delivery)
+        )
         await self._store.put(account["erp_key"], profile)
         return Receipt(account["erp_key"])
 
@@ -42,13 +48,28 @@ class DirectoryAdapter:
         """The store belongs to the worker: nothing to release."""
 
 
-def customer_profile(account: dict[str, Any], customer: dict[str, Any]) -> dict[str, Any]:
-    """The facts of routing: the ERP's (licence, contracts) and the CRM's (segment, manager)."""
-    return {
+def customer_profile(
+    account: dict[str, Any], customer: dict[str, Any], settings: dict[str, Any]
+) -> dict[str, Any]:
+    """The facts of routing: the ERP's (licence, contracts) and the CRM's (segment, manager).
+
+    Parameters:
+        account: ``account.create``'s params.
+        customer: the ERP's customer (``customer.read``).
+        settings: the account's settings, the CRM's read included
+            (:func:`bus.adapters.accounts.account_settings`).
+    """
+    profile = {
         "name": customer.get("name") or account.get("name"),
         "segment": account.get("segment"),
         "licence": customer.get("licence"),
         "contracts": customer.get("contracts") or [],
         "warehouse": customer.get("warehouse"),
-        "manager": (account.get("settings") or {}).get("manager"),
     }
+    why = no_manager(settings)
+    if why is None:
+        profile["manager"] = settings["manager"]
+    else:
+        profile["manager"] = None
+        profile["no_manager"] = why  # said by the order's mail step, which mails nobody
+    return profile

@@ -6,6 +6,11 @@ the customer's manager that a new order waits. Each message's ``Message-ID`` is
 derived from the bus's message id, so a receiving system can recognise a repeat. SMTP has no way
 to ask whether a message arrived: after a connection lost during ``DATA`` the outcome is unknown,
 and a replay may send the mail twice (with the same ``Message-ID``).
+
+A mail that has nobody to go to is not sent, and its step is done saying why (``skipped`` in its
+result) rather than failing, which would hold the messages after it (an order's status changes):
+the set-password link of a user that already had one (a re-provisioned account updates its user,
+which keeps its password), and the manager's mail of an order of a customer without a manager.
 """
 
 from __future__ import annotations
@@ -17,12 +22,17 @@ from typing import Any
 
 import aiosmtplib
 
+from bus.adapters.accounts import UPDATED, USER_OUTCOME, account_settings
 from bus.adapters.base import Delivery, EntityState, Receipt
 from bus.adapters.orders import how_delivered
 from bus.errors import PermanentError, TransientError, UnknownOutcome
 from bus.settings import MailSettings
 
 SYSTEM = "mail"
+
+
+class NothingToSend(Exception):
+    """A composer's verdict that its mail has nobody to go to: the step is done, saying why."""
 
 
 class MailAdapter:
@@ -44,7 +54,11 @@ class MailAdapter:
         compose = COMPOSERS.get(delivery.operation)
         if compose is None:
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
-        message = build_message(delivery.message_id, compose(delivery), self._settings.sender)
+        try:
+            mail = compose(delivery)
+        except NothingToSend as nobody:
+            return Receipt("", details={"skipped": str(nobody)})
+        message = build_message(delivery.message_id, mail, self._settings.sender)
         settings = self._settings
         password = settings.password.get_secret_value() if settings.password else None
         try:
@@ -96,15 +110,19 @@ def build_message(message_id: str, mail: dict[str, Any], sender: str) -> EmailMe
 def set_password_mail(delivery: Delivery) -> dict[str, Any]:
     """The new customer's mail: the greeting and the storefront's set-password link.
 
-    Follows ``user.create``: the link is the storefront's (single-use, expiring).
+    Follows ``user.create``: the link is the storefront's (single-use, expiring). A user the
+    storefront updated (a re-provisioned account) keeps its password and gets no link.
     """
     account = delivery.payload
+    if delivery.fact(USER_OUTCOME) == UPDATED:
+        user = delivery.fact("user_id")
+        raise NothingToSend(f"user {user} was active already and keeps its password: no link")
     link = delivery.fact("set_password_url")
     if not link:
         raise PermanentError(f"{SYSTEM}: the storefront gave no set-password link")
     contacts = account["contacts"]
     primary = next((c for c in contacts if c.get("primary")), contacts[0])
-    greeting = (account.get("settings") or {}).get("greeting") or f"Hello, {primary['name']}!"
+    greeting = account_settings(delivery).get("greeting") or f"Hello, {primary['name']}!"
     text = (
         f"{greeting}\n\nYour account in our B2B store is ready. Set your password here:\n"
         f"{link}\n\nThe link works once and expires; ask your manager for a new one if needed.\n"
@@ -120,7 +138,9 @@ def order_waiting_mail(delivery: Delivery) -> dict[str, Any]:
     order = delivery.payload
     manager = order.get("manager") or {}
     if not manager.get("email"):
-        raise PermanentError(f"{SYSTEM}: order {order['order_id']} names no manager to mail")
+        # Order routing says why (bus.order_routing); an order journaled before it did, not.
+        why = order.get("no_manager") or f"customer {order['customer']} has no manager"
+        raise NothingToSend(f"no manager mailed about order {order['order_id']}: {why}")
     created = [
         f"{label}: {value}"
         for label, value in (

@@ -7,7 +7,18 @@ answer was lost is simply made again, so ``lookup`` has nothing to find.
 
 A step that follows another sends what that step produced: an order update after a CRM deal
 was read sends ``previous["order"]``; ``user.create`` after the ERP's ``customer.read`` merges
-the ERP's customer data into the CRM's ``account.create`` payload.
+the ERP's customer data into the CRM's ``account.create`` payload and the settings the CRM's
+``account.read`` found.
+
+``user.create`` is an upsert, as ``account.create`` is (a manager re-saves an account whenever
+something changes): the storefront creates a new user or re-activates a deactivated one, and
+answers an active one with "user exists" (-32050), which turns into ``user.update`` with the same
+data. The CRM's personal fields the account no longer has (its manager, its settings) are sent
+as null, which clears them; the ERP's fields are sent as the ERP has them. The updated user keeps
+its password, so the route's set-password mail is skipped. ``user.deactivate`` of a customer the
+storefront does not know (-32044) is "nothing to deactivate": done, and said to the CRM, never a
+failure that would hold the customer's next messages. The step's result says which
+(``user_outcome``, see :mod:`bus.adapters.accounts`).
 """
 
 from __future__ import annotations
@@ -16,6 +27,15 @@ from typing import Any
 
 import httpx
 
+from bus.adapters.accounts import (
+    CREATED,
+    DEACTIVATED,
+    NOTHING_TO_DEACTIVATE,
+    REACTIVATED,
+    UPDATED,
+    USER_OUTCOME,
+    account_settings,
+)
 from bus.adapters.base import Delivery, EntityState, Receipt
 from bus.adapters.http import json_object, raise_for_status, upstream_errors
 from bus.errors import PermanentError, TransientError
@@ -38,6 +58,12 @@ OPERATIONS = frozenset(
 )
 #: JSON-RPC error codes that a later call may not get: the storefront's own trouble.
 _TRANSIENT_CODES = frozenset({-32603, -32000, -32029})
+#: The storefront has no user of that customer.
+UNKNOWN_CUSTOMER = -32044
+#: An active user has that customer already.
+USER_EXISTS = -32050
+#: ``user.create`` fields the CRM owns: an update clears the ones the account no longer has.
+_CRM_FIELDS = ("manager", "settings")
 
 
 class StorefrontAdapter:
@@ -62,8 +88,51 @@ class StorefrontAdapter:
         """Call the storefront method ``delivery.operation`` (see the module docstring)."""
         if delivery.operation not in OPERATIONS:
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
-        params = {**_params(delivery), "message_id": delivery.message_id}
-        call = {"jsonrpc": "2.0", "id": 1, "method": delivery.operation, "params": params}
+        params = _params(delivery)
+        if delivery.operation == "user.create":
+            return await self._upsert_user(params, delivery.message_id)
+        if delivery.operation == "user.deactivate":
+            return await self._deactivate_user(params, delivery.message_id)
+        answer = await self._call(delivery.operation, params, delivery.message_id)
+        return _receipt(_succeeded(answer))
+
+    async def lookup(self, delivery: Delivery) -> Receipt | None:
+        """Nothing to look up: repeating a call is safe (see the module docstring)."""
+        return None
+
+    async def _upsert_user(self, params: dict[str, Any], message_id: str) -> Receipt:
+        """Create (or re-activate) the customer's user; update it when it is active already.
+
+        Both calls carry the message id: a repeat after a lost answer gets the first result of
+        each method, and the create, refused again, leads to the same update.
+        """
+        answer = await self._call("user.create", params, message_id)
+        if _code(answer) != USER_EXISTS:
+            result = _succeeded(answer)
+            outcome = REACTIVATED if result.get("reactivated") else CREATED
+            return _receipt({**result, USER_OUTCOME: outcome})
+        cleared = {field: None for field in _CRM_FIELDS if field not in params}
+        answer = await self._call("user.update", {**params, **cleared}, message_id)
+        return _receipt({**_succeeded(answer), USER_OUTCOME: UPDATED})
+
+    async def _deactivate_user(self, params: dict[str, Any], message_id: str) -> Receipt:
+        """Disable the customer's user; a customer without one has nothing to deactivate."""
+        answer = await self._call("user.deactivate", params, message_id)
+        if _code(answer) != UNKNOWN_CUSTOMER:
+            return _receipt({**_succeeded(answer), USER_OUTCOME: DEACTIVATED})
+        note = f"nothing to deactivate: customer {params['customer']} has no storefront user"
+        return Receipt(
+            "", details={"user_id": None, USER_OUTCOME: NOTHING_TO_DEACTIVATE, "note": note}
+        )
+
+    async def _call(self, method: str, params: dict[str, Any], message_id: str) -> dict[str, Any]:
+        """Call ``method`` for the message ``message_id``; the JSON-RPC answer."""
+        call = {
+            "jsonrpc": "2.0",
+            "id": 1,
+            "method": method,
+            "params": {**params, "message_id": message_id},
+        }
         # Repeating a call is harmless (the storefront deduplicates by message_id), so a lost
         # answer is an ordinary transient failure, not an unknown outcome.
         with upstream_errors(SYSTEM, idempotent=True):
@@ -71,18 +140,7 @@ class StorefrontAdapter:
                 self._url, json=call, headers=self._headers, timeout=self._timeout
             )
         raise_for_status(response, SYSTEM, _error_text)
-        answer = json_object(response, SYSTEM, idempotent=True)
-        if "error" in answer:
-            raise _classify(answer["error"])
-        result = answer.get("result")
-        if not isinstance(result, dict):
-            raise TransientError(f"{SYSTEM} answered without a result object")
-        reference = next((str(v) for k, v in result.items() if k.endswith("_id")), "")
-        return Receipt(reference, details=result)
-
-    async def lookup(self, delivery: Delivery) -> Receipt | None:
-        """Nothing to look up: repeating a call is safe (see the module docstring)."""
-        return None
+        return json_object(response, SYSTEM, idempotent=True)
 
     async def aclose(self) -> None:
         """Bearer auth keeps no session: nothing to release."""
@@ -96,7 +154,8 @@ def _params(delivery: Delivery) -> dict[str, Any]:
         sent = {key: value for key, value in delivery.payload.items() if value is not None}
         return {**sent, "source": "erp"}
     if delivery.operation == "user.create" and "erp_key" in delivery.payload:
-        return user_params(delivery.payload, delivery.fact("customer") or {})
+        customer = delivery.fact("customer") or {}
+        return user_params(delivery.payload, customer, account_settings(delivery))
     if delivery.operation == "document.deliver" and delivery.fact("document"):
         return {"customer": delivery.payload["customer"], **delivery.fact("document")}
     if delivery.operation == "order.history.import" and "erp_key" in delivery.payload:
@@ -109,14 +168,17 @@ def _params(delivery: Delivery) -> dict[str, Any]:
     return dict(delivery.payload)
 
 
-def user_params(account: dict[str, Any], customer: dict[str, Any]) -> dict[str, Any]:
+def user_params(
+    account: dict[str, Any], customer: dict[str, Any], settings: dict[str, Any]
+) -> dict[str, Any]:
     """``user.create`` params from ``account.create``'s payload and the ERP's customer data.
 
     The CRM's values win where both have one (the manager typed them); the ERP fills the rest.
+    ``settings`` are the account's, the CRM's read included
+    (:func:`bus.adapters.accounts.account_settings`).
     """
     contacts = account["contacts"]
     primary = next((c for c in contacts if c.get("primary")), contacts[0])
-    settings = account.get("settings") or {}
     params: dict[str, Any] = {
         "customer": account["erp_key"],
         "email": primary["email"],
@@ -148,6 +210,28 @@ def user_params(account: dict[str, Any], customer: dict[str, Any]) -> dict[str, 
 def _contact(contact: dict[str, Any]) -> dict[str, Any]:
     kept = {"name": contact["name"], "email": contact["email"], "phone": contact.get("phone")}
     return {key: value for key, value in kept.items() if value is not None}
+
+
+def _code(answer: dict[str, Any]) -> Any:
+    """The JSON-RPC error code of ``answer``, or ``None`` for a success."""
+    error = answer.get("error")
+    return error.get("code") if isinstance(error, dict) else None
+
+
+def _succeeded(answer: dict[str, Any]) -> dict[str, Any]:
+    """The result object of a JSON-RPC ``answer``; its error, classified, otherwise."""
+    if "error" in answer:
+        raise _classify(answer["error"])
+    result = answer.get("result")
+    if not isinstance(result, dict):
+        raise TransientError(f"{SYSTEM} answered without a result object")
+    return result
+
+
+def _receipt(result: dict[str, Any]) -> Receipt:
+    """The storefront's result as a receipt: its first ``*_id`` is the reference."""
+    reference = next((str(v) for k, v in result.items() if k.endswith("_id")), "")
+    return Receipt(reference, details=result)
 
 
 def _classify(error: Any) -> Exception:

@@ -321,8 +321,12 @@ class Effects:
 
     def count(self, message: Message) -> int | None:
         """How many times ``message``'s effect is in its target; ``None``: it has none to count
-        (a read, or the bus's own directory)."""
+        (a read, the bus's own directory, or a step done without one by design: a mail with
+        nobody to go to, a deactivation of a customer without a user)."""
         target, operation = message.target, message.operation
+        result = message.result or {}
+        if result.get("skipped") or result.get("user_outcome") == "nothing_to_deactivate":
+            return None
         if target == "navision" and operation == "sales_order.create":
             return len(self.nav_by_message.get(message.id, []))
         if target == "bitrix24" and operation == "order.create":
@@ -330,11 +334,13 @@ class Effects:
         if target == "bitrix24" and operation == "account.report":
             return len(self.comments_by_message.get(message.id, []))
         if target == "storefront":
+            # user.create is an upsert: an active user is updated instead (bus.adapters.storefront)
+            methods = {operation, "user.update"} if operation == "user.create" else {operation}
             return len(
                 [
                     call
                     for call in self.calls_by_message.get(message.id, [])
-                    if call["method"] == operation and not call["repeat"] and not call["error"]
+                    if call["method"] in methods and not call["repeat"] and not call["error"]
                 ]
             )
         if target == "mail":

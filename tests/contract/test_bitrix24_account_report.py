@@ -73,6 +73,7 @@ def report(erp_key: str, **settings: Any) -> Delivery:
 def expected_text(delivery: Delivery) -> str:
     return (
         "Storefront account ready: user u-0003, 2 past orders imported, set-password mail sent."
+        " No manager (the CRM named none): new orders mail nobody until one is set."
         f" (bus message {delivery.message_id})"
     )
 
@@ -104,6 +105,19 @@ async def test_without_the_facts_the_report_still_reads(portal: Portal) -> None:
     assert comment["COMMENT"].startswith(
         "Storefront account ready: user None, no past orders imported"
     )
+
+
+async def test_a_deactivation_is_reported_too_found_by_origin_id(portal: Portal) -> None:
+    # account.deactivate carries the ERP key alone: the company is the one of its ORIGIN_ID.
+    done = {"reference": "", "user_id": None, "user_outcome": "nothing_to_deactivate"}
+    delivery = Delivery(new_id(), "account.report", {"erp_key": "30000"}, done)
+    await portal.adapter.deliver(delivery)
+    [comment] = await portal.comments(COMPANY_OF["30000"])
+    assert comment["COMMENT"] == (
+        "Nothing to deactivate: customer 30000 has no storefront user."
+        f" (bus message {delivery.message_id})"
+    )
+    assert await portal.adapter.lookup(delivery) is not None
 
 
 async def test_lookup_finds_the_delivered_report_and_only_it(portal: Portal) -> None:

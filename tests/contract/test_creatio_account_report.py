@@ -23,7 +23,10 @@ pytestmark = pytest.mark.timeout(60)
 _LOGIN = "/ServiceModel/AuthService.svc/Login"
 #: What the steps before the report produced: the storefront user and the imported orders.
 PROVISIONED = {"reference": "mail-1", "context": {"user_id": "u-0003", "imported": 2}}
-OUTCOME = "Storefront account ready: user u-0003, 2 past orders imported, set-password mail sent."
+OUTCOME = (
+    "Storefront account ready: user u-0003, 2 past orders imported, set-password mail sent."
+    " No manager (the CRM named none): new orders mail nobody until one is set."
+)
 
 
 @dataclass
@@ -96,3 +99,51 @@ async def test_a_crm_id_that_is_no_guid_is_refused_before_any_request(
     assert "is not a GUID" in refused.value.detail
     assert [r for r in await crm.requests() if r["method"] == "PATCH"] == []
     assert await crm.notes(seed_id("Account:20000")) != OUTCOME
+
+
+@pytest.mark.parametrize(
+    ("facts", "notes"),
+    [
+        (
+            {"user_id": "u-0003", "user_outcome": "deactivated"},
+            "Storefront account deactivated: user u-0003 can no longer sign in.",
+        ),
+        (
+            {"user_id": None, "user_outcome": "nothing_to_deactivate"},
+            "Nothing to deactivate: customer 30000 has no storefront user.",
+        ),
+    ],
+    ids=["deactivated", "nothing-to-deactivate"],
+)
+async def test_a_deactivation_is_reported_on_the_account_found_by_code(
+    crm: Crm, facts: dict[str, Any], notes: str
+) -> None:
+    delivery = Delivery(new_id(), "account.report", {"erp_key": "30000"}, facts)
+    await crm.adapter.deliver(delivery)
+    assert await crm.notes(seed_id("Account:30000")) == notes
+
+
+async def test_an_update_names_what_changed_and_the_manager_the_crm_read(crm: Crm) -> None:
+    # The steps before: the account read from Creatio (its Owner), the storefront's update.
+    manager = {"name": "Marina Sokolova", "email": "m.sokolova@wholesale.example"}
+    read = {"crm_settings": {"manager": manager, "crm_id": seed_id("Account:10000")}}
+    facts = {
+        "reference": "",
+        "skipped": "no link",
+        "context": {
+            **read,
+            "user_id": "u-0003",
+            "user_outcome": "updated",
+            "updated": ["manager", "settings"],
+            "imported": 0,
+        },
+    }
+    delivery = Delivery(new_id(), "account.report", {"erp_key": "10000", "contacts": []}, facts)
+    receipt = await crm.adapter.deliver(delivery)
+    assert receipt.reference == seed_id("Account:10000")  # the read's Id: no lookup by Code
+    assert [r["method"] for r in await crm.requests()] == ["POST", "PATCH"]  # login, report
+    assert await crm.notes(seed_id("Account:10000")) == (
+        "Storefront account updated: user u-0003 (changed: manager, settings), 0 past orders"
+        " imported; the user keeps its password, so no set-password mail."
+        " Manager: Marina Sokolova <m.sokolova@wholesale.example>."
+    )

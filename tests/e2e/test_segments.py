@@ -62,7 +62,7 @@ def _provision(stack: Stack, erp_key: str) -> None:
     contact = {"name": "Anna Petrova", "email": f"anna@{erp_key}.example", "primary": True}
     params = {"erp_key": erp_key, "contacts": [contact], "settings": {"manager": MANAGER}}
     created = _call(stack, "crm", "account.create", params)
-    _steps_delivered(stack, created["message_id"], steps=7)  # the CRM hears the outcome
+    _steps_delivered(stack, created["message_id"], steps=8)  # the CRM hears the outcome
 
 
 def _crm_order(stack: Stack, order_id: str) -> list[tuple[str, float]]:
