@@ -297,7 +297,9 @@ def _default_order_routes() -> tuple[OrderRoute, ...]:
             min_contracts=2,
             split_by_contract=True,
             delivery="pickup",
-            steps=("crm:order.create", notify),
+            # No ERP order: the ERP prices the lines (the customer's personal prices, in each
+            # line's unit) for the CRM order, which carries them.
+            steps=("erp:order.quote", "crm:order.create", notify),
         ),
         OrderRoute(name="default", steps=("erp:sales_order.create", "crm:order.create", notify)),
     )

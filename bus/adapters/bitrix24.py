@@ -1,13 +1,22 @@
 """Bitrix24 CRM over REST (an incoming webhook, or OAuth), paced under the portal's limit.
 
 ``order.create`` adds a deal and sets its product rows in one ``batch`` call (``$result[deal]``
-hands the new id to the second command). The deal carries ``ORIGINATOR_ID = "bus"`` (the external
-system, as Bitrix24 intends the field) and ``ORIGIN_ID = "<order id>/<message id>"`` (the record's
-id in it): the storefront's order and the bus message that created the deal. ``lookup`` finds the
-deal by that exact ``ORIGIN_ID``, so it finds this message's deal and never another message's for
-the same order (an order id can repeat; a message id cannot); it sets the rows again, as the
-batch may have been cut short after the deal was added (``productrows.set`` replaces them, so
-this is harmless). ``deal.read`` reads a deal and its rows (one ``batch``) in the bus's order
+hands the new id to the rows). The deal carries ``ORIGINATOR_ID = "bus"`` (the external system,
+as Bitrix24 intends the field) and ``ORIGIN_ID = "<order id>/<message id>"`` (the record's id in
+it): the storefront's order and the bus message that created the deal. Its rows are the ERP's
+receipt of the order (:class:`schemas.steps.OrderReceipt`): each line's quantity in the unit the
+ERP took it in (``MEASURE_NAME``, with its OKEI ``MEASURE_CODE`` where :data:`MEASURE_CODES` knows
+it) at the ERP's unit price, so the deal's ``OPPORTUNITY`` is the ERP's total; the title names the
+ERP's order number. The deal belongs to the customer's company (``COMPANY_ID``: the oldest company
+whose ``ORIGIN_ID`` is the customer's ERP key, as ``account.report`` finds it, read first; a
+customer without one is refused for good) and to that company's first contact (``CONTACT_ID``,
+listed in the same ``batch`` and handed over as ``$result[contact][0][ID]``; none if it has
+none). ``lookup`` finds the deal by that exact ``ORIGIN_ID``, so it finds this message's deal and
+never another message's for the same order (an order id can repeat; a message id cannot); it
+sets the rows again, as the batch may have been cut short after the deal was added
+(``productrows.set`` replaces them, so this is harmless).
+
+``deal.read`` reads a deal and its rows (one ``batch``) in the bus's order
 form, for the storefront: the order id is the part of ``ORIGIN_ID`` before the message id, and
 any deal without such an ``ORIGIN_ID`` (a manager's own, another system's) skips the route's next
 step.
@@ -45,7 +54,15 @@ from bus.adapters.accounts import CRM_SETTINGS, account_outcome, account_setting
 from bus.adapters.base import Delivery, EntityState, Receipt, SecretStore
 from bus.adapters.bitrix24_auth import STALE_TOKEN, Bitrix24Auth, OAuthTokens, WebhookAuth
 from bus.adapters.http import json_object, malformed, retry_after, upstream_errors
-from bus.adapters.orders import order_comment, order_lines, order_state, placed_online
+from bus.adapters.orders import (
+    crm_lines,
+    crm_state,
+    erp_number,
+    order_comment,
+    order_lines,
+    order_state,
+    placed_online,
+)
 from bus.errors import PermanentError, TransientError
 from bus.settings import Bitrix24Settings
 
@@ -61,6 +78,17 @@ STAGE_STATUS = {
     "FINAL_INVOICE": "in_progress",
     "WON": "completed",
     "LOSE": "cancelled",
+}
+#: OKEI codes (a product row's ``MEASURE_CODE``) of the ERPs' unit codes, by lower-case code; a
+#: unit not here goes by its name only (``MEASURE_NAME``) and the portal keeps its default code.
+MEASURE_CODES = {
+    "pcs": 796,
+    "шт": 796,
+    "bottle": 868,
+    "бут": 868,
+    "box": 778,
+    "уп": 778,
+    "упак": 778,
 }
 #: Bitrix24's page size of list methods; clients cannot change it.
 PAGE_SIZE = 50
@@ -97,10 +125,11 @@ class Bitrix24Adapter:
         self._limiter = AsyncLimiter(settings.burst, settings.burst / settings.requests_per_second)
 
     def intended_state(self, delivery: Delivery) -> EntityState | None:
-        """A new deal shows the order's lines at the first stage: the bus's own state."""
+        """A new deal shows its rows (the ERP's units and prices) at the first stage: the bus's
+        own state."""
         if delivery.operation != "order.create":
             return None
-        return order_state(delivery.payload["order_id"], "new", delivery.payload["lines"])
+        return crm_state(delivery)
 
     async def deliver(self, delivery: Delivery) -> Receipt:
         """Perform ``delivery.operation`` (see the module docstring)."""
@@ -147,8 +176,13 @@ class Bitrix24Adapter:
         """A webhook keeps no session: nothing to release."""
 
     async def _create_order(self, delivery: Delivery) -> Receipt:
+        company_id = await self._company_of(str(delivery.payload["customer"]))
+        contact = {"filter": {"COMPANY_ID": company_id}, "select": ["ID"], "order": {"ID": "ASC"}}
         commands = {
-            "deal": "crm.deal.add?" + php_query({"fields": _deal_fields(delivery)}),
+            # The company's first contact, handed to the deal by reference (none: no contact).
+            "contact": "crm.contact.list?" + php_query(contact),
+            "deal": "crm.deal.add?"
+            + php_query({"fields": _deal_fields(delivery, company_id, "$result[contact][0][ID]")}),
             "rows": "crm.deal.productrows.set?"
             + php_query({"id": "$result[deal]", "rows": _rows(delivery)}),
         }
@@ -175,7 +209,12 @@ class Bitrix24Adapter:
             )
         status = STAGE_STATUS.get(str(deal.get("STAGE_ID")), "in_progress")
         lines = order_lines(
-            {"item": r["PRODUCT_NAME"], "quantity": r["QUANTITY"], "price": r["PRICE"]}
+            {
+                "item": r["PRODUCT_NAME"],
+                "quantity": r["QUANTITY"],
+                "unit": r.get("MEASURE_NAME"),
+                "price": r["PRICE"],
+            }
             for r in rows
         )
         order = {
@@ -259,6 +298,26 @@ class Bitrix24Adapter:
         first = found[0]
         return _entity_id(first.get("ID") if isinstance(first, dict) else None, "company", True)
 
+    async def _company_of(self, customer: str) -> int:
+        """The customer's company: the oldest whose ``ORIGIN_ID`` is its ERP key (a duplicate made
+        later is not the customer's record). Not cached: managers merge duplicate companies,
+        which changes the id.
+
+        Raises:
+            PermanentError: the portal has no company of the customer.
+        """
+        found = await self.call(
+            "crm.company.list",
+            {"filter": {"ORIGIN_ID": customer}, "select": ["ID"], "order": {"ID": "ASC"}},
+        )
+        if not isinstance(found, list):
+            raise malformed(
+                f"{SYSTEM} answered a company list in an unknown shape", idempotent=True
+            )
+        if not found:
+            raise PermanentError(f"{SYSTEM} has no company for customer {customer!r}")
+        return _entity_id(_first_id(found), "company", True)
+
     async def _batch(self, commands: dict[str, str], *, idempotent: bool) -> dict[str, Any]:
         """Run ``commands`` in one ``batch`` that halts at the first error; results by key."""
         answer = await self.call("batch", {"halt": 1, "cmd": commands}, idempotent=idempotent)
@@ -339,15 +398,21 @@ def _classify(
     return PermanentError(text, http_status=status)
 
 
-def _deal_fields(delivery: Delivery) -> dict[str, Any]:
+def _deal_fields(delivery: Delivery, company_id: int, contact_id: str) -> dict[str, Any]:
+    """The deal's fields: it belongs to ``company_id`` and ``contact_id`` (a reference to an
+    earlier command's result)."""
     order = delivery.payload
-    erp_number = (delivery.previous or {}).get("reference")
-    title = f"Order {order['order_id']}" + (f" (ERP {erp_number})" if erp_number else "")
+    number = erp_number(delivery)
+    title = f"Order {order['order_id']}" + (f" (ERP {number})" if number else "")
     return {
         "TITLE": title,
         "ORIGINATOR_ID": ORIGINATOR,
         "ORIGIN_ID": deal_origin(delivery),
         "CURRENCY_ID": "RUB",
+        # The rows make it so too; set here, the deal shows it from its first moment.
+        "OPPORTUNITY": round(sum(line.amount for line in crm_lines(delivery, warn=False)), 2),
+        "COMPANY_ID": company_id,
+        "CONTACT_ID": contact_id,
         "COMMENTS": order_comment(order, delivery.message_id),
     }
 
@@ -369,10 +434,26 @@ def _origin_order(deal: dict[str, Any]) -> str | None:
 
 
 def _rows(delivery: Delivery) -> list[dict[str, Any]]:
-    return [
-        {"PRODUCT_NAME": line["item"], "QUANTITY": line["quantity"], "PRICE": line["price"]}
-        for line in order_lines(delivery.payload["lines"])
-    ]
+    """The deal's product rows: the ERP's lines, each in its unit at the ERP's unit price."""
+    rows = []
+    for line in crm_lines(delivery):
+        row: dict[str, Any] = {
+            "PRODUCT_NAME": line.item,
+            "QUANTITY": line.quantity,
+            "PRICE": line.price,
+        }
+        if line.unit:
+            row["MEASURE_NAME"] = line.unit
+            code = MEASURE_CODES.get(line.unit.casefold())
+            if code is not None:
+                row["MEASURE_CODE"] = code
+        rows.append(row)
+    return rows
+
+
+def _first_id(found: list[Any]) -> Any:
+    """The ``ID`` of the first entry of a list the portal answered."""
+    return found[0].get("ID") if isinstance(found[0], dict) else None
 
 
 def _entity_id(value: Any, what: str, idempotent: bool) -> int:

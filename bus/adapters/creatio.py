@@ -4,7 +4,12 @@
 ``Id``s are derived from the message id, so the effect is findable and cannot land twice: ``lookup``
 reads ``Order(<id>)`` and posts whatever rows are missing (a batch cut short). The order carries
 the storefront's order number as ``Number``, the ERP's as ``Code``, and the message id in its
-``Comment`` (``Bus message <id>``).
+``Comment`` (``Bus message <id>``); it belongs to the customer's account (``AccountId``: the
+account whose ``Code`` is the ERP key). Its rows are the ERP's receipt of the order
+(:class:`schemas.steps.OrderReceipt`): each line's ``Quantity`` in the unit the ERP took it in
+(``UnitId``: the ``Unit`` whose ``ShortName`` is the ERP's unit code), the ERP's unit ``Price``
+and line ``Amount``, and the order's ``Amount`` is the ERP's total. A unit Creatio has no
+``Unit`` for is refused for good: an operator adds it to the lookup and replays.
 
 ``account.read`` (the first step of ``account.create``) reads what Creatio keeps on the account for
 the storefront, which its business process does not send: the manager, the account's ``Owner``
@@ -45,7 +50,16 @@ from bus.adapters.http import (
     raise_for_status,
     upstream_errors,
 )
-from bus.adapters.orders import MESSAGE_MARKER, order_comment, order_lines, order_state
+from bus.adapters.orders import (
+    MESSAGE_MARKER,
+    CrmLine,
+    crm_lines,
+    crm_state,
+    erp_number,
+    order_comment,
+    order_lines,
+    order_state,
+)
 from bus.errors import PermanentError, TransientError
 from bus.settings import CreatioSettings
 
@@ -88,12 +102,16 @@ class CreatioAdapter:
         self._session: dict[str, str] | None = None
         self._login_lock = asyncio.Lock()
         self._accounts: dict[str, str] = {}
+        # The Unit lookup: Id by lower-case ShortName, and ShortName by Id.
+        self._unit_ids: dict[str, str] = {}
+        self._unit_names: dict[str, str] = {}
 
     def intended_state(self, delivery: Delivery) -> EntityState | None:
-        """A new order shows its lines with status ``new``: the bus's own state."""
+        """A new order shows its rows (the ERP's units and prices) with status ``new``: the
+        bus's own state."""
         if delivery.operation != "order.create":
             return None
-        return order_state(delivery.payload["order_id"], "new", delivery.payload["lines"])
+        return crm_state(delivery)
 
     async def deliver(self, delivery: Delivery) -> Receipt:
         """Perform ``delivery.operation`` (see the module docstring)."""
@@ -107,8 +125,10 @@ class CreatioAdapter:
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
         account_id = await self._account_id(delivery.payload["customer"])
         order_id = entity_id(delivery.message_id)
-        requests = [_post("Order", _order_body(delivery, order_id, account_id))]
-        requests += [_post("OrderProduct", row) for row in _product_rows(delivery, order_id)]
+        lines = crm_lines(delivery)
+        rows = _product_rows(delivery, order_id, lines, await self._units_of(lines))
+        requests = [_post("Order", _order_body(delivery, order_id, account_id, lines))]
+        requests += [_post("OrderProduct", row) for row in rows]
         await self._batch(requests)
         return _receipt(order_id)
 
@@ -128,7 +148,9 @@ class CreatioAdapter:
         listed = await self._request("GET", "/OrderProduct", params=params)
         raise_for_status(listed, SYSTEM, odata_error)
         present = {row["Id"] for row in json_object(listed, SYSTEM, idempotent=True)["value"]}
-        missing = [r for r in _product_rows(delivery, order_id) if r["Id"] not in present]
+        lines = crm_lines(delivery)
+        rows = _product_rows(delivery, order_id, lines, await self._units_of(lines))
+        missing = [r for r in rows if r["Id"] not in present]
         if missing:
             await self._batch([_post("OrderProduct", row) for row in missing])
         return _receipt(order_id)
@@ -152,12 +174,15 @@ class CreatioAdapter:
         order = json_object(response, SYSTEM, idempotent=True)
         if not _created_by_bus(order, key):
             return Receipt(key, skip_next=f"order {key} was not created by the bus")
-        params = {"$filter": f"OrderId eq {key}", "$select": "Name,Quantity,Price"}
+        params = {"$filter": f"OrderId eq {key}", "$select": "Name,Quantity,Price,UnitId"}
         listed = await self._request("GET", "/OrderProduct", params=params)
         raise_for_status(listed, SYSTEM, odata_error)
         rows = json_object(listed, SYSTEM, idempotent=True).get("value")
+        if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+            raise malformed(f"{SYSTEM} answered order {key}'s rows unreadably", idempotent=True)
+        units = [await self._unit_name(str(row.get("UnitId") or "")) for row in rows]
         try:
-            return _order_receipt(key, order, rows)
+            return _order_receipt(key, order, rows, units)
         except (KeyError, TypeError, ValueError, AttributeError):
             raise malformed(f"{SYSTEM} answered order {key} unreadably", idempotent=True) from None
 
@@ -216,6 +241,47 @@ class CreatioAdapter:
                 raise PermanentError(f"{SYSTEM} has no account with Code {code!r}")
             self._accounts[code] = str(found[0]["Id"])
         return self._accounts[code]
+
+    async def _units_of(self, lines: list[CrmLine]) -> list[str | None]:
+        """The ``Unit`` ``Id`` of each line's unit (``None`` for a line without one).
+
+        Raises:
+            PermanentError: Creatio has no ``Unit`` with the line's unit as ``ShortName``.
+        """
+        wanted = {line.unit.casefold() for line in lines if line.unit}
+        if wanted - self._unit_ids.keys():
+            await self._load_units()  # someone may have added it since
+        missing = sorted(wanted - self._unit_ids.keys())
+        if missing:
+            raise PermanentError(
+                f"{SYSTEM} has no Unit with ShortName {', '.join(map(repr, missing))}:"
+                " add it to the lookup, then replay"
+            )
+        return [self._unit_ids[line.unit.casefold()] if line.unit else None for line in lines]
+
+    async def _unit_name(self, unit_id: str) -> str | None:
+        """The ``ShortName`` of the ``Unit`` ``unit_id`` (``None`` for no unit)."""
+        if not unit_id or set(unit_id) <= {"0", "-"}:
+            return None
+        if unit_id not in self._unit_names:
+            await self._load_units()
+        return self._unit_names.get(unit_id)
+
+    async def _load_units(self) -> None:
+        """Read the ``Unit`` lookup (a short list) into memory."""
+        params = {"$select": "Id,ShortName"}
+        response = await self._request("GET", "/Unit", params=params)
+        raise_for_status(response, SYSTEM, odata_error)
+        found = json_object(response, SYSTEM, idempotent=True).get("value")
+        if not isinstance(found, list):
+            raise malformed(f"{SYSTEM} answered its units unreadably", idempotent=True)
+        units = {
+            str(unit["Id"]): str(unit["ShortName"])
+            for unit in found
+            if isinstance(unit, dict) and unit.get("Id") and unit.get("ShortName")
+        }
+        self._unit_names = units
+        self._unit_ids = {name.casefold(): unit_id for unit_id, name in units.items()}
 
     async def _batch(self, requests: list[dict[str, Any]]) -> None:
         """Run ``requests`` in one ``$batch`` that stops at the first failure."""
@@ -285,34 +351,43 @@ def entity_id(message_id: str, row: int | None = None) -> str:
     return str(uuid.uuid5(ID_NAMESPACE, name))
 
 
-def _order_body(delivery: Delivery, order_id: str, account_id: str) -> dict[str, Any]:
+def _order_body(
+    delivery: Delivery, order_id: str, account_id: str, lines: list[CrmLine]
+) -> dict[str, Any]:
     order = delivery.payload
-    lines = order_lines(order["lines"])
     body: dict[str, Any] = {
         "Id": order_id,
         "Number": order["order_id"],
         "AccountId": account_id,
-        "Amount": round(sum(line["quantity"] * line["price"] for line in lines), 2),
+        "Amount": round(sum(line.amount for line in lines), 2),
         "Comment": order_comment(order, delivery.message_id),
     }
-    erp_number = (delivery.previous or {}).get("reference")
-    if erp_number:
-        body["Code"] = str(erp_number)
+    number = erp_number(delivery)
+    if number:
+        body["Code"] = number
     return body
 
 
-def _product_rows(delivery: Delivery, order_id: str) -> list[dict[str, Any]]:
-    return [
-        {
+def _product_rows(
+    delivery: Delivery, order_id: str, lines: list[CrmLine], units: list[str | None]
+) -> list[dict[str, Any]]:
+    """The order's rows, in the order's own order (each row's ``Id`` is its position's)."""
+    rows = []
+    for number, (line, unit_id) in enumerate(zip(lines, units, strict=True), start=1):
+        row: dict[str, Any] = {
             "Id": entity_id(delivery.message_id, number),
             "OrderId": order_id,
-            "Name": line["item"],
-            "Quantity": line["quantity"],
-            "Price": line["price"],
-            "Amount": round(line["quantity"] * line["price"], 2),
+            "Name": line.item,
+            "Quantity": line.quantity,
+            "Price": line.price,
+            "Amount": line.amount,
+            # No discount: the ERP's line amount is what the row comes to.
+            "TotalAmount": line.amount,
         }
-        for number, line in enumerate(order_lines(delivery.payload["lines"]), start=1)
-    ]
+        if unit_id is not None:
+            row["UnitId"] = unit_id
+        rows.append(row)
+    return rows
 
 
 def _post(entity_set: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -378,14 +453,16 @@ def order_status(name: str | None) -> str:
     return ORDER_STATUS.get(word, "in_progress")
 
 
-def _order_receipt(key: str, order: dict[str, Any], rows: Any) -> Receipt:
-    """The read order in the bus's form (``rows``: the ``OrderProduct`` list as answered)."""
+def _order_receipt(key: str, order: dict[str, Any], rows: Any, units: list[str | None]) -> Receipt:
+    """The read order in the bus's form (``rows``: the ``OrderProduct`` list as answered,
+    ``units``: each row's unit's ``ShortName``)."""
     status_row = order.get("Status")
     crm_status = status_row.get("Name") if isinstance(status_row, dict) else None
     status = order_status(crm_status)
     number = str(order["Number"])
     lines = order_lines(
-        {"item": row["Name"], "quantity": row["Quantity"], "price": row["Price"]} for row in rows
+        {"item": row["Name"], "quantity": row["Quantity"], "unit": unit, "price": row["Price"]}
+        for row, unit in zip(rows, units, strict=True)
     )
     details = {
         "order": {

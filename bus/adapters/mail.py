@@ -24,7 +24,7 @@ import aiosmtplib
 
 from bus.adapters.accounts import UPDATED, USER_OUTCOME, account_settings
 from bus.adapters.base import Delivery, EntityState, Receipt
-from bus.adapters.orders import how_delivered
+from bus.adapters.orders import erp_number, erp_receipt, how_delivered
 from bus.errors import PermanentError, TransientError, UnknownOutcome
 from bus.settings import MailSettings
 
@@ -133,7 +133,9 @@ def set_password_mail(delivery: Delivery) -> dict[str, Any]:
 def order_waiting_mail(delivery: Delivery) -> dict[str, Any]:
     """The manager's mail that a new order waits: what, for whom, how, and where it was created.
 
-    Follows the CRM's ``order.create`` (and, on the licensed route, the ERP's order).
+    Follows the CRM's ``order.create`` (and, on the licensed route, the ERP's order). The lines
+    are the ERP's receipt of the order: each in its unit at the ERP's unit price, with its amount
+    and the total, as the ERP and the CRM show them.
     """
     order = delivery.payload
     manager = order.get("manager") or {}
@@ -144,12 +146,12 @@ def order_waiting_mail(delivery: Delivery) -> dict[str, Any]:
     created = [
         f"{label}: {value}"
         for label, value in (
-            ("ERP order", delivery.fact("erp_order_no")),
+            ("ERP order", erp_number(delivery)),
             ("CRM", delivery.fact("crm_deal_id") or delivery.fact("crm_order_id")),
         )
         if value
     ]
-    lines = [f"  {line['item']} x {line['quantity']:g}" for line in order["lines"]]
+    lines = _order_lines(delivery)
     text = "\n".join(
         [
             f"Hello, {manager.get('name') or 'colleague'}!",
@@ -164,6 +166,26 @@ def order_waiting_mail(delivery: Delivery) -> dict[str, Any]:
     )
     subject = f"New order {order['order_id']} from customer {order['customer']}"
     return {"to": [manager["email"]], "subject": subject, "text": text}
+
+
+def _order_lines(delivery: Delivery) -> list[str]:
+    """The order's lines for the manager: as the ERP priced them, or as ordered without its
+    receipt (an order journaled before receipts were typed)."""
+    receipt = erp_receipt(delivery)
+    if receipt is None:
+        return [
+            f"  {line['item']} x {line['quantity']:g}"
+            + (f" {line['unit']}" if line.get("unit") else "")
+            for line in delivery.payload["lines"]
+        ]
+    return [
+        *(
+            f"  {line.item} x {line.quantity:g} {line.unit} at {line.price:,.2f}"
+            f" = {line.amount:,.2f}"
+            for line in receipt.lines
+        ),
+        f"  Total: {receipt.total:,.2f} {receipt.currency} before VAT",
+    ]
 
 
 #: Each mail operation and how it composes its mail from the delivery.

@@ -36,6 +36,7 @@ from bus.settings import (
     StorefrontSettings,
     TargetSettings,
 )
+from schemas.steps import OrderReceipt, ReceiptLine
 from simulators import SIMULATORS
 from simulators.bitrix24 import B24_KEY
 from simulators.mail import MAIL_KEY
@@ -68,6 +69,39 @@ def new_order(**overrides: Any) -> dict[str, Any]:
 def new_id() -> str:
     """A message id of the bus's shape (26 characters)."""
     return uuid.uuid4().hex[:26].upper()
+
+
+#: What the ERP's receipt says of the items of :func:`new_order`: the unit, the unit price.
+ERP_PRICES = {"1000": ("BOTTLE", 13.5), "1002": ("BOX", 67.2), "1100": ("BOX", 10.4)}
+
+
+def erp_result(order: dict[str, Any], number: str | None = "101001") -> dict[str, Any]:
+    """The stored result of the ERP step before a CRM's ``order.create``: its receipt of
+    ``order`` at :data:`ERP_PRICES` (a quote when ``number`` is ``None``)."""
+    lines = [
+        ReceiptLine(
+            item=line["item"],
+            quantity=line["quantity"],
+            unit=ERP_PRICES[line["item"]][0],
+            price=ERP_PRICES[line["item"]][1],
+            amount=round(line["quantity"] * ERP_PRICES[line["item"]][1], 2),
+        )
+        for line in order["lines"]
+    ]
+    total = round(sum(line.amount for line in lines), 2)
+    receipt = OrderReceipt(
+        system="navision", number=number, currency="LCY", lines=lines, total=total
+    )
+    stored = {"reference": number or order["customer"], **receipt.as_fact()}
+    if number is not None:
+        stored["erp_order_no"] = number
+    return stored
+
+
+def crm_order(**overrides: Any) -> Delivery:
+    """A CRM's ``order.create`` after the ERP's step (see :func:`erp_result`)."""
+    order = new_order(**overrides)
+    return Delivery(new_id(), "order.create", order, previous=erp_result(order))
 
 
 #: A failure a simulator is told to produce: the control path and the fault's description.
@@ -433,7 +467,7 @@ PAIRS: tuple[Pair, ...] = (
         write_path="$batch",
         simulator="creatio",
         build=_creatio,
-        create=_order_delivery("order.create"),
+        create=crm_order,
         refused=lambda: Delivery(new_id(), "order.create", new_order(customer="99999")),
         count=_count_creatio,
         expire_session="/_control/creatio/expire_sessions",
@@ -444,7 +478,7 @@ PAIRS: tuple[Pair, ...] = (
         write_path="/batch",
         simulator="bitrix24",
         build=_bitrix24,
-        create=_order_delivery("order.create"),
+        create=crm_order,
         refused=lambda: Delivery(new_id(), "deal.read", {"deal_id": 999999}),
         count=_count_bitrix24,
         faults={**HTTP_FAULTS, "query_limit": _QUERY_LIMIT},
@@ -454,7 +488,7 @@ PAIRS: tuple[Pair, ...] = (
         write_path="/batch",
         simulator="bitrix24",
         build=_bitrix24_oauth,
-        create=_order_delivery("order.create"),
+        create=crm_order,
         refused=lambda: Delivery(new_id(), "deal.read", {"deal_id": 999999}),
         count=_count_bitrix24,
         faults={**HTTP_FAULTS, "query_limit": _QUERY_LIMIT},

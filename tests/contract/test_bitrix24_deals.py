@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from bus.adapters import Adapter, Delivery, Receipt
-from tests.contract.pairs import PAIRS, deal_origin, new_id, new_order, running
+from tests.contract.pairs import PAIRS, deal_origin, erp_result, new_id, new_order, running
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -39,7 +39,7 @@ class Portal:
 
     async def create(self, order: dict[str, Any]) -> tuple[Delivery, Receipt]:
         """``order.create`` through the adapter: the delivery and its receipt."""
-        delivery = Delivery(new_id(), "order.create", order)
+        delivery = Delivery(new_id(), "order.create", order, previous=erp_result(order))
         return delivery, await self.adapter.deliver(delivery)
 
     async def read(self, deal_id: int | str) -> Receipt:
