@@ -30,9 +30,9 @@ outcome, and not another report on the same company.
 
 ``account.read`` reads nothing: the Bitrix24 robot that calls ``account.create`` sends the manager
 and the storefront settings in the call. (The company's responsible, ``ASSIGNED_BY_ID``, is a
-portal user; reading its name and email takes ``user.get`` and the ``user`` scope, which the bus's
-webhook does not have.) A call without a manager provisions a customer without one, which its
-orders' mail steps then say.
+portal user whose email takes ``user.get``, scope ``user`` or ``user_basic``, which the bus does
+not call.) A call without a manager provisions a customer without one, which its orders' mail
+steps then say.
 
 The portal drains 2 requests a second per webhook and answers 503 ``QUERY_LIMIT_EXCEEDED`` past its
 bucket: requests are paced by a leaky bucket, and a 503 waits and tries again within the attempt;

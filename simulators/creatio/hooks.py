@@ -138,7 +138,12 @@ def order_params(order: Row) -> dict[str, Any]:
 
 
 def account_params(store: Store, account: Row) -> dict[str, Any]:
-    """``account.create`` params from an Account and its contacts (primary contact first)."""
+    """``account.create`` params from an Account and its contacts (primary contact first).
+
+    As an integrator's [Call web service] template would, it sends the account's own columns and
+    contacts, not its manager (the ``Owner``) nor the storefront settings (the greeting, the menu
+    items): the bus reads those itself (``account.read``).
+    """
     contacts = [c for c in store.rows("Contact") if c["AccountId"] == account["Id"]]
     contacts.sort(key=lambda c: c["Id"] != account["PrimaryContactId"])
     return {
