@@ -32,7 +32,8 @@ from bus.rpc import Call, MethodSpec
 from bus.services import Services
 from schemas import OrderSubmit
 
-#: The journal's answer for the first message of an order split by contract (done at accept).
+#: The operation of a split cart's own message: the bus splits it at accept, and records the
+#: route and the orders it became as the message's result.
 _SPLIT = "order.split"
 
 
