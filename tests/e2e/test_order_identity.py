@@ -61,7 +61,8 @@ def test_an_order_sent_again_is_one_order_and_other_content_is_refused(stack: St
 
     message = _steps_delivered(stack, first["message_id"], steps=3)  # ERP, CRM, mail
     assert [c["target"] for c in message["children"]] == [stack.crm, "mail"]
-    _steps_delivered(stack, parent["message_id"], steps=5)  # two orders, two mails
+    # Two orders, each priced by the ERP, made in the CRM and mailed.
+    _steps_delivered(stack, parent["message_id"], steps=7)
 
     for order, answer in ((licensed, first), (split, parent)):
         _other_content_is_refused(stack, order, answer["message_id"])
@@ -71,11 +72,11 @@ def test_an_order_sent_again_is_one_order_and_other_content_is_refused(stack: St
 
     # Counted after the refusals: each journaled once, each effect once, nothing more sent.
     assert _journaled(stack, "DUP-1") == {"orders": 1, "steps": 2}  # CRM, mail after the ERP
-    assert _journaled(stack, "DUP-2") == {"orders": 1, "steps": 4}  # 2 x (CRM, mail)
+    assert _journaled(stack, "DUP-2") == {"orders": 1, "steps": 6}  # 2 x (quote, CRM, mail)
     assert _erp_orders(stack, "DUP-1") == 1
     assert _crm_orders(stack, "DUP-1") == 1
     assert len(_manager_mails(stack, "DUP-1")) == 1
-    assert _erp_orders(stack, "DUP-2") == 0  # the split goes straight to the CRM
+    assert _erp_orders(stack, "DUP-2") == 0  # the ERP priced the split, holds no order
     for contract in CONTRACTS[stack.erp].values():
         assert _crm_orders(stack, f"DUP-2/{contract}") == 1
         assert len(_manager_mails(stack, f"DUP-2/{contract}")) == 1
