@@ -501,7 +501,12 @@ PAIRS: tuple[Pair, ...] = (
         simulator="storefront",
         build=_storefront,
         create=_order_update,
-        refused=lambda: Delivery(new_id(), "user.deactivate", {"customer": "99999"}),
+        # An unknown customer's merge (user.deactivate of one is "nothing to deactivate").
+        refused=lambda: Delivery(
+            new_id(),
+            "order.merge",
+            {"customer": "99999", "orders": ["A-1", "A-2"], "outcome": "rejected"},
+        ),
         count=_count_storefront,
         idempotent_calls=True,
     ),
