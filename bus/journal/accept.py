@@ -253,8 +253,9 @@ def _repeat_outcome(earlier: dict[str, Any], payload_hash: str) -> AcceptOutcome
 async def _existing_by_key(
     conn: AsyncConnection, keys: list[tuple[str, str]]
 ) -> dict[tuple[str, str], dict[str, Any]]:
-    explicit = [key for key in keys if not key[1].startswith("auto:")]
-    if not explicit:
+    # Every key, generated ones too: a caller may send a key that looks generated ("auto:…"),
+    # and one left out here would lose the insert race on every retry.
+    if not keys:
         return {}
     query = select(
         messages.c.source,
@@ -262,7 +263,7 @@ async def _existing_by_key(
         messages.c.id,
         messages.c.status,
         messages.c.payload_hash,
-    ).where(tuple_(messages.c.source, messages.c.idempotency_key).in_(explicit))
+    ).where(tuple_(messages.c.source, messages.c.idempotency_key).in_(keys))
     found = (await conn.execute(query)).mappings()
     return {(row["source"], row["idempotency_key"]): dict(row) for row in found}
 

@@ -164,3 +164,15 @@ async def test_one_failing_command_fails_only_its_own_caller(journal: AsyncEngin
     await committer.stop()
     assert isinstance(outcomes[0], TypeError)
     assert all(isinstance(o, Accepted) and o.created for o in outcomes[1:])
+
+
+async def test_a_caller_key_that_looks_generated_is_recognised_as_a_repeat(
+    journal: AsyncEngine,
+) -> None:
+    committer = GroupCommitter(journal, lambda _ids: None, max_batch=10, writers=1)
+    committer.start()
+    first = await committer.accept(command("auto:mine"))
+    again = await committer.accept(command("auto:mine"))
+    await committer.stop()
+    assert isinstance(first, Accepted) and isinstance(again, Accepted)
+    assert again.message_id == first.message_id and not again.created
