@@ -111,8 +111,8 @@ def test_a_refused_invoice_holds_none_of_the_customers_other_messages(stack: Sta
         (act, 2),
         (employee, 1),
         (asked, 2),  # the request and its decision, its child
-        (created, 7),
-        (deactivated, 1),
+        (created, 8),  # the CRM's account read first, its report last
+        (deactivated, 2),  # the CRM hears of it too
     ]:
         _steps_delivered(stack, message["message_id"], steps)
     assert _message(stack, invoice["message_id"])["status"] == "failed"
