@@ -63,6 +63,12 @@ class OrderReceipt(StepFact):
     lines: Annotated[list[ReceiptLine], Field(min_length=1)]
     total: Money
 
+    @classmethod
+    def quote(cls, system: str, currency: str, lines: list[ReceiptLine]) -> OrderReceipt:
+        """The ERP's prices for an order it does not hold: no number, the lines' amounts summed."""
+        total = round(sum(line.amount for line in lines), 2)
+        return cls(system=system, number=None, currency=currency, lines=lines, total=total)
+
     def as_fact(self) -> dict[str, Any]:
         """The receipt as a step's result carries it (JSON-ready)."""
         return {self.KEY: self.model_dump(mode="json")}

@@ -285,13 +285,7 @@ class NavisionAdapter:
             ]
         except (ValueError, ValidationError) as wrong:
             raise TransientError(f"{SYSTEM} answered unreadable prices: {wrong}") from None
-        receipt = OrderReceipt(
-            system=SYSTEM,
-            number=None,
-            currency=CURRENCY,
-            lines=quoted,
-            total=round(sum(line.amount for line in quoted), 2),
-        )
+        receipt = OrderReceipt.quote(SYSTEM, CURRENCY, quoted)
         return Receipt(str(order["customer"]), details=receipt.as_fact())
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:

@@ -434,13 +434,7 @@ class OnecAdapter:
             ]
         except (KeyError, TypeError, ValueError, ValidationError) as wrong:
             raise TransientError(f"{SYSTEM} answered unreadable prices: {wrong!r:.200}") from None
-        receipt = OrderReceipt(
-            system=SYSTEM,
-            number=None,
-            currency=CURRENCY,
-            lines=priced,
-            total=round(sum(line.amount for line in priced), 2),
-        )
+        receipt = OrderReceipt.quote(SYSTEM, CURRENCY, priced)
         return Receipt(str(order["customer"]), details=receipt.as_fact())
 
     async def _ref(self, entity_set: str, code: str) -> str:

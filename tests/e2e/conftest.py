@@ -103,17 +103,22 @@ def all_delivered(client: BusClient, message_ids: list[str]) -> Callable[[], boo
     return lambda: set(statuses(client, message_ids).values()) == {"delivered"}
 
 
+def production_env(database_url: str, timings: dict[str, str]) -> dict[str, str]:
+    """The settings of a PostgreSQL + Redis deployment with a Redis namespace of its own."""
+    return {
+        "BUS_DATABASE_URL": database_url,
+        "BUS_REDIS_URL": REDIS_URL,
+        "BUS_REDIS_NAMESPACE": f"bus-test-{uuid.uuid4().hex[:8]}",
+        **timings,
+    }
+
+
 @pytest.fixture
 def redis_stack(log_dir: Path) -> Iterator[Stack]:
     """PostgreSQL + Redis deployment: simulator and API started; workers started by the test."""
     redis_or_skip()
     with fresh_postgres_database() as database_url:
-        env = {
-            "BUS_DATABASE_URL": database_url,
-            "BUS_REDIS_URL": REDIS_URL,
-            "BUS_REDIS_NAMESPACE": f"bus-test-{uuid.uuid4().hex[:8]}",
-            **FAST,
-        }
+        env = production_env(database_url, FAST)
         yield from running(Stack(env, log_dir))
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,12 +16,13 @@ from tests.e2e.conftest import (
     Simulator,
     all_delivered,
     order,
+    production_env,
     running,
     statuses,
     wait_until,
 )
 from tests.support.processes import BusClient, Stack
-from tests.support.servers import REDIS_URL, fresh_postgres_database, redis_or_skip
+from tests.support.servers import fresh_postgres_database, redis_or_skip
 
 
 def submit(client: BusClient, *numbers: int) -> list[str]:
@@ -34,12 +34,7 @@ def shop_stack(log_dir: Path) -> Iterator[Stack]:
     """``redis_stack`` with the storefront simulator too, which hears the ERP's status changes."""
     redis_or_skip()
     with fresh_postgres_database() as database_url:
-        env = {
-            "BUS_DATABASE_URL": database_url,
-            "BUS_REDIS_URL": REDIS_URL,
-            "BUS_REDIS_NAMESPACE": f"bus-test-{uuid.uuid4().hex[:8]}",
-            **FAST,
-        }
+        env = production_env(database_url, FAST)
         yield from running(Stack(env, log_dir, simulators=("navision", "storefront")))
 
 

@@ -25,7 +25,15 @@ import httpx
 import pytest
 
 from bus.settings import DEV_KEYS
-from tests.e2e.conftest import ERP_ONLY, Simulator, all_delivered, order, statuses, wait_until
+from tests.e2e.conftest import (
+    ERP_ONLY,
+    Simulator,
+    all_delivered,
+    order,
+    production_env,
+    statuses,
+    wait_until,
+)
 from tests.support.pgcluster import PgCluster, PgClusterUnavailable
 from tests.support.processes import BusClient, Process, Stack, wait_for_http
 from tests.support.servers import REDIS_URL, fresh_postgres_database, redis_or_skip, unavailable
@@ -53,12 +61,7 @@ def graceful_stack(log_dir: Path) -> Iterator[Stack]:
     """PostgreSQL + Redis, the NAV simulator and the API; workers are started by the test."""
     redis_or_skip()
     with fresh_postgres_database() as database_url:
-        env = {
-            "BUS_DATABASE_URL": database_url,
-            "BUS_REDIS_URL": REDIS_URL,
-            "BUS_REDIS_NAMESPACE": f"bus-test-{uuid.uuid4().hex[:8]}",
-            **GRACEFUL,
-        }
+        env = production_env(database_url, GRACEFUL)
         stack = Stack(env, log_dir)
         try:
             stack.start_simulators()
