@@ -7,38 +7,25 @@ back through the portal's own ``crm.timeline.comment.list``, independently of th
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
-from bus.adapters import Adapter, Delivery
+from bus.adapters import Delivery
 from bus.errors import PermanentError, UnknownOutcome
+from tests.contract.consoles import Bitrix24Console
 from tests.contract.pairs import HTTP_FAULTS, PAIRS, new_id, running
 
 pytestmark = pytest.mark.timeout(60)
 
 #: The simulator's seeded companies of the ERP's customers (``ORIGIN_ID`` = the ERP key).
 COMPANY_OF = {"10000": 4, "20000": 5, "30000": 6, "50000": 7}
-#: The simulator's incoming webhook, for reading comments back.
-WEBHOOK = "/rest/1/bus-webhook-code"
 #: What the steps before the report produced: the storefront user and the imported orders.
 PROVISIONED = {"reference": "mail-1", "context": {"user_id": "u-0003", "imported": 2}}
 
 
-@dataclass
-class Portal:
+class Portal(Bitrix24Console):
     """A running Bitrix24 simulator, the adapter under test, and a client of the portal."""
-
-    base: str
-    adapter: Adapter
-    control: httpx.AsyncClient
-
-    async def rest(self, method: str, params: dict[str, Any]) -> Any:
-        """Call a REST method through the webhook, as a person with the portal's API would."""
-        response = await self.control.post(f"{self.base}{WEBHOOK}/{method}.json", json=params)
-        return response.raise_for_status().json()["result"]
 
     async def comments(self, company_id: int) -> list[dict[str, Any]]:
         """The company's timeline comments, oldest first: the first page (50) of them."""

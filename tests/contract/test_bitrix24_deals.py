@@ -9,33 +9,19 @@ read back through the portal's own REST methods, independently of the adapter.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
-from bus.adapters import Adapter, Delivery, Receipt
+from bus.adapters import Delivery, Receipt
+from tests.contract.consoles import Bitrix24Console
 from tests.contract.pairs import PAIRS, deal_origin, erp_result, new_id, new_order, running
 
 pytestmark = pytest.mark.timeout(60)
 
-#: The simulator's incoming webhook, for reading deals back and adding deals by hand.
-WEBHOOK = "/rest/1/bus-webhook-code"
 
-
-@dataclass
-class Portal:
+class Portal(Bitrix24Console):
     """A running Bitrix24 simulator, the adapter under test, and a client of the portal."""
-
-    base: str
-    adapter: Adapter
-    control: httpx.AsyncClient
-
-    async def rest(self, method: str, params: dict[str, Any]) -> Any:
-        """Call a REST method through the webhook, as a person with the portal's API would."""
-        response = await self.control.post(f"{self.base}{WEBHOOK}/{method}.json", json=params)
-        return response.raise_for_status().json()["result"]
 
     async def create(self, order: dict[str, Any]) -> tuple[Delivery, Receipt]:
         """``order.create`` through the adapter: the delivery and its receipt."""

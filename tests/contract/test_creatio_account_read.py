@@ -7,47 +7,20 @@ the ``UsrStorefrontMenuItem`` detail, by ``UsrPosition``. An account without a m
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
-from bus.adapters import Adapter, Delivery
+from bus.adapters import Delivery
 from bus.errors import PermanentError
 from simulators.creatio import seed_id
+from tests.contract.consoles import CreatioConsole as Crm
 from tests.contract.pairs import PAIRS, new_id, running
 
 pytestmark = pytest.mark.timeout(60)
 
-_LOGIN = "/ServiceModel/AuthService.svc/Login"
 ACCOUNT_10000 = seed_id("Account:10000")
 MARINA = {"name": "Marina Sokolova", "email": "m.sokolova@wholesale.example"}
-
-
-@dataclass
-class Crm:
-    """The Creatio simulator, the adapter under test, and a manager's own OData session."""
-
-    base: str
-    adapter: Adapter
-    control: httpx.AsyncClient
-
-    async def odata(self, method: str, path: str, body: Any = None) -> httpx.Response:
-        """A request past the adapter, as a manager saving in Creatio's UI would send it."""
-        login = await self.control.post(
-            self.base + _LOGIN, json={"UserName": "Supervisor", "UserPassword": "Supervisor"}
-        )
-        headers = {
-            "BPMCSRF": login.cookies["BPMCSRF"],
-            "Cookie": "; ".join(f"{k}={v}" for k, v in login.cookies.items()),
-            "Accept": "application/json",
-        }
-        self.control.cookies.clear()
-        response = await self.control.request(
-            method, f"{self.base}/0/odata/{path}", headers=headers, json=body
-        )
-        return response.raise_for_status()
 
 
 @pytest.fixture
@@ -63,7 +36,9 @@ def read(erp_key: str, **settings: Any) -> Delivery:
     return Delivery(new_id(), "account.read", payload)
 
 
-async def test_the_owner_greeting_and_menu_of_the_account_found_by_code(crm: Crm) -> None:
+async def test_the_owner_greeting_and_menu_of_the_account_found_by_code(
+    crm: Crm,
+) -> None:
     receipt = await crm.adapter.deliver(read("10000"))
     assert receipt.reference == ACCOUNT_10000
     assert receipt.details == {
@@ -77,7 +52,9 @@ async def test_the_owner_greeting_and_menu_of_the_account_found_by_code(crm: Crm
     assert await crm.adapter.lookup(read("10000")) is None  # a read: nothing to find
 
 
-async def test_the_account_the_crm_named_and_its_menu_in_the_managers_order(crm: Crm) -> None:
+async def test_the_account_the_crm_named_and_its_menu_in_the_managers_order(
+    crm: Crm,
+) -> None:
     account = seed_id("Account:20000")
     for position, item in ((2, "prices"), (1, "orders"), (3, "")):  # an empty row is no item
         row = {"UsrName": item, "UsrPosition": position, "UsrAccountId": account}

@@ -7,20 +7,18 @@ before it goes into a URL.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
 
-from bus.adapters import Adapter, Delivery
+from bus.adapters import Delivery
 from bus.errors import PermanentError
 from simulators.creatio import seed_id
+from tests.contract.consoles import CreatioConsole
 from tests.contract.pairs import PAIRS, new_id, running
 
 pytestmark = pytest.mark.timeout(60)
 
-_LOGIN = "/ServiceModel/AuthService.svc/Login"
 #: What the steps before the report produced: the storefront user and the imported orders.
 PROVISIONED = {"reference": "mail-1", "context": {"user_id": "u-0003", "imported": 2}}
 OUTCOME = (
@@ -29,28 +27,12 @@ OUTCOME = (
 )
 
 
-@dataclass
-class Crm:
+class Crm(CreatioConsole):
     """The Creatio simulator, the adapter under test, and a client that reads it directly."""
 
-    base: str
-    adapter: Adapter
-    control: httpx.AsyncClient
-
     async def notes(self, account_id: str) -> str | None:
-        login = await self.control.post(
-            self.base + _LOGIN, json={"UserName": "Supervisor", "UserPassword": "Supervisor"}
-        )
-        headers = {
-            "BPMCSRF": login.cookies["BPMCSRF"],
-            "Cookie": "; ".join(f"{k}={v}" for k, v in login.cookies.items()),
-            "Accept": "application/json",
-        }
-        self.control.cookies.clear()
-        response = await self.control.get(
-            f"{self.base}/0/odata/Account({account_id})", headers=headers
-        )
-        notes: str | None = response.raise_for_status().json().get("Notes")
+        response = await self.odata("GET", f"Account({account_id})")
+        notes: str | None = response.json().get("Notes")
         return notes
 
     async def requests(self) -> list[dict[str, Any]]:
