@@ -6,10 +6,7 @@
   ``minimum_amount``) at its personal prices is refused, with both amounts. When the ERP cannot
   price the order now, the order is taken and the answer says the minimum was not checked: an
   outage of the ERP must not stop the shop.
-- **Delivery date**: the earliest date is ``lead_days`` working days ahead
-  (``after_cutoff_lead_days`` after ``cutoff``, in ``timezone``), skipping weekends and
-  ``holidays``. A missing or earlier requested date is moved there, and the answer says so
-  (``adjusted``).
+- **Delivery date**: see :mod:`bus.delivery_dates`; a moved date is listed in ``adjusted``.
 """
 
 from __future__ import annotations
@@ -17,8 +14,8 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from bus.delivery_dates import delivery_date
 from bus.errors import InvalidParams, UpstreamRefused, UpstreamUnavailable
 from bus.queries.prices import PriceService
 from bus.settings import OrderRules
@@ -44,7 +41,13 @@ async def apply_rules(
     _check_packs(order, rules)
     checked = Checked(dict(order))
     await _check_minimum(checked, rules, prices)
-    _delivery_date(checked, rules, now)
+    adjustment = delivery_date(checked.order, rules, now)
+    if adjustment is not None:
+        checked.order["delivery"] = {
+            **(checked.order.get("delivery") or {}),
+            "date": adjustment["to"],
+        }
+        checked.adjusted.append(adjustment)
     return checked
 
 
@@ -86,36 +89,3 @@ async def _check_minimum(checked: Checked, rules: OrderRules, prices: PriceServi
             f" {minimum:.2f}"
         )
         raise InvalidParams({"fields": [{"field": "lines", "type": "minimum", "message": message}]})
-
-
-def _delivery_date(checked: Checked, rules: OrderRules, now: dt.datetime) -> None:
-    local = now.astimezone(ZoneInfo(rules.timezone))
-    lead = rules.after_cutoff_lead_days if local.time() >= rules.cutoff else rules.lead_days
-    earliest = _working_days_after(local.date(), lead, set(rules.holidays))
-    delivery = dict(checked.order.get("delivery") or {})
-    requested = delivery.get("date")
-    if requested is not None and dt.date.fromisoformat(requested) >= earliest:
-        return
-    delivery["date"] = earliest.isoformat()
-    checked.order["delivery"] = delivery
-    after = " after the cut-off" if lead == rules.after_cutoff_lead_days else ""
-    checked.adjusted.append(
-        {
-            "field": "delivery.date",
-            "from": requested,
-            "to": earliest.isoformat(),
-            "reason": f"the earliest delivery for an order placed now{after}",
-        }
-    )
-
-
-def _working_days_after(day: dt.date, count: int, holidays: set[dt.date]) -> dt.date:
-    """The ``count``-th working day after ``day`` (the next working day when ``count`` is 0)."""
-    remaining = count
-    while True:
-        day += dt.timedelta(days=1)
-        if day.weekday() >= 5 or day in holidays:
-            continue
-        if remaining <= 1:
-            return day
-        remaining -= 1

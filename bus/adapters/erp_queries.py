@@ -7,7 +7,8 @@ may help and :class:`~bus.errors.PermanentError` when the ERP refused the questi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Protocol
 
 #: Why the ERP would not take an order of an item, or from a customer, it still prices.
@@ -39,13 +40,45 @@ class Quote:
 
 @dataclass(frozen=True)
 class ItemInfo:
-    """What the ERP's catalog says of an item; ``available`` is ``None`` if it keeps no stock."""
+    """What the ERP's item table says of an item: the facts an order line is checked against.
+
+    Parameters:
+        item: the item's code (NAV ``No``, 1C ``Code``).
+        description: its name.
+        unit: the unit a line without one is in, as the ERP takes it (NAV: the item's
+            ``Sales_Unit_of_Measure``; 1C: the base unit ``ЕдиницаИзмерения``); prices without a
+            unit (``prices.get``) are per this unit.
+        available: the stock, in base units; ``None`` if the ERP does not say.
+        refusal: why the ERP would not take an order of it (``ITEM_BLOCKED``, ``ITEM_DELETED``);
+            ``None`` when it would.
+        base_unit: the unit stock and ``units`` count in (NAV ``Base_Unit_of_Measure``).
+        category: the ERP's category (NAV ``Item_Category_Code``, 1C ``ВидНоменклатуры``), which
+            ``[catalog] product_types`` maps to a product type.
+        units: every unit of the item by code, with base units per unit (the base unit: 1).
+        pack: the item is sold in multiples of this many base units (NAV: the sales unit's
+            quantity; 1C: ``КратностьУпаковки``); 1 when it is not.
+    """
 
     item: str
     description: str
     unit: str
     available: float | None
-    blocked: bool = False
+    refusal: str | None = None
+    base_unit: str = ""
+    category: str | None = None
+    units: Mapping[str, float] = field(default_factory=dict)
+    pack: float = 1.0
+
+    @property
+    def blocked(self) -> bool:
+        """Whether the ERP would not take an order of the item."""
+        return self.refusal is not None
+
+    def per_unit(self, unit: str | None) -> float | None:
+        """Base units in one ``unit`` (the default ``unit`` when ``None``); ``None`` when the
+        item has no such unit."""
+        code = unit or self.unit
+        return 1.0 if code == self.base_unit else self.units.get(code)
 
 
 @dataclass(frozen=True)

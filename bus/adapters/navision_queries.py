@@ -185,7 +185,7 @@ class NavisionQueries:
                 str(row.get("Description") or ""),
                 str(row.get("Sales_Unit_of_Measure") or ""),
                 float(row["Inventory"]) if row.get("Inventory") is not None else None,
-                bool(row.get("Blocked")),
+                ITEM_BLOCKED if row.get("Blocked") else None,
             )
             for row in rows
             if isinstance(row, dict) and row.get("No")

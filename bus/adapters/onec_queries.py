@@ -109,7 +109,7 @@ class OnecQueries:
                 str(row.get("Description") or ""),
                 str(row.get("ЕдиницаИзмерения") or ""),
                 None,
-                bool(row.get("DeletionMark")),
+                ITEM_DELETED if row.get("DeletionMark") else None,
             )
             for row in rows
             if isinstance(row, dict) and row.get("Code")
