@@ -8,6 +8,7 @@ date is moved there, and the answer says so (``adjusted``).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -15,9 +16,21 @@ from bus.settings import OrderRules
 
 
 def delivery_date(
-    order: dict[str, Any], rules: OrderRules, now: dt.datetime
+    order: dict[str, Any],
+    rules: OrderRules,
+    now: dt.datetime,
+    *,
+    profile: Mapping[str, Any] | None = None,
+    categories: Mapping[str, str | None] | None = None,
 ) -> dict[str, Any] | None:
     """The adjustment of ``order``'s delivery date placed at ``now``, or ``None`` if it stands.
+
+    Parameters:
+        order: ``order.submit``'s params as JSON.
+        rules: the deployment's order rules.
+        now: when the order is placed (aware).
+        profile: the customer's profile in the bus's directory (its ``warehouse``), if known.
+        categories: each line's item -> its category in the ERP's item table, where known.
 
     The adjustment is ``{field: "delivery.date", from, to, reason}``.
     """
