@@ -46,6 +46,7 @@ class Route:
             no ordering beyond the route's own steps.
         reply: see the attribute.
         parent_key: see the attribute.
+        known_order: see the attribute.
     """
 
     steps: tuple[Step, ...]
@@ -57,6 +58,10 @@ class Route:
     #: so it follows that message (and what that message follows) and nothing else; the handler,
     #: which finds the earlier message, applies it (``ordering_key`` is then unused)
     parent_key: bool = False
+    #: the param naming an order the message is about, which the bus must know (journaled by
+    #: ``order.submit`` or an accepted ``order.merge``): a call about another order is refused
+    #: at accept, naming the param, and nothing is journaled (bus.handlers.commands)
+    known_order: str | None = None
 
     def key_for(self, params: Mapping[str, Any]) -> str | None:
         """Render this route's ordering key for ``params``."""
@@ -101,8 +106,13 @@ ROUTES: dict[str, Route] = {
     # The ERP reports an order's progress: the storefront shows it after the order's submit and
     # earlier changes (a status must not land before the order, nor an older one after a newer),
     # and after the merge that made the order; never behind another order of the customer.
+    # Only an order the bus knows: the storefront would make a status change of any other order
+    # a new, phantom order. The ERP's change of an order it made itself (or whose merge it has
+    # not sent yet) is refused, and accepted once the merge is.
     "order.status_changed": Route(
-        steps=(Step("storefront", "order.update"),), ordering_key="order:{order_id}"
+        steps=(Step("storefront", "order.update"),),
+        ordering_key="order:{order_id}",
+        known_order="order_id",
     ),
     # Provisioning, an upsert (a manager re-saving the account sends it again): what the CRM
     # keeps on the account (the manager, the greeting, the menu), the ERP's data about the
@@ -132,8 +142,13 @@ ROUTES: dict[str, Route] = {
     ),
     # The storefront user is disabled (a customer without one has nothing to deactivate: done,
     # not a failure that would hold the customer's next create), and the CRM hears which.
+    # The directory first: the customer's orders are refused from then on, on every route.
     "account.deactivate": Route(
-        steps=(Step("storefront", "user.deactivate"), Step("crm", "account.report")),
+        steps=(
+            Step("directory", "customer.deactivate"),
+            Step("storefront", "user.deactivate"),
+            Step("crm", "account.report"),
+        ),
         ordering_key="customer:{erp_key}",
     ),
     # Documents: the ERP issues them, the storefront receives the PDF. No key beyond the route's

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 from pydantic import BaseModel
 
-from bus.errors import IdempotencyConflict
+from bus.db import reading
+from bus.errors import IdempotencyConflict, InvalidParams
 from bus.journal.accept import Command
+from bus.journal.known_orders import known_order
 from bus.routing import ROUTES
 from bus.rpc import Call, MethodSpec
 from bus.services import Services
+
+log = logging.getLogger(__name__)
 
 
 async def accept_command(
@@ -30,8 +35,11 @@ async def accept_command(
 
     Raises:
         IdempotencyConflict: the idempotency key was used before with another payload.
+        InvalidParams: the call is about an order the bus does not know (the route's
+            ``known_order``).
     """
     sent = params.model_dump(mode="json", exclude={"idempotency_key"})
+    await _require_known_order(services, call, sent)
     command = routed_command(
         services,
         call.method,
@@ -45,6 +53,35 @@ async def accept_command(
     if parent_id is not None:
         command = dataclasses.replace(command, parent_id=parent_id)
     return await journal_command(services, command)
+
+
+async def _require_known_order(services: Services, call: Call, sent: dict[str, Any]) -> None:
+    """Refuse a call about an order the bus never journaled, naming the param.
+
+    Forwarded, it would make the storefront create the order it does not have (a phantom). A
+    refusal rather than a journaled orphan: the caller hears it at once and may send it again
+    once the order is known (its merge accepted), and no failed message holds the order's key
+    in front of the merge that would make it.
+    """
+    field = ROUTES[call.method].known_order
+    if field is None:
+        return
+    order_id = str(sent[field])
+    async with reading(services.engine) as conn:
+        found = await known_order(conn, order_id)
+    if found is not None:
+        return
+    reason = (
+        f"the bus knows no order {order_id}: it was neither submitted by the storefront nor made"
+        " by an accepted order.merge; send the merge that made it first, then this again"
+    )
+    log.warning("%s from %s refused: %s", call.method, call.client, reason)
+    raise InvalidParams(
+        {
+            "fields": [{"field": field, "type": "unknown_order", "message": reason}],
+            "order_id": order_id,
+        }
+    )
 
 
 async def journal_command(services: Services, command: Command) -> dict[str, Any]:
