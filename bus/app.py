@@ -23,9 +23,11 @@ from bus.handlers import all_methods
 from bus.handlers.hooks import bitrix24_event
 from bus.journal.customers import CustomerDirectory
 from bus.journal.group_commit import GroupCommitter
+from bus.order_checks import OrderChecks
 from bus.order_routing import OrderRouter
 from bus.queries.balance import BalanceService
 from bus.queries.cart import CartImporter
+from bus.queries.catalog import Catalog
 from bus.queries.prices import PriceService
 from bus.queues.broker import build_broker
 from bus.queues.enqueue import Enqueuer
@@ -70,10 +72,12 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         queries = httpx.AsyncClient(cookies=cookieless_jar())
         source = build_erp_queries(settings, queries)
         prices = PriceService(settings.prices, source, settings.erp)
-        cart = CartImporter(source, prices, settings.erp, settings.prices.budget)
+        catalog = Catalog(settings.catalog, source, settings.erp)
+        checks = OrderChecks(catalog, settings.catalog, settings.order_rules)
+        cart = CartImporter(checks, prices, settings.erp)
         balance = BalanceService(settings.balance, source, settings.erp)
         router = OrderRouter(settings, CustomerDirectory(engine))
-        services = Services(settings, engine, committer, prices, cart, balance, router)
+        services = Services(settings, engine, committer, prices, cart, balance, router, checks)
         app[SERVICES] = services
         app[EDGE] = RpcEdge(all_methods(services), settings.clients, settings.limits)
         embedded = _start_embedded_delivery(settings, broker) if not settings.redis_url else []

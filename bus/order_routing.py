@@ -70,8 +70,8 @@ class OrderRouter:
     Profiles are read once per ``settings.directory_ttl`` seconds per customer and process (an
     order's accept must not wait on the journal for what rarely changes); a customer the
     directory does not know is asked again each time, so it is routed by its profile as soon as
-    it is provisioned. When no rule needs a profile (no conditions, no manager's mail), none is
-    read.
+    it is provisioned. The profile is read on every route: it also says whether the customer was
+    deactivated (:mod:`bus.order_checks`).
     """
 
     def __init__(self, settings: Settings, directory: DocumentStore) -> None:
@@ -80,24 +80,19 @@ class OrderRouter:
         self._profiles: TTLCache[str, dict[str, Any]] = TTLCache(
             maxsize=50_000, ttl=settings.directory_ttl
         )
-        self._needs_profiles = any(
-            rule.conditional or any(step.startswith("mail:") for step in rule.steps)
-            for rule in settings.order_routes
-        )
 
-    async def plan(self, order: dict[str, Any]) -> OrderPlan:
-        """The plan for ``order`` (see :func:`plan_order`)."""
-        return plan_order(order, await self._profile(order["customer"]), self._settings)
-
-    async def _profile(self, customer: str) -> dict[str, Any] | None:
-        if not self._needs_profiles:
-            return None
+    async def profile(self, customer: str) -> dict[str, Any] | None:
+        """The customer's profile in the directory; ``None`` if it was never provisioned."""
         profile = self._profiles.get(customer)
         if profile is None:
             profile = await self._directory.get(customer)
             if profile is not None:
                 self._profiles[customer] = profile
         return profile
+
+    def plan(self, order: dict[str, Any], profile: dict[str, Any] | None) -> OrderPlan:
+        """The plan for ``order`` of a customer with ``profile`` (see :func:`plan_order`)."""
+        return plan_order(order, profile, self._settings)
 
 
 def plan_order(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bus.journal.group_commit import GroupCommitter
+from bus.order_checks import OrderChecks
 from bus.order_routing import OrderRouter
 from bus.queries.balance import BalanceService
 from bus.queries.cart import CartImporter
@@ -26,3 +27,4 @@ class Services:
     cart: CartImporter
     balance: BalanceService
     router: OrderRouter
+    checks: OrderChecks

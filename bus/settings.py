@@ -223,6 +223,46 @@ class RealtimeSettings(_Model):
     breaker: BreakerSettings = BreakerSettings(failure_threshold=3, cooldown=10.0)
 
 
+class PreHolidayCutoff(_Model):
+    """An earlier cut-off for some product groups on the last working day before a holiday.
+
+    An order with a line of one of ``categories`` (the ERP item table's category, NAV
+    ``Item_Category_Code`` or 1C ``ВидНоменклатуры``, compared without regard to case) placed
+    at or after ``cutoff`` on that day counts as placed after the cut-off.
+    """
+
+    categories: tuple[str, ...] = Field(min_length=1, description="the product groups it holds for")
+    cutoff: dt.time = Field(description="the cut-off of the pre-holiday day for them")
+
+
+def _default_product_types() -> dict[str, str]:
+    # The seeded categories of both ERPs' simulators: NAV's Item_Category_Code, 1C's
+    # ВидНоменклатуры.
+    return {
+        "WINE": "alcohol",
+        "WATER": "water",
+        "ACCESSORY": "accessories",
+        "Алкоголь": "alcohol",
+        "Вода": "water",
+        "Аксессуары": "accessories",
+    }
+
+
+class CatalogSettings(RealtimeSettings):
+    """The ERP's item table and customers as every order and cart is checked against them.
+
+    Kept per process for ``cache_ttl`` seconds, answered from what was last known (up to
+    ``stale_for``) while the ERP cannot answer.
+    """
+
+    cache_ttl: float = Field(default=300.0, ge=0, description="an entry is reused this long")
+    product_types: dict[str, str] = Field(
+        default_factory=_default_product_types,
+        description="the ERP's item category -> the product type (the contract a line is bought"
+        " under); a line's product type is its item's, whatever the storefront said",
+    )
+
+
 class OrderRules(_Model):
     """Rules an ``order.submit`` must meet, as data: pack sizes, minimums, cut-off and holidays."""
 
@@ -363,7 +403,7 @@ class Settings(BaseSettings):
     mail: MailSettings = MailSettings()
     directory: TargetSettings = TargetSettings()
     directory_ttl: float = Field(
-        default=30.0,
+        default=5.0,
         gt=0,
         description="how long a process reuses a customer's profile when routing its orders",
     )
@@ -372,6 +412,7 @@ class Settings(BaseSettings):
         description="order routing by customer segment; the first matching rule decides",
     )
     order_rules: OrderRules = OrderRules()
+    catalog: CatalogSettings = CatalogSettings()
     deadlines: dict[str, float] = Field(
         default_factory=lambda: {
             "invoice.request": 900.0,

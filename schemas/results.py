@@ -190,6 +190,8 @@ class RejectedRow(Result):
     reason: str
     item: str | None
     detail: str
+    #: for ``out_of_stock``: what can be had, in the row's unit and whole packs
+    available: float | None = None
 
 
 class Cart(Result):

@@ -143,16 +143,11 @@ async def test_the_router_reads_a_profile_once_and_an_unknown_customer_each_time
     directory = CountingDirectory({"20000": BY_CONTRACT})
     router = OrderRouter(Settings(), directory)
     for _ in range(3):
-        assert (await router.plan(_order("water"))).route == "by_contract"
+        order = _order("water")
+        assert router.plan(order, await router.profile("20000")).route == "by_contract"
     assert directory.reads == 1
     unknown = {**_order("water"), "customer": "77777"}
-    assert (await router.plan(unknown)).route == "default"
+    assert router.plan(unknown, await router.profile("77777")).route == "default"
     await directory.put("77777", LICENSED)  # provisioned meanwhile
-    assert (await router.plan(unknown)).route == "licensed"
-
-
-async def test_the_router_reads_no_profile_when_no_rule_needs_one() -> None:
-    directory = CountingDirectory({"20000": BY_CONTRACT})
-    erp_only = Settings(order_routes=(OrderRoute(name="erp", steps=("erp:sales_order.create",)),))
-    assert (await OrderRouter(erp_only, directory).plan(_order("water"))).route == "erp"
-    assert directory.reads == 0
+    assert router.plan(unknown, await router.profile("77777")).route == "licensed"
+    assert directory.reads == 3

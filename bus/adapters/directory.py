@@ -6,10 +6,15 @@ product type, the personal manager, or why there is none), so an order is routed
 without asking the ERP or the CRM when it arrives. Every ``account.create`` (a manager re-saving
 the account too) replaces the profile, so a manager changed or removed in the CRM is the one the
 next orders see.
+
+``customer.deactivate``, the first step of ``account.deactivate``, marks the profile deactivated
+(which message, when): from then on the customer's orders and carts are refused at accept
+(:mod:`bus.order_checks`), on every route, until an ``account.create`` provisions it again.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from bus.adapters.accounts import account_settings, no_manager
@@ -30,15 +35,28 @@ class DirectoryAdapter:
         return None
 
     async def deliver(self, delivery: Delivery) -> Receipt:
-        """Keep the profile of the customer being provisioned (the write is idempotent)."""
-        if delivery.operation != "customer.remember":
-            raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
+        """Keep, or mark deactivated, the customer's profile (both writes are idempotent)."""
         account = delivery.payload
-        profile = customer_profile(
-            account, delivery.fact("customer") or {}, account_settings(delivery)
-        )
+        if delivery.operation == "customer.remember":
+            profile = customer_profile(
+                account, delivery.fact("customer") or {}, account_settings(delivery)
+            )
+        elif delivery.operation == "customer.deactivate":
+            profile = await self._deactivated(account["erp_key"], delivery.message_id)
+        else:
+            raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
         await self._store.put(account["erp_key"], profile)
         return Receipt(account["erp_key"])
+
+    async def _deactivated(self, erp_key: str, message_id: str) -> dict[str, Any]:
+        """The customer's profile, marked deactivated by ``message_id`` (a customer never
+        provisioned gets a profile that says only that)."""
+        profile = dict(await self._store.get(erp_key) or {})
+        profile["deactivated"] = {
+            "message_id": message_id,
+            "at": dt.datetime.now(dt.UTC).isoformat(),
+        }
+        return profile
 
     async def lookup(self, delivery: Delivery) -> Receipt | None:
         """Keeping a profile again is harmless: nothing to look up."""

@@ -16,6 +16,7 @@ ITEM_BLOCKED = "item_blocked"  # NAV: Item.Blocked
 ITEM_DELETED = "item_deleted"  # 1C: the item's DeletionMark
 CUSTOMER_BLOCKED = "customer_blocked"  # NAV: Customer.Blocked is Ship, Invoice or All
 CUSTOMER_DELETED = "customer_deleted"  # 1C: the counterparty's DeletionMark
+CUSTOMER_UNKNOWN = "customer_unknown"  # the ERP has no such customer
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,10 @@ class ErpQueries(Protocol):
 
     async def items(self, codes: list[str], timeout: float) -> dict[str, ItemInfo]:
         """The catalog entries of ``codes`` that exist, by code."""
+        ...
+
+    async def customer_refusal(self, customer: str, timeout: float) -> str | None:
+        """Why the ERP would not take an order from ``customer`` (``CUSTOMER_*``), or ``None``."""
         ...
 
     async def quote(

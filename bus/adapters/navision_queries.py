@@ -28,6 +28,7 @@ import httpx
 
 from bus.adapters.erp_queries import (
     CUSTOMER_BLOCKED,
+    CUSTOMER_UNKNOWN,
     ITEM_BLOCKED,
     Balance,
     ItemInfo,
@@ -118,12 +119,27 @@ class NavisionQueries:
             round(paid, 2),
         )
 
+    async def customer_refusal(self, customer: str, timeout: float) -> str | None:
+        """``Customer``'s ``Blocked``: ``Ship``, ``Invoice`` or ``All`` take no orders."""
+        try:
+            found = await self._customer(customer, "No,Blocked", timeout)
+        except PermanentError as refused:
+            if refused.http_status == 404:
+                return CUSTOMER_UNKNOWN
+            raise
+        return CUSTOMER_BLOCKED if str(found.get("Blocked") or "").strip() else None
+
     async def _customer_money(self, customer: str, timeout: float) -> dict[str, Any]:
-        key = customer.replace("'", "''")
+        return await self._customer(customer, "No,Balance_LCY,Credit_Limit_LCY", timeout)
+
+    async def _customer(self, customer: str, fields: str, timeout: float) -> dict[str, Any]:
+        """``Customer('<customer>')`` with ``fields``; a 404 is a ``PermanentError``."""
+        # The key is an OData string literal in the URL path: quotes doubled, then encoded.
+        key = url_quote(customer.replace("'", "''"), safe="")
         with upstream_errors(SYSTEM, idempotent=True):
             response = await self._client.get(
                 f"{self._odata}/Customer('{key}')",
-                params={"$select": "No,Balance_LCY,Credit_Limit_LCY"},
+                params={"$select": fields},
                 auth=self._auth,
                 timeout=timeout,
                 headers={"Accept": "application/json"},

@@ -13,7 +13,14 @@ from typing import Any
 
 import httpx
 
-from bus.adapters.erp_queries import CUSTOMER_DELETED, ITEM_DELETED, Balance, ItemInfo, Quote
+from bus.adapters.erp_queries import (
+    CUSTOMER_DELETED,
+    CUSTOMER_UNKNOWN,
+    ITEM_DELETED,
+    Balance,
+    ItemInfo,
+    Quote,
+)
 from bus.adapters.http import json_object, raise_for_status, upstream_errors
 from bus.errors import PermanentError, TransientError
 from bus.settings import OnecSettings
@@ -37,6 +44,9 @@ class OnecQueries:
         self._url = f"{settings.url.rstrip('/')}/hs/b2b/v1/prices"
         self._balance = f"{settings.url.rstrip('/')}/hs/b2b/v1/balance"
         self._items = f"{settings.url.rstrip('/')}/odata/standard.odata/Catalog_Номенклатура"
+        self._counterparties = (
+            f"{settings.url.rstrip('/')}/odata/standard.odata/Catalog_Контрагенты"
+        )
 
     async def quote(
         self, customer: str, lines: list[tuple[str, float]], timeout: float
@@ -114,6 +124,25 @@ class OnecQueries:
             for row in rows
             if isinstance(row, dict) and row.get("Code")
         }
+
+    async def customer_refusal(self, customer: str, timeout: float) -> str | None:
+        """The counterparty of ``Code`` ``customer``: unknown, or marked for deletion."""
+        code = customer.replace("'", "''")
+        params = {
+            "$filter": f"Code eq '{code}' and IsFolder eq false",
+            "$select": "Code,DeletionMark",
+            "$format": "json",
+        }
+        with upstream_errors(SYSTEM, idempotent=True):
+            response = await self._client.get(
+                self._counterparties, params=params, auth=self._auth, timeout=timeout
+            )
+        raise_for_status(response, SYSTEM, service_error)
+        rows = json_object(response, SYSTEM, idempotent=True).get("value") or []
+        if not rows:
+            return CUSTOMER_UNKNOWN
+        # 1C keeps an object marked for deletion until someone purges it; nobody may order it.
+        return CUSTOMER_DELETED if any(row.get("DeletionMark") for row in rows) else None
 
 
 def _quote(entry: Any, item: str, quantity: float, customer_refusal: str | None) -> Quote:

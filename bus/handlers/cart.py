@@ -13,6 +13,7 @@ def methods(services: Services) -> list[MethodSpec]:
     """The cart methods, bound to ``services``."""
 
     async def import_excel(call: Call, params: CartImportExcel) -> dict[str, Any]:
-        return await services.cart.import_excel(params.customer, params.workbook)
+        profile = await services.router.profile(params.customer)
+        return await services.cart.import_excel(params.customer, params.workbook, profile)
 
     return [MethodSpec.serving("cart.import_excel", import_excel)]

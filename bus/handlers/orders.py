@@ -14,18 +14,25 @@ compares what was sent with what it holds under the key, decides:
 
 The caller's ``idempotency_key`` is still accepted, so callers written for keys keep working, but
 the order id decides. Keys are per caller, so another storefront's order of the same id is its own.
+
+Before it is journaled, the order is checked (:mod:`bus.order_checks`: the customer and each
+line against the directory and the ERP's item table) and the order rules are applied
+(:mod:`bus.order_rules`). An order already journaled with the same content is answered as it was
+even when the checks would refuse it now (its item blocked since): it was accepted, and its
+steps carry it on.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from typing import Any
 
 from bus.db import reading
-from bus.errors import IdempotencyConflict
+from bus.errors import IdempotencyConflict, InvalidParams
 from bus.handlers.commands import command_method
-from bus.journal.accept import Accepted, Command
-from bus.journal.queries import get_message
+from bus.journal.accept import Command, sent_digest
+from bus.journal.queries import get_message, repeat_of
 from bus.order_routing import OrderPlan
 from bus.order_rules import Checked, apply_rules
 from bus.rpc import Call, MethodSpec
@@ -54,34 +61,61 @@ def methods(services: Services) -> list[MethodSpec]:
     async def submit(call: Call, params: OrderSubmit) -> dict[str, Any]:
         # What was sent, without the key: the journal recognises a repeat by it, whatever key.
         sent = params.model_dump(mode="json", exclude={"idempotency_key"})
-        checked = await apply_rules(sent, rules, services.prices, dt.datetime.now(dt.UTC))
-        plan = await services.router.plan(checked.order)
+        profile = await services.router.profile(params.customer)
+        try:
+            checked = await check(sent, profile, dt.datetime.now(dt.UTC))
+        except InvalidParams:
+            earlier = await journaled(call, sent)
+            if earlier is None:
+                raise
+            return await repeated(earlier, sent, profile)
+        plan = services.router.plan(checked.order, profile)
         outcome = await services.committer.accept(_command(call, plan, sent))
         if isinstance(outcome, IdempotencyConflict):
             raise _other_content(params.order_id, outcome)
         if not outcome.created:
-            return await repeated(outcome, sent, plan, checked)
+            return await repeated(outcome.message_id, sent, profile)
         return _answer(outcome.message_id, outcome.status.value, plan.summary(), checked)
 
+    async def check(
+        sent: dict[str, Any], profile: dict[str, Any] | None, now: dt.datetime
+    ) -> Checked:
+        """The order checked and ruled at ``now``, as it would be journaled."""
+        order = copy.deepcopy(sent)  # the checks set the lines' product types: not in ``sent``
+        facts = await services.checks.check(order, profile)
+        return await apply_rules(order, rules, services.prices, now, facts=facts, profile=profile)
+
+    async def journaled(call: Call, sent: dict[str, Any]) -> str | None:
+        """The message this very order already is, if it was journaled before."""
+        digest = sent_digest("order.submit", sent)
+        async with reading(services.engine) as conn:
+            return await repeat_of(conn, call.client, order_key(sent["order_id"]), digest)
+
     async def repeated(
-        outcome: Accepted, sent: dict[str, Any], plan: OrderPlan, checked: Checked
+        message_id: str, sent: dict[str, Any], profile: dict[str, Any] | None
     ) -> dict[str, Any]:
         """The answer to an order sent again: the first call's, with the message's status now.
 
-        A split's route and orders are its message's recorded result, exactly as answered
-        first; an order delivered as one is planned the same way again (the route's name is not
-        journaled). The rules are applied as at the first acceptance, so ``adjusted`` names the
-        delivery date that was journaled, even when this call comes after the cut-off.
+        The checks and rules are applied as at the first acceptance, so ``adjusted`` names the
+        delivery date that was journaled, even when this call comes after the cut-off; when they
+        would refuse the order now, the answer says only what is journaled. A split's route and
+        orders are its message's recorded result, exactly as answered first; an order delivered
+        as one is planned the same way again (the route's name is not journaled).
         """
         async with reading(services.engine) as conn:
-            first = await get_message(conn, outcome.message_id)
-        if first is None:  # the journal answered with it a moment ago: cannot happen, but if it
-            # did, this call's own plan and checks are the best answer there is
-            return _answer(outcome.message_id, outcome.status.value, plan.summary(), checked)
-        summary = plan.summary()
+            first = await get_message(conn, message_id)
+        if first is None:  # the journal answered with it a moment ago: cannot happen
+            raise LookupError(f"message {message_id} vanished from the journal")
+        try:
+            checked = await check(sent, profile, first["accepted_at"])
+        except InvalidParams:
+            checked = Checked(sent)
         if first["operation"] == _SPLIT and isinstance(first["result"], dict):
-            summary = first["result"]
-        checked = await apply_rules(sent, rules, services.prices, first["accepted_at"])
+            return _answer(first["id"], first["status"], first["result"], checked)
+        try:
+            summary = services.router.plan(checked.order, profile).summary()
+        except InvalidParams:  # the customer's segment changed since: the route is journaled
+            summary = {"route": "as journaled"}
         return _answer(first["id"], first["status"], summary, checked)
 
     return [

@@ -78,13 +78,21 @@ class Command:
         payload is serialized once.
         """
         payload_json = json.dumps(self.payload, sort_keys=True, separators=(",", ":"))
-        sent_json = (
-            payload_json
-            if self.sent is None
-            else json.dumps(self.sent, sort_keys=True, separators=(",", ":"))
-        )
-        digest = hashlib.sha256(f"{self.method}\n{sent_json}".encode()).hexdigest()
-        return payload_json, digest
+        sent_json = payload_json if self.sent is None else _canonical(self.sent)
+        return payload_json, _digest(self.method, sent_json)
+
+
+def sent_digest(method: str, sent: dict[str, Any]) -> str:
+    """The digest a message of ``method`` whose caller sent ``sent`` is recognised by."""
+    return _digest(method, _canonical(sent))
+
+
+def _canonical(value: dict[str, Any]) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def _digest(method: str, sent_json: str) -> str:
+    return hashlib.sha256(f"{method}\n{sent_json}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -117,3 +117,17 @@ async def list_messages(
     """Return messages matching ``where``, newest first, without payloads' attempts."""
     query = where.apply(select(messages)).order_by(messages.c.id.desc()).limit(limit)
     return [dict(row) for row in (await conn.execute(query)).mappings()]
+
+
+async def repeat_of(
+    conn: AsyncConnection, source: str, idempotency_key: str, digest: str
+) -> str | None:
+    """The message ``source`` journaled under ``idempotency_key`` with this content's
+    ``digest`` (:func:`bus.journal.accept.sent_digest`), if there is one."""
+    query = select(messages.c.id).where(
+        messages.c.source == source,
+        messages.c.idempotency_key == idempotency_key,
+        messages.c.payload_hash == digest,
+    )
+    found: str | None = (await conn.execute(query)).scalar()
+    return found

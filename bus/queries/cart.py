@@ -1,53 +1,76 @@
-"""``cart.import_excel``: the order form read (:mod:`bus.queries.workbook`), checked against the
-ERP's catalog, priced through :class:`~bus.queries.prices.PriceService`.
+"""``cart.import_excel``: the order form read (:mod:`bus.queries.workbook`), checked by the same
+rules as ``order.submit`` (:class:`~bus.order_checks.OrderChecks`), priced through
+:class:`~bus.queries.prices.PriceService`.
 
 Every row ends up either as a cart line or as a rejected row with its number and reason:
-``malformed``, ``unknown_item``, ``blocked_item`` or ``out_of_stock``. Reading the workbook is CPU
-work, so it runs in a thread, off the event loop that serves other calls.
+``malformed``, ``unknown_item``, ``blocked_item`` (blocked, or marked for deletion: the detail
+says which), ``unknown_unit``, ``pack_size`` or ``out_of_stock`` (with the ``available`` quantity
+in the row's unit, in whole packs, for the shop to offer). A customer who may not order is
+refused as ``order.submit`` refuses it, so a cart that imports is a cart that can be submitted.
+Reading the workbook is CPU work, so it runs in a thread, off the event loop that serves other
+calls.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
-from bus.adapters.erp_queries import ErpQueries, ItemInfo
-from bus.errors import DeliveryError, UpstreamUnavailable
+from bus.adapters.erp_queries import ItemInfo
+from bus.errors import InvalidParams, UpstreamUnavailable
+from bus.order_checks import OrderChecks, OrderFacts
 from bus.queries.prices import PriceService
 from bus.queries.workbook import Row, read_order_form
+
+#: The order checks' problems, in the cart's words.
+_REASONS = {
+    "unknown_item": "unknown_item",
+    "item_blocked": "blocked_item",
+    "item_deleted": "blocked_item",
+    "unknown_unit": "unknown_unit",
+    "pack_size": "pack_size",
+}
 
 
 class CartImporter:
     """Turns order workbooks into priced carts for one ERP.
 
     Parameters:
-        source: the ERP's catalog.
+        checks: the order checks (the customer, the ERP's item table).
         prices: the price query (its budget, cache and stale fallback apply).
         system: the ERP's name, for errors.
-        budget: the most the catalog query may take, seconds.
     """
 
-    def __init__(
-        self, source: ErpQueries, prices: PriceService, system: str, budget: float
-    ) -> None:
-        self._source = source
+    def __init__(self, checks: OrderChecks, prices: PriceService, system: str) -> None:
+        self._checks = checks
         self._prices = prices
         self._system = system
-        self._budget = budget
 
-    async def import_excel(self, customer: str, workbook: str) -> dict[str, Any]:
-        """The cart of ``workbook`` (base64 .xlsx) for ``customer``."""
+    async def import_excel(
+        self, customer: str, workbook: str, profile: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """The cart of ``workbook`` (base64 .xlsx) for ``customer`` with directory ``profile``.
+
+        Raises:
+            InvalidParams: the customer may not order, or the workbook cannot be read.
+            UpstreamUnavailable: the ERP cannot say what its items are, and nothing is known.
+        """
         form = await asyncio.to_thread(read_order_form, workbook)
+        facts = OrderFacts()
+        refused = await self._checks.customer_problems(customer, profile, facts)
+        if refused:
+            raise InvalidParams({"fields": refused})
         rejected = [_rejected(row, "malformed", row.problem) for row in form.rows if row.problem]
         rows = [row for row in form.rows if not row.problem]
-        catalog = await self._catalog(sorted({str(row.item) for row in rows}))
+        catalog = await self._catalog(sorted({str(row.item) for row in rows}), facts)
         taken: list[tuple[Row, ItemInfo]] = []
         for row in rows:
             info = catalog.get(str(row.item))
-            problem = _catalog_problem(row, info)
-            if problem is not None or info is None:
-                rejected.append(_rejected(row, *(problem or ("unknown_item", ""))))
-            else:
+            problem = self._problem(row, info)
+            if problem is not None:
+                rejected.append(problem)
+            elif info is not None:
                 taken.append((row, info))
         lines, currency, stale = await self._priced(customer, taken)
         return {
@@ -60,51 +83,76 @@ class CartImporter:
             "rejected": sorted(rejected, key=lambda r: r["row"]),
         }
 
-    async def _catalog(self, codes: list[str]) -> dict[str, ItemInfo]:
+    async def _catalog(self, codes: list[str], facts: OrderFacts) -> dict[str, ItemInfo | None]:
         if not codes:
             return {}
-        try:
-            async with asyncio.timeout(self._budget):
-                return await self._source.items(codes, self._budget)
-        except (DeliveryError, TimeoutError) as failure:
-            reason = getattr(failure, "detail", None) or f"no answer within {self._budget:g}s"
-            data = {"system": self._system, "reason": reason, "retry_after": 1.0}
-            raise UpstreamUnavailable(data) from None
+        known = await self._checks.items(codes, facts)
+        if known is None:  # a cart is built from the item table: without it there is none
+            raise UpstreamUnavailable(
+                {"system": self._system, "reason": facts.unchecked[-1], "retry_after": 1.0}
+            )
+        return known
+
+    def _problem(self, row: Row, info: ItemInfo | None) -> dict[str, Any] | None:
+        """The row's rejection by the order checks, or for stock; ``None`` when it is taken."""
+        line = _line(row)
+        found = self._checks.line_problems(0, line, info)
+        if found:
+            problem = found[0]
+            return _rejected(row, _REASONS[problem["type"]], problem["message"])
+        assert info is not None  # no problem: the item is known
+        per_unit = info.per_unit(row.unit) or 1.0
+        wanted = float(row.quantity or 0) * per_unit
+        if info.available is not None and wanted > info.available:
+            offer = _whole_packs(info.available, info.pack) / per_unit
+            detail = f"{row.quantity:g} requested, {math.floor(offer):g} available"
+            return {**_rejected(row, "out_of_stock", detail), "available": math.floor(offer)}
+        return None
 
     async def _priced(
         self, customer: str, taken: list[tuple[Row, ItemInfo]]
     ) -> tuple[list[dict[str, Any]], str, bool]:
         if not taken:
-            return [], self._source.currency, False
-        wanted = list(dict.fromkeys((str(row.item), float(row.quantity or 0)) for row, _ in taken))
+            return [], self._prices.currency, False
+        # Prices are per the unit the ERP prices in (the item's default unit): each row's
+        # quantity is asked in it, and its price is converted back to the row's unit.
+        asked = [(row, info, _in_price_unit(row, info)) for row, info in taken]
+        wanted = list(dict.fromkeys((info.item, quantity) for _, info, quantity in asked))
         answer = await self._prices.get(customer, wanted)
         price_of = {(p["item"], p["quantity"]): p["price"] for p in answer["prices"]}
         lines = []
-        for row, info in taken:
-            quantity = float(row.quantity or 0)
+        for row, info, quantity in asked:
             price = price_of.get((info.item, quantity))
+            factor = (info.per_unit(row.unit) or 1.0) / (info.per_unit(None) or 1.0)
+            unit_price = None if price is None else round(price * factor, 4)
+            ordered = float(row.quantity or 0)
             lines.append(
                 {
                     "row": row.number,
                     "item": info.item,
                     "description": info.description,
-                    "quantity": quantity,
+                    "quantity": ordered,
                     "unit": row.unit or info.unit,
-                    "price": price,
-                    "amount": None if price is None else round(price * quantity, 2),
+                    "price": unit_price,
+                    "amount": None if unit_price is None else round(unit_price * ordered, 2),
                 }
             )
         return lines, str(answer["currency"]), bool(answer["stale"])
 
 
-def _catalog_problem(row: Row, info: ItemInfo | None) -> tuple[str, str] | None:
-    if info is None:
-        return "unknown_item", f"the ERP has no item {row.item}"
-    if info.blocked:
-        return "blocked_item", f"item {row.item} is blocked in the ERP"
-    if info.available is not None and (row.quantity or 0) > info.available:
-        return "out_of_stock", f"{row.quantity:g} requested, {info.available:g} available"
-    return None
+def _line(row: Row) -> dict[str, Any]:
+    """The row as an order line."""
+    return {"item": str(row.item), "quantity": float(row.quantity or 0), "unit": row.unit}
+
+
+def _in_price_unit(row: Row, info: ItemInfo) -> float:
+    per_unit = info.per_unit(row.unit) or 1.0
+    return float(row.quantity or 0) * per_unit / (info.per_unit(None) or 1.0)
+
+
+def _whole_packs(available: float, pack: float) -> float:
+    """``available`` base units, down to whole packs."""
+    return math.floor(available / pack) * pack if pack > 1 else available
 
 
 def _rejected(row: Row, reason: str, detail: str | None) -> dict[str, Any]:

@@ -20,6 +20,11 @@ from bus.queries.realtime import ErpQuery
 class PriceService(ErpQuery[tuple[str, str, float], Quote]):
     """Answers ``prices.get`` for one ERP (see :class:`~bus.queries.realtime.ErpQuery`)."""
 
+    @property
+    def currency(self) -> str:
+        """The ERP's currency code of its prices."""
+        return self._source.currency
+
     async def get(self, customer: str, lines: list[tuple[str, float]]) -> dict[str, Any]:
         """The prices of ``lines`` for ``customer``."""
 

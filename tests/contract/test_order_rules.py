@@ -1,4 +1,5 @@
-"""The rules of ``order.submit``: whole packs, the customer's minimum, the cut-off and holidays."""
+"""The rules of ``order.submit``: the customer's minimum, the cut-off and holidays (whole packs
+and the ERP's item table: ``test_order_checks``)."""
 
 from __future__ import annotations
 
@@ -47,17 +48,6 @@ def at(text: str) -> dt.datetime:
     return dt.datetime.fromisoformat(text).replace(tzinfo=MOSCOW)
 
 
-async def test_an_item_sold_in_packs_must_come_in_whole_packs(prices: PriceService) -> None:
-    with pytest.raises(InvalidParams) as refused:
-        await apply_rules(order(("1000", 10), ("1100", 30)), RULES, prices, at("2026-11-23T10:00"))
-    [field] = refused.value.data["fields"]
-    assert field["field"] == "lines.1.quantity" and "packs of 12" in field["message"]
-    checked = await apply_rules(
-        order(("1000", 10), ("1100", 36)), RULES, prices, at("2026-11-23T10:00")
-    )
-    assert checked.order["lines"][1]["quantity"] == 36
-
-
 async def test_an_order_below_the_customers_minimum_is_refused(prices: PriceService) -> None:
     with pytest.raises(InvalidParams) as refused:
         await apply_rules(order(("1000", 1)), RULES, prices, at("2026-11-23T10:00"))
@@ -86,6 +76,8 @@ async def test_when_the_erp_cannot_price_the_minimum_is_left_unchecked() -> None
         ("2026-12-30T12:00", None, "2027-01-04", True),  # holidays, then the weekend
         ("2026-11-23T10:00", "2026-11-23", "2026-11-24", True),  # too early: moved
         ("2026-11-23T10:00", "2026-12-01", "2026-12-01", False),  # later than needed: kept
+        ("2026-11-23T10:00", "2026-11-28", "2026-11-30", True),  # a Saturday: the next working day
+        ("2026-11-23T10:00", "2026-12-31", "2027-01-04", True),  # a holiday: after the break
     ],
 )
 async def test_the_delivery_date_follows_the_cut_off_weekends_and_holidays(

@@ -1,0 +1,108 @@
+"""Customers and items are checked before anything is sent, end to end with every ERP and CRM.
+
+An order of a customer deactivated by the CRM, blocked or marked for deletion in the ERP or unknown
+to it, or with a line the ERP's item table would not take (an unknown or blocked item, a unit the
+item does not have, a quantity that is not whole packs), is refused at accept with ``-32602``
+naming every wrong field, on every route (the CRM-only route of a customer with contracts too,
+where no ERP order would have refused it), and nothing of it reaches the ERP, the CRM or the
+manager. A line's product type is the ERP's item category: a storefront that says otherwise is
+corrected (and told so in ``adjusted``), so wine never goes under the water contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import EVERY_PAIR, running
+from tests.e2e.test_order_identity import _crm_orders, _erp_orders, _manager_mails, _rpc
+from tests.e2e.test_provisioning import _steps_delivered
+from tests.e2e.test_segments import CONTRACTS, _provision
+from tests.e2e.test_systems import TIMINGS, _call
+from tests.support.processes import Stack
+
+LICENSED, BY_CONTRACT, BLOCKED = "10000", "50000", "40000"
+#: What the ERP says of item 1005: NAV blocks it, 1C marked it for deletion.
+GONE = {"navision": "item_blocked", "onec": "item_deleted"}
+CUSTOMER_GONE = {"navision": "customer_blocked", "onec": "customer_deleted"}
+
+
+@pytest.fixture(params=EVERY_PAIR, ids="-".join)
+def stack(request: pytest.FixtureRequest, log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
+    erp, crm = request.param
+    env = {
+        "BUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bus.db'}",
+        "BUS_DIRECTORY_TTL": "0.2",  # a deactivation is seen by the next order
+        **TIMINGS,
+    }
+    simulators = (erp, crm, "storefront", "mail")
+    stack = Stack(env, log_dir, erp=erp, crm=crm, simulators=simulators)
+    for provisioned in running(stack):
+        for erp_key in (LICENSED, BY_CONTRACT):
+            _provision(provisioned, erp_key)
+        yield provisioned
+
+
+def _refused(stack: Stack, order: dict[str, Any]) -> list[tuple[str, str]]:
+    [answer] = _rpc(stack, [order])
+    assert answer.get("error", {}).get("code") == -32602, answer
+    return [(f["field"], f["type"]) for f in answer["error"]["data"]["fields"]]
+
+
+def test_orders_the_erp_or_the_directory_would_refuse_are_refused_at_accept(stack: Stack) -> None:
+    wrong_lines = [
+        {"item": "1000", "quantity": 6},
+        {"item": "NOPE", "quantity": 1},
+        {"item": "1005", "quantity": 1},
+        {"item": "1001", "quantity": 1, "unit": "CRATE"},
+        {"item": "1100", "quantity": 30, "unit": "BOTTLE" if stack.erp == "navision" else "шт"},
+    ]
+    expected = [
+        ("lines.1.item", "unknown_item"),
+        ("lines.2.item", GONE[stack.erp]),
+        ("lines.3.unit", "unknown_unit"),
+        ("lines.4.quantity", "pack_size"),
+    ]
+    # Both routes: the ERP's, and the CRM-only one of a customer with contracts.
+    for n, customer in enumerate((LICENSED, BY_CONTRACT)):
+        order = {"order_id": f"BAD-{n}", "customer": customer, "lines": wrong_lines}
+        assert _refused(stack, order) == expected
+    blocked = {"order_id": "BAD-3", "customer": BLOCKED, "lines": wrong_lines[:1]}
+    assert _refused(stack, blocked) == [("customer", CUSTOMER_GONE[stack.erp])]
+    unknown = {"order_id": "BAD-4", "customer": "NOBODY", "lines": wrong_lines[:1]}
+    assert _refused(stack, unknown) == [("customer", "customer_unknown")]
+
+    # A deactivated customer: refused until the CRM provisions it again.
+    deactivated = _call(stack, "crm", "account.deactivate", {"erp_key": LICENSED})
+    _steps_delivered(stack, deactivated["message_id"], steps=3)
+    after = {"order_id": "BAD-5", "customer": LICENSED, "lines": wrong_lines[:1]}
+    assert _refused(stack, after) == [("customer", "customer_deactivated")]
+    _provision(stack, LICENSED)
+    [again] = _rpc(stack, [after])
+    assert again["result"]["status"] == "accepted", again
+
+    for n in range(5):
+        assert _erp_orders(stack, f"BAD-{n}") == 0
+        assert _crm_orders(stack, f"BAD-{n}") == 0
+        assert _manager_mails(stack, f"BAD-{n}") == []
+
+
+def test_the_contract_of_a_line_is_its_items_erp_category(stack: Stack) -> None:
+    """The storefront calls the wine water: the ERP says wine, and wine is bought under the
+    alcohol contract."""
+    lines = [
+        {"item": "1000", "quantity": 6, "product_type": "water"},
+        {"item": "1100", "quantity": 1, "unit": "BOX"},  # no product type said: the ERP's
+    ]
+    [answer] = _rpc(stack, [{"order_id": "PT-1", "customer": BY_CONTRACT, "lines": lines}])
+    result = answer["result"]
+    assert {o["contract"]["number"]: o["lines"] for o in result["orders"]} == {
+        CONTRACTS[stack.erp]["alcohol"]: 1,
+        CONTRACTS[stack.erp]["water"]: 1,
+    }
+    [moved] = [a for a in result["adjusted"] if a["field"] == "lines.0.product_type"]
+    assert (moved["from"], moved["to"]) == ("water", "alcohol")
+    _steps_delivered(stack, result["message_id"], steps=7)
