@@ -33,7 +33,7 @@ from tests.support.processes import Stack
 LICENSED, BY_CONTRACT = "10000", "50000"
 LINES = [
     {"item": "1000", "quantity": 6, "product_type": "alcohol"},
-    {"item": "1100", "quantity": 12, "product_type": "water"},
+    {"item": "1100", "quantity": 24, "product_type": "water"},
 ]
 
 

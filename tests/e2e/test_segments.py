@@ -133,7 +133,7 @@ def test_a_licensed_customer_orders_through_the_erp_to_its_licence_address(stack
     order_id = f"L-{uuid.uuid4().hex[:6]}"
     lines = [
         {"item": "1000", "quantity": 6, "product_type": "alcohol"},
-        {"item": "1100", "quantity": 12, "product_type": "water"},
+        {"item": "1100", "quantity": 24, "product_type": "water"},
     ]
     accepted = _call(
         stack,
@@ -145,7 +145,7 @@ def test_a_licensed_customer_orders_through_the_erp_to_its_licence_address(stack
     message = _steps_delivered(stack, accepted["message_id"], steps=3)  # ERP, CRM, mail
     assert [c["target"] for c in message["children"]] == [stack.crm, "mail"]
     assert _erp_delivery_address(stack, message) == LICENCE_ADDRESS[stack.erp]
-    assert _crm_order(stack, order_id) == [("1000", 6), ("1100", 12)]
+    assert _crm_order(stack, order_id) == [("1000", 6), ("1100", 24)]
     [mail] = _mails_about(stack, order_id)
     erp_number = message["result"]["reference"]
     assert f"ERP order: {erp_number}" in mail["text"] and LICENCE_ADDRESS[stack.erp] in mail["text"]
@@ -156,7 +156,7 @@ def test_an_unlicensed_customers_cart_is_split_into_pickup_orders_per_contract(
 ) -> None:
     order_id = f"U-{uuid.uuid4().hex[:6]}"
     lines = [
-        {"item": "1100", "quantity": 12, "product_type": "water"},
+        {"item": "1100", "quantity": 24, "product_type": "water"},
         {"item": "1000", "quantity": 6, "product_type": "alcohol"},
         {"item": "1101", "quantity": 24, "product_type": "water"},
     ]
@@ -172,7 +172,7 @@ def test_an_unlicensed_customers_cart_is_split_into_pickup_orders_per_contract(
     parent = _steps_delivered(stack, accepted["message_id"], steps=7)
     targets = [stack.erp, stack.crm, "mail"] * 2
     assert sorted(c["target"] for c in parent["children"]) == sorted(targets)
-    assert _crm_order(stack, f"{order_id}/{contracts['water']}") == [("1100", 12), ("1101", 24)]
+    assert _crm_order(stack, f"{order_id}/{contracts['water']}") == [("1100", 24), ("1101", 24)]
     assert _crm_order(stack, f"{order_id}/{contracts['alcohol']}") == [("1000", 6)]
     for contract in contracts.values():
         [mail] = _mails_about(stack, f"{order_id}/{contract}")
@@ -207,7 +207,7 @@ def test_a_split_order_with_one_failing_child_delivers_the_others(stack: Stack) 
     httpx.post(f"{crm}/_control/faults", json=fault).raise_for_status()
     order_id = f"F-{uuid.uuid4().hex[:6]}"
     lines = [
-        {"item": "1100", "quantity": 12, "product_type": "water"},
+        {"item": "1100", "quantity": 24, "product_type": "water"},
         {"item": "1000", "quantity": 6, "product_type": "alcohol"},
     ]
     accepted = _call(

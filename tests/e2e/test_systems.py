@@ -66,7 +66,7 @@ def _submit(stack: Stack, **overrides: Any) -> tuple[str, dict[str, Any]]:
     order = {
         "order_id": f"W-{uuid.uuid4().hex[:8]}",
         "customer": "10000",
-        "lines": [{"item": "1000", "quantity": 12}, {"item": "1002", "quantity": 3}],
+        "lines": [{"item": "1000", "quantity": 12}, {"item": "1002", "quantity": 6}],
         **overrides,
     }
     accepted = _call(stack, "storefront", "order.submit", order)
@@ -102,13 +102,13 @@ def test_an_order_reaches_the_erp_then_the_crm_with_product_rows(pair_stack: Sta
     if pair_stack.crm == "creatio":
         created, rows = _creatio_order(crm_url, order["order_id"])
         assert created["Code"] == erp_number  # the CRM order carries the ERP's number
-        assert sorted((r["Name"], r["Quantity"]) for r in rows) == [("1000", 12), ("1002", 3)]
+        assert sorted((r["Name"], r["Quantity"]) for r in rows) == [("1000", 12), ("1002", 6)]
     else:
         deal, rows = _bitrix24_deal(crm_url, order["order_id"])
         assert erp_number in deal["TITLE"]
         assert sorted((r["PRODUCT_NAME"], r["QUANTITY"]) for r in rows) == [
             ("1000", 12),
-            ("1002", 3),
+            ("1002", 6),
         ]
 
 
@@ -264,7 +264,7 @@ def test_a_deal_edited_in_bitrix24_updates_the_storefront_without_echoes(
     assert update["params"]["crm_reference"] == deal_id
     assert [(li["item"], li["quantity"]) for li in update["params"]["lines"]] == [
         ("1000", 12.0),
-        ("1002", 3.0),
+        ("1002", 6.0),
     ]
     wait_until(
         lambda: _deal_events_settled(bitrix24_stack, 3), bitrix24_stack, 30, "the edit's event"
