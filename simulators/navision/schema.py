@@ -302,6 +302,22 @@ CUSTOMER_LEDGER_ENTRIES = EntityType(
     read_only=True,
 )
 
+ITEM_UNITS_OF_MEASURE = EntityType(
+    # Page 5404 "Item Units of Measure" (table 5404 "Item Unit of Measure") published as a web
+    # service: every unit an item is counted in, with how many base units one holds (the base
+    # unit's own row at 1). NAV's users keep it on the item card; clients read it.
+    name="ItemUnitsOfMeasure",
+    table="Item Unit of Measure",
+    key=("Item_No", "Code"),
+    properties=(
+        _code("Item_No", 20, "Item No."),
+        _code("Code", 10),
+        _decimal("Qty_per_Unit_of_Measure"),
+    ),
+    indexed=("Item_No",),
+    read_only=True,
+)
+
 #: The kinds of request the storefront registers for the ERP to decide on.
 REQUEST_KINDS = ("delivery_address", "employee")
 
@@ -334,6 +350,7 @@ ENTITY_SETS: dict[str, EntityType] = {
     for e in (
         CUSTOMER,
         ITEM,
+        ITEM_UNITS_OF_MEASURE,
         SALES_ORDER,
         SALES_PRICES,
         CUSTOMER_CONTRACTS,

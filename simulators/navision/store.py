@@ -7,7 +7,7 @@ column that NAV's etags are made from), so an etag changes on every modification
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -18,6 +18,7 @@ from simulators.navision.schema import (
     CUSTOMER_LEDGER_ENTRIES,
     ENTITY_SETS,
     ITEM,
+    ITEM_UNITS_OF_MEASURE,
     SALES_LINE,
     SALES_ORDER,
     SALES_PRICES,
@@ -85,6 +86,28 @@ class Table(IndexedTable[Key, Record]):
             record.version = version
 
 
+class ItemUnits(Mapping[Key, float]):
+    """``ItemUnitsOfMeasure`` read as (item no., unit code) -> base units per unit.
+
+    A view of the published table, so pricing, orders and the page never disagree.
+    """
+
+    def __init__(self, table: Table) -> None:
+        self._table = table
+
+    def __getitem__(self, key: Key) -> float:
+        record = self._table.get(key)
+        if record is None:
+            raise KeyError(key)
+        return float(record.values["Qty_per_Unit_of_Measure"])
+
+    def __iter__(self) -> Iterator[Key]:
+        return (self._table.key_of(record) for record in self._table)
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+
 class Store:
     """All tables of one company, the row-version counter and the number series.
 
@@ -96,8 +119,6 @@ class Store:
     def __init__(self, today: Callable[[], date] = date.today) -> None:
         self._today = today
         self.tables: dict[str, Table] = {}
-        #: (item no., unit of measure code) -> quantity of base units per that unit.
-        self.item_units: dict[tuple[str, str], float] = {}
         #: entity-set name (or other series name) -> the last number its series gave out.
         self.last_numbers: dict[str, str] = {}
         #: request id -> the document ``B2BDocuments`` issued for it.
@@ -111,11 +132,14 @@ class Store:
         self.last_numbers = {}
         self.documents = {}
         self.tables = {e.name: Table(e) for e in (*ENTITY_SETS.values(), *CONTAINED.values())}
-        self.item_units = dict(seed.ITEM_UNITS)
         for entity_name, rows in seed.TABLES.items():
             table = self.tables[entity_name]
             for row in rows:
                 table.insert(self.new_record(table.entity, row))
+        units = self.tables[ITEM_UNITS_OF_MEASURE.name]
+        for (item_no, code), quantity in seed.ITEM_UNITS.items():
+            row = {"Item_No": item_no, "Code": code, "Qty_per_Unit_of_Measure": quantity}
+            units.insert(self.new_record(units.entity, row))
         ledger = self.tables[CUSTOMER_LEDGER_ENTRIES.name]
         for row in seed.ledger_entries(self._today()):
             ledger.insert(self.new_record(ledger.entity, row))
@@ -144,6 +168,11 @@ class Store:
     def items(self) -> Table:
         """The ``Item`` table."""
         return self.tables[ITEM.name]
+
+    @property
+    def item_units(self) -> ItemUnits:
+        """(item no., unit of measure code) -> quantity of base units per that unit."""
+        return ItemUnits(self.tables[ITEM_UNITS_OF_MEASURE.name])
 
     @property
     def orders(self) -> Table:

@@ -6,9 +6,15 @@ Basic auth (401 with ``WWW-Authenticate: Basic realm="1C"`` otherwise). See :fun
 **Standard OData interface** at ``/{publication}/odata/standard.odata/``: the service document
 at the root, ``$metadata`` (EDMX, namespace ``StandardODATA``), and the entity sets
 ``Catalog_Контрагенты``, ``Catalog_ДоговорыКонтрагентов`` (contracts, subordinate to their
-counterparty through ``Owner_Key``), ``Catalog_Номенклатура``, ``Document_ЗаказКлиента`` (with
-the inline tabular section ``Товары``), ``Document_ЗаказКлиента_Товары`` (read-only) and
-``InformationRegister_ЦеныНоменклатуры`` (plus ``/SliceLast(Period=…, Condition='…')``).
+counterparty through ``Owner_Key``), ``Catalog_Номенклатура``, ``Catalog_ЕдиницыИзмерения``
+(an item's units, ``Owner_Key`` the item, ``Коэффициент`` base units per unit),
+``Document_ЗаказКлиента`` (with the inline tabular section ``Товары``),
+``Document_ЗаказКлиента_Товары`` (read-only),
+``InformationRegister_ЦеныНоменклатуры`` (plus ``/SliceLast(Period=…, Condition='…')``) and
+the stock register ``AccumulationRegister_ТоварыНаСкладах`` (record sets by ``Recorder``, read
+only; dimensions ``Номенклатура_Key`` and ``Склад``, resource ``ВНаличии`` in base units) with
+its virtual table ``/Balance(Period=datetime'…', Condition='…', Dimensions='Номенклатура,…')``:
+rows ``{"Номенклатура_Key", "Склад", "ВНаличииBalance"}``, a zero balance no row.
 Objects are addressed as ``Set(guid'<Ref_Key>')``. Queries take ``$filter`` with v3 literals
 (``guid'…'``, ``datetime'…'``; ``eq ne gt ge lt le and or not``, ``substringof``,
 ``startswith``, ``endswith``; string comparisons ignore case like 1C), ``$select``,

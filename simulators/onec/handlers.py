@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from simulators.onec import objects, orders
+from simulators.onec.balances import balances, chosen_dimensions
 from simulators.onec.errors import (
     instance_not_found,
     invalid_value,
@@ -20,11 +21,13 @@ from simulators.onec.pricing import slice_last
 from simulators.onec.query import QueryOptions, check_format, parse_options, run_query
 from simulators.onec.resources import Resource
 from simulators.onec.responses import entity_json, key_path, metadata_url, odata_response
-from simulators.onec.schema import ENTITY_SETS, ORDER, EntityType
+from simulators.onec.schema import ENTITY_SETS, ORDER, REGISTERS, EntityType
 from simulators.onec.service import OneCService
 from simulators.onec.store import Table
 
 Values = dict[str, Any]
+#: Kinds written only by the configuration itself (posting), never through OData here.
+_READ_ONLY = ("register", "accumulation")
 Operation = Callable[[web.Request, OneCService, Resource], Awaitable[web.StreamResponse]]
 
 
@@ -79,6 +82,29 @@ async def get_slice(
     return _collection_response(request, service, entity, rows, options)
 
 
+async def get_balance(
+    request: web.Request, service: OneCService, resource: Resource
+) -> web.StreamResponse:
+    """GET ``…/Balance(Period=…, Condition='…', Dimensions='…')``: balances per dimensions.
+
+    The query options apply to the balance rows (``$filter=ВНаличииBalance gt 0``,
+    ``$select``, ``$orderby``, ``$top``…).
+    """
+    register = REGISTERS[_entity(resource).name]
+    arguments = resource.arguments
+    dimensions = chosen_dimensions(register, arguments.get("Dimensions"))
+    row_type = register.balance_type(dimensions)
+    options = parse_options(row_type, request.query)
+    rows = balances(
+        register,
+        service.store.stock,
+        dimensions,
+        arguments.get("Period"),
+        arguments.get("Condition"),
+    )
+    return _collection_response(request, service, row_type, rows, options)
+
+
 async def get_entity(
     request: web.Request, service: OneCService, resource: Resource
 ) -> web.StreamResponse:
@@ -96,7 +122,7 @@ async def create(
     entity = _entity(resource)
     if entity.kind == "rows":
         raise rows_directly()
-    if entity.kind == "register":
+    if entity.kind in _READ_ONLY:
         raise method_forbidden(request.method)
     options = parse_options(entity, request.query)
     body = parse_json_object(await request.read())
@@ -157,6 +183,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("collection", "POST"): create,
     ("count", "GET"): get_count,
     ("slice", "GET"): get_slice,
+    ("balance", "GET"): get_balance,
     ("entity", "GET"): get_entity,
     ("entity", "PATCH"): update,
     ("entity", "MERGE"): update,
@@ -207,6 +234,8 @@ def _rows(service: OneCService, entity: EntityType) -> Table | list[Values]:
         return store.order_rows()
     if entity.kind == "register":
         return store.prices
+    if entity.kind == "accumulation":
+        return store.stock
     return store.tables[entity.name]
 
 
@@ -227,7 +256,7 @@ def _writable(request: web.Request, resource: Resource) -> EntityType:
     entity = _entity(resource)
     if entity.kind == "rows":
         raise rows_directly()
-    if entity.kind == "register":
+    if entity.kind in _READ_ONLY:
         raise method_forbidden(request.method)
     return entity
 

@@ -4,14 +4,15 @@ Its shape follows 1C's: one schema in the ``StandardODATA`` namespace; an entity
 published object, a tabular section both as a ``…_RowType`` complex-type collection on its owner
 and as an entity type of its own; a navigation property with an association per reference; the
 ``EnterpriseV8`` container with the entity sets, association sets and the ``Post``/``Unpost``/
-``SliceLast`` functions.
+``SliceLast``/``Balance`` functions. An accumulation register is an entity type of record sets
+(its movements a ``…_RowType`` collection) and its ``Balance`` rows a complex type ``…_Balance``.
 """
 
 from __future__ import annotations
 
 from xml.sax.saxutils import quoteattr
 
-from simulators.onec.schema import ENTITY_SETS, EntityType, Property, Section
+from simulators.onec.schema import ENTITY_SETS, REGISTERS, EntityType, Property, Register
 
 NAMESPACE = "StandardODATA"
 _EDMX = "http://schemas.microsoft.com/ado/2007/06/edmx"
@@ -30,7 +31,8 @@ def metadata_document() -> str:
             'm:MaxDataServiceVersion="3.0">',
             f'<Schema xmlns="{_EDM}" Namespace="{NAMESPACE}">',
             *(_entity_type(entity) for entity in entities),
-            *(_row_type(e.name, e.section) for e in entities if e.section is not None),
+            *(_row_type(e) for e in entities if e.section is not None),
+            *(_balance_type(register) for register in REGISTERS.values()),
             *(_association(e, prop) for e in entities for prop in _references(e)),
             _container(entities),
             "</Schema>",
@@ -49,7 +51,7 @@ def _entity_type(entity: EntityType) -> str:
     lines = [f"<EntityType Name={quoteattr(entity.name)}>", f"<Key>{keys}</Key>"]
     lines += [_property(prop, prop.name in entity.key) for prop in entity.properties]
     if entity.section is not None:
-        row_type = f"{NAMESPACE}.{entity.name}_{entity.section.name}_RowType"
+        row_type = f"{NAMESPACE}.{_row_type_name(entity)}"
         lines.append(
             f"<Property Name={quoteattr(entity.section.name)} "
             f'Type="Collection({row_type})" Nullable="false"/>'
@@ -64,12 +66,28 @@ def _entity_type(entity: EntityType) -> str:
     return "\n".join(lines)
 
 
-def _row_type(owner: str, section: Section) -> str:
-    name = f"{owner}_{section.name}_RowType"
+def _row_type_name(entity: EntityType) -> str:
+    """The rows' complex type: ``Document_X_Товары_RowType``, ``AccumulationRegister_X_RowType``."""
+    assert entity.section is not None
+    if entity.kind == "accumulation":
+        return f"{entity.name}_RowType"
+    return f"{entity.name}_{entity.section.name}_RowType"
+
+
+def _row_type(entity: EntityType) -> str:
+    assert entity.section is not None
+    return _complex_type(_row_type_name(entity), entity.section.properties)
+
+
+def _balance_type(register: Register) -> str:
+    return _complex_type(register.balance_name, register.balance_type().properties)
+
+
+def _complex_type(name: str, properties: tuple[Property, ...]) -> str:
     return "\n".join(
         [
             f"<ComplexType Name={quoteattr(name)}>",
-            *(_property(prop, False) for prop in section.properties),
+            *(_property(prop, False) for prop in properties),
             "</ComplexType>",
         ]
     )
@@ -113,6 +131,7 @@ def _container(entities: list[EntityType]) -> str:
             ]
     lines += [_actions(e) for e in entities if e.kind == "document"]
     lines += [_slice_last(e) for e in entities if e.kind == "register"]
+    lines += [_balance(register) for register in REGISTERS.values()]
     lines.append("</EntityContainer>")
     return "\n".join(lines)
 
@@ -137,5 +156,18 @@ def _slice_last(entity: EntityType) -> str:
         f'<Parameter Name="bindingParameter" Type="Collection({NAMESPACE}.{entity.name})"/>'
         '<Parameter Name="Period" Type="Edm.DateTime"/>'
         '<Parameter Name="Condition" Type="Edm.String"/>'
+        "</FunctionImport>"
+    )
+
+
+def _balance(register: Register) -> str:
+    return (
+        f'<FunctionImport Name="Balance" '
+        f'ReturnType="Collection({NAMESPACE}.{register.balance_name})" '
+        'IsBindable="true" m:IsAlwaysBindable="true">'
+        f'<Parameter Name="bindingParameter" Type="Collection({NAMESPACE}.{register.name})"/>'
+        '<Parameter Name="Period" Type="Edm.DateTime"/>'
+        '<Parameter Name="Condition" Type="Edm.String"/>'
+        '<Parameter Name="Dimensions" Type="Edm.String"/>'
         "</FunctionImport>"
     )

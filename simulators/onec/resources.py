@@ -9,6 +9,7 @@
     Document_ЗаказКлиента_Товары(Ref_Key=guid'…', LineNumber=1)   one row (named key)
     Document_ЗаказКлиента(guid'…')/Post       an action (``Post``, ``Unpost``)
     InformationRegister_ЦеныНоменклатуры/SliceLast(Period=datetime'…', Condition='…')
+    AccumulationRegister_ТоварыНаСкладах/Balance(Period=…, Condition='…', Dimensions='…')
 
 aiohttp has already percent-decoded the path, so Cyrillic names arrive as text.
 """
@@ -24,10 +25,18 @@ from simulators.onec.errors import OneCError, bad_url, entity_set_not_found, met
 from simulators.onec.literals import Token, accepts, tokenize
 from simulators.onec.schema import ENTITY_SETS, Edm, EntityType
 
-ResourceKind = Literal["service", "metadata", "collection", "count", "entity", "action", "slice"]
+ResourceKind = Literal[
+    "service", "metadata", "collection", "count", "entity", "action", "slice", "balance"
+]
 #: The actions a document publishes.
 ACTIONS = ("Post", "Unpost")
 _HEAD = re.compile(r"[^(/]*")
+#: The parameters of an accumulation register's ``Balance`` virtual table.
+_BALANCE_PARAMETERS: dict[str, Edm] = {
+    "Period": "Edm.DateTime",
+    "Condition": "Edm.String",
+    "Dimensions": "Edm.String",
+}
 
 
 @dataclass(frozen=True)
@@ -39,7 +48,8 @@ class Resource:
         entity: the entity set, except for the service and metadata documents.
         key: the key values of an entity or action target.
         action: ``Post`` or ``Unpost``.
-        arguments: the named arguments of a virtual table (``Period``, ``Condition``).
+        arguments: the named arguments of a virtual table (``Period``, ``Condition``,
+            ``Dimensions``).
     """
 
     kind: ResourceKind
@@ -81,6 +91,9 @@ def _collection_path(entity: EntityType, rest: str | None) -> Resource:
     if name == "SliceLast" and entity.kind == "register" and args is not None and more is None:
         arguments = _named(args, {"Period": "Edm.DateTime", "Condition": "Edm.String"})
         return Resource("slice", entity, arguments=arguments)
+    if name == "Balance" and entity.kind == "accumulation" and more is None:
+        arguments = _named(args or "", _BALANCE_PARAMETERS)
+        return Resource("balance", entity, arguments=arguments)
     raise method_not_found(rest)
 
 

@@ -75,20 +75,24 @@ def entity_json(
             _navigation(store, data, prop, values[prop.name], path, expand)
     section = entity.section
     if section is not None and (select is None or section.name in select):
-        rows_entity = ENTITY_SETS[f"{entity.name}_{section.name}"]
+        # A register's record set has no entity set of rows to link to, so no links.
+        rows_entity = ENTITY_SETS.get(f"{entity.name}_{section.name}")
         data[section.name] = [
-            _row_json(rows_entity, section.properties, {"Ref_Key": values["Ref_Key"], **row})
-            for row in values[section.name]
+            _row_json(rows_entity, section.properties, values, row) for row in values[section.name]
         ]
     return data
 
 
-def _row_json(rows_entity: EntityType, properties: Sequence[Property], row: Values) -> Values:
+def _row_json(
+    rows_entity: EntityType | None, properties: Sequence[Property], owner: Values, row: Values
+) -> Values:
     data: Values = {}
-    path = key_path(rows_entity, row)
+    path = (
+        "" if rows_entity is None else key_path(rows_entity, {"Ref_Key": owner["Ref_Key"], **row})
+    )
     for prop in properties:
         data[prop.name] = _value(prop, row[prop.name])
-        if prop.navigation:
+        if prop.navigation and rows_entity is not None:
             data[f"{prop.navigation}@navigationLinkUrl"] = f"{path}/{prop.navigation}"
     return data
 

@@ -15,8 +15,9 @@ from typing import Any, Literal
 
 Edm = Literal["Edm.Guid", "Edm.String", "Edm.Boolean", "Edm.DateTime", "Edm.Double", "Edm.Int64"]
 #: catalog/document: objects with Ref_Key; rows: a tabular section read as a set;
-#: register: records of a periodic information register.
-Kind = Literal["catalog", "document", "rows", "register"]
+#: register: records of a periodic information register; accumulation: the record sets of an
+#: accumulation register, one per recorder; virtual: rows a virtual table computes (``Balance``).
+Kind = Literal["catalog", "document", "rows", "register", "accumulation", "virtual"]
 
 #: The empty reference, as 1C sends an unfilled ``_Key``.
 EMPTY_REF = "00000000-0000-0000-0000-000000000000"
@@ -39,6 +40,11 @@ UNITS = "Catalog_ЕдиницыИзмерения"
 ORDERS = "Document_ЗаказКлиента"
 ORDER_ROWS = "Document_ЗаказКлиента_Товары"
 PRICES = "InformationRegister_ЦеныНоменклатуры"
+STOCK = "AccumulationRegister_ТоварыНаСкладах"
+#: The section of an accumulation register's record set, inline in the record set's JSON.
+RECORD_SET = "RecordSet"
+#: The kinds of movement of an accumulation register of balances.
+RECORD_TYPES = ("Receipt", "Expense")
 #: The tabular section of a customer order, inline in the order's JSON.
 GOODS = "Товары"
 #: The values the enumeration ``СтатусыЗаказовКлиентов`` publishes, the default first.
@@ -294,7 +300,92 @@ PRICE = EntityType(
     ),
 )
 
+
+@dataclass(frozen=True)
+class Register:
+    """An accumulation register of balances: record sets by recorder, and its ``Balance``.
+
+    Parameters:
+        entity: the published record sets (key ``Recorder``, ``Recorder_Type``), each with its
+            movements inline in ``RecordSet``.
+        dimensions: what balances are kept per (a reference's name ends in ``_Key``).
+        resources: the quantities summed, each published in ``Balance`` as ``<name>Balance``.
+    """
+
+    entity: EntityType
+    dimensions: tuple[Property, ...]
+    resources: tuple[Property, ...]
+
+    @property
+    def name(self) -> str:
+        """The entity-set name, ``AccumulationRegister_…``."""
+        return self.entity.name
+
+    @property
+    def balance_name(self) -> str:
+        """The complex type of the ``Balance`` rows (``…_Balance``)."""
+        return f"{self.name}_Balance"
+
+    def dimension_named(self, name: str) -> Property | None:
+        """A dimension by the name ``Dimensions`` gives it: ``Номенклатура`` or ``Склад``."""
+        return next((d for d in self.dimensions if (d.navigation or d.name) == name), None)
+
+    def balance_type(self, dimensions: tuple[Property, ...] | None = None) -> EntityType:
+        """The ``Balance`` row type over ``dimensions`` (every one by default).
+
+        A complex type: its references are plain ``Edm.Guid`` values without navigation.
+        """
+        chosen = self.dimensions if dimensions is None else dimensions
+        return EntityType(
+            name=self.balance_name,
+            kind="virtual",
+            key=(),
+            properties=(
+                *(Property(d.name, d.edm) for d in chosen),
+                *(Property(f"{r.name}Balance", r.edm) for r in self.resources),
+            ),
+        )
+
+
+_STOCK_DIMENSIONS = (
+    _ref("Номенклатура_Key", ITEMS),
+    # The warehouse by name, as counterparties' ОсновнойСклад and contracts' Склад name it.
+    Property("Склад"),
+)
+#: On hand, in the item's base units (Catalog_Номенклатура.ЕдиницаИзмерения).
+_STOCK_RESOURCES = (Property("ВНаличии", "Edm.Double"),)
+
+STOCK_REGISTER = Register(
+    entity=EntityType(
+        name=STOCK,
+        kind="accumulation",
+        key=("Recorder", "Recorder_Type"),
+        properties=(
+            # A composite-type reference: the recorder's Ref_Key and its type's name.
+            Property("Recorder"),
+            Property("Recorder_Type"),
+        ),
+        section=Section(
+            RECORD_SET,
+            (
+                Property("LineNumber", "Edm.Int64"),
+                Property("Period", "Edm.DateTime"),
+                Property("Active", "Edm.Boolean"),
+                Property("RecordType", choices=RECORD_TYPES),
+                *_STOCK_DIMENSIONS,
+                *_STOCK_RESOURCES,
+            ),
+        ),
+    ),
+    dimensions=_STOCK_DIMENSIONS,
+    resources=_STOCK_RESOURCES,
+)
+
+#: The published accumulation registers by entity-set name.
+REGISTERS: dict[str, Register] = {STOCK: STOCK_REGISTER}
+
 #: The published objects by entity-set name, in the order ``$metadata`` lists them.
 ENTITY_SETS: dict[str, EntityType] = {
-    e.name: e for e in (COUNTERPARTY, CONTRACT, ITEM, UNIT, ORDER, ORDER_ROW, PRICE)
+    e.name: e
+    for e in (COUNTERPARTY, CONTRACT, ITEM, UNIT, ORDER, ORDER_ROW, PRICE, STOCK_REGISTER.entity)
 }

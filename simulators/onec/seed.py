@@ -12,6 +12,10 @@ promotion. Every counterparty ships from its ``ОсновнойСклад``
 tell what a counterparty buys: 20000 has one per product type (water, alcohol, accessories),
 10000 one for alcohol, 50000 one for water, one for alcohol and an accessories one marked for
 deletion.
+Stock (``AccumulationRegister_ТоварыНаСкладах``, in base units) came in with two receipts in
+October 2026, one per warehouse, and went out with the shipment of order УТ-000101 and a
+write-off: the same magnitudes as NAV's inventory (1000: 480 bottles, 1200: 150 pieces of which
+30 in Красногорск, 1201: 150 packs of 6 glasses), and 1005, marked for deletion, written off to 0.
 Ref_Keys are uuid5 of :data:`NAMESPACE` and ``"<entity set>:<code or number>"``, so they survive
 a reset and a restart.
 """
@@ -28,6 +32,7 @@ from simulators.onec.schema import (
     EMPTY_REF,
     ITEMS,
     ORDERS,
+    RECORD_SET,
     UNITS,
 )
 
@@ -42,6 +47,8 @@ CURRENCY = "RUB"
 NEXT_ORDER_NUMBER = 103
 #: The warehouse most counterparties ship from.
 MAIN_WAREHOUSE = "Основной склад"
+#: The warehouse that ships 30000's orders.
+KRASNOGORSK_WAREHOUSE = "Склад Красногорск"
 
 
 def ref_key(entity_set: str, name: str) -> str:
@@ -136,7 +143,7 @@ COUNTERPARTY_ROWS: list[dict[str, Any]] = [
         "5024123456",
         "502401001",
         licence=("50РПА0067890", "Московская обл., г. Красногорск, ул. Высокая, д. 10"),
-        warehouse="Склад Красногорск",
+        warehouse=KRASNOGORSK_WAREHOUSE,
     ),
     _counterparty(
         "40000",
@@ -340,6 +347,86 @@ ORDER_ROWS_SEED: list[dict[str, Any]] = [
         "Комментарий": "Позвонить перед доставкой",
         "Товары": [_row(1, "1001", 6, 2450), _row(2, "1200", 2, 650)],
     },
+]
+
+
+def _movements(
+    document: str,
+    number: str,
+    period: str,
+    kind: str,
+    warehouse: str,
+    lines: list[tuple[str, float]],
+) -> dict[str, Any]:
+    """The record set ``document`` ``number`` wrote to the stock register on posting."""
+    rows = [
+        {
+            "LineNumber": line,
+            "Period": period,
+            "Active": True,
+            "RecordType": kind,
+            "Номенклатура_Key": item_ref(code),
+            "Склад": warehouse,
+            "ВНаличии": quantity,
+        }
+        for line, (code, quantity) in enumerate(lines, 1)
+    ]
+    return {
+        "Recorder": ref_key(document, number),
+        "Recorder_Type": f"StandardODATA.{document}",
+        RECORD_SET: rows,
+    }
+
+
+#: The record sets of AccumulationRegister_ТоварыНаСкладах: receipts, a shipment, a write-off.
+STOCK_MOVEMENTS: list[dict[str, Any]] = [
+    _movements(
+        "Document_ПриобретениеТоваровУслуг",
+        "ПТ-000011",
+        "2026-10-01T09:00:00",
+        "Receipt",
+        MAIN_WAREHOUSE,
+        [
+            ("1000", 492),
+            ("1001", 240),
+            ("1002", 600),
+            ("1003", 720),
+            ("1004", 100),
+            ("1005", 36),
+            ("1100", 9648),
+            ("1101", 7200),
+            ("1102", 3000),
+            ("1200", 120),
+            ("1201", 150),
+            ("1202", 60),
+        ],
+    ),
+    _movements(
+        "Document_ПриобретениеТоваровУслуг",
+        "ПТ-000012",
+        "2026-10-05T10:00:00",
+        "Receipt",
+        KRASNOGORSK_WAREHOUSE,
+        [("1004", 20), ("1200", 30)],
+    ),
+    # The shipment of order УТ-000101.
+    _movements(
+        "Document_РеализацияТоваровУслуг",
+        "РТ-000031",
+        "2026-11-12T10:00:00",
+        "Expense",
+        MAIN_WAREHOUSE,
+        [("1000", 12), ("1100", 48)],
+    ),
+    # Broken in the warehouse: the whole stock of an item no longer sold.
+    _movements(
+        "Document_СписаниеНедостачТоваров",
+        "СН-000004",
+        "2026-11-20T17:00:00",
+        "Expense",
+        MAIN_WAREHOUSE,
+        [("1005", 36)],
+    ),
 ]
 
 

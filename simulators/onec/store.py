@@ -1,4 +1,5 @@
-"""The in-memory infobase: catalogs and documents by Ref_Key, the price register, number series.
+"""The in-memory infobase: catalogs and documents by Ref_Key, the price and stock registers,
+number series.
 
 Every write takes a new ``DataVersion`` from one counter, rendered like 1C's (base64 of eight
 bytes, e.g. ``AAAAAgAAAAA=``), so a version changes on every modification and never comes back.
@@ -23,6 +24,7 @@ from simulators.onec.schema import (
     ORDER,
     ORDERS,
     PRICE,
+    RECORD_SET,
     UNITS,
     EntityType,
 )
@@ -155,6 +157,8 @@ class Store:
     def __init__(self) -> None:
         self.tables: dict[str, Table] = {}
         self.prices: list[Values] = []
+        #: The record sets of AccumulationRegister_ТоварыНаСкладах, one per recorder.
+        self.stock: list[Values] = []
         self.invoices: dict[str, Issued] = {}
         self.acts: dict[str, Issued] = {}
         self.preparing_for = 0.0
@@ -187,6 +191,10 @@ class Store:
                     values["СуммаДокумента"] = document_total(values[GOODS])
                 table.insert(values)
         self.prices = [{**PRICE.defaults(), **row} for row in seed.PRICE_ROWS]
+        self.stock = [
+            {**record_set, RECORD_SET: [dict(row) for row in record_set[RECORD_SET]]}
+            for record_set in seed.STOCK_MOVEMENTS
+        ]
 
     def bump(self) -> str:
         """The next ``DataVersion``."""

@@ -147,6 +147,7 @@ async def test_service_document_lists_the_published_objects(onec: Client) -> Non
         "Document_ЗаказКлиента",
         "Document_ЗаказКлиента_Товары",
         "InformationRegister_ЦеныНоменклатуры",
+        "AccumulationRegister_ТоварыНаСкладах",
     ]
 
 
