@@ -12,9 +12,10 @@ import fnmatch
 import functools
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -136,6 +137,19 @@ class NavisionSettings(TargetSettings):
     )
 
 
+def _zone(name: str) -> str:
+    """``name`` if it is an IANA time zone this machine knows (``Europe/Moscow``)."""
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not a known IANA time zone (e.g. 'Europe/Moscow')") from None
+    return name
+
+
+#: An IANA time zone name, checked when the settings are read.
+TimeZoneName = Annotated[str, AfterValidator(_zone)]
+
+
 class OnecSettings(TargetSettings):
     """Where and how to reach a 1C:Enterprise publication (standard OData v3, Basic auth)."""
 
@@ -147,6 +161,10 @@ class OnecSettings(TargetSettings):
     username: str = "bus"
     password: SecretStr = SecretStr("bus-secret")
     post_orders: bool = Field(default=True, description="post (conduct) created orders")
+    timezone: TimeZoneName = Field(
+        default="Europe/Moscow",
+        description="the infobase's zone: 1C's dates are naive local times of it",
+    )
 
 
 class CreatioSettings(TargetSettings):
@@ -277,7 +295,24 @@ class OrderRules(_Model):
     lead_days: int = Field(default=1, ge=0, description="working days to the earliest delivery")
     after_cutoff_lead_days: int = Field(default=2, ge=0)
     holidays: tuple[dt.date, ...] = Field(default=(), description="no deliveries on these days")
-    timezone: str = Field(default="Europe/Moscow", description="where the cut-off is read")
+    non_working_days: Literal["move", "refuse"] = Field(
+        default="move",
+        description="a requested delivery on a weekend or holiday: moved to the next working day"
+        " (listed in adjusted) or refused",
+    )
+    pre_holiday_cutoffs: tuple[PreHolidayCutoff, ...] = Field(
+        default=(), description="earlier cut-offs of product groups before a holiday"
+    )
+    timezone: TimeZoneName = Field(
+        default="Europe/Moscow", description="where the cut-off is read, unless set below"
+    )
+    warehouse_timezones: dict[str, TimeZoneName] = Field(
+        default_factory=dict,
+        description="the customer's warehouse (its ERP code) -> the zone of its customers",
+    )
+    customer_timezones: dict[str, TimeZoneName] = Field(
+        default_factory=dict, description="customer -> its zone (wins over its warehouse's)"
+    )
 
 
 #: The roles a route's step may name; ``directory`` is the bus's own customer directory.

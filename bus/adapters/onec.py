@@ -2,9 +2,11 @@
 
 ``sales_order.create`` creates a ``Document_ЗаказКлиента`` with its ``Товары`` rows inline, the
 bus's message id in ``НомерПоДаннымКлиента`` (the customer's own order number, the document's
-external reference), then posts it. Counterparties and items are found by their ``Code`` (the
-ERP keys the storefront uses) and remembered. ``lookup`` finds the order by the message id and posts
-it if an earlier attempt created it but did not get to post it.
+external reference), ``Date`` now in the infobase's zone (``onec.timezone``: 1C's dates are its
+naive local time, not the bus host's) and the delivery date in ``ДатаОтгрузки``, then posts it.
+Counterparties and items are found by their ``Code`` (the ERP keys the storefront uses) and
+remembered. ``lookup`` finds the order by the message id and posts it if an earlier attempt
+created it but did not get to post it.
 
 A line in a unit of its own (``BOX``) goes as that unit of the item
 (``Catalog_ЕдиницыИзмерения`` by ``Code``) with its ``Коэффициент``: 1C then prices the row per
@@ -35,6 +37,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 import httpx
 from pydantic import ValidationError
@@ -112,10 +115,16 @@ class OnecAdapter:
         self._auth = httpx.BasicAuth(settings.username, settings.password.get_secret_value())
         self._timeout = settings.retry.attempt_timeout
         self._post_orders = settings.post_orders
+        self._zone = ZoneInfo(settings.timezone)
         self._refs: dict[tuple[str, str], str] = {}
         self._codes: dict[str, str] = {}
         self._base_units: dict[str, str] = {}
         self._units: dict[tuple[str, str], _Unit] = {}
+
+    def _local_now(self) -> dt.datetime:
+        """Now as the infobase reads a date: its zone's wall clock, naive (1C's ``Edm.DateTime``
+        has no offset), whatever the zone of the bus's host."""
+        return dt.datetime.now(self._zone).replace(microsecond=0, tzinfo=None)
 
     def intended_state(self, delivery: Delivery) -> EntityState | None:
         """1C sends no change events to the bus: there is no echo to recognise."""
@@ -148,7 +157,7 @@ class OnecAdapter:
                 row.update({"ЕдиницаИзмерения_Key": unit.ref, "Коэффициент": unit.coefficient})
             rows.append(row)
         body: dict[str, Any] = {
-            "Date": dt.datetime.now().replace(microsecond=0).isoformat(),
+            "Date": self._local_now().isoformat(),
             "Контрагент_Key": await self._ref(COUNTERPARTIES, order["customer"]),
             "НомерПоДаннымКлиента": delivery.message_id,
             "Комментарий": _comment(order),
@@ -299,7 +308,7 @@ class OnecAdapter:
     async def _history(self, code: str) -> Receipt:
         """The counterparty's customer orders of the last six months, with their rows."""
         counterparty = await self._ref(COUNTERPARTIES, code)
-        since = (dt.date.today() - dt.timedelta(days=HISTORY_DAYS)).isoformat()
+        since = (self._local_now().date() - dt.timedelta(days=HISTORY_DAYS)).isoformat()
         params = {
             "$filter": f"Контрагент_Key eq guid'{counterparty}'"
             f" and Date ge datetime'{since}T00:00:00' and DeletionMark eq false",
