@@ -70,7 +70,9 @@ def delivery_date(
     earliest = working_days_after(local.date(), lead, holidays)
     requested = (order.get("delivery") or {}).get("date")
     if requested is None or dt.date.fromisoformat(requested) < earliest:
-        reason = f"the earliest delivery for an order placed {late or 'now'}"
+        placed = f"{local:%H:%M} on {_WEEKDAYS[local.weekday()]} {local.date()} ({zone.key})"
+        why = late or f"before the {rules.cutoff:%H:%M} cut-off"
+        reason = f"the earliest delivery for an order placed at {placed}, {why}"
         return _adjustment(requested, earliest, reason)
     return _working_day(dt.date.fromisoformat(requested), rules, holidays)
 
@@ -121,14 +123,13 @@ def _late(
     holidays: set[dt.date],
     categories: Mapping[str, str | None],
 ) -> str | None:
-    """When the order counts as placed after the cut-off, when it was placed (for the reason);
-    ``None`` when it was placed in time."""
-    day, time, zone = local.date(), local.time(), str(local.tzinfo)
+    """Why the order counts as placed after the cut-off (for the reason), or ``None``."""
+    day, time = local.date(), local.time()
     if not is_working_day(day, holidays):
-        what = _what_day(day, holidays)
-        return f"on a {what} ({day.isoformat()} in {zone}), handled on the next working day"
+        what = "holiday" if day in holidays else "non-working day"
+        return f"a {what}: handled on the next working day"
     if time >= rules.cutoff:
-        return f"now, after the {rules.cutoff:%H:%M} cut-off ({zone})"
+        return f"after the {rules.cutoff:%H:%M} cut-off"
     if not rules.pre_holiday_cutoffs or not is_pre_holiday(day, holidays):
         return None
     ordered = {
@@ -139,8 +140,7 @@ def _late(
     for rule in rules.pre_holiday_cutoffs:
         groups = sorted(c for c in rule.categories if c.casefold() in ordered)
         if groups and time >= rule.cutoff:
-            cutoff = f"{rule.cutoff:%H:%M} pre-holiday cut-off of {', '.join(groups)}"
-            return f"now, after the {cutoff} ({zone})"
+            return f"after the {rule.cutoff:%H:%M} pre-holiday cut-off of {', '.join(groups)}"
     return None
 
 

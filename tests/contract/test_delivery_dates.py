@@ -118,14 +118,20 @@ def test_the_earliest_date_counts_working_days_from_the_cut_off(placed: str, ear
     assert adjusted is not None and adjusted["from"] is None and adjusted["to"] == earliest
 
 
-def test_an_order_placed_on_a_non_working_day_says_so() -> None:
+def test_the_reason_says_when_and_where_the_order_was_placed() -> None:
     adjusted = delivery_date(order(), RULES, moscow("2026-11-28T10:00"))
     assert (
         adjusted is not None
-        and "placed on a Saturday (2026-11-28 in Europe/Moscow)" in adjusted["reason"]
+        and "placed at 10:00 on Saturday 2026-11-28 (Europe/Moscow), a non-working day"
+        in adjusted["reason"]
     )
     after = delivery_date(order(), RULES, moscow("2026-11-23T18:30"))
-    assert after is not None and "after the 18:00 cut-off" in after["reason"]
+    assert after is not None and "at 18:30 on Monday 2026-11-23" in after["reason"]
+    assert "after the 18:00 cut-off" in after["reason"]
+    before = delivery_date(order(), RULES, moscow("2026-11-23T10:00"))
+    assert before is not None and "(Europe/Moscow), before the 18:00 cut-off" in before["reason"]
+    holiday = delivery_date(order(), RULES, moscow("2026-12-31T09:00"))
+    assert holiday is not None and "2026-12-31 (Europe/Moscow), a holiday" in holiday["reason"]
 
 
 # --- pre-holiday cut-offs per product group ----------------------------------------------------
@@ -223,7 +229,7 @@ def test_the_cut_off_is_read_in_the_warehouses_zone() -> None:
     assert moscow_order is not None and moscow_order["to"] == "2026-11-24"
     east = delivery_date(order(), ZONES, now, profile={"warehouse": "EAST"})
     assert east is not None and east["to"] == "2026-11-25"
-    assert "18:00 cut-off (Asia/Vladivostok)" in east["reason"]
+    assert "at 18:30 on Monday 2026-11-23 (Asia/Vladivostok), after" in east["reason"]
 
 
 def test_the_day_is_the_customers_day() -> None:

@@ -6,7 +6,10 @@ for a Saturday or a configured holiday is answered with the date moved to the ne
 (``adjusted``), and that date is the one NAV (``Requested_Delivery_Date``) and 1C
 (``ДатаОтгрузки``) hold; 1C's order ``Date`` is the infobase's wall clock, not the bus host's.
 Where the deployment refuses such dates, the order is refused naming ``delivery.date`` and
-nothing reaches the ERP.
+nothing reaches the ERP. The cut-off is read on the customer's clock: customer 30000, provisioned
+from an ERP that serves it from another warehouse (NAV ``EAST``, 1C ``Склад Красногорск``),
+orders in that warehouse's zone; a customer with a zone of its own in it; anyone else in the
+default one.
 
 The systems are read through their own APIs, never through the bus.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +30,7 @@ import pytest
 
 from bus.settings import DEV_KEYS
 from tests.e2e.conftest import ERP_ONLY, running, wait_until
+from tests.e2e.test_segments import _provision
 from tests.e2e.test_systems import TIMINGS
 from tests.support.processes import BusClient, Stack
 
@@ -35,6 +40,9 @@ ONEC_ODATA = "b2b/odata/standard.odata"
 BUS_ZONE = "Asia/Vladivostok"
 INFOBASE_ZONE = "Europe/Moscow"
 LINES = [{"item": "1000", "quantity": 12}]
+#: The zone of each seeded warehouse other than the main one, and of one customer.
+WAREHOUSE_ZONES = {"EAST": "Asia/Vladivostok", "Склад Красногорск": "Europe/Samara"}
+CUSTOMER_ZONES = {"20000": "Europe/Kaliningrad"}
 
 
 def _ahead(weekday: int) -> dt.date:
@@ -55,6 +63,8 @@ def _env(tmp: Path, **rules: str) -> dict[str, str]:
         **TIMINGS,
         "BUS_ORDER_ROUTES": ERP_ONLY,
         "BUS_ORDER_RULES__HOLIDAYS": json.dumps([HOLIDAY.isoformat()]),
+        "BUS_ORDER_RULES__WAREHOUSE_TIMEZONES": json.dumps(WAREHOUSE_ZONES),
+        "BUS_ORDER_RULES__CUSTOMER_TIMEZONES": json.dumps(CUSTOMER_ZONES),
         **{f"BUS_ORDER_RULES__{name.upper()}": value for name, value in rules.items()},
         "BUS_ONEC__TIMEZONE": INFOBASE_ZONE,
         "TZ": BUS_ZONE,
@@ -65,11 +75,15 @@ def _env(tmp: Path, **rules: str) -> dict[str, str]:
 def stack(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    """The bus with one ERP; orders go to the ERP only (the CRM holds no delivery date)."""
+    """The bus with one ERP and customer 30000 provisioned (its warehouse in the directory);
+    orders go to the ERP only (the CRM holds no delivery date)."""
     erp = request.param
     base = tmp_path_factory.mktemp(erp)
     (base / "logs").mkdir()
-    yield from running(Stack(_env(base), base / "logs", erp=erp))
+    simulators = (erp, "bitrix24", "storefront", "mail")
+    for started in running(Stack(_env(base), base / "logs", erp=erp, simulators=simulators)):
+        _provision(started, "30000")
+        yield started
 
 
 @pytest.fixture(scope="module")
@@ -122,6 +136,26 @@ def test_the_1c_order_is_dated_in_the_infobases_zone(stack: Stack) -> None:
     assert before - dt.timedelta(seconds=1) <= order["date"] <= after, (before, order, after)
 
 
+@pytest.mark.parametrize(
+    ("customer", "zone"),
+    [("30000", "warehouse"), ("20000", CUSTOMER_ZONES["20000"]), ("10000", "Europe/Moscow")],
+    ids=["warehouse", "customer", "default"],
+)
+def test_the_cut_off_is_read_on_the_customers_clock(stack: Stack, customer: str, zone: str) -> None:
+    if zone == "warehouse":
+        zone = WAREHOUSE_ZONES["EAST" if stack.erp == "navision" else "Склад Красногорск"]
+    before = _wall_clock(zone)
+    accepted = _submit(stack, None, customer)
+    after = _wall_clock(zone)
+    [adjusted] = accepted["adjusted"]
+    placed = re.search(r"placed at (\d\d:\d\d) on \w+ (\S+) \(([^)]+)\)", adjusted["reason"])
+    assert placed is not None, adjusted
+    local = dt.datetime.fromisoformat(f"{placed[2]}T{placed[1]}")
+    assert placed[3] == zone
+    assert before.replace(second=0) <= local <= after, (before, adjusted, after)
+    assert adjusted["to"] == _earliest(local).isoformat(), adjusted
+
+
 def test_a_deployment_that_refuses_non_working_days_names_the_field(refusing: Stack) -> None:
     for requested, what in [(SATURDAY, "Saturday"), (HOLIDAY, "holiday")]:
         order_id = f"R-{uuid.uuid4().hex[:8]}"
@@ -139,17 +173,28 @@ def test_a_deployment_that_refuses_non_working_days_names_the_field(refusing: St
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _order(order_id: str, date: dt.date) -> dict[str, Any]:
-    delivery = {"date": date.isoformat()}
-    return {"order_id": order_id, "customer": "10000", "lines": LINES, "delivery": delivery}
+def _order(order_id: str, date: dt.date | None, customer: str = "10000") -> dict[str, Any]:
+    delivery = {"date": date.isoformat() if date else None}
+    return {"order_id": order_id, "customer": customer, "lines": LINES, "delivery": delivery}
 
 
-def _submit(stack: Stack, date: dt.date) -> Any:
+def _submit(stack: Stack, date: dt.date | None, customer: str = "10000") -> Any:
     client = BusClient(stack.api_url, DEV_KEYS["storefront"])
     try:
-        return client.call("order.submit", _order(f"D-{uuid.uuid4().hex[:8]}", date))
+        return client.call("order.submit", _order(f"D-{uuid.uuid4().hex[:8]}", date, customer))
     finally:
         client.close()
+
+
+def _earliest(local: dt.datetime) -> dt.date:
+    """The default rules by hand: the next weekday before 18:00 on a weekday, else the second
+    (the configured holiday is weeks ahead)."""
+    count = 1 if local.weekday() < 5 and local.time() < dt.time(18) else 2
+    day = local.date()
+    while count:
+        day += dt.timedelta(days=1)
+        count -= day.weekday() < 5
+    return day
 
 
 def _refused(stack: Stack, order_id: str, date: dt.date) -> Any:
