@@ -14,6 +14,8 @@ customer's open entries: what remains of its invoices is its receivables, the pa
 applied to an invoice) its payments in progress. NAV's ``Balance_LCY`` is the sum of every open
 entry's remainder, so ``balance = receivables - payments_in_progress`` as in 1C (an unapplied
 credit memo aside).
+
+The item table orders are checked against (``items``) is :mod:`bus.adapters.navision_items`'s.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from bus.adapters.erp_queries import (
     Quote,
 )
 from bus.adapters.http import json_object, raise_for_status, upstream_errors
+from bus.adapters.navision_items import NavisionItems
 from bus.adapters.navision_soap import SYSTEM, Codeunit, xml_decimal
 from bus.errors import PermanentError, TransientError
 from bus.settings import NavisionSettings
@@ -62,6 +65,7 @@ class NavisionQueries:
             f"{settings.url.rstrip('/')}/Company('{url_quote(settings.company, safe='')}')"
         )
         self._pricing = Codeunit(settings, settings.pricing_codeunit, client)
+        self._items = NavisionItems(client, self._odata, self._auth)
 
     async def quote(
         self, customer: str, lines: list[tuple[str, float]], timeout: float
@@ -179,33 +183,8 @@ class NavisionQueries:
         return entries
 
     async def items(self, codes: list[str], timeout: float) -> dict[str, ItemInfo]:
-        """``Item`` rows of ``codes`` from OData, with their inventory."""
-        wanted = " or ".join(f"No eq '{code.replace(chr(39), chr(39) * 2)}'" for code in codes)
-        params = {
-            "$filter": wanted,
-            "$select": "No,Description,Sales_Unit_of_Measure,Inventory,Blocked",
-        }
-        with upstream_errors(SYSTEM, idempotent=True):
-            response = await self._client.get(
-                f"{self._odata}/Item",
-                params=params,
-                auth=self._auth,
-                timeout=timeout,
-                headers={"Accept": "application/json"},
-            )
-        raise_for_status(response, SYSTEM, lambda r: r.text[:300])
-        rows = json_object(response, SYSTEM, idempotent=True).get("value") or []
-        return {
-            str(row["No"]): ItemInfo(
-                str(row["No"]),
-                str(row.get("Description") or ""),
-                str(row.get("Sales_Unit_of_Measure") or ""),
-                float(row["Inventory"]) if row.get("Inventory") is not None else None,
-                ITEM_BLOCKED if row.get("Blocked") else None,
-            )
-            for row in rows
-            if isinstance(row, dict) and row.get("No")
-        }
+        """``Item`` rows of ``codes`` with their units of measure (see :mod:`navision_items`)."""
+        return await self._items.read(codes, timeout)
 
 
 def _number(value: object) -> float | None:

@@ -5,6 +5,8 @@ best price; the publication's HTTP service applies it and answers
 ``{"currency", "customer_deletion_mark", "prices": [{"item", "quantity", "price", "kind", "promo",
 "deletion_mark"}]}``: a promotion is the price kind ``Акция``, and a customer or item marked for
 deletion is priced but flagged. ``balance`` answers every figure of the customer's settlements.
+The item table orders are checked against (``items``: the catalog, its units and the stock
+register, over the standard OData interface) is :mod:`bus.adapters.onec_items`'s.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from bus.adapters.erp_queries import (
     Quote,
 )
 from bus.adapters.http import json_object, raise_for_status, upstream_errors
+from bus.adapters.onec_items import OnecItems
 from bus.errors import PermanentError, TransientError
 from bus.settings import OnecSettings
 
@@ -43,7 +46,9 @@ class OnecQueries:
         self._auth = httpx.BasicAuth(settings.username, settings.password.get_secret_value())
         self._url = f"{settings.url.rstrip('/')}/hs/b2b/v1/prices"
         self._balance = f"{settings.url.rstrip('/')}/hs/b2b/v1/balance"
-        self._items = f"{settings.url.rstrip('/')}/odata/standard.odata/Catalog_Номенклатура"
+        self._catalog = OnecItems(
+            client, f"{settings.url.rstrip('/')}/odata/standard.odata", self._auth
+        )
         self._counterparties = (
             f"{settings.url.rstrip('/')}/odata/standard.odata/Catalog_Контрагенты"
         )
@@ -100,30 +105,8 @@ class OnecQueries:
         return Balance(*(None if f is None else float(f) for f in figures))
 
     async def items(self, codes: list[str], timeout: float) -> dict[str, ItemInfo]:
-        """``Catalog_Номенклатура`` entries of ``codes`` (1C's catalog keeps no stock here)."""
-        wanted = " or ".join(f"Code eq '{code.replace(chr(39), chr(39) * 2)}'" for code in codes)
-        params = {
-            "$filter": wanted,
-            "$select": "Code,Description,ЕдиницаИзмерения,DeletionMark",
-            "$format": "json",
-        }
-        with upstream_errors(SYSTEM, idempotent=True):
-            response = await self._client.get(
-                self._items, params=params, auth=self._auth, timeout=timeout
-            )
-        raise_for_status(response, SYSTEM, service_error)
-        rows = json_object(response, SYSTEM, idempotent=True).get("value") or []
-        return {
-            str(row["Code"]): ItemInfo(
-                str(row["Code"]),
-                str(row.get("Description") or ""),
-                str(row.get("ЕдиницаИзмерения") or ""),
-                None,
-                ITEM_DELETED if row.get("DeletionMark") else None,
-            )
-            for row in rows
-            if isinstance(row, dict) and row.get("Code")
-        }
+        """Items of ``codes`` with their units and stock (see :mod:`onec_items`)."""
+        return await self._catalog.read(codes, timeout)
 
     async def customer_refusal(self, customer: str, timeout: float) -> str | None:
         """The counterparty of ``Code`` ``customer``: unknown, or marked for deletion."""
