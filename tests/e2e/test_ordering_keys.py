@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bus.adapters.onec import ORDERS
+from bus.adapters.onec import COUNTERPARTIES, ORDERS
 from tests.e2e.conftest import ERP_ONLY, running, wait_until
 from tests.e2e.test_provisioning import _steps_delivered
 from tests.e2e.test_systems import TIMINGS, _call, _submit
@@ -32,11 +32,13 @@ PATHS = {
         "invoice": "/Codeunit/B2BDocuments",
         "request": "/B2BRequests",
         "order": "/SalesOrder",
+        "customer": "/Customer(",
     },
     "onec": {
         "invoice": "/hs/b2b/v1/invoices",
         "request": "/hs/b2b/v1/requests",
         "order": f"/{ORDERS}",
+        "customer": f"/{COUNTERPARTIES}",
     },
 }
 
@@ -90,6 +92,8 @@ def test_a_refused_invoice_holds_none_of_the_customers_other_messages(stack: Sta
     )
     assert decided["status"] == "blocked"  # behind its request, which the ERP is registering
     contact = {"name": "Ivan Petrov", "email": "ivan@relecloud.example", "primary": True}
+    # The ERP reads the customer slowly: the deactivate arrives while its create is under way.
+    _fault(stack, erp, mode="slow", delay=2, match=PATHS[erp]["customer"], times=1)
     created = _call(stack, "crm", "account.create", {"erp_key": CUSTOMER, "contacts": [contact]})
     deactivated = _call(stack, "crm", "account.deactivate", {"erp_key": CUSTOMER})
     assert created["status"] == "accepted"  # the refused invoice holds no account
@@ -112,7 +116,7 @@ def test_a_refused_invoice_holds_none_of_the_customers_other_messages(stack: Sta
         (employee, 1),
         (asked, 2),  # the request and its decision, its child
         (created, 8),  # the CRM's account read first, its report last
-        (deactivated, 2),  # the CRM hears of it too
+        (deactivated, 3),  # the directory first, the CRM hears of it too
     ]:
         _steps_delivered(stack, message["message_id"], steps)
     assert _message(stack, invoice["message_id"])["status"] == "failed"

@@ -116,7 +116,7 @@ def test_messages_of_a_customer_wait_while_the_erp_is_down_and_land_in_order(
     assert deactivated["status"] == "blocked"  # behind the create
     stack.start_simulator()
     _steps_delivered(stack, created["message_id"], steps=8)
-    _steps_delivered(stack, deactivated["message_id"], steps=2)  # the CRM hears it too
+    _steps_delivered(stack, deactivated["message_id"], steps=3)  # directory, storefront, CRM
     storefront = stack.urls["storefront"]
     [user] = httpx.get(
         f"{storefront}/_control/storefront/users", params={"customer": "30000"}

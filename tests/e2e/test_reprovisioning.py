@@ -197,7 +197,7 @@ def test_a_manager_re_saving_an_account_updates_its_user_and_blocks_nothing(
     # Nothing waits behind it: the account is deactivated, then created again (re-activated).
     deactivate = {"erp_key": "10000", "idempotency_key": "resave-3"}
     steps = _route(stack, _call(stack, "crm", "account.deactivate", deactivate)["message_id"])
-    assert [s["target"] for s in steps] == ["storefront", stack.crm]
+    assert [s["target"] for s in steps] == ["directory", "storefront", stack.crm]
     [user] = _users(stack, "10000")
     assert not user["active"]
     assert "deactivated" in _crm_reports(stack, "10000")[2]
@@ -221,8 +221,8 @@ def test_deactivating_a_customer_without_a_user_is_nothing_to_deactivate(stack: 
     assert _users(stack, "30000") == []
     deactivated = _call(stack, "crm", "account.deactivate", {"erp_key": "30000"})
     steps = _route(stack, deactivated["message_id"])
-    assert [s["target"] for s in steps] == ["storefront", stack.crm]
-    assert "nothing to deactivate" in str(steps[0]["result"]).lower()
+    assert [s["target"] for s in steps] == ["directory", "storefront", stack.crm]
+    assert "nothing to deactivate" in str(steps[1]["result"]).lower()
     [report] = _crm_reports(stack, "30000")
     assert "Nothing to deactivate" in report
 
