@@ -73,29 +73,8 @@ class NavisionItems:
     async def _all_pages(
         self, page: str, wanted: str, fields: str, timeout: float
     ) -> list[dict[str, Any]]:
-        """Every page of one filtered read (NAV pages server-side)."""
-        url: str | None = f"{self._odata}/{page}"
-        params: dict[str, str] | None = {"$filter": wanted, "$select": fields}
-        rows: list[dict[str, Any]] = []
-        while url is not None:
-            with upstream_errors(SYSTEM, idempotent=True):
-                response = await self._client.get(
-                    url,
-                    params=params,
-                    auth=self._auth,
-                    timeout=timeout,
-                    headers={"Accept": "application/json"},
-                )
-            raise_for_status(response, SYSTEM, lambda r: r.text[:300])
-            answer = json_object(response, SYSTEM, idempotent=True)
-            value = answer.get("value")
-            if not isinstance(value, list):
-                raise TransientError(f"{SYSTEM} answered {page} without a value list")
-            rows.extend(row for row in value if isinstance(row, dict))
-            # The next link carries the query; the real-time budget bounds how many are read.
-            link = answer.get("@odata.nextLink")
-            url, params = (link, None) if isinstance(link, str) and link else (None, None)
-        return rows
+        url = f"{self._odata}/{page}"
+        return await read_pages(self._client, self._auth, url, wanted, fields, timeout)
 
 
 def _item(row: dict[str, Any], units: dict[str, float]) -> ItemInfo:
@@ -118,3 +97,31 @@ def _item(row: dict[str, Any], units: dict[str, float]) -> ItemInfo:
 
 def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+async def read_pages(
+    client: httpx.AsyncClient, auth: httpx.Auth, url: str, wanted: str, fields: str, timeout: float
+) -> list[dict[str, Any]]:
+    """Every row of one filtered read of a NAV page at ``url`` (NAV pages server-side: the next
+    link carries the query; the caller's time budget bounds how many pages are read)."""
+    params: dict[str, str] | None = {"$filter": wanted, "$select": fields}
+    next_url: str | None = url
+    rows: list[dict[str, Any]] = []
+    while next_url is not None:
+        with upstream_errors(SYSTEM, idempotent=True):
+            response = await client.get(
+                next_url,
+                params=params,
+                auth=auth,
+                timeout=timeout,
+                headers={"Accept": "application/json"},
+            )
+        raise_for_status(response, SYSTEM, lambda r: r.text[:300])
+        answer = json_object(response, SYSTEM, idempotent=True)
+        value = answer.get("value")
+        if not isinstance(value, list):
+            raise TransientError(f"{SYSTEM} answered {url} without a value list")
+        rows.extend(row for row in value if isinstance(row, dict))
+        link = answer.get("@odata.nextLink")
+        next_url, params = (link, None) if isinstance(link, str) and link else (None, None)
+    return rows

@@ -37,7 +37,7 @@ from bus.adapters.erp_queries import (
     Quote,
 )
 from bus.adapters.http import json_object, raise_for_status, upstream_errors
-from bus.adapters.navision_items import NavisionItems
+from bus.adapters.navision_items import NavisionItems, read_pages
 from bus.adapters.navision_soap import SYSTEM, Codeunit, xml_decimal
 from bus.errors import PermanentError, TransientError
 from bus.settings import NavisionSettings
@@ -156,31 +156,14 @@ class NavisionQueries:
     async def _open_entries(self, customer: str, timeout: float) -> list[dict[str, Any]]:
         """The customer's open ledger entries, every page of them (NAV pages server-side)."""
         key = customer.replace("'", "''")
-        url: str | None = f"{self._odata}/{LEDGER_ENTRIES}"
-        params: dict[str, str] | None = {
-            "$filter": f"Customer_No eq '{key}' and Open eq true",
-            "$select": "Entry_No,Document_Type,Due_Date,Remaining_Amt_LCY",
-        }
-        entries: list[dict[str, Any]] = []
-        while url is not None:
-            with upstream_errors(SYSTEM, idempotent=True):
-                response = await self._client.get(
-                    url,
-                    params=params,
-                    auth=self._auth,
-                    timeout=timeout,
-                    headers={"Accept": "application/json"},
-                )
-            raise_for_status(response, SYSTEM, lambda r: r.text[:300])
-            page = json_object(response, SYSTEM, idempotent=True)
-            rows = page.get("value")
-            if not isinstance(rows, list):
-                raise TransientError(f"{SYSTEM} answered ledger entries without a value list")
-            entries.extend(row for row in rows if isinstance(row, dict))
-            # The next link carries the query; the real-time budget bounds how many are read.
-            link = page.get("@odata.nextLink")
-            url, params = (link, None) if isinstance(link, str) and link else (None, None)
-        return entries
+        return await read_pages(
+            self._client,
+            self._auth,
+            f"{self._odata}/{LEDGER_ENTRIES}",
+            f"Customer_No eq '{key}' and Open eq true",
+            "Entry_No,Document_Type,Due_Date,Remaining_Amt_LCY",
+            timeout,
+        )
 
     async def items(self, codes: list[str], timeout: float) -> dict[str, ItemInfo]:
         """``Item`` rows of ``codes`` with their units of measure (see :mod:`navision_items`)."""

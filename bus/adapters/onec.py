@@ -44,6 +44,7 @@ from pydantic import ValidationError
 
 from bus.adapters.base import Delivery, EntityState, Receipt
 from bus.adapters.http import json_object, malformed, raise_for_status, retry_after, upstream_errors
+from bus.adapters.onec_items import odata_error
 from bus.adapters.onec_queries import service_error
 from bus.adapters.orders import placed_online
 from bus.errors import PermanentError, TransientError
@@ -475,9 +476,9 @@ class OnecAdapter:
                 headers={"Accept": "application/json"},
                 **kwargs,
             )
-        if response.status_code == 500 and _POSTING_REFUSED in _onec_error(response):
-            raise PermanentError(f"{SYSTEM}: {_onec_error(response)}", http_status=500)
-        raise_for_status(response, SYSTEM, _onec_error)
+        if response.status_code == 500 and _POSTING_REFUSED in odata_error(response):
+            raise PermanentError(f"{SYSTEM}: {odata_error(response)}", http_status=500)
+        raise_for_status(response, SYSTEM, odata_error)
         if not expect_body:
             return {}
         return json_object(response, SYSTEM, idempotent=idempotent)
@@ -577,12 +578,3 @@ def _comment(order: dict[str, Any]) -> str:
 
 def _quoted(value: str) -> str:
     return value.replace("'", "''")
-
-
-def _onec_error(response: httpx.Response) -> str:
-    """1C's ``{"odata.error": {"code", "message": {"value"}}}`` as one line; raw text otherwise."""
-    try:
-        error = response.json().get("odata.error") or {}
-        return f"{error.get('code', '')}: {(error.get('message') or {}).get('value', '')}"
-    except (ValueError, AttributeError):
-        return response.text[:300] or response.reason_phrase

@@ -133,7 +133,7 @@ class OnecItems:
                 auth=self._auth,
                 timeout=timeout,
             )
-        raise_for_status(response, SYSTEM, _odata_error)
+        raise_for_status(response, SYSTEM, odata_error)
         value = json_object(response, SYSTEM, idempotent=True).get("value")
         if not isinstance(value, list):
             raise TransientError(f"{SYSTEM} answered {path.split('/')[0]} without a value list")
@@ -165,8 +165,8 @@ def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _odata_error(response: httpx.Response) -> str:
-    """1C's ``{"odata.error": {"code", "message": {"value"}}}`` as one line."""
+def odata_error(response: httpx.Response) -> str:
+    """1C's ``{"odata.error": {"code", "message": {"value"}}}`` as one line; raw text otherwise."""
     try:
         error = response.json().get("odata.error") or {}
         return f"{error.get('code', '')}: {(error.get('message') or {}).get('value', '')}"

@@ -17,11 +17,11 @@ import time
 from collections.abc import Callable, Sequence
 
 from bus.adapters.erp_queries import ErpQueries, ItemInfo
-from bus.queries.realtime import RealtimeQuery
+from bus.queries.realtime import ErpQuery, RealtimeQuery
 from bus.settings import RealtimeSettings
 
 
-class Catalog:
+class Catalog(ErpQuery[str, ItemInfo | None]):
     """The cached item table and customer states of one ERP.
 
     Parameters:
@@ -38,10 +38,9 @@ class Catalog:
         system: str,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._source = source
         # An item the ERP does not have is kept as None: asking again for it at every order of
         # a misspelt code would put the ERP's latency back on the shop.
-        self._items: RealtimeQuery[str, ItemInfo | None] = RealtimeQuery(settings, system, clock)
+        super().__init__(settings, source, system, clock)
         self._customers: RealtimeQuery[str, str | None] = RealtimeQuery(settings, system, clock)
 
     async def items(self, codes: Sequence[str]) -> dict[str, ItemInfo | None]:
@@ -59,7 +58,7 @@ class Catalog:
             found = await self._source.items(wanted, timeout)
             return [found.get(code) for code in wanted]
 
-        answer = await self._items.ask(wanted, fetch)
+        answer = await self._query.ask(wanted, fetch)
         return dict(zip(wanted, answer.values, strict=True))
 
     async def customer_refusal(self, customer: str) -> str | None:
