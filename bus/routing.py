@@ -29,10 +29,16 @@ KeyTemplate = str | Callable[[Mapping[str, Any]], str | None]
 
 @dataclass(frozen=True)
 class Step:
-    """One delivery of a route: the role of the system that receives it, and the operation."""
+    """One delivery of a route: the role of the system that receives it, and the operation.
+
+    Parameters:
+        when: the flow of ``[ownership]`` (bus.settings.OwnershipSettings) the step carries; the
+            step is in the route only when the deployment carries that flow. ``None``: always.
+    """
 
     role: str
     operation: str
+    when: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +93,9 @@ def _merge_key(params: Mapping[str, Any]) -> str | None:
     return None if new_order is None else f"order:{new_order['order_id']}"
 
 
+#: The flow that carries the ERP's status changes to the CRM (bus.settings.OwnershipSettings).
+_STATUS_TO_CRM = "erp_status_to_crm"
+
 #: A request of a customer that the ERP registers now and decides on later.
 _CUSTOMER_REQUEST = Route(
     steps=(Step("erp", "account.request"),),
@@ -109,8 +118,17 @@ ROUTES: dict[str, Route] = {
     # Only an order the bus knows: the storefront would make a status change of any other order
     # a new, phantom order. The ERP's change of an order it made itself (or whose merge it has
     # not sent yet) is refused, and accepted once the merge is.
+    # When the ERP owns the order's status ([ownership] erp_status_to_crm), the CRM hears it
+    # too: the journal finds the order's CRM deal or order (the order's own CRM step made it),
+    # the CRM reads its rows (so the change event the update causes is known as the bus's own
+    # echo), then takes the status the ERP's word maps to.
     "order.status_changed": Route(
-        steps=(Step("storefront", "order.update"),),
+        steps=(
+            Step("storefront", "order.update"),
+            Step("journal", "order.locate", when=_STATUS_TO_CRM),
+            Step("crm", "order.snapshot", when=_STATUS_TO_CRM),
+            Step("crm", "order.status", when=_STATUS_TO_CRM),
+        ),
         ordering_key="order:{order_id}",
         known_order="order_id",
     ),

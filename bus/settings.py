@@ -174,6 +174,16 @@ class CreatioSettings(TargetSettings):
     odata_root: str = Field(default="/0/odata", description="/0/odata (.NET Framework) or /odata")
     username: str = "Supervisor"
     password: SecretStr = SecretStr("Supervisor")
+    order_statuses: dict[str, str] = Field(
+        default_factory=lambda: {
+            "created_in_reserve": "In progress",
+            "provided": "In progress",
+            "shipped": "Completed",
+            "cancelled": "Canceled",
+        },
+        description="the ERP's status word -> the OrderStatus (by Name; numbering, case and"
+        " spaces ignored) an order takes when the ERP reports it; a word not here leaves it",
+    )
 
 
 class Bitrix24OAuth(_Model):
@@ -203,6 +213,17 @@ class Bitrix24Settings(TargetSettings):
     application_token: SecretStr = Field(
         default=SecretStr("dev-bitrix24-application-token"),
         description="auth[application_token] that outbound events to /hooks/bitrix24 carry",
+    )
+    stages: dict[str, str] = Field(
+        default_factory=lambda: {
+            "created_in_reserve": "PREPARATION",
+            "provided": "EXECUTING",
+            "shipped": "FINAL_INVOICE",
+            "delivered": "WON",
+            "cancelled": "LOSE",
+        },
+        description="the ERP's status word -> the STAGE_ID a deal takes when the ERP reports it;"
+        " a word not here leaves the deal's stage as it is",
     )
 
 
@@ -380,6 +401,22 @@ def _default_order_routes() -> tuple[OrderRoute, ...]:
     )
 
 
+class OwnershipSettings(_Model):
+    """Which system owns what of an order once it was created, and so which changes the bus
+    carries between the ERP and the CRM (the storefront hears every change either way)."""
+
+    erp_status_to_crm: bool = Field(
+        default=True,
+        description="the ERP's status changes (order.status_changed) also set the status of the"
+        " order's CRM deal or order (bitrix24.stages, creatio.order_statuses)",
+    )
+
+    def enabled(self, flow: str | None) -> bool:
+        """Whether the flow named ``flow`` (a field of this section) is carried; ``None``:
+        always."""
+        return flow is None or bool(getattr(self, flow))
+
+
 class Limits(_Model):
     """Limits of the JSON-RPC edge."""
 
@@ -437,6 +474,7 @@ class Settings(BaseSettings):
     storefront: StorefrontSettings = StorefrontSettings()
     mail: MailSettings = MailSettings()
     directory: TargetSettings = TargetSettings()
+    journal: TargetSettings = TargetSettings()
     directory_ttl: float = Field(
         default=5.0,
         gt=0,
@@ -447,6 +485,7 @@ class Settings(BaseSettings):
         description="order routing by customer segment; the first matching rule decides",
     )
     order_rules: OrderRules = OrderRules()
+    ownership: OwnershipSettings = OwnershipSettings()
     catalog: CatalogSettings = CatalogSettings()
     deadlines: dict[str, float] = Field(
         default_factory=lambda: {
@@ -523,4 +562,4 @@ class Settings(BaseSettings):
 
 
 #: Every system the bus delivers to; each has a settings section of that name.
-TARGETS = ("navision", "onec", "creatio", "bitrix24", "storefront", "mail", "directory")
+TARGETS = ("navision", "onec", "creatio", "bitrix24", "storefront", "mail", "directory", "journal")

@@ -18,6 +18,7 @@ from bus.adapters.bitrix24 import Bitrix24Adapter
 from bus.adapters.creatio import CreatioAdapter
 from bus.adapters.directory import DirectoryAdapter
 from bus.adapters.erp_queries import ErpQueries
+from bus.adapters.journal import JournalAdapter, OrderBook
 from bus.adapters.mail import MailAdapter
 from bus.adapters.navision import NavisionAdapter
 from bus.adapters.navision_queries import NavisionQueries
@@ -31,6 +32,7 @@ __all__ = [
     "Delivery",
     "DocumentStore",
     "EntityState",
+    "OrderBook",
     "Receipt",
     "SecretStore",
     "build_adapters",
@@ -43,12 +45,15 @@ def build_adapters(
     client: httpx.AsyncClient,
     secrets: SecretStore,
     directory: DocumentStore,
+    orders: OrderBook | None = None,
 ) -> dict[str, Adapter]:
     """The adapters of this deployment's systems (its ERP, its CRM, …), by system name.
 
     Parameters:
         secrets: where adapters keep the credentials their systems rotate.
         directory: the bus's customer directory.
+        orders: where the journal's orders are in the ERP and the CRM (the ``journal`` system;
+            without it, that system has no adapter).
     """
     factories: dict[str, Callable[[], Adapter]] = {
         "navision": lambda: NavisionAdapter(settings.navision, client),
@@ -60,6 +65,10 @@ def build_adapters(
         "directory": lambda: DirectoryAdapter(directory),
     }
     systems = {settings.erp, settings.crm, "storefront", "mail", "directory"}
+    if orders is not None:
+        book = orders
+        factories["journal"] = lambda: JournalAdapter(book)
+        systems.add("journal")
     return {name: factory() for name, factory in factories.items() if name in systems}
 
 

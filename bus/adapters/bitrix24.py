@@ -53,6 +53,8 @@ from aiolimiter import AsyncLimiter
 from bus.adapters.accounts import CRM_SETTINGS, account_outcome, account_settings
 from bus.adapters.base import Delivery, EntityState, Receipt, SecretStore
 from bus.adapters.bitrix24_auth import STALE_TOKEN, Bitrix24Auth, OAuthTokens, WebhookAuth
+from bus.adapters.bitrix24_sync import OPERATIONS as SYNC_OPERATIONS
+from bus.adapters.bitrix24_sync import DealSync
 from bus.adapters.http import json_object, malformed, retry_after, upstream_errors
 from bus.adapters.orders import (
     crm_lines,
@@ -123,10 +125,14 @@ class Bitrix24Adapter:
         # A leaky bucket: `burst` requests at once, then `requests_per_second`.
         self._pace = settings.requests_per_second
         self._limiter = AsyncLimiter(settings.burst, settings.burst / settings.requests_per_second)
+        # A deal following the ERP's status (bus.adapters.bitrix24_sync).
+        self._sync = DealSync(self.call, self._batch, settings.stages, STAGE_STATUS)
 
     def intended_state(self, delivery: Delivery) -> EntityState | None:
         """A new deal shows its rows (the ERP's units and prices) at the first stage: the bus's
-        own state."""
+        own state; a deal that follows the ERP's status shows its new stage."""
+        if delivery.operation in SYNC_OPERATIONS:
+            return self._sync.intended_state(delivery)
         if delivery.operation != "order.create":
             return None
         return crm_state(delivery)
@@ -137,6 +143,8 @@ class Bitrix24Adapter:
             return await self._create_order(delivery)
         if delivery.operation == "deal.read":
             return await self._read_deal(int(delivery.payload["deal_id"]))
+        if delivery.operation in SYNC_OPERATIONS:
+            return await self._sync.deliver(delivery)
         if delivery.operation == "account.report":
             return await self._report(delivery)
         if delivery.operation == "account.read":
@@ -150,6 +158,8 @@ class Bitrix24Adapter:
         Both are found by the message id they carry, never by the order or the customer alone:
         another message's deal or comment is not this one's effect. Reads need no lookup.
         """
+        if delivery.operation in SYNC_OPERATIONS:
+            return await self._sync.lookup(delivery)
         if delivery.operation == "account.report":
             return await self._find_report(delivery)
         if delivery.operation != "order.create":

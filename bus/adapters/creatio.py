@@ -43,6 +43,8 @@ import httpx
 
 from bus.adapters.accounts import CRM_SETTINGS, account_outcome, account_settings
 from bus.adapters.base import Delivery, EntityState, Receipt
+from bus.adapters.creatio_sync import OPERATIONS as SYNC_OPERATIONS
+from bus.adapters.creatio_sync import OrderSync
 from bus.adapters.http import (
     json_object,
     malformed,
@@ -105,10 +107,16 @@ class CreatioAdapter:
         # The Unit lookup: Id by lower-case ShortName, and ShortName by Id.
         self._unit_ids: dict[str, str] = {}
         self._unit_names: dict[str, str] = {}
+        # An order following the ERP's status (bus.adapters.creatio_sync).
+        self._sync = OrderSync(
+            self._request, self._unit_name, settings.order_statuses, order_status
+        )
 
     def intended_state(self, delivery: Delivery) -> EntityState | None:
         """A new order shows its rows (the ERP's units and prices) with status ``new``: the
-        bus's own state."""
+        bus's own state; an order that follows the ERP's status shows its new status."""
+        if delivery.operation in SYNC_OPERATIONS:
+            return self._sync.intended_state(delivery)
         if delivery.operation != "order.create":
             return None
         return crm_state(delivery)
@@ -121,6 +129,8 @@ class CreatioAdapter:
             return await self._read_account(delivery)
         if delivery.operation == "order.read":
             return await self._read_order(str(delivery.payload["order_id"]))
+        if delivery.operation in SYNC_OPERATIONS:
+            return await self._sync.deliver(delivery)
         if delivery.operation != "order.create":
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
         account_id = await self._account_id(delivery.payload["customer"])
@@ -137,6 +147,8 @@ class CreatioAdapter:
 
         Reads (``order.read``, ``account.read``) need no lookup: repeating one is harmless.
         """
+        if delivery.operation in SYNC_OPERATIONS:
+            return await self._sync.lookup(delivery)
         if delivery.operation != "order.create":
             return None
         order_id = entity_id(delivery.message_id)

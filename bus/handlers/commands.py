@@ -105,10 +105,15 @@ def routed_command(
     idempotency_key: str | None,
     correlation_id: str | None = None,
 ) -> Command:
-    """The journal command for ``method``: its route's steps, resolved to this deployment."""
+    """The journal command for ``method``: its route's steps, resolved to this deployment (its
+    systems, and the steps of the flows its ``[ownership]`` carries)."""
     route = ROUTES[method]
     settings = services.settings
-    first, *rest = ((settings.system(step.role), step.operation) for step in route.steps)
+    first, *rest = (
+        (settings.system(step.role), step.operation)
+        for step in route.steps
+        if settings.ownership.enabled(step.when)
+    )
     return Command(
         method=method,
         source=source,

@@ -5,16 +5,22 @@ Both journal the order under the ordering key ``order:<order_id>`` (a split cart
 their own ``order:<order_id>/<contract>``, which is their order id), and so does every later
 message about the order. The order's own message is the one of those two methods; the lookup goes
 by the key's index, never by a scan of payloads.
+
+The order's steps' results say where it is in the other systems (:func:`order_references`): the
+ERP's number from its ``sales_order.create``, the CRM's deal or order from its ``order.create``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bus.journal.tables import messages
+from bus.db import reading
+from bus.journal.tables import Status, messages
+from schemas.order_sync import OrderReferences
 
 #: The methods that bring an order into being, as far as the bus is concerned.
 ORDER_MAKERS = ("order.submit", "order.merge")
@@ -57,3 +63,67 @@ async def known_order(conn: AsyncConnection, order_id: str) -> KnownOrder | None
     if row is None:
         return None
     return KnownOrder(order_id, row.id, row.method, row.status)
+
+
+#: The operations whose delivered result names the order in its system: the ERP's number, the
+#: CRM's deal or order.
+ERP_ORDER = "sales_order.create"
+CRM_ORDER = "order.create"
+
+
+async def order_references(
+    conn: AsyncConnection, order_id: str, *, erp: str, crm: str
+) -> OrderReferences | None:
+    """Where ``order_id`` is in the deployment's ``erp`` and ``crm``, from its delivered steps;
+    ``None`` for an order the bus does not know."""
+    made = await known_order(conn, order_id)
+    if made is None:
+        return None
+    c = messages.c
+    rows = await conn.execute(
+        select(c.target, c.operation, c.result)
+        .where(
+            c.ordering_key == order_ordering_key(order_id),
+            c.method.in_(ORDER_MAKERS),
+            c.status == Status.DELIVERED.value,
+            c.target.in_((erp, crm)),
+            c.operation.in_((ERP_ORDER, CRM_ORDER)),
+        )
+        .order_by(c.ordering_seq)
+    )
+    found: dict[str, str] = {}
+    for row in rows:
+        reference = _reference(row.result)
+        if reference is None:
+            continue  # skipped (the step before it was cancelled): nothing made there
+        if row.target == erp and row.operation == ERP_ORDER:
+            found.setdefault("erp_number", reference)
+        if row.target == crm and row.operation == CRM_ORDER:
+            found.setdefault("crm_reference", reference)
+    return OrderReferences(order_id=order_id, made_by=made.message_id, **found)
+
+
+def _reference(result: Any) -> str | None:
+    """The system's own reference a delivered step's result names, if it did anything."""
+    if not isinstance(result, dict) or result.get("skipped"):
+        return None
+    reference = result.get("reference")
+    return str(reference) if reference else None
+
+
+class JournalOrderBook:
+    """Where the journal's orders are in the deployment's ERP and CRM, for delivery steps.
+
+    Parameters:
+        erp, crm: the deployment's systems (``navision``, ``bitrix24``).
+    """
+
+    def __init__(self, engine: AsyncEngine, *, erp: str, crm: str) -> None:
+        self._engine = engine
+        self._erp = erp
+        self._crm = crm
+
+    async def references(self, order_id: str) -> OrderReferences | None:
+        """See :func:`order_references`."""
+        async with reading(self._engine) as conn:
+            return await order_references(conn, order_id, erp=self._erp, crm=self._crm)

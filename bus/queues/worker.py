@@ -30,6 +30,7 @@ from bus.adapters.recording import EVENT_HOOKS
 from bus.db import create_engine
 from bus.journal.credentials import JournalSecrets
 from bus.journal.customers import CustomerDirectory
+from bus.journal.known_orders import JournalOrderBook
 from bus.queues.broker import DELIVER_ACTOR, DELIVERY_QUEUE, enqueue
 from bus.queues.deliver import Deliverer
 from bus.queues.enqueue import Enqueuer
@@ -101,8 +102,9 @@ class WorkerRuntime:
             event_hooks=EVENT_HOOKS,
             cookies=cookieless_jar(),
         )
+        orders = JournalOrderBook(engine, erp=settings.erp, crm=settings.crm)
         adapters: dict[str, Adapter] = build_adapters(
-            settings, client, JournalSecrets(engine), CustomerDirectory(engine)
+            settings, client, JournalSecrets(engine), CustomerDirectory(engine), orders
         )
         enqueuer = Enqueuer(self._broker, engine)
 

@@ -1,0 +1,65 @@
+"""The bus's own journal as a step of a route: where an order is in the ERP and the CRM.
+
+``order.locate`` comes first in the steps that carry a change of an order from one system to the
+other (``[ownership]``): the message names the order by its storefront ``order_id``, and only
+the journal knows which ERP order and which CRM deal or order the order's own steps made
+(:class:`schemas.order_sync.OrderReferences`, handed to the steps after it). It runs in the
+order's ordering key, so the order's steps have finished when it reads them. An order without a
+CRM deal or order (its CRM step was cancelled, or its route has none) skips the steps after it,
+saying so: there is nothing there to change.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from bus.adapters.base import Delivery, EntityState, Receipt
+from bus.errors import PermanentError
+from schemas.order_sync import OrderReferences
+
+SYSTEM = "journal"
+#: The operations of the journal.
+OPERATIONS = frozenset({"order.locate"})
+
+
+class OrderBook(Protocol):
+    """Where the journal's orders are in the deployment's ERP and CRM."""
+
+    async def references(self, order_id: str) -> OrderReferences | None:
+        """The order's references; ``None`` for an order the bus does not know."""
+        ...
+
+
+class JournalAdapter:
+    """Reads the journal for the steps after it; never calls another system."""
+
+    def __init__(self, book: OrderBook) -> None:
+        self._book = book
+
+    def intended_state(self, delivery: Delivery) -> EntityState | None:
+        """A read writes nothing: no echo to recognise."""
+        return None
+
+    async def deliver(self, delivery: Delivery) -> Receipt:
+        """Find the order's references (see the module docstring)."""
+        if delivery.operation not in OPERATIONS:
+            raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
+        order_id = str(delivery.payload["order_id"])
+        found = await self._book.references(order_id)
+        if found is None:
+            # Accepted only for a known order (bus.handlers.commands): a journal pruned of it.
+            raise PermanentError(f"the journal has no order {order_id}")
+        if found.crm_reference is None:
+            return Receipt(
+                order_id,
+                details=found.as_fact(),
+                skip_next=f"order {order_id} has no CRM deal or order to change",
+            )
+        return Receipt(found.crm_reference, details=found.as_fact())
+
+    async def lookup(self, delivery: Delivery) -> Receipt | None:
+        """Reading again is harmless: nothing to look up."""
+        return None
+
+    async def aclose(self) -> None:
+        """The journal's engine belongs to the worker: nothing to release."""
