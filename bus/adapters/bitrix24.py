@@ -28,6 +28,11 @@ company timeline. The company is ``settings.crm_id`` when the CRM sent it, else 
 ``(bus message <id>)``: that is how ``lookup`` finds this message's comment after an unknown
 outcome, and not another report on the same company.
 
+``failure.report`` comments on the customer's company (``crm_id`` when the report carries it,
+else by ``ORIGIN_ID``) that a step of its order or account waits for an operator
+(:class:`schemas.notices.FailureReport`: which, which step, why, which message), marked and
+looked up as ``account.report``'s comment is.
+
 ``account.read`` reads nothing: the Bitrix24 robot that calls ``account.create`` sends the manager
 and the storefront settings in the call. (The company's responsible, ``ASSIGNED_BY_ID``, is a
 portal user whose email takes ``user.get``, scope ``user`` or ``user_basic``, which the bus does
@@ -55,6 +60,7 @@ from bus.adapters.base import Delivery, EntityState, Receipt, SecretStore
 from bus.adapters.bitrix24_auth import STALE_TOKEN, Bitrix24Auth, OAuthTokens, WebhookAuth
 from bus.adapters.bitrix24_sync import OPERATIONS as SYNC_OPERATIONS
 from bus.adapters.bitrix24_sync import DealSync
+from bus.adapters.failures import REPORT_OPERATION, failure_report
 from bus.adapters.http import json_object, malformed, retry_after, upstream_errors
 from bus.adapters.orders import (
     crm_lines,
@@ -67,6 +73,7 @@ from bus.adapters.orders import (
 )
 from bus.errors import PermanentError, TransientError
 from bus.settings import Bitrix24Settings
+from schemas.notices import FailureReport
 
 SYSTEM = "bitrix24"
 #: Marks the deals the bus created (the external system's name, as Bitrix24 intends the field).
@@ -147,6 +154,8 @@ class Bitrix24Adapter:
             return await self._sync.deliver(delivery)
         if delivery.operation == "account.report":
             return await self._report(delivery)
+        if delivery.operation == REPORT_OPERATION:
+            return await self._report_failure(delivery)
         if delivery.operation == "account.read":
             # Nothing to read: the call carries what Bitrix24 has (see the module docstring).
             return Receipt(delivery.payload["erp_key"], details={CRM_SETTINGS: {}})
@@ -162,6 +171,9 @@ class Bitrix24Adapter:
             return await self._sync.lookup(delivery)
         if delivery.operation == "account.report":
             return await self._find_report(delivery)
+        if delivery.operation == REPORT_OPERATION:
+            company_id = await self._failure_company(failure_report(delivery, SYSTEM))
+            return await self._find_comment(company_id, _report_marker(delivery.message_id))
         if delivery.operation != "order.create":
             return None
         found = await self.call(
@@ -256,7 +268,10 @@ class Bitrix24Adapter:
         history; the other pages are read only to be sure it is absent.
         """
         company_id = await self._company_id(delivery)
-        marker = _report_marker(delivery.message_id)
+        return await self._find_comment(company_id, _report_marker(delivery.message_id))
+
+    async def _find_comment(self, company_id: int, marker: str) -> Receipt | None:
+        """The company's comment that carries ``marker``, if any."""
         start = 0
         while True:
             page = await self._company_comments(company_id, start)
@@ -266,6 +281,22 @@ class Bitrix24Adapter:
             if len(page) < PAGE_SIZE:
                 return None
             start += PAGE_SIZE
+
+    async def _report_failure(self, delivery: Delivery) -> Receipt:
+        """Comment a failure report on the customer's company (not repeatable: marked)."""
+        report = failure_report(delivery, SYSTEM)
+        fields = {
+            "ENTITY_ID": await self._failure_company(report),
+            "ENTITY_TYPE": "company",
+            "COMMENT": f"{report.text()} {_report_marker(delivery.message_id)}",
+        }
+        added = await self.call("crm.timeline.comment.add", {"fields": fields})
+        return _comment_receipt(_entity_id(added, "comment", idempotent=False))
+
+    async def _failure_company(self, report: FailureReport) -> int:
+        """The company a failure report is about: the CRM's id if known, else by the customer."""
+        sent = _sent_company_id({"crm_id": report.crm_id})
+        return sent if sent is not None else await self._company_of(report.customer)
 
     async def _company_comments(self, company_id: int, start: int) -> list[dict[str, Any]]:
         """One page of the company's timeline comments, newest first."""

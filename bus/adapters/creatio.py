@@ -22,6 +22,11 @@ PATCH of the whole text, so repeating it is harmless and there is nothing to loo
 account by the CRM's ``settings.crm_id``, which must be a GUID, else by the ERP key as its
 ``Code``.
 
+``failure.report`` adds to the account's ``Notes`` (the CRM's ``crm_id`` when the report carries
+it, else by ``Code``) that a step of its order or account waits for an operator
+(:class:`schemas.notices.FailureReport`: which, which step, why, which message). It is added after
+what the notes say, ending with ``(bus message <id>)``: a repeat that finds it there adds nothing.
+
 ``order.read`` (after Creatio's order-changed process called the bus) reads an order and its rows
 in the bus's order form, for the storefront. Only orders the bus created are read: their ``Id`` is
 the one derived from the message id their ``Comment`` names (a marker a copied order or a
@@ -45,6 +50,7 @@ from bus.adapters.accounts import CRM_SETTINGS, account_outcome, account_setting
 from bus.adapters.base import Delivery, EntityState, Receipt
 from bus.adapters.creatio_sync import OPERATIONS as SYNC_OPERATIONS
 from bus.adapters.creatio_sync import OrderSync
+from bus.adapters.failures import REPORT_OPERATION, failure_report
 from bus.adapters.http import (
     json_object,
     malformed,
@@ -127,6 +133,8 @@ class CreatioAdapter:
             return await self._report(delivery)
         if delivery.operation == "account.read":
             return await self._read_account(delivery)
+        if delivery.operation == REPORT_OPERATION:
+            return await self._report_failure(delivery)
         if delivery.operation == "order.read":
             return await self._read_order(str(delivery.payload["order_id"]))
         if delivery.operation in SYNC_OPERATIONS:
@@ -205,6 +213,30 @@ class CreatioAdapter:
         response = await self._request("PATCH", f"/Account({account_id})", json={"Notes": notes})
         raise_for_status(response, SYSTEM, odata_error)
         return Receipt(str(account_id), details={"crm_notes": notes})
+
+    async def _report_failure(self, delivery: Delivery) -> Receipt:
+        """Add a failure report to the account's notes, once (a GET, then a PATCH if absent)."""
+        report = failure_report(delivery, SYSTEM)
+        account_id = (
+            _guid(report.crm_id, "account")
+            if report.crm_id
+            else await self._account_id(report.customer)
+        )
+        response = await self._request(
+            "GET", f"/Account({account_id})", params={"$select": "Notes"}
+        )
+        if response.status_code == 404:
+            raise PermanentError(f"{SYSTEM} has no account {account_id}", http_status=404)
+        raise_for_status(response, SYSTEM, odata_error)
+        notes = str(json_object(response, SYSTEM, idempotent=True).get("Notes") or "")
+        note = f"{report.text()} (bus message {delivery.message_id})"
+        if note not in notes:  # else an earlier attempt added it
+            written = f"{notes}\n\n{note}" if notes else note
+            patched = await self._request(
+                "PATCH", f"/Account({account_id})", json={"Notes": written}
+            )
+            raise_for_status(patched, SYSTEM, odata_error)
+        return Receipt(account_id, details={"crm_note": note})
 
     async def _account_of(self, delivery: Delivery) -> str:
         """The ``Id`` of the delivery's account: the CRM's ``crm_id``, else by its ``Code``."""

@@ -2,7 +2,9 @@
 
 ``mail.send`` takes ``{to, subject, text, html?}``; ``mail.set_password_link`` composes the new
 customer's mail from ``account.create`` and the storefront's link; ``mail.order_waiting`` tells
-the customer's manager that a new order waits. Each message's ``Message-ID`` is
+the customer's manager that a new order waits; ``mail.failure_report`` tells the manager that a
+step of the customer's order or account waits for an operator (which, at which step, why, the
+message id: :class:`schemas.notices.FailureReport`). Each message's ``Message-ID`` is
 derived from the bus's message id, so a receiving system can recognise a repeat. SMTP has no way
 to ask whether a message arrived: after a connection lost during ``DATA`` the outcome is unknown,
 and a replay may send the mail twice (with the same ``Message-ID``).
@@ -10,7 +12,8 @@ and a replay may send the mail twice (with the same ``Message-ID``).
 A mail that has nobody to go to is not sent, and its step is done saying why (``skipped`` in its
 result) rather than failing, which would hold the messages after it (an order's status changes):
 the set-password link of a user that already had one (a re-provisioned account updates its user,
-which keeps its password), and the manager's mail of an order of a customer without a manager.
+which keeps its password), and the manager's mail of an order of a customer without a manager,
+or of a failure report about such a customer.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import aiosmtplib
 
 from bus.adapters.accounts import UPDATED, USER_OUTCOME, account_settings
 from bus.adapters.base import Delivery, EntityState, Receipt
+from bus.adapters.failures import failure_report
 from bus.adapters.orders import erp_number, erp_receipt, how_delivered
 from bus.errors import PermanentError, TransientError, UnknownOutcome
 from bus.settings import MailSettings
@@ -168,6 +172,33 @@ def order_waiting_mail(delivery: Delivery) -> dict[str, Any]:
     return {"to": [manager["email"]], "subject": subject, "text": text}
 
 
+def failure_report_mail(delivery: Delivery) -> dict[str, Any]:
+    """The manager's mail that a step of the customer's order or account waits for an
+    operator: which, at which step, why, and the message to look at.
+    """
+    report = failure_report(delivery, SYSTEM)
+    if report.manager is None:
+        raise NothingToSend(f"no manager mailed about {report.what()}: {report.no_manager}")
+    text = "\n".join(
+        [
+            f"Hello, {report.manager.name or 'colleague'}!",
+            "",
+            report.text(),
+            "",
+            f"Customer: {report.customer}",
+            *([f"Order: {report.order_id}"] if report.order_id else []),
+            f"Step: {report.operation} at {report.target}",
+            f"Reason: {report.reason or 'none given'}",
+            f"Message: {report.step}",
+            "",
+        ]
+    )
+    waits = "failed" if report.status == "failed" else "waits for an operator"
+    what = report.what()
+    subject = f"{what[0].upper()}{what[1:]} {waits} at {report.operation}"
+    return {"to": [report.manager.email], "subject": subject, "text": text}
+
+
 def _order_lines(delivery: Delivery) -> list[str]:
     """The order's lines for the manager: as the ERP priced them, or as ordered without its
     receipt (an order journaled before receipts were typed)."""
@@ -193,6 +224,7 @@ COMPOSERS: dict[str, Callable[[Delivery], dict[str, Any]]] = {
     "mail.send": lambda delivery: delivery.payload,
     "mail.set_password_link": set_password_mail,
     "mail.order_waiting": order_waiting_mail,
+    "mail.failure_report": failure_report_mail,
 }
 
 

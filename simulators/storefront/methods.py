@@ -144,11 +144,17 @@ def document_deliver(ctx: MethodContext, params: DocumentDeliver) -> Json:
 
 
 def message_status(ctx: MethodContext, params: MessageStatus) -> Json:
-    """Note that a message of the storefront's waits for an operator; an order it names that the
-    storefront knows shows the failure (the call itself is kept in the call record)."""
+    """Note a status change of a message of the storefront's (the call itself is kept in the
+    call record). An order it names that the storefront knows shows a failure until the failed
+    step moves on (delivered, replayed or cancelled) and the ERP's number once it is told."""
     order = ctx.store.orders.get(params.order_id or "")
     if order is not None:
-        order.failure = {"status": params.status, "reason": params.reason, "step": params.step}
+        if params.status in ("failed", "unknown_outcome"):
+            order.failure = {"status": params.status, "reason": params.reason, "step": params.step}
+        elif order.failure is not None and order.failure["step"] == params.step:
+            order.failure = None
+        if params.erp_number:
+            order.erp_number_told = params.erp_number
     return {"message_id": params.about, "noted": True}
 
 

@@ -270,11 +270,14 @@ class RequestUpdate(MethodParams):
 
 
 class MessageStatus(MethodParams):
-    """``message.status``: one of the storefront's messages waits for an operator.
+    """``message.status``: one of the storefront's messages changed its status.
 
     ``about`` is the message the storefront was given when it called the bus; ``step`` the
-    message that failed (the same, or a later step of its route: the CRM order after the ERP's);
-    ``reason`` what the target or the bus said.
+    message whose status changed (the same, or a later step of its route: the CRM order after
+    the ERP's); ``status`` its new status: ``delivered`` (with the ERP's ``erp_number`` once the
+    route made one), ``failed`` or ``unknown_outcome`` (waiting for an operator, ``reason`` what
+    the target or the bus said), or what an operator's ``action`` (replay, release, cancel) left
+    it in, ``reason`` the operator's.
     """
 
     about: MessageId
@@ -282,6 +285,8 @@ class MessageStatus(MethodParams):
     method: Key
     target: Key
     operation: Key
-    status: Literal["failed", "unknown_outcome"]
-    reason: Annotated[str, StringConstraints(max_length=4000)]
+    status: Literal["delivered", "failed", "unknown_outcome", "accepted", "blocked", "cancelled"]
+    reason: Annotated[str, StringConstraints(max_length=4000)] = ""
     order_id: Key | None = None
+    erp_number: Key | None = None
+    action: Literal["replay", "release", "cancel"] | None = None

@@ -77,6 +77,8 @@ class Order:
     merge_rejected: str | None = None
     #: the bus's word that the order waits for an operator (``message.status``), if it did
     failure: Json | None = None
+    #: the ERP's number the bus told with a delivered step (``message.status``), if it did
+    erp_number_told: str | None = None
 
     @property
     def version(self) -> int:
@@ -110,6 +112,7 @@ class Order:
             "merged_from": copy.deepcopy(self.merged_from),
             "merge_rejected": self.merge_rejected,
             "failure": copy.deepcopy(self.failure),
+            "erp_number_told": self.erp_number_told,
             "history": copy.deepcopy(self.versions),
         }
 
