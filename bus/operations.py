@@ -16,10 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bus.db import reading, writing
 from bus.errors import CallError
 from bus.journal import operator
+from bus.journal.notices import tell_operator_action
 from bus.journal.queries import MessageFilter, get_message, list_messages
 from bus.journal.tables import Status
 from bus.queues.broker import build_broker, enqueue
 from bus.settings import Settings
+from schemas.notices import OperatorAction
 
 
 @dataclass(frozen=True)
@@ -65,10 +67,12 @@ async def replay(
 
     async def replay_one(conn: AsyncConnection, message_id: str) -> ActionResult:
         status = await operator.replay(conn, message_id, actor=actor, reason=reason)
+        told.extend(await _tell(settings, conn, message_id, "replay", reason))
         return ActionResult(message_id, True, status=status.value)
 
+    told: list[str] = []
     results = await _each(engine, message_ids, replay_one)
-    _wake(settings, [r.message_id for r in results if r.status == Status.ACCEPTED.value])
+    _wake(settings, [r.message_id for r in results if r.status == Status.ACCEPTED.value] + told)
     return results
 
 
@@ -79,10 +83,12 @@ async def release(
 
     async def release_one(conn: AsyncConnection, message_id: str) -> ActionResult:
         await operator.release(conn, message_id, actor=actor, reason=reason)
+        told.extend(await _tell(settings, conn, message_id, "release", reason))
         return ActionResult(message_id, True, status=Status.ACCEPTED.value)
 
+    told: list[str] = []
     results = await _each(engine, message_ids, release_one)
-    _wake(settings, [r.message_id for r in results if r.ok])
+    _wake(settings, [r.message_id for r in results if r.ok] + told)
     return results
 
 
@@ -95,6 +101,7 @@ async def cancel(
     async def cancel_one(conn: AsyncConnection, message_id: str) -> ActionResult:
         next_id = await operator.cancel(conn, message_id, actor=actor, reason=reason)
         promoted.extend([next_id] if next_id else [])
+        promoted.extend(await _tell(settings, conn, message_id, "cancel", reason))
         return ActionResult(message_id, True, status=Status.CANCELLED.value)
 
     results = await _each(engine, message_ids, cancel_one)
@@ -116,6 +123,15 @@ async def _each(
         except CallError as exc:
             results.append(ActionResult(message_id, False, error=_reason(exc)))
     return results
+
+
+async def _tell(
+    settings: Settings, conn: AsyncConnection, message_id: str, action: OperatorAction, reason: str
+) -> list[str]:
+    """Tell the storefront of the action, in its transaction, unless it hears of nothing."""
+    if settings.storefront.notify == "none":
+        return []
+    return await tell_operator_action(conn, message_id, action, reason)
 
 
 def _wake(settings: Settings, message_ids: list[str]) -> None:

@@ -232,9 +232,13 @@ class StorefrontSettings(TargetSettings):
 
     url: str = "http://127.0.0.1:7052/rpc"
     token: SecretStr = SecretStr("dev-storefront-inbound")
-    notify_failures: bool = Field(
-        default=True,
-        description="tell the storefront (message.status) when one of its messages fails for good",
+    notify: Literal["none", "failures", "all"] = Field(
+        default="failures",
+        description=(
+            "which status changes of its messages the storefront hears (message.status):"
+            " failures (a step failed or waits for an operator, and operators' actions), all"
+            " (every delivered step too: one more storefront call per step), or none"
+        ),
     )
 
 

@@ -1,46 +1,187 @@
-"""Telling the storefront that one of its messages waits for an operator.
+"""The commands that tell people of a message's status: the storefront, the manager, the CRM.
 
 A message that fails for good (a permanent refusal, retries exhausted, or an unknown outcome with
 no attempt left) would otherwise be silent: the storefront shows the order as sent, and only an
-operator listing failures would notice. The worker journals a ``message.status`` notice for the
-storefront in the transaction that finishes the failed message, so the notice is delivered like
-any message (retried, never lost) and exists exactly when the failure does.
+operator listing failures would notice. The worker journals these commands in the transaction
+that finishes the message (:class:`bus.journal.delivery.Finish`'s ``follow_ups``), so a notice
+is delivered like any message (retried, never lost) and exists exactly when its change does:
+
+- :func:`status_notice`: the storefront's ``message.status``
+  (:class:`schemas.notices.StatusNotice`). Every notice about one storefront message shares the
+  ordering key ``status:<about>``, so a later change never overtakes an earlier one on the way to
+  the storefront. An operator's replay, release or cancel is told too
+  (:func:`tell_operator_action`, in the action's transaction).
+- :func:`failure_reports`: ``failure.report`` (:class:`schemas.notices.FailureReport`) to the
+  mail system (the customer's manager) and to the CRM (a note on the customer), two messages
+  without a key: one system being down does not hold the other's.
+
+Each command's idempotency key is derived from the change it tells (the message and its attempt
+number, or the operator's action), so a finish that is journaled again journals no second notice.
+A notice is never about a notice (:func:`is_notice`): its own failure begets nothing.
 """
 
 from __future__ import annotations
 
-from bus.journal.accept import Command
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bus.journal.accept import Accepted, Command, accept_batch
 from bus.journal.delivery import Claim, Finish
+from bus.journal.tables import Status, messages, operator_actions
+from schemas.notices import FailureReport, NoticeStatus, OperatorAction, StatusNotice
 
-#: The method (and the storefront operation) of a notice.
+#: The method (and the storefront operation) of a status notice.
 NOTICE_METHOD = "message.status"
+#: The method (and the mail and CRM operation) of a failure report.
+REPORT_METHOD = "failure.report"
+#: The mail operation that tells the manager.
+MAIL_OPERATION = "mail.failure_report"
+#: Who journals notices: the bus itself, not the caller of the message they are about.
+SOURCE = "bus"
+#: Each status a notice can report, as the notice says it.
+_TOLD: dict[Status, NoticeStatus] = {
+    Status.DELIVERED: "delivered",
+    Status.FAILED: "failed",
+    Status.UNKNOWN_OUTCOME: "unknown_outcome",
+    Status.ACCEPTED: "accepted",
+    Status.BLOCKED: "blocked",
+    Status.CANCELLED: "cancelled",
+}
 
 
-def failure_notice(claimed: Claim, outcome: Finish) -> Command:
-    """The notice of ``claimed`` ending in ``outcome`` (which waits for an operator).
+def is_notice(method: str) -> bool:
+    """Whether ``method`` is one of the bus's own notices (which are never told about)."""
+    return method in (NOTICE_METHOD, REPORT_METHOD)
 
-    It names the message the storefront was given (the route's first step) and the step that
-    failed, so the storefront can show which system refused what. Keyed by the failed attempt: a
-    replayed message that fails again is told again.
-    """
-    payload = {
-        "about": claimed.parent_id or claimed.message_id,
-        "step": claimed.message_id,
+
+def about(claimed: Claim) -> str:
+    """The message the caller was given: the route's first step."""
+    return claimed.parent_id or claimed.message_id
+
+
+def notice_of(step: Mapping[str, Any], status: Status, **fields: Any) -> StatusNotice:
+    """The notice that ``step`` (a message's row: ``id``, ``parent_id``, ``method``, ``target``,
+    ``operation``, ``payload``) is now in ``status``."""
+    order_id = (step["payload"] or {}).get("order_id")
+    return StatusNotice(
+        about=step["parent_id"] or step["id"],
+        step=step["id"],
+        method=step["method"],
+        target=step["target"],
+        operation=step["operation"],
+        status=_TOLD[status],
+        order_id=order_id if isinstance(order_id, str) else None,
+        **fields,
+    )
+
+
+def step_notice(claimed: Claim, status: Status, **fields: Any) -> StatusNotice:
+    """The notice that ``claimed`` (a step of a storefront message) is now in ``status``."""
+    step = {
+        "id": claimed.message_id,
+        "parent_id": claimed.parent_id,
         "method": claimed.method,
         "target": claimed.target,
         "operation": claimed.operation,
-        "status": outcome.status.value,
-        "reason": outcome.error or "",
+        "payload": claimed.payload,
     }
-    order_id = claimed.payload.get("order_id")
-    if isinstance(order_id, str):
-        payload["order_id"] = order_id
+    return notice_of(step, status, **fields)
+
+
+def failure_notice(claimed: Claim, outcome: Finish) -> Command:
+    """The storefront's notice that ``claimed`` ended in ``outcome`` (which waits for an
+    operator): which step failed, and what its target or the bus said."""
+    notice = step_notice(claimed, outcome.status, reason=outcome.error or "")
+    return status_notice(notice, str(claimed.attempt))
+
+
+def delivered_notice(claimed: Claim, erp_number: str | None, skipped: str | None) -> Command:
+    """The storefront's notice that ``claimed`` was delivered (or skipped, saying why), with
+    the ERP's order number when the route made one."""
+    notice = step_notice(
+        claimed,
+        Status.DELIVERED,
+        erp_number=erp_number,
+        reason=f"skipped: {skipped}" if skipped else "",
+    )
+    return status_notice(notice, str(claimed.attempt))
+
+
+def status_notice(notice: StatusNotice, change: str) -> Command:
+    """The ``message.status`` command telling ``notice`` to the storefront, journaled as the
+    child of the step it is about.
+
+    Parameters:
+        change: names the change uniquely among the changes of ``notice.step`` (its attempt
+            number, or the operator's action): the command's idempotency key.
+    """
     return Command(
         method=NOTICE_METHOD,
-        source="bus",
+        source=SOURCE,
         target="storefront",
         operation=NOTICE_METHOD,
-        payload=payload,
-        idempotency_key=f"notice:{claimed.message_id}:{claimed.attempt}",
-        parent_id=claimed.message_id,
+        payload=notice.as_payload(),
+        idempotency_key=f"notice:{notice.step}:{change}",
+        ordering_key=f"status:{notice.about}",
+        parent_id=notice.step,
     )
+
+
+def failure_reports(
+    report: FailureReport, attempt: int, *, mail: str, crm: str
+) -> tuple[Command, ...]:
+    """``report`` to the manager (through the ``mail`` system) and to the ``crm``.
+
+    Keyed by the failed attempt, as the storefront's notice is: a replayed message that fails
+    again is reported again.
+    """
+    return tuple(
+        Command(
+            method=REPORT_METHOD,
+            source=SOURCE,
+            target=target,
+            operation=operation,
+            payload=report.as_payload(),
+            idempotency_key=f"report:{report.step}:{attempt}:{target}",
+            parent_id=report.step,
+        )
+        for target, operation in ((mail, MAIL_OPERATION), (crm, REPORT_METHOD))
+    )
+
+
+async def tell_operator_action(
+    conn: AsyncConnection, message_id: str, action: OperatorAction, reason: str
+) -> list[str]:
+    """Journal the storefront's notice of an operator's ``action`` on ``message_id``, in the
+    action's transaction (after it); the notice's id when it may run now.
+
+    Only a message of the storefront's is told (and never a notice). The idempotency key counts
+    the message's operator actions, so each action is told once.
+    """
+    row = (
+        await conn.execute(
+            select(
+                messages.c.id,
+                messages.c.parent_id,
+                messages.c.method,
+                messages.c.target,
+                messages.c.operation,
+                messages.c.payload,
+                messages.c.source,
+                messages.c.status,
+            ).where(messages.c.id == message_id)
+        )
+    ).first()
+    if row is None or row.source != "storefront" or is_notice(row.method):
+        return []
+    count = await conn.scalar(
+        select(func.count())
+        .select_from(operator_actions)
+        .where(operator_actions.c.message_id == message_id)
+    )
+    notice = notice_of(dict(row._mapping), Status(row.status), action=action, reason=reason)
+    [outcome] = await accept_batch(conn, [status_notice(notice, f"{action}:{count}")])
+    return list(outcome.runnable) if isinstance(outcome, Accepted) else []

@@ -30,9 +30,9 @@ from bus.journal.circuits import Admission
 from bus.journal.delivery import AttemptRecord, Claim, Finish, claim, finish, step_input
 from bus.journal.entity_states import known, remember
 from bus.journal.ids import utcnow
-from bus.journal.notices import NOTICE_METHOD, failure_notice
 from bus.journal.tables import Status
 from bus.queues.breaker import Breakers
+from bus.queues.notify import Notifier
 from bus.queues.retry import after_failure
 from bus.settings import Settings
 
@@ -61,6 +61,7 @@ class Deliverer:
         self._send = send
         self._lease = dt.timedelta(seconds=settings.queue.lease)
         self._breakers = Breakers(settings, engine)
+        self._notifier = Notifier(settings, engine)
 
     async def deliver(self, message_id: str) -> Status | None:
         """Make one attempt at ``message_id``; the status it leaves, or ``None`` if not claimed."""
@@ -81,8 +82,9 @@ class Deliverer:
         outcome, kind, error = await self._attempt(claimed, previous)
         wake = await self._observe_health(claimed.target, admission, kind, error)
         record = _record(started_at, started, kind, error, exchanges)
-        if outcome.waits_for_operator and self._tells_storefront(claimed):
-            outcome = dataclasses.replace(outcome, follow_ups=(failure_notice(claimed, outcome),))
+        notices = await self._notifier.follow_ups(claimed, outcome, previous)
+        if notices:  # journaled only if the finish applies: never lost, never doubled
+            outcome = dataclasses.replace(outcome, follow_ups=notices)
         wake += await finish(self._engine, claimed, record, outcome)
         if wake:
             await self._send(wake, None)
@@ -90,15 +92,6 @@ class Deliverer:
             delay = outcome.next_attempt_at - utcnow()
             await self._send([message_id], max(0, int(delay.total_seconds() * 1000)))
         return outcome.status
-
-    def _tells_storefront(self, claimed: Claim) -> bool:
-        """Whether the storefront hears of this message's failure: it sent the command, and the
-        message is not itself such a notice (whose failure would only beget another)."""
-        return (
-            self._settings.storefront.notify_failures
-            and claimed.source == "storefront"
-            and claimed.method != NOTICE_METHOD
-        )
 
     async def _step_input(self, claimed: Claim) -> dict[str, Any] | None:
         """The result of the chain's step before this one; ``None`` for a first step."""
