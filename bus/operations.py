@@ -2,7 +2,9 @@
 
 The CLI is a thin shell over these functions. Each action runs in its own transaction per message
 and is recorded with who did it and why; wake-ups are enqueued after the commit (with the embedded
-queue, which lives inside ``bus serve``, the sweeper picks replayed messages up instead).
+queue, which lives inside ``bus serve``, the sweeper picks replayed messages up instead). An
+action on a message of the storefront's is told to it in the action's transaction
+(:func:`bus.journal.notices.tell_operator_action`), unless ``[storefront] notify = "none"``.
 """
 
 from __future__ import annotations

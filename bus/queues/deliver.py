@@ -7,7 +7,10 @@ states are remembered so that the bus's own writes coming back as events are not
 The claim is the idempotency gate (a duplicate wake-up claims nothing and returns). An attempt that
 follows one that may have landed first asks the target whether the effect is there (``lookup``),
 so a repeated delivery never creates a second order. The finish and the attempt record commit
-together; wake-ups (the next message of the key, a scheduled retry) are enqueued after the commit.
+together, with the notices the finish tells (a failure to the storefront, the manager and the
+CRM; with ``[storefront] notify = "all"`` a delivery too: :mod:`bus.queues.notify`), journaled
+only if the finish applies; wake-ups (the next message of the key, a scheduled retry, the
+notices) are enqueued after the commit.
 """
 
 from __future__ import annotations
