@@ -95,6 +95,14 @@ def _merge_key(params: Mapping[str, Any]) -> str | None:
 
 #: The flow that carries the ERP's status changes to the CRM (bus.settings.OwnershipSettings).
 _STATUS_TO_CRM = "erp_status_to_crm"
+#: The flow that carries the CRM's cancellation of an order to the ERP.
+_CANCEL_TO_ERP = "crm_cancel_to_erp"
+#: After a CRM's change of an order reached the storefront: an order the CRM cancelled is
+#: cancelled in the ERP (the journal finds its ERP order, and skips the ERP for any other change).
+_CANCEL_IN_ERP = (
+    Step("journal", "order.locate_cancelled", when=_CANCEL_TO_ERP),
+    Step("erp", "order.cancel", when=_CANCEL_TO_ERP),
+)
 
 #: A request of a customer that the ERP registers now and decides on later.
 _CUSTOMER_REQUEST = Route(
@@ -192,17 +200,25 @@ ROUTES: dict[str, Route] = {
     # and nothing later depends on it: no key.
     "order.merge": Route(steps=(Step("storefront", "order.merge"),), ordering_key=_merge_key),
     # Creatio's business process reports a saved order: read it, then bring the storefront's
-    # order up to date (skipped when it shows what the bus itself last wrote or forwarded).
+    # order up to date (skipped when it shows what the bus itself last wrote or forwarded), and
+    # an order cancelled in Creatio is cancelled in the ERP ([ownership] crm_cancel_to_erp).
     # Keyed by the Creatio order, the only id the event carries: its changes land in order.
+    # The ERP's cancellation follows in this key too (the order's own ERP and CRM steps made
+    # what it reads, so they are done), not in the order's: an ERP status change of the same
+    # order may pass it (the README's ordering keys say so).
     "creatio.order_changed": Route(
-        steps=(Step("crm", "order.read"), Step("storefront", "order.update")),
+        steps=(Step("crm", "order.read"), Step("storefront", "order.update"), *_CANCEL_IN_ERP),
         ordering_key="creatio-order:{order_id}",
     ),
     # An outbound Bitrix24 event about a deal: read the deal, then bring the storefront's order
-    # up to date (skipped when the deal shows what the bus itself last wrote or forwarded).
+    # up to date (skipped when the deal shows what the bus itself last wrote or forwarded), and
+    # a lost deal's order is cancelled in the ERP ([ownership] crm_cancel_to_erp).
     # Keyed by the deal, the only id the event carries: its changes land in order.
+    # The ERP's cancellation follows in this key too (the order's own ERP and CRM steps made
+    # what it reads, so they are done), not in the order's: an ERP status change of the same
+    # order may pass it (the README's ordering keys say so).
     "bitrix24.deal_changed": Route(
-        steps=(Step("crm", "deal.read"), Step("storefront", "order.update")),
+        steps=(Step("crm", "deal.read"), Step("storefront", "order.update"), *_CANCEL_IN_ERP),
         ordering_key="bitrix24-deal:{deal_id}",
     ),
 }

@@ -414,6 +414,11 @@ class OwnershipSettings(_Model):
         description="the ERP's status changes (order.status_changed) also set the status of the"
         " order's CRM deal or order (bitrix24.stages, creatio.order_statuses)",
     )
+    crm_cancel_to_erp: bool = Field(
+        default=True,
+        description="an order the CRM cancelled (a Bitrix24 deal lost, a Creatio order"
+        " cancelled) is cancelled in the ERP: NAV deletes the sales order, 1C marks it deleted",
+    )
 
     def enabled(self, flow: str | None) -> bool:
         """Whether the flow named ``flow`` (a field of this section) is carried; ``None``:

@@ -26,6 +26,8 @@ class OrderReferences(StepFact):
         made_by: the message that made the order known (``order.submit`` or ``order.merge``).
         erp_number: the ERP's number of the order (``None``: the ERP holds no order of it, as
             for a pick-up order that went to the CRM only, or its ERP step is not delivered).
+        erp_key: the ERP's own key of the order where it is not the number (1C's ``Ref_Key``);
+            else the number.
         crm_reference: the CRM's id of the order (a Bitrix24 deal's ``ID``, a Creatio
             ``Order.Id``); ``None``: the CRM has no order of it.
     """
@@ -36,6 +38,7 @@ class OrderReferences(StepFact):
     order_id: Reference
     made_by: Reference
     erp_number: Reference | None = None
+    erp_key: Reference | None = None
     crm_reference: Reference | None = None
 
     def as_fact(self) -> dict[str, Any]:

@@ -7,6 +7,10 @@ the journal knows which ERP order and which CRM deal or order the order's own st
 order's ordering key, so the order's steps have finished when it reads them. An order without a
 CRM deal or order (its CRM step was cancelled, or its route has none) skips the steps after it,
 saying so: there is nothing there to change.
+
+``order.locate_cancelled`` does the same for the ERP's step after a CRM change event: the order
+(as the CRM's order was read) is found, and unless the CRM cancelled it and it has an ERP order,
+the ERP's step is skipped, saying why; nothing asks the ERP about any other change.
 """
 
 from __future__ import annotations
@@ -18,8 +22,13 @@ from bus.errors import PermanentError
 from schemas.order_sync import OrderReferences
 
 SYSTEM = "journal"
+#: Where the order is, for the CRM steps after it (skipped without a CRM order).
+LOCATE = "order.locate"
+#: Where the order the CRM cancelled is, for the ERP step after it (skipped for any other
+#: change of the order, and without an ERP order).
+LOCATE_CANCELLED = "order.locate_cancelled"
 #: The operations of the journal.
-OPERATIONS = frozenset({"order.locate"})
+OPERATIONS = frozenset({LOCATE, LOCATE_CANCELLED})
 
 
 class OrderBook(Protocol):
@@ -44,11 +53,14 @@ class JournalAdapter:
         """Find the order's references (see the module docstring)."""
         if delivery.operation not in OPERATIONS:
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
-        order_id = str(delivery.payload["order_id"])
+        order_id = _order_id(delivery)
         found = await self._book.references(order_id)
         if found is None:
-            # Accepted only for a known order (bus.handlers.commands): a journal pruned of it.
+            # Accepted only for a known order (bus.handlers.commands), or read from an order
+            # the bus created in the CRM: a journal pruned of it.
             raise PermanentError(f"the journal has no order {order_id}")
+        if delivery.operation == LOCATE_CANCELLED:
+            return _cancelled(delivery, found)
         if found.crm_reference is None:
             return Receipt(
                 order_id,
@@ -63,3 +75,32 @@ class JournalAdapter:
 
     async def aclose(self) -> None:
         """The journal's engine belongs to the worker: nothing to release."""
+
+
+def _order_id(delivery: Delivery) -> str:
+    """The storefront's order id: as the CRM's order was read (a CRM event names only the CRM's
+    own id), else as the message names it (the ERP's status change)."""
+    read = delivery.fact("order")
+    if isinstance(read, dict) and read.get("order_id"):
+        return str(read["order_id"])
+    return str(delivery.payload["order_id"])
+
+
+def _cancelled(delivery: Delivery, found: OrderReferences) -> Receipt:
+    """The ERP order of an order the CRM cancelled; any other change skips the ERP's step."""
+    read = delivery.fact("order")
+    status = read.get("status") if isinstance(read, dict) else None
+    reference = found.erp_number or found.order_id
+    if status != "cancelled":
+        return Receipt(
+            reference,
+            details=found.as_fact(),
+            skip_next=f"order {found.order_id} is {status} in the CRM: nothing for the ERP",
+        )
+    if found.erp_number is None:
+        return Receipt(
+            reference,
+            details=found.as_fact(),
+            skip_next=f"order {found.order_id} has no ERP order to cancel",
+        )
+    return Receipt(reference, details=found.as_fact())

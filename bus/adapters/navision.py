@@ -26,6 +26,10 @@ simply asked again.
 Classic NAV page services published as OData v4 do not take deep inserts; with
 ``deep_insert = false`` the header is posted first, then each line. An attempt cut short between
 the two leaves a header with some lines: ``lookup`` finds it and posts the lines still missing.
+
+``order.cancel`` deletes the sales order of an order the CRM cancelled (NAV's way to cancel one;
+its sales setup's *Archive Orders* keeps a copy), read first for its ETag; an order gone already
+is cancelled already (:mod:`bus.adapters.erp_cancel`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,8 @@ import httpx
 from pydantic import ValidationError
 
 from bus.adapters.base import Delivery, EntityState, Receipt
+from bus.adapters.erp_cancel import OPERATION as CANCEL
+from bus.adapters.erp_cancel import cancelled, erp_order, odata_string
 from bus.adapters.http import (
     json_object,
     malformed,
@@ -107,6 +113,8 @@ class NavisionAdapter:
             return await self._document(delivery)
         if delivery.operation == "order.quote":
             return await self._quote(delivery.payload)
+        if delivery.operation == CANCEL:
+            return await self._cancel(delivery)
         if delivery.operation != "sales_order.create":
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
         body = sales_order_body(delivery.message_id, delivery.payload)
@@ -288,19 +296,44 @@ class NavisionAdapter:
         receipt = OrderReceipt.quote(SYSTEM, CURRENCY, quoted)
         return Receipt(str(order["customer"]), details=receipt.as_fact())
 
+    async def _cancel(self, delivery: Delivery) -> Receipt:
+        """Delete the sales order the CRM cancelled (NAV archives it as its setup says).
+
+        Read first, for its ETag (NAV requires ``If-Match``) and to find it gone already: a
+        repeat after a lost answer deletes nothing twice.
+        """
+        found = erp_order(delivery, SYSTEM)
+        number = found.erp_number or ""
+        path = f"/SalesOrder(Document_Type='Order',No={odata_string(number)})"
+        response = await self._raw("GET", path, params={"$select": "No"})
+        if response.status_code == 404:
+            return cancelled(found, "gone already")
+        raise_for_status(response, SYSTEM, odata_error)
+        etag = json_object(response, SYSTEM, idempotent=True).get("@odata.etag") or "*"
+        deleted = await self._raw("DELETE", path, headers={"If-Match": str(etag)})
+        if deleted.status_code == 404:
+            return cancelled(found, "gone already")
+        raise_for_status(deleted, SYSTEM, odata_error)
+        return cancelled(found, "sales order deleted")
+
     async def _request(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        idempotent = method == "GET"
-        with upstream_errors(SYSTEM, idempotent=idempotent):
-            response = await self._client.request(
+        response = await self._raw(method, path, **kwargs)
+        raise_for_status(response, SYSTEM, odata_error)
+        return json_object(response, SYSTEM, idempotent=method == "GET")
+
+    async def _raw(
+        self, method: str, path: str, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """One request to the company's OData service; its response, whatever the status."""
+        with upstream_errors(SYSTEM, idempotent=method == "GET"):
+            return await self._client.request(
                 method,
                 self._base + path,
                 auth=self._auth,
                 timeout=self._timeout,
-                headers={"Accept": "application/json"},
+                headers={"Accept": "application/json", **(headers or {})},
                 **kwargs,
             )
-        raise_for_status(response, SYSTEM, odata_error)
-        return json_object(response, SYSTEM, idempotent=idempotent)
 
 
 def sales_order_body(message_id: str, order: dict[str, Any]) -> dict[str, Any]:

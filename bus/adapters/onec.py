@@ -28,11 +28,16 @@ last six months. An order's ``delivery.address`` (free text) goes to ``Адре�
 waits as throttled. ``account.request`` registers a customer's request (a delivery address, an
 employee's account) for the ERP to decide on later. Every HTTP-service call is keyed by the
 message id, so repeating it is harmless.
+
+``order.cancel`` marks the customer order of an order the CRM cancelled for deletion
+(``DeletionMark``, which unposts it; deleting marked objects is the administrator's); an order
+marked or gone already is cancelled already (:mod:`bus.adapters.erp_cancel`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -43,6 +48,8 @@ import httpx
 from pydantic import ValidationError
 
 from bus.adapters.base import Delivery, EntityState, Receipt
+from bus.adapters.erp_cancel import OPERATION as CANCEL
+from bus.adapters.erp_cancel import cancelled, erp_order
 from bus.adapters.http import json_object, malformed, raise_for_status, retry_after, upstream_errors
 from bus.adapters.onec_items import odata_error
 from bus.adapters.onec_queries import service_error
@@ -143,6 +150,8 @@ class OnecAdapter:
             return await self._account_request(delivery)
         if delivery.operation == "order.quote":
             return await self._quote(delivery.payload)
+        if delivery.operation == CANCEL:
+            return await self._cancel(delivery)
         if delivery.operation != "sales_order.create":
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
         order = delivery.payload
@@ -460,6 +469,29 @@ class OnecAdapter:
                 raise PermanentError(f"{SYSTEM} has no {entity_set} with Code {code!r}")
             self._refs[key] = str(found[0]["Ref_Key"])
         return self._refs[key]
+
+    async def _cancel(self, delivery: Delivery) -> Receipt:
+        """Mark the customer order the CRM cancelled for deletion (1C unposts it with that).
+
+        Read first: an order marked already, or deleted, is cancelled already, so a repeat
+        after a lost answer changes nothing.
+        """
+        found = erp_order(delivery, SYSTEM)
+        try:
+            ref_key = str(uuid.UUID(found.erp_key or ""))  # it goes into the URL as a key
+        except ValueError:
+            raise PermanentError(f"{SYSTEM} order key {found.erp_key!r} is not a GUID") from None
+        path = f"/{ORDERS}(guid'{ref_key}')"
+        try:
+            order = await self._request("GET", path, params={"$select": "Ref_Key,DeletionMark"})
+        except PermanentError as refused:
+            if refused.http_status == 404:
+                return cancelled(found, "gone already")
+            raise
+        if order.get("DeletionMark"):
+            return cancelled(found, "marked for deletion already")
+        await self._request("PATCH", path, json={"DeletionMark": True})
+        return cancelled(found, "marked for deletion")
 
     async def _request(
         self, method: str, path: str, *, expect_body: bool = True, **kwargs: Any

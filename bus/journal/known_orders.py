@@ -98,6 +98,7 @@ async def order_references(
             continue  # skipped (the step before it was cancelled): nothing made there
         if row.target == erp and row.operation == ERP_ORDER:
             found.setdefault("erp_number", reference)
+            found.setdefault("erp_key", str(row.result.get("ref_key") or reference))
         if row.target == crm and row.operation == CRM_ORDER:
             found.setdefault("crm_reference", reference)
     return OrderReferences(order_id=order_id, made_by=made.message_id, **found)

@@ -3,7 +3,9 @@
 By default (``[ownership]``) the ERP owns an order's status once it was created: its status
 changes reach the storefront and the CRM (a Bitrix24 deal's stage, a Creatio order's status),
 and the CRM's change event that the bus's own update causes is its echo, not carried back to the
-storefront (where it would turn ``shipped`` into the stage's ``in_progress``).
+storefront (where it would turn ``shipped`` into the stage's ``in_progress``). An order the CRM
+cancels (a deal lost, a Creatio order cancelled) is cancelled in the ERP: NAV's sales order is
+deleted, 1C's customer order marked for deletion; any other change of the CRM's leaves the ERP.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from tests.e2e.test_systems import (
     _both_steps_delivered,
     _call,
     _creatio_order,
+    _creatio_patch,
     _deal_events_settled,
     _storefront_updates,
     _submit,
@@ -158,3 +161,95 @@ def test_an_order_without_a_crm_order_hears_the_erp_on_the_storefront_only(stack
         stack, "ops", "message.get", {"message_id": message["children"][-1]["message_id"]}
     )
     assert "has no CRM deal or order" in crm_step["result"]["skipped"]
+
+
+def _erp_order(stack: Stack, order_id: str) -> dict[str, Any] | None:
+    """The ERP's sales order of the storefront's ``order_id`` (NAV by ``Your_Reference``, 1C by
+    its comment), or ``None`` when there is none."""
+    url = stack.urls[stack.erp]
+    if stack.erp == "navision":
+        found = httpx.get(
+            f"{url}/DynamicsNAV110/ODataV4/Company('CRONUS')/SalesOrder",
+            params={"$filter": f"Your_Reference eq '{order_id}'"},
+            auth=("bus", "bus-secret"),
+        )
+    else:
+        found = httpx.get(
+            f"{url}/b2b/odata/standard.odata/Document_ЗаказКлиента",
+            params={
+                "$format": "json",
+                "$filter": f"substringof('Заказ {order_id} с сайта', Комментарий)",
+            },
+            auth=("bus", "bus-secret"),
+        )
+    orders: list[dict[str, Any]] = found.raise_for_status().json()["value"]
+    assert len(orders) <= 1, orders
+    return orders[0] if orders else None
+
+
+def _cancelled_in_erp(stack: Stack, order_id: str) -> bool:
+    """NAV: the sales order is gone; 1C: marked for deletion, and so unposted."""
+    order = _erp_order(stack, order_id)
+    if stack.erp == "navision":
+        return order is None
+    return order is not None and order["DeletionMark"] is True and order["Posted"] is False
+
+
+def _crm_edit(stack: Stack, order_id: str, cancel: bool) -> None:
+    """A manager's save in the CRM: the deal lost (or moved on), the order cancelled (or in
+    progress)."""
+    url = stack.urls[stack.crm]
+    if stack.crm == "creatio":
+        order, _ = _creatio_order(url, order_id)
+        status = seed_id("OrderStatus:Canceled" if cancel else "OrderStatus:InProgress")
+        _creatio_patch(url, f"Order({order['Id']})", {"StatusId": status})
+        return
+    deal, _ = _bitrix24_deal(url, order_id)
+    edit = {"id": int(deal["ID"]), "fields": {"STAGE_ID": "LOSE" if cancel else "EXECUTING"}}
+    httpx.post(f"{url}/_control/bitrix24/edit_deal", json=edit).raise_for_status()
+
+
+def _last_event(stack: Stack) -> dict[str, Any]:
+    """The CRM's latest change event, with its steps, once every event is finished."""
+    _settled_events(stack)
+    listed = stack.run_cli("messages", "list", "--method", EVENTS[stack.crm], "--json")
+    # Newest first; a route's later steps are listed too, with its method: the first step's.
+    newest = next(m for m in json.loads(listed.stdout) if m["parent_id"] is None)
+    event: dict[str, Any] = _call(stack, "ops", "message.get", {"message_id": newest["id"]})
+    return event
+
+
+def test_an_order_the_crm_cancels_is_cancelled_in_the_erp(stack: Stack) -> None:
+    message_id, order = _submit(stack)
+    _both_steps_delivered(stack, message_id)
+    before = _settled_events(stack)
+
+    # A manager's other change reaches the storefront, and the ERP is not asked.
+    _crm_edit(stack, order["order_id"], cancel=False)
+    wait_until(lambda: _settled_events(stack) > before, stack, 30, "the edit's event")
+    edited = _last_event(stack)
+    assert [c["operation"] for c in edited["children"]] == [
+        "order.update",
+        "order.locate_cancelled",
+        "order.cancel",
+    ]
+    erp_step = _call(
+        stack, "ops", "message.get", {"message_id": edited["children"][-1]["message_id"]}
+    )
+    assert "nothing for the ERP" in erp_step["result"]["skipped"]
+    assert not _cancelled_in_erp(stack, order["order_id"])
+    assert _erp_order(stack, order["order_id"]) is not None
+
+    # The deal is lost, the order cancelled: the ERP's order is cancelled too, once.
+    seen = _settled_events(stack)
+    _crm_edit(stack, order["order_id"], cancel=True)
+    wait_until(lambda: _settled_events(stack) > seen, stack, 30, "the cancellation's event")
+    wait_until(lambda: _cancelled_in_erp(stack, order["order_id"]), stack, 30, "the ERP's cancel")
+    lost = _last_event(stack)
+    erp_step = _call(
+        stack, "ops", "message.get", {"message_id": lost["children"][-1]["message_id"]}
+    )
+    assert erp_step["status"] == "delivered"
+    assert erp_step["result"]["erp_cancelled"] in ("sales order deleted", "marked for deletion")
+    updates = _storefront_updates(stack.urls["storefront"], order["order_id"])
+    assert updates[-1]["params"]["status"] == "cancelled"
