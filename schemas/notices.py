@@ -16,9 +16,20 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
-Text = Annotated[str, StringConstraints(max_length=4000)]
+#: The longest reason a notice carries; a longer one (a system's whole error page) is cut.
+MAX_REASON = 4000
+
+
+def _clip(value: Any) -> Any:
+    """A reason cut to :data:`MAX_REASON` characters: a notice is never refused for its length."""
+    if isinstance(value, str) and len(value) > MAX_REASON:
+        return value[: MAX_REASON - 1] + "…"
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_clip), StringConstraints(max_length=MAX_REASON)]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 #: The status a notice reports: the message's new status.

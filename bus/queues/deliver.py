@@ -29,6 +29,7 @@ from bus.adapters import Adapter, Delivery, EntityState, Receipt
 from bus.adapters.recording import ExchangeLog, start_log
 from bus.db import autocommit, reading, writing
 from bus.errors import DeliveryError, PermanentError, TransientError, UnknownOutcome
+from bus.journal.accept import Command
 from bus.journal.circuits import Admission
 from bus.journal.delivery import AttemptRecord, Claim, Finish, claim, finish, step_input
 from bus.journal.entity_states import known, remember
@@ -85,7 +86,7 @@ class Deliverer:
         outcome, kind, error = await self._attempt(claimed, previous)
         wake = await self._observe_health(claimed.target, admission, kind, error)
         record = _record(started_at, started, kind, error, exchanges)
-        notices = await self._notifier.follow_ups(claimed, outcome, previous)
+        notices = await self._notices(claimed, outcome, previous)
         if notices:  # journaled only if the finish applies: never lost, never doubled
             outcome = dataclasses.replace(outcome, follow_ups=notices)
         wake += await finish(self._engine, claimed, record, outcome)
@@ -95,6 +96,17 @@ class Deliverer:
             delay = outcome.next_attempt_at - utcnow()
             await self._send([message_id], max(0, int(delay.total_seconds() * 1000)))
         return outcome.status
+
+    async def _notices(
+        self, claimed: Claim, outcome: Finish, previous: dict[str, Any] | None
+    ) -> tuple[Command, ...]:
+        """The notices of the finish; none, logged, if they cannot be made (a bug there must
+        not keep the message from finishing, or it would be attempted again and again)."""
+        try:
+            return await self._notifier.follow_ups(claimed, outcome, previous)
+        except Exception:
+            log.exception("the notices of %s could not be made", claimed.message_id)
+            return ()
 
     async def _step_input(self, claimed: Claim) -> dict[str, Any] | None:
         """The result of the chain's step before this one; ``None`` for a first step."""

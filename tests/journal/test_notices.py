@@ -15,6 +15,7 @@ from bus.journal.notices import failure_notice
 from bus.journal.tables import Status
 from bus.queues.notify import Notifier
 from bus.settings import Settings, StorefrontSettings
+from schemas.notices import MAX_REASON
 from tests.journal.test_delivery import accepted_ids, claim_one
 
 MANAGER = {"name": "Irina Volkova", "email": "irina.volkova@b2b.example"}
@@ -138,3 +139,14 @@ async def test_a_finish_journaled_again_journals_no_second_notice(journal: Async
     first, again = outcomes
     assert isinstance(first, Accepted) and isinstance(again, Accepted)
     assert (first.created, again.created, again.message_id) == (True, False, first.message_id)
+
+
+async def test_a_reason_longer_than_a_notice_takes_is_cut_not_refused(
+    journal: AsyncEngine,
+) -> None:
+    page = Finish(Status.FAILED, error="navision answered 500: " + "<html>" * 2000)
+    told = await _notifier(journal, "failures").follow_ups(
+        _claim("order.submit", ORDER), page, None
+    )
+    assert {len(c.payload["reason"]) for c in told} == {MAX_REASON}
+    assert all(c.payload["reason"].endswith("…") for c in told)
