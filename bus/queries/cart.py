@@ -8,13 +8,15 @@ says which), ``unknown_unit``, ``pack_size`` or ``out_of_stock`` (with the ``ava
 in the row's unit, in whole packs, for the shop to offer). A customer who may not order is
 refused as ``order.submit`` refuses it, so a cart that imports is a cart that can be submitted.
 Reading the workbook is CPU work, so it runs in a thread, off the event loop that serves other
-calls.
+calls, one workbook at a time per process, within ``READ_BUDGET`` seconds (the wait for its turn
+included).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import time
 from typing import Any
 
 from bus.adapters.erp_queries import ItemInfo
@@ -22,6 +24,9 @@ from bus.errors import InvalidParams, UpstreamUnavailable
 from bus.order_checks import OrderChecks, OrderFacts
 from bus.queries.prices import PriceService
 from bus.queries.workbook import Row, read_order_form
+
+#: The most reading one workbook may take, seconds: the rest of the call's budget is the ERP's.
+READ_BUDGET = 4.0
 
 #: The order checks' problems, in the cart's words.
 _REASONS = {
@@ -46,6 +51,9 @@ class CartImporter:
         self._checks = checks
         self._prices = prices
         self._system = system
+        # One workbook read at a time per process: reading is CPU work under the GIL, and a
+        # large file sent many times at once must not multiply its cost for every other call.
+        self._reading = asyncio.Semaphore(1)
 
     async def import_excel(
         self, customer: str, workbook: str, profile: dict[str, Any] | None
@@ -56,7 +64,9 @@ class CartImporter:
             InvalidParams: the customer may not order, or the workbook cannot be read.
             UpstreamUnavailable: the ERP cannot say what its items are, and nothing is known.
         """
-        form = await asyncio.to_thread(read_order_form, workbook)
+        deadline = time.monotonic() + READ_BUDGET
+        async with self._reading:
+            form = await asyncio.to_thread(read_order_form, workbook, deadline)
         facts = OrderFacts()
         refused = await self._checks.customer_problems(customer, profile, facts)
         if refused:
