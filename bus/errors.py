@@ -29,6 +29,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from bus.redaction import redact
+
 #: JSON-RPC 2.0 reserved codes used by the edge itself.
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
@@ -153,11 +155,13 @@ class DeliveryError(BusError):
     """The outcome of a failed delivery attempt, as classified by an adapter.
 
     Parameters:
-        detail: a human-readable reason, safe to store and show (no secrets).
+        detail: a human-readable reason, stored and shown: redacted here
+            (:mod:`bus.redaction`), since it may quote a URL, an answer or a library's message.
         http_status: the target's HTTP status, when there was one.
     """
 
     def __init__(self, detail: str, *, http_status: int | None = None) -> None:
+        detail = redact(detail)
         super().__init__(detail)
         self.detail = detail
         self.http_status = http_status

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from cryptography.fernet import Fernet
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
@@ -30,6 +31,8 @@ DEV_KEYS = {
     "erp": "dev-erp-key",
     "ops": "dev-ops-key",
 }
+#: The key that seals the journal's secrets in the embedded default; never use it in production.
+DEV_JOURNAL_KEY = "YnVzLWRldmVsb3BtZW50LWpvdXJuYWwta2V5LTAwMDE="
 
 
 class _Model(BaseModel):
@@ -510,6 +513,28 @@ class Settings(BaseSettings):
     balance: RealtimeSettings = RealtimeSettings(cache_ttl=60.0)
     limits: Limits = Limits()
     queue: QueueSettings = QueueSettings()
+    journal_encryption_keys: tuple[SecretStr, ...] = Field(
+        default=(SecretStr(DEV_JOURNAL_KEY),),
+        min_length=1,
+        description="Fernet keys (32 url-safe base64-encoded bytes each) that encrypt the secrets"
+        " the journal keeps (OAuth tokens, set-password links): the first encrypts, every one"
+        " decrypts; rotate by putting a new key first, running `bus secrets reencrypt`, then"
+        " dropping the old one",
+    )
+
+    @field_validator("journal_encryption_keys")
+    @classmethod
+    def _fernet_keys(cls, keys: tuple[SecretStr, ...]) -> tuple[SecretStr, ...]:
+        for number, key in enumerate(keys):
+            try:
+                Fernet(key.get_secret_value())
+            except ValueError:
+                raise ValueError(
+                    f"key {number} is not 32 url-safe base64-encoded bytes: make one with"
+                    ' python -c "from cryptography.fernet import Fernet;'
+                    ' print(Fernet.generate_key().decode())"'
+                ) from None
+        return keys
 
     @field_validator("order_routes")
     @classmethod

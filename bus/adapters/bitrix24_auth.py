@@ -5,6 +5,10 @@ with ``auth=<access token>``; the token lives an hour and is renewed with the re
 is single-use: the newest pair is kept in a :class:`SecretStore` that every worker process shares.
 Two processes renewing at once: the loser's refresh token is refused (``invalid_grant``), and it
 takes the pair the winner stored.
+
+The renewal's query carries the client secret and the refresh token, and every REST call its
+access token: the attempt log redacts them by their names (:mod:`bus.redaction`), and every token
+the bus holds is told to the process's redactor, so no error text or log line can show it.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import httpx
 from bus.adapters.base import SecretStore
 from bus.adapters.http import json_object, raise_for_status, upstream_errors
 from bus.errors import TransientError
+from bus.redaction import active
 from bus.settings import Bitrix24OAuth
 
 SYSTEM = "bitrix24"
@@ -99,6 +104,7 @@ class OAuthTokens:
     async def _current(self) -> dict[str, Any]:
         stored = await self._secrets.get(self._name)
         if stored is not None and stored.get("seed") == self._seed:
+            _redacted(stored)
             self._pair = stored
         else:
             configured = self._settings.refresh_token.get_secret_value()
@@ -127,10 +133,12 @@ class OAuthTokens:
                 "refresh_token": answer["refresh_token"],
                 "seed": self._seed,
             }
+            _redacted(renewed)
             await self._secrets.put(self._name, renewed)
             return renewed
         stored = await self._secrets.get(self._name)
         if stored is not None and stored.get("refresh_token") != pair["refresh_token"]:
+            _redacted(stored)
             return stored  # another process renewed first with the same refresh token
         # The installation's tokens are gone: only re-authorizing the application helps;
         # meanwhile the breaker holds the messages.
@@ -139,3 +147,8 @@ class OAuthTokens:
             "re-authorize the application and set bitrix24.oauth.refresh_token",
             http_status=response.status_code,
         )
+
+
+def _redacted(pair: dict[str, Any]) -> None:
+    """Tell the process's redactor the tokens of ``pair``."""
+    active().remember(*(str(pair[k]) for k in ("access_token", "refresh_token") if pair.get(k)))

@@ -1,25 +1,24 @@
 """Recording each attempt's HTTP exchange, with secrets redacted, for the attempt log.
 
 The shared httpx client carries two event hooks; they append to the exchange list of the current
-delivery, found through a context variable, so adapters record without knowing it.
+delivery, found through a context variable, so adapters record without knowing it. Everything
+recorded goes through the process's :mod:`bus.redaction`: the URL (a Bitrix24 webhook's code,
+OAuth parameters of the query), the headers, and the bodies (JSON fields named as secrets, form
+bodies' secret parameters, every configured secret and token handed out wherever it occurs).
 """
 
 from __future__ import annotations
 
 import contextvars
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
-_SECRET_HEADERS = frozenset(
-    {"authorization", "cookie", "set-cookie", "bpmcsrf", "proxy-authorization", "x-api-key"}
-)
-_SECRET_FIELD = re.compile(r"pass(word)?|secret|token|api[_-]?key|auth", re.IGNORECASE)
+from bus.redaction import active
+
 _MAX_BODY = 8_192
-REDACTED = "***"
 
 
 @dataclass
@@ -61,7 +60,7 @@ async def _on_request(request: httpx.Request) -> None:
             Exchange(
                 request={
                     "method": request.method,
-                    "url": str(request.url),
+                    "url": active().text(str(request.url)),
                     "headers": redact_headers(request.headers),
                     "body": _body(request.content),
                 }
@@ -85,23 +84,13 @@ EVENT_HOOKS: dict[str, list[Any]] = {"request": [_on_request], "response": [_on_
 
 
 def redact_headers(headers: httpx.Headers) -> dict[str, str]:
-    """Headers with credentials replaced by ``***``."""
-    return {
-        name: REDACTED if name.lower() in _SECRET_HEADERS else value
-        for name, value in headers.items()
-    }
+    """Headers with credentials replaced by ``***`` and secrets redacted from the others."""
+    return active().headers(headers.items())
 
 
 def redact(value: Any) -> Any:
     """A copy of a JSON value with every secret-looking field's value replaced by ``***``."""
-    if isinstance(value, dict):
-        return {
-            key: REDACTED if _SECRET_FIELD.search(str(key)) else redact(item)
-            for key, item in value.items()
-        }
-    if isinstance(value, list):
-        return [redact(item) for item in value]
-    return value
+    return active().json(value)
 
 
 def _body(content: bytes) -> Any:
@@ -110,5 +99,5 @@ def _body(content: bytes) -> Any:
     try:
         return redact(json.loads(content))
     except ValueError:
-        text = content[:_MAX_BODY].decode("utf-8", "replace")
+        text = active().text(content[:_MAX_BODY].decode("utf-8", "replace"))
         return text if len(content) <= _MAX_BODY else text + "…"

@@ -1,0 +1,188 @@
+"""One redaction of secrets for everything the bus records, logs or prints.
+
+A :class:`Redactor` knows two kinds of secret:
+
+- the deployment's configured secrets: every ``SecretStr`` of the settings (passwords, tokens,
+  client keys, the OAuth client secret and refresh token, the Bitrix24 webhook and its code), and
+  the ones a system hands out while the bus runs (OAuth access and refresh tokens), told to it
+  with :meth:`Redactor.remember`; each is replaced wherever it occurs, plain or URL-encoded;
+- the shapes secrets travel in, whoever configured them: the code of a Bitrix24 webhook URL
+  (``/rest/<user>/<code>/``), ``name=value`` pairs of query strings and form bodies whose name
+  says secret (``auth``, ``client_secret``, ``refresh_token``, ``token``, ``password``, …),
+  ``Bearer``/``Basic`` credentials, sealed values (``fernet:…``), and JSON fields and headers
+  named so.
+
+The process's redactor is :func:`active`; :func:`configure` makes it know the deployment's
+settings. The attempt log (:mod:`bus.adapters.recording`), delivery errors
+(:class:`bus.errors.DeliveryError`), log lines (:class:`RedactingFilter`) and the CLI's output use
+it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+from urllib.parse import quote, quote_plus, urlsplit
+
+from pydantic import BaseModel, SecretStr
+
+#: What a secret is replaced with.
+REDACTED = "***"
+#: Shorter configured values are redacted only by their shape: replacing every occurrence of a
+#: short word would mangle ordinary text.
+MIN_SECRET_LENGTH = 6
+
+#: A field, header or parameter name that says its value is a secret.
+SECRET_NAME = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|auth|cookie|bpmcsrf", re.I)
+#: ``name=value`` in a query string or a form body, the name saying secret (``auth[...]`` too,
+#: raw or percent-encoded).
+_SECRET_PAIR = re.compile(
+    r"((?:^|(?<=[?&;\s\"'(]))[\w.\[\]%-]*(?:pass(?:word|wd)?|secret|token|api[_-]?key|auth)"
+    r"[\w.\[\]%-]*=)[^&;\s\"'#)]+",
+    re.I,
+)
+#: The code of a Bitrix24 incoming webhook: ``…/rest/<user id>/<code>/…``.
+_WEBHOOK_CODE = re.compile(r"(/rest/\d+/)[^/\s?#\"']+")
+#: A value sealed under the journal's keys (:mod:`bus.sealing`): useless without them, but
+#: nothing people need to see either.
+_SEALED = re.compile(r"\b(fernet:)[\w=-]+")
+#: Credentials of an ``Authorization`` value written out in text.
+_SCHEME_CREDENTIALS = re.compile(r"\b(Bearer|Basic|Digest|NTLM)\s+[\w.~+/=-]+", re.I)
+
+
+class Redactor:
+    """Replaces secrets in text, JSON values and headers (see the module docstring).
+
+    Parameters:
+        secrets: values to redact wherever they occur.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._lock = threading.Lock()
+        self._secrets: frozenset[str] = frozenset()
+        self._pattern: re.Pattern[str] | None = None
+        self.remember(*secrets)
+
+    def remember(self, *secrets: str) -> None:
+        """Redact ``secrets`` too from now on (a token a system just handed out)."""
+        forms = {
+            form
+            for secret in secrets
+            if len(secret) >= MIN_SECRET_LENGTH
+            for form in (secret, quote(secret, safe=""), quote_plus(secret))
+        }
+        with self._lock:
+            if forms <= self._secrets:
+                return
+            known = self._secrets | forms
+            # Longest first: a secret containing another is replaced whole.
+            ordered = sorted(known, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
+            self._secrets = known
+
+    def text(self, text: str) -> str:
+        """``text`` with every secret, known or by its shape, replaced by ``***``."""
+        text = _WEBHOOK_CODE.sub(rf"\1{REDACTED}", text)
+        text = _SECRET_PAIR.sub(rf"\1{REDACTED}", text)
+        text = _SCHEME_CREDENTIALS.sub(rf"\1 {REDACTED}", text)
+        text = _SEALED.sub(rf"\1{REDACTED}", text)
+        pattern = self._pattern
+        return text if pattern is None else pattern.sub(REDACTED, text)
+
+    def json(self, value: Any) -> Any:
+        """A copy of a JSON value: fields named as secrets hidden, every string redacted."""
+        if isinstance(value, Mapping):
+            return {
+                key: REDACTED if SECRET_NAME.search(str(key)) else self.json(item)
+                for key, item in value.items()
+            }
+        if isinstance(value, list | tuple):
+            return [self.json(item) for item in value]
+        if isinstance(value, str):
+            return self.text(value)
+        return value
+
+    def headers(self, headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+        """Headers with the values of credential headers hidden and the others redacted."""
+        return {
+            name: REDACTED if SECRET_NAME.search(name) else self.text(value)
+            for name, value in headers
+        }
+
+
+def configured_secrets(settings: BaseModel) -> list[str]:
+    """Every ``SecretStr`` value of ``settings``, and the code of each webhook URL among them."""
+    found: list[str] = []
+    _collect(settings, found)
+    return found + [code for value in found if (code := webhook_code(value))]
+
+
+def _collect(value: Any, found: list[str]) -> None:
+    if isinstance(value, SecretStr):
+        found.append(value.get_secret_value())
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            _collect(getattr(value, name), found)
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            _collect(item, found)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _collect(item, found)
+
+
+def webhook_code(url: str) -> str | None:
+    """The secret code of a Bitrix24 webhook URL (``…/rest/<user>/<code>``), if it is one."""
+    if "://" not in url:
+        return None
+    parts = [part for part in urlsplit(url).path.split("/") if part]
+    if len(parts) >= 3 and parts[-3] == "rest" and parts[-2].isdigit():
+        return parts[-1]
+    return None
+
+
+_active = Redactor()
+
+
+def active() -> Redactor:
+    """The process's redactor (shapes only until :func:`configure`)."""
+    return _active
+
+
+def configure(settings: BaseModel) -> Redactor:
+    """Make the process's redactor know the configured secrets of ``settings``."""
+    _active.remember(*configured_secrets(settings))
+    return _active
+
+
+def redact(text: str) -> str:
+    """``text`` redacted by the process's redactor."""
+    return _active.text(text)
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts every log record a handler emits: its message, arguments and traceback."""
+
+    _formatter = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite ``record`` redacted; never drops it."""
+        record.msg = _active.text(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = _active.text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = _active.text(record.stack_info)
+        return True
+
+
+def redact_logging(logger: logging.Logger | None = None) -> None:
+    """Put a :class:`RedactingFilter` on every handler of ``logger`` (the root logger)."""
+    for handler in (logger or logging.getLogger()).handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
