@@ -21,7 +21,7 @@ from aiohttp import web
 from rich.console import Console
 from rich.table import Table
 
-from bus import operations, sandbox
+from bus import operations, redaction, sandbox
 from bus.db import create_engine, journal_unreachable
 from bus.journal.deadlines import Deadlines
 from bus.journal.ids import utcnow
@@ -40,6 +40,8 @@ db_app = typer.Typer(help="The journal's database schema.", no_args_is_help=True
 messages_app = typer.Typer(help="Find, inspect, replay and cancel messages.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(messages_app, name="messages")
+secrets_app = typer.Typer(help="The secrets the journal keeps, encrypted.", no_args_is_help=True)
+app.add_typer(secrets_app, name="secrets")
 console = Console()
 T = TypeVar("T")
 
@@ -57,12 +59,15 @@ def main() -> None:
 
 
 def _settings() -> Settings:
-    return Settings()
+    settings = Settings()
+    redaction.configure(settings)  # what this process logs and prints hides its secrets
+    return settings
 
 
 def _logging(level: str = "INFO") -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
+    redaction.redact_logging()
 
 
 def _prepare_schema(settings: Settings, migrate: bool | None) -> None:
@@ -335,6 +340,7 @@ def demo() -> None:
     from bus.demo import run
 
     logging.basicConfig(level=logging.WARNING)
+    redaction.redact_logging()
     asyncio.run(run(console))
 
 
@@ -343,6 +349,21 @@ def db_upgrade(revision: str = "head") -> None:
     """Bring the journal's schema up to date."""
     upgrade(_settings().database_url, revision)
     console.print("schema is up to date")
+
+
+@secrets_app.command("reencrypt")
+def secrets_reencrypt() -> None:
+    """Encrypt every secret the journal keeps under the first journal encryption key (after a
+    new key was put first; then the old one can be dropped)."""
+    from bus.journal.credentials import reencrypt
+    from bus.sealing import Sealer
+
+    sealer = Sealer.from_settings(_settings())
+    counts = _with_engine(lambda engine: reencrypt(engine, sealer))
+    console.print(
+        f"re-encrypted {counts['credentials']} credentials and the sealed values of"
+        f" {counts['results']} message results under the first key"
+    )
 
 
 def _with_engine(work: Callable[[Any], Awaitable[T]]) -> T:
@@ -414,7 +435,7 @@ def messages_list(
 ) -> None:
     """List messages, newest first."""
     where = _filter(status, method, target, key, since, until, error, stuck) or MessageFilter()
-    found = _with_engine(lambda engine: operations.find(engine, where, limit))
+    found = _shown(_with_engine(lambda engine: operations.find(engine, where, limit)))
     if as_json:
         _print_json([_summary(m) for m in found])
         return
@@ -445,6 +466,7 @@ def messages_show(message_id: str, as_json: JsonOption = False) -> None:
     if message is None:
         console.print(f"[red]no message {message_id}[/]")
         raise typer.Exit(1)
+    message = _shown(message)
     if as_json:
         _print_json(message)
         return
@@ -624,8 +646,15 @@ def _summary(message: dict[str, Any]) -> dict[str, Any]:
     return summary
 
 
+def _shown(found: T) -> T:
+    """What the journal holds as the CLI may print it: every secret redacted (sealed values
+    and fields named as secrets hidden), whatever recorded it."""
+    shown: T = redaction.active().json(found)
+    return shown
+
+
 def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, default=_jsonable, ensure_ascii=False, indent=2))
+    typer.echo(json.dumps(_shown(value), default=_jsonable, ensure_ascii=False, indent=2))
 
 
 def _jsonable(value: Any) -> Any:

@@ -25,6 +25,8 @@ from bus.adapters.navision_queries import NavisionQueries
 from bus.adapters.onec import OnecAdapter
 from bus.adapters.onec_queries import OnecQueries
 from bus.adapters.storefront import StorefrontAdapter
+from bus.redaction import configure
+from bus.sealing import Sealer
 from bus.settings import Settings
 
 __all__ = [
@@ -54,14 +56,19 @@ def build_adapters(
         directory: the bus's customer directory.
         orders: where the journal's orders are in the ERP and the CRM (the ``journal`` system;
             without it, that system has no adapter).
+
+    The process's redactor learns the deployment's secrets here (:func:`bus.redaction.configure`),
+    so whatever the adapters record, raise or log is redacted.
     """
+    configure(settings)
+    sealer = Sealer.from_settings(settings)
     factories: dict[str, Callable[[], Adapter]] = {
         "navision": lambda: NavisionAdapter(settings.navision, client),
         "onec": lambda: OnecAdapter(settings.onec, client),
         "creatio": lambda: CreatioAdapter(settings.creatio, client),
         "bitrix24": lambda: Bitrix24Adapter(settings.bitrix24, client, secrets),
-        "storefront": lambda: StorefrontAdapter(settings.storefront, client),
-        "mail": lambda: MailAdapter(settings.mail),
+        "storefront": lambda: StorefrontAdapter(settings.storefront, client, sealer),
+        "mail": lambda: MailAdapter(settings.mail, sealer),
         "directory": lambda: DirectoryAdapter(directory),
     }
     systems = {settings.erp, settings.crm, "storefront", "mail", "directory"}
@@ -74,6 +81,7 @@ def build_adapters(
 
 def build_erp_queries(settings: Settings, client: httpx.AsyncClient) -> ErpQueries:
     """The deployment's ERP as a source of real-time personal prices."""
+    configure(settings)
     if settings.erp == "onec":
         return OnecQueries(settings.onec, client)
     return NavisionQueries(settings.navision, client)

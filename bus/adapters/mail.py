@@ -30,6 +30,7 @@ from bus.adapters.base import Delivery, EntityState, Receipt
 from bus.adapters.failures import failure_report
 from bus.adapters.orders import erp_number, erp_receipt, how_delivered
 from bus.errors import PermanentError, TransientError, UnknownOutcome
+from bus.sealing import Sealer, SealError, is_sealed
 from bus.settings import MailSettings
 
 SYSTEM = "mail"
@@ -44,10 +45,13 @@ class MailAdapter:
 
     Parameters:
         settings: the relay, the sender address, optional credentials and STARTTLS.
+        sealer: opens the set-password link the storefront's step sealed (the development key
+            by default).
     """
 
-    def __init__(self, settings: MailSettings) -> None:
+    def __init__(self, settings: MailSettings, sealer: Sealer | None = None) -> None:
         self._settings = settings
+        self._sealer = sealer or Sealer.development()
 
     def intended_state(self, delivery: Delivery) -> EntityState | None:
         """Mail sends no change events: there is no echo to recognise."""
@@ -59,7 +63,10 @@ class MailAdapter:
         if compose is None:
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
         try:
-            mail = compose(delivery)
+            if delivery.operation == "mail.set_password_link":
+                mail = set_password_mail(delivery, self._sealer)
+            else:
+                mail = compose(delivery)
         except NothingToSend as nobody:
             return Receipt("", details={"skipped": str(nobody)})
         message = build_message(delivery.message_id, mail, self._settings.sender)
@@ -111,19 +118,18 @@ def build_message(message_id: str, mail: dict[str, Any], sender: str) -> EmailMe
     return message
 
 
-def set_password_mail(delivery: Delivery) -> dict[str, Any]:
+def set_password_mail(delivery: Delivery, sealer: Sealer | None = None) -> dict[str, Any]:
     """The new customer's mail: the greeting and the storefront's set-password link.
 
-    Follows ``user.create``: the link is the storefront's (single-use, expiring). A user the
-    storefront updated (a re-provisioned account) keeps its password and gets no link.
+    Follows ``user.create``: the link is the storefront's (single-use, expiring), kept sealed in
+    that step's result and opened only here, into the mail. A user the storefront updated (a
+    re-provisioned account) keeps its password and gets no link.
     """
     account = delivery.payload
     if delivery.fact(USER_OUTCOME) == UPDATED:
         user = delivery.fact("user_id")
         raise NothingToSend(f"user {user} was active already and keeps its password: no link")
-    link = delivery.fact("set_password_url")
-    if not link:
-        raise PermanentError(f"{SYSTEM}: the storefront gave no set-password link")
+    link = _set_password_link(delivery, sealer or Sealer.development())
     contacts = account["contacts"]
     primary = next((c for c in contacts if c.get("primary")), contacts[0])
     greeting = account_settings(delivery).get("greeting") or f"Hello, {primary['name']}!"
@@ -132,6 +138,21 @@ def set_password_mail(delivery: Delivery) -> dict[str, Any]:
         f"{link}\n\nThe link works once and expires; ask your manager for a new one if needed.\n"
     )
     return {"to": [primary["email"]], "subject": "Your B2B store account", "text": text}
+
+
+def _set_password_link(delivery: Delivery, sealer: Sealer) -> str:
+    """The clear link: opened from its seal, or as a result journaled before links were sealed
+    kept it."""
+    sealed = delivery.fact("set_password_link")
+    if is_sealed(sealed):
+        try:
+            return sealer.open(sealed)
+        except SealError as exc:
+            raise PermanentError(f"{SYSTEM}: cannot open the set-password link: {exc}") from exc
+    link = delivery.fact("set_password_url")
+    if not link or "***" in link:
+        raise PermanentError(f"{SYSTEM}: the storefront gave no set-password link")
+    return str(link)
 
 
 def order_waiting_mail(delivery: Delivery) -> dict[str, Any]:

@@ -19,11 +19,17 @@ its password, so the route's set-password mail is skipped. ``user.deactivate`` o
 storefront does not know (-32044) is "nothing to deactivate": done, and said to the CRM, never a
 failure that would hold the customer's next messages. The step's result says which
 (``user_outcome``, see :mod:`bus.adapters.accounts`).
+
+The set-password link of a created (or re-activated) user carries a token that lets whoever holds
+it set the user's password: the step's result keeps it only sealed (``set_password_link``,
+:mod:`bus.sealing`), for the mail step, and ``set_password_url`` only redacted
+(``…?user=***&token=***``), for people to read.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
 
@@ -39,6 +45,8 @@ from bus.adapters.accounts import (
 from bus.adapters.base import Delivery, EntityState, Receipt
 from bus.adapters.http import json_object, raise_for_status, upstream_errors
 from bus.errors import PermanentError, TransientError
+from bus.redaction import REDACTED
+from bus.sealing import Sealer
 from bus.settings import StorefrontSettings
 
 SYSTEM = "storefront"
@@ -62,6 +70,12 @@ _TRANSIENT_CODES = frozenset({-32603, -32000, -32029})
 UNKNOWN_CUSTOMER = -32044
 #: An active user has that customer already.
 USER_EXISTS = -32050
+#: The storefront's set-password link, as it answers ``user.create``.
+SET_PASSWORD_URL = "set_password_url"
+#: The link sealed, as the step's result keeps it for the mail.
+SET_PASSWORD_LINK = "set_password_link"
+#: What the storefront's ``order.merge`` takes.
+_MERGE_FIELDS = frozenset({"customer", "orders", "outcome", "new_order", "reason"})
 #: ``user.create`` fields the CRM owns: an update clears the ones the account no longer has.
 _CRM_FIELDS = ("manager", "settings")
 
@@ -72,10 +86,17 @@ class StorefrontAdapter:
     Parameters:
         settings: the endpoint and the bearer token the storefront expects from the bus.
         client: the process's shared HTTP client.
+        sealer: seals the set-password link in the result (the development key by default).
     """
 
-    def __init__(self, settings: StorefrontSettings, client: httpx.AsyncClient) -> None:
+    def __init__(
+        self,
+        settings: StorefrontSettings,
+        client: httpx.AsyncClient,
+        sealer: Sealer | None = None,
+    ) -> None:
         self._client = client
+        self._sealer = sealer or Sealer.development()
         self._url = settings.url
         self._headers = {"Authorization": f"Bearer {settings.token.get_secret_value()}"}
         self._timeout = settings.retry.attempt_timeout
@@ -110,10 +131,21 @@ class StorefrontAdapter:
         if _code(answer) != USER_EXISTS:
             result = _succeeded(answer)
             outcome = REACTIVATED if result.get("reactivated") else CREATED
-            return _receipt({**result, USER_OUTCOME: outcome})
+            return _receipt({**self._sealed_link(result), USER_OUTCOME: outcome})
         cleared = {field: None for field in _CRM_FIELDS if field not in params}
         answer = await self._call("user.update", {**params, **cleared}, message_id)
         return _receipt({**_succeeded(answer), USER_OUTCOME: UPDATED})
+
+    def _sealed_link(self, result: dict[str, Any]) -> dict[str, Any]:
+        """``result`` with its set-password link sealed, and only redacted in clear."""
+        link = result.get(SET_PASSWORD_URL)
+        if not isinstance(link, str):
+            return result
+        return {
+            **result,
+            SET_PASSWORD_URL: shown_link(link),
+            SET_PASSWORD_LINK: self._sealer.seal(link),
+        }
 
     async def _deactivate_user(self, params: dict[str, Any], message_id: str) -> Receipt:
         """Disable the customer's user; a customer without one has nothing to deactivate."""
@@ -162,10 +194,25 @@ def _params(delivery: Delivery) -> dict[str, Any]:
         return {"customer": delivery.payload["erp_key"], "orders": delivery.fact("history") or []}
     if delivery.operation == "user.deactivate" and "erp_key" in delivery.payload:
         return {"customer": delivery.payload["erp_key"]}
+    if delivery.operation == "order.merge":
+        # the merge as the ERP sent it, without the new order the bus made of it for the CRM
+        return {k: v for k, v in delivery.payload.items() if k in _MERGE_FIELDS}
     if delivery.operation == "request.update" and delivery.fact("erp_request_no"):
         # the ERP's number of the request, from its registration (the step before)
         return {**delivery.payload, "erp_request_no": delivery.fact("erp_request_no")}
     return dict(delivery.payload)
+
+
+def shown_link(link: str) -> str:
+    """A link as people may see it: every query value (or, without a query, the last path
+    segment) hidden, whichever carries the token."""
+    parts = urlsplit(link)
+    if parts.query:
+        names = [name for name, _ in parse_qsl(parts.query, keep_blank_values=True)]
+        query = "&".join(f"{name}={REDACTED}" for name in names)
+        return urlunsplit(parts._replace(query=query, fragment=""))
+    path = parts.path.rstrip("/").rpartition("/")[0]
+    return urlunsplit(parts._replace(path=f"{path}/{REDACTED}", fragment=""))
 
 
 def user_params(

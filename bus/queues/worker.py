@@ -34,6 +34,7 @@ from bus.journal.known_orders import JournalOrderBook
 from bus.queues.broker import DELIVER_ACTOR, DELIVERY_QUEUE, enqueue
 from bus.queues.deliver import Deliverer
 from bus.queues.enqueue import Enqueuer
+from bus.sealing import Sealer
 from bus.settings import ROLES, Settings
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,11 @@ class WorkerRuntime:
         )
         orders = JournalOrderBook(engine, erp=settings.erp, crm=settings.crm)
         adapters: dict[str, Adapter] = build_adapters(
-            settings, client, JournalSecrets(engine), CustomerDirectory(engine), orders
+            settings,
+            client,
+            JournalSecrets(engine, Sealer.from_settings(settings)),
+            CustomerDirectory(engine),
+            orders,
         )
         enqueuer = Enqueuer(self._broker, engine)
 

@@ -8,6 +8,7 @@ The storefront's own record of calls shows what reached it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 
 from bus.adapters import Adapter, Delivery, Receipt
 from bus.errors import PermanentError, TransientError
+from bus.sealing import Sealer
 from tests.contract.pairs import HTTP_FAULTS, PAIRS, new_id, running
 
 pytestmark = pytest.mark.timeout(60)
@@ -66,6 +68,11 @@ def create(erp_key: str, **settings: Any) -> Delivery:
     return Delivery(new_id(), "user.create", payload, facts)
 
 
+def link(receipt: Receipt) -> str:
+    """The set-password link a ``user.create`` result keeps sealed, opened."""
+    return Sealer.development().open(receipt.details["set_password_link"])
+
+
 def deactivate(erp_key: str) -> Delivery:
     return Delivery(new_id(), "user.deactivate", {"erp_key": erp_key})
 
@@ -74,7 +81,7 @@ async def test_a_second_create_updates_the_one_user_clearing_what_the_crm_droppe
     shop: Shop,
 ) -> None:
     first = await shop.adapter.deliver(create("10000", greeting="Hello", manager=MANAGER))
-    assert first.details["user_outcome"] == "created" and first.details["set_password_url"]
+    assert first.details["user_outcome"] == "created" and first.details["set_password_link"]
     again = create("10000", greeting="Welcome back", menu=["orders"])
     second = await shop.adapter.deliver(again)
     assert second == Receipt(
@@ -89,7 +96,7 @@ async def test_a_second_create_updates_the_one_user_clearing_what_the_crm_droppe
     [user] = await shop.users("10000")
     assert user["settings"] == {"greeting": "Welcome back", "menu": ["orders"]}
     assert user["manager"] is None and user["name"] == CUSTOMER["name"]
-    assert user["set_password_url"] == first.details["set_password_url"]  # same password
+    assert user["set_password_url"] == link(first)  # same password
     assert await shop.calls(again.message_id) == [
         ("user.create", False, -32050),
         ("user.update", False, None),
@@ -127,9 +134,22 @@ async def test_a_deactivated_user_is_reactivated_by_a_create(shop: Shop) -> None
     back = await shop.adapter.deliver(create("10000", greeting="Again"))
     assert back.reference == created.reference
     assert back.details["user_outcome"] == "reactivated"
-    assert back.details["set_password_url"] != created.details["set_password_url"]
+    assert link(back) != link(created)
     [user] = await shop.users("10000")
     assert user["active"]
+
+
+async def test_the_set_password_link_is_kept_only_sealed_and_shown_without_its_token(
+    shop: Shop,
+) -> None:
+    created = await shop.adapter.deliver(create("10000"))
+    [user] = await shop.users("10000")
+    token = user["set_password_url"].rpartition("token=")[2]
+    assert link(created) == user["set_password_url"]
+    assert created.details["set_password_url"] == (
+        "https://b2b.example/auth/set-password?user=***&token=***"
+    )
+    assert token not in json.dumps(created.details)
 
 
 async def test_deactivating_a_customer_without_a_user_is_nothing_to_deactivate(
