@@ -34,11 +34,32 @@ class Step:
     Parameters:
         when: the flow of ``[ownership]`` (bus.settings.OwnershipSettings) the step carries; the
             step is in the route only when the deployment carries that flow. ``None``: always.
+        only: the step is in the route only for params this is true of (an accepted merge);
+            ``None``: for any.
     """
 
     role: str
     operation: str
     when: str | None = None
+    only: Callable[[Mapping[str, Any]], bool] | None = None
+
+    def applies(self, params: Mapping[str, Any]) -> bool:
+        """Whether the step is in the route for ``params`` (its flow aside)."""
+        return self.only is None or self.only(params)
+
+
+@dataclass(frozen=True)
+class FanOut:
+    """Chains journaled beside a route's own steps, one per entity the params name (each merged
+    order of a merge), each with a payload of its own and its own ordering key.
+
+    Parameters:
+        branches: the params -> ``(name, payload)`` of each chain; the name is unique in them.
+        steps: every chain's steps.
+    """
+
+    branches: Callable[[Mapping[str, Any]], list[tuple[str, dict[str, Any]]]]
+    steps: tuple[Step, ...]
 
 
 @dataclass(frozen=True)
@@ -53,6 +74,8 @@ class Route:
         reply: see the attribute.
         parent_key: see the attribute.
         known_order: see the attribute.
+        journaled: see the attribute.
+        fan_out: see the attribute.
     """
 
     steps: tuple[Step, ...]
@@ -68,6 +91,11 @@ class Route:
     #: ``order.submit`` or an accepted ``order.merge``): a call about another order is refused
     #: at accept, naming the param, and nothing is journaled (bus.handlers.commands)
     known_order: str | None = None
+    #: the payload the steps take, made from the params (what was sent still recognises a
+    #: repeated call); ``None``: the params as sent
+    journaled: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    #: chains beside the route's own steps, one per entity the params name
+    fan_out: FanOut | None = None
 
     def key_for(self, params: Mapping[str, Any]) -> str | None:
         """Render this route's ordering key for ``params``."""
@@ -87,6 +115,43 @@ def _own_request_key(params: Mapping[str, Any]) -> str:
     return f"request:{uuid.uuid4().hex}"
 
 
+def _accepted(params: Mapping[str, Any]) -> bool:
+    """An accepted merge (a rejected one changes no order)."""
+    return params.get("new_order") is not None
+
+
+def _merge_payload(params: Mapping[str, Any]) -> dict[str, Any]:
+    """An accepted merge as its steps take it: the merge, and the new order as an order (its
+    ``order_id``, the customer, its ``lines``, a comment naming what it was merged from), which
+    the ERP prices and the CRM creates."""
+    payload = dict(params)
+    new_order = params.get("new_order")
+    if new_order is None:
+        return payload
+    number = f" ({new_order['erp_number']})" if new_order.get("erp_number") else ""
+    payload.update(
+        order_id=new_order["order_id"],
+        lines=[{"item": line["item"], "quantity": line["quantity"]} for line in new_order["lines"]],
+        comment=f"Merged by the ERP{number} from {', '.join(params['orders'])}.",
+    )
+    return payload
+
+
+def _merged_orders(params: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """One chain per merged order of an accepted merge: its CRM order takes the status
+    ``merged``."""
+    new_order = params.get("new_order")
+    if new_order is None:
+        return []
+    return [
+        (
+            f"merged:{order_id}",
+            {"order_id": order_id, "status": MERGED, "merged_into": new_order["order_id"]},
+        )
+        for order_id in params["orders"]
+    ]
+
+
 def _merge_key(params: Mapping[str, Any]) -> str | None:
     """The new order's key for an accepted merge; none for a rejected one."""
     new_order = params.get("new_order")
@@ -95,6 +160,10 @@ def _merge_key(params: Mapping[str, Any]) -> str | None:
 
 #: The flow that carries the ERP's status changes to the CRM (bus.settings.OwnershipSettings).
 _STATUS_TO_CRM = "erp_status_to_crm"
+#: The flow that carries the ERP's merges to the CRM.
+_MERGES_TO_CRM = "merges_to_crm"
+#: The status word a merged order's CRM order takes (bitrix24.stages, creatio.order_statuses).
+MERGED = "merged"
 #: The flow that carries the CRM's cancellation of an order to the ERP.
 _CANCEL_TO_ERP = "crm_cancel_to_erp"
 #: After a CRM's change of an order reached the storefront: an order the CRM cancelled is
@@ -198,7 +267,28 @@ ROUTES: dict[str, Route] = {
     # changes of that order come right after it (a preorder: created in reserve, provided) and
     # must not reach the storefront before the order exists there. A rejection changes no order
     # and nothing later depends on it: no key.
-    "order.merge": Route(steps=(Step("storefront", "order.merge"),), ordering_key=_merge_key),
+    # When the CRM hears of merges ([ownership] merges_to_crm), an accepted merge also makes the
+    # new order's CRM order, after the ERP priced its lines (order.quote), in the new order's key
+    # (its later status changes find it there); and each merged order's CRM order takes the
+    # status "merged" (a lost deal, a cancelled Creatio order), each in a chain of its own, as
+    # an ERP status change would set it (the CRM's event about it is the bus's echo).
+    "order.merge": Route(
+        steps=(
+            Step("storefront", "order.merge"),
+            Step("erp", "order.quote", when=_MERGES_TO_CRM, only=_accepted),
+            Step("crm", "order.create", when=_MERGES_TO_CRM, only=_accepted),
+        ),
+        ordering_key=_merge_key,
+        journaled=_merge_payload,
+        fan_out=FanOut(
+            _merged_orders,
+            (
+                Step("journal", "order.locate", when=_MERGES_TO_CRM),
+                Step("crm", "order.snapshot", when=_MERGES_TO_CRM),
+                Step("crm", "order.status", when=_MERGES_TO_CRM),
+            ),
+        ),
+    ),
     # Creatio's business process reports a saved order: read it, then bring the storefront's
     # order up to date (skipped when it shows what the bus itself last wrote or forwarded), and
     # an order cancelled in Creatio is cancelled in the ERP ([ownership] crm_cancel_to_erp).

@@ -183,6 +183,7 @@ class CreatioSettings(TargetSettings):
             "provided": "In progress",
             "shipped": "Completed",
             "cancelled": "Canceled",
+            "merged": "Canceled",
         },
         description="the ERP's status word -> the OrderStatus (by Name; numbering, case and"
         " spaces ignored) an order takes when the ERP reports it; a word not here leaves it",
@@ -224,6 +225,7 @@ class Bitrix24Settings(TargetSettings):
             "shipped": "FINAL_INVOICE",
             "delivered": "WON",
             "cancelled": "LOSE",
+            "merged": "LOSE",
         },
         description="the ERP's status word -> the STAGE_ID a deal takes when the ERP reports it;"
         " a word not here leaves the deal's stage as it is",
@@ -421,6 +423,11 @@ class OwnershipSettings(_Model):
         default=True,
         description="an order the CRM cancelled (a Bitrix24 deal lost, a Creatio order"
         " cancelled) is cancelled in the ERP: NAV deletes the sales order, 1C marks it deleted",
+    )
+    merges_to_crm: bool = Field(
+        default=True,
+        description="an accepted order.merge reaches the CRM: the new order's CRM order is made"
+        " (priced by the ERP's quote) and each merged order's takes the status 'merged'",
     )
 
     def enabled(self, flow: str | None) -> bool:

@@ -56,9 +56,9 @@ class JournalAdapter:
         order_id = _order_id(delivery)
         found = await self._book.references(order_id)
         if found is None:
-            # Accepted only for a known order (bus.handlers.commands), or read from an order
-            # the bus created in the CRM: a journal pruned of it.
-            raise PermanentError(f"the journal has no order {order_id}")
+            # An order the ERP merged that was never the bus's (nor is it the CRM's): nothing
+            # of it to change.
+            return Receipt(order_id, skip_next=f"the bus knows no order {order_id}")
         if delivery.operation == LOCATE_CANCELLED:
             return _cancelled(delivery, found)
         if found.crm_reference is None:

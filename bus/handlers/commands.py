@@ -10,9 +10,9 @@ from pydantic import BaseModel
 
 from bus.db import reading
 from bus.errors import IdempotencyConflict, InvalidParams
-from bus.journal.accept import Command
+from bus.journal.accept import Branch, Command
 from bus.journal.known_orders import known_order
-from bus.routing import ROUTES
+from bus.routing import ROUTES, Step
 from bus.rpc import Call, MethodSpec
 from bus.services import Services
 
@@ -40,6 +40,9 @@ async def accept_command(
     """
     sent = params.model_dump(mode="json", exclude={"idempotency_key"})
     await _require_known_order(services, call, sent)
+    journaled = ROUTES[call.method].journaled
+    if adjusted is None and journaled is not None:
+        adjusted = journaled(sent)
     command = routed_command(
         services,
         call.method,
@@ -108,12 +111,14 @@ def routed_command(
     """The journal command for ``method``: its route's steps, resolved to this deployment (its
     systems, and the steps of the flows its ``[ownership]`` carries)."""
     route = ROUTES[method]
-    settings = services.settings
-    first, *rest = (
-        (settings.system(step.role), step.operation)
-        for step in route.steps
-        if settings.ownership.enabled(step.when)
-    )
+    first, *rest = _resolved(services, route.steps, payload)
+    branches: tuple[Branch, ...] = ()
+    if route.fan_out is not None:
+        chains = (
+            (name, branch, _resolved(services, route.fan_out.steps, branch))
+            for name, branch in route.fan_out.branches(payload)
+        )
+        branches = tuple(Branch(name, branch, steps) for name, branch, steps in chains if steps)
     return Command(
         method=method,
         source=source,
@@ -124,6 +129,20 @@ def routed_command(
         ordering_key=route.key_for(payload),
         correlation_id=correlation_id,
         then=tuple(rest),
+        branches=branches,
+    )
+
+
+def _resolved(
+    services: Services, steps: tuple[Step, ...], payload: dict[str, Any]
+) -> tuple[tuple[str, str], ...]:
+    """``(system, operation)`` of the steps this deployment takes for ``payload``: its systems,
+    the flows its ``[ownership]`` carries, the steps that apply to the payload."""
+    settings = services.settings
+    return tuple(
+        (settings.system(step.role), step.operation)
+        for step in steps
+        if settings.ownership.enabled(step.when) and step.applies(payload)
     )
 
 

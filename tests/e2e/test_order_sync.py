@@ -3,7 +3,8 @@
 By default (``[ownership]``) the ERP owns an order's status once it was created: its status
 changes reach the storefront and the CRM (a Bitrix24 deal's stage, a Creatio order's status),
 and the CRM's change event that the bus's own update causes is its echo, not carried back to the
-storefront (where it would turn ``shipped`` into the stage's ``in_progress``). An order the CRM
+storefront (where it would turn ``shipped`` into the stage's ``in_progress``). An accepted merge
+reaches the CRM: the merged orders' CRM orders are closed, the new order's is made. An order the CRM
 cancels (a deal lost, a Creatio order cancelled) is cancelled in the ERP: NAV's sales order is
 deleted, 1C's customer order marked for deletion; any other change of the CRM's leaves the ERP.
 """
@@ -74,6 +75,9 @@ def _crm_status(stack: Stack, order_id: str) -> str | None:
 
 #: What "shipped" becomes in each CRM by default.
 SHIPPED = {"bitrix24": "FINAL_INVOICE", "creatio": seed_id("OrderStatus:Completed")}
+#: What "merged" and "provided" become in each CRM by default.
+MERGED_IN = {"bitrix24": "LOSE", "creatio": seed_id("OrderStatus:Canceled")}
+PROVIDED_IN = {"bitrix24": "EXECUTING", "creatio": seed_id("OrderStatus:InProgress")}
 
 
 def _settled_events(stack: Stack) -> int:
@@ -134,9 +138,9 @@ def test_a_status_word_the_crm_has_no_status_for_leaves_the_crm_as_it_is(stack: 
     assert update["params"]["status"] == "packed"
 
 
-def test_an_order_without_a_crm_order_hears_the_erp_on_the_storefront_only(stack: Stack) -> None:
-    """A merged order the bus knows from the ERP's merge has no CRM order: the CRM steps are
-    skipped, saying so."""
+def test_a_merge_of_orders_the_bus_never_had_makes_the_new_orders_crm_order(stack: Stack) -> None:
+    """The storefront's seeded orders were never the bus's: their chains skip, saying so; the
+    new order's CRM order is made, and the ERP's status of it reaches it."""
     merged = _call(
         stack,
         "erp",
@@ -155,12 +159,18 @@ def test_an_order_without_a_crm_order_hears_the_erp_on_the_storefront_only(stack
     provided = _call(
         stack, "erp", "order.status_changed", {"order_id": "A-2003", "status": "provided"}
     )
-    _steps_delivered(stack, merged["message_id"], steps=1)
-    message = _steps_delivered(stack, provided["message_id"], steps=STATUS_STEPS)
-    crm_step = _call(
-        stack, "ops", "message.get", {"message_id": message["children"][-1]["message_id"]}
-    )
-    assert "has no CRM deal or order" in crm_step["result"]["skipped"]
+    message = _steps_delivered(stack, merged["message_id"], steps=3 + 2 * 3)
+    located = [
+        _call(stack, "ops", "message.get", {"message_id": c["message_id"]})
+        for c in message["children"]
+        if c["operation"] == "order.locate"
+    ]
+    assert sorted(m["result"]["skip_next"] for m in located) == [
+        "the bus knows no order A-1001",
+        "the bus knows no order A-1002",
+    ]
+    _steps_delivered(stack, provided["message_id"], steps=STATUS_STEPS)
+    assert _crm_status(stack, "A-2003") == PROVIDED_IN[stack.crm]
 
 
 def _erp_order(stack: Stack, order_id: str) -> dict[str, Any] | None:
@@ -253,3 +263,60 @@ def test_an_order_the_crm_cancels_is_cancelled_in_the_erp(stack: Stack) -> None:
     assert erp_step["result"]["erp_cancelled"] in ("sales order deleted", "marked for deletion")
     updates = _storefront_updates(stack.urls["storefront"], order["order_id"])
     assert updates[-1]["params"]["status"] == "cancelled"
+
+
+def test_an_erps_merge_reaches_the_crm_and_the_new_order_follows_the_erp(stack: Stack) -> None:
+    """The merged orders' CRM orders are closed (their events are the bus's echo: the
+    storefront hears nothing of them, the ERP keeps its orders), the new order's is made with
+    the ERP's prices, and the ERP's later status of it reaches it."""
+    for order_id in ("A-1001", "A-1002"):  # the storefront's orders of customer 20000
+        message_id, _ = _submit(stack, order_id=order_id, customer="20000")
+        _both_steps_delivered(stack, message_id)
+    before = _settled_events(stack)
+    merged = _call(
+        stack,
+        "erp",
+        "order.merge",
+        {
+            "customer": "20000",
+            "orders": ["A-1001", "A-1002"],
+            "outcome": "accepted",
+            "new_order": {
+                "order_id": "A-1003",
+                "erp_number": "SO-9001",
+                "status": "created_in_reserve",
+                "lines": [{"item": "1000", "quantity": 24}],
+            },
+        },
+    )
+    # The storefront's merge, the ERP's quote, the new CRM order; 3 steps per merged order.
+    message = _steps_delivered(stack, merged["message_id"], steps=3 + 2 * 3)
+    assert sorted(c["operation"] for c in message["children"]) == sorted(
+        ["order.quote", "order.create", *["order.locate", "order.snapshot", "order.status"] * 2]
+    )
+    for order_id in ("A-1001", "A-1002"):
+        assert _crm_status(stack, order_id) == MERGED_IN[stack.crm]
+    url = stack.urls[stack.crm]
+    if stack.crm == "creatio":
+        created, rows = _creatio_order(url, "A-1003")
+        assert "A-1001, A-1002" in created["Comment"]
+        assert [(r["Name"], r["Quantity"], r["Price"] > 0) for r in rows] == [("1000", 24, True)]
+    else:
+        deal, rows = _bitrix24_deal(url, "A-1003")
+        assert [(r["PRODUCT_NAME"], float(r["QUANTITY"]), float(r["PRICE"]) > 0) for r in rows] == [
+            ("1000", 24.0, True)
+        ]
+
+    wait_until(lambda: _settled_events(stack) > before, stack, 30, "the CRM's events")
+    _settled_events(stack)
+    storefront = stack.urls["storefront"]
+    assert _storefront_updates(storefront, "A-1001") == []  # no phantom of a merged order
+    assert _storefront_updates(storefront, "A-1002") == []
+    for order_id in ("A-1001", "A-1002"):  # the bus's own close is no cancellation for the ERP
+        assert not _cancelled_in_erp(stack, order_id)
+
+    provided = _call(
+        stack, "erp", "order.status_changed", {"order_id": "A-1003", "status": "provided"}
+    )
+    _steps_delivered(stack, provided["message_id"], steps=STATUS_STEPS)
+    assert _crm_status(stack, "A-1003") == PROVIDED_IN[stack.crm]

@@ -169,7 +169,9 @@ def test_an_orders_failure_holds_only_that_orders_changes(stack: Stack) -> None:
         stack, "erp", "order.status_changed", {"order_id": "A-1003", "status": "provided"}
     )
     assert provided["status"] == "blocked"  # behind the merge that makes the order
-    _steps_delivered(stack, merged["message_id"], 1)
-    _steps_delivered(stack, provided["message_id"], 4)  # the CRM steps skip: no CRM order
+    _steps_delivered(
+        stack, merged["message_id"], 9
+    )  # the new order's CRM order, a chain per merged
+    _steps_delivered(stack, provided["message_id"], 4)  # the storefront, then the CRM steps
     [new] = [o for o in _storefront(stack, "orders", "20000") if o["order_id"] == "A-1003"]
     assert new["merged_from"] == ["A-1001", "A-1002"] and new["status"] == "provided"

@@ -120,8 +120,8 @@ def test_an_order_known_only_by_its_merge_hears_its_status_and_is_refused_before
 
     merged = _merge(stack, "A-1003")
     provided = _call(stack, "erp", "order.status_changed", change)  # the ERP's retry
-    _steps_delivered(stack, merged["message_id"], steps=1)
-    _steps_delivered(stack, provided["message_id"], steps=4)  # CRM steps: none to change
+    _steps_delivered(stack, merged["message_id"], steps=9)  # with its CRM steps
+    _steps_delivered(stack, provided["message_id"], steps=4)  # the storefront, then the CRM
     orders = _storefront_orders(stack)
     assert orders["A-1003"]["merged_from"] == ["A-1001", "A-1002"]
     assert orders["A-1003"]["status"] == "provided"
