@@ -25,9 +25,10 @@ DELIVERED = Finish(Status.DELIVERED, result={"reference": "1"})
 
 def routed(method: str, payload: dict[str, Any], ordering_key: str | None = None) -> Command:
     """``method``'s command as the bus journals it: its route's steps (roles stand in for the
-    systems) and the key its route renders, unless ``ordering_key`` overrides it."""
+    systems) and the key its route renders, unless ``ordering_key`` overrides it. Every flow of
+    ``[ownership]`` is carried (the default); a step only for some params is there for those."""
     route = ROUTES[method]
-    (first, *rest) = route.steps
+    (first, *rest) = (step for step in route.steps if step.applies(payload))
     return Command(
         method=method,
         source="test",
@@ -149,7 +150,10 @@ async def test_an_orders_failure_holds_only_that_orders_changes(journal: AsyncEn
     merged = await accept(journal, routed("order.merge", merge))
     provided = await accept(journal, changed("K-4"))
     assert (merged.status, provided.status) == (Status.ACCEPTED, Status.BLOCKED)
-    assert await run(journal, merged.message_id) == provided.message_id
+    promoted = await run(journal, merged.message_id)
+    while promoted != provided.message_id:  # the merge's own steps first (the CRM's new order)
+        assert promoted is not None
+        promoted = await run(journal, promoted)
     # A rejected one changes no order and holds nothing.
     rejected = {**merge, "outcome": "rejected", "new_order": None}
     refused = await accept(journal, routed("order.merge", rejected))
