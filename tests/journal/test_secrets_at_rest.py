@@ -8,7 +8,9 @@ set-password links) under the new first key, after which the old key can go.
 
 from __future__ import annotations
 
+import asyncio
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,12 +18,15 @@ from cryptography.fernet import Fernet
 from pydantic import SecretStr, ValidationError
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner
 
-from bus.db import reading, writing
+from bus.cli import app
+from bus.db import create_engine, reading, writing
 from bus.journal.accept import Accepted
 from bus.journal.credentials import JournalSecrets, reencrypt
 from bus.journal.ids import utcnow
 from bus.journal.tables import credentials, messages
+from bus.migrate import upgrade
 from bus.sealing import Sealer, SealError
 from bus.settings import Settings
 from tests.journal.test_accept import accept, command
@@ -102,3 +107,32 @@ def test_the_embedded_default_has_a_development_key_and_a_bad_key_is_refused_nam
     keys = (SecretStr(new_key()), SecretStr("not-a-key"))
     with pytest.raises(ValidationError, match="journal_encryption_keys"):
         Settings(journal_encryption_keys=keys)
+
+
+def test_bus_secrets_reencrypt_seals_the_journal_under_the_new_first_key(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'bus.db'}"
+    upgrade(url)
+    old, new = new_key(), new_key()
+
+    async def put(keys: list[str]) -> None:
+        engine = create_engine(url)
+        try:
+            await JournalSecrets(engine, Sealer(keys)).put("bitrix24-oauth", TOKENS)
+        finally:
+            await engine.dispose()
+
+    async def get(keys: list[str]) -> dict[str, Any] | None:
+        engine = create_engine(url)
+        try:
+            return await JournalSecrets(engine, Sealer(keys)).get("bitrix24-oauth")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(put([old]))
+    env = {"BUS_DATABASE_URL": url, "BUS_JOURNAL_ENCRYPTION_KEYS": json.dumps([new, old])}
+    done = CliRunner().invoke(app, ["secrets", "reencrypt"], env=env)
+    assert done.exit_code == 0, done.output
+    assert "re-encrypted 1 credentials" in done.output
+    assert asyncio.run(get([new])) == TOKENS
+    with pytest.raises(SealError):
+        asyncio.run(get([old]))
