@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import errno
 import getpass
 import json
 import logging
@@ -22,12 +23,13 @@ from rich.console import Console
 from rich.table import Table
 
 from bus import operations, redaction, sandbox
+from bus.configuration import ConfigurationError, load
 from bus.db import create_engine, journal_unreachable
 from bus.journal.deadlines import Deadlines
 from bus.journal.ids import utcnow
 from bus.journal.queries import MessageFilter
 from bus.journal.tables import Status
-from bus.migrate import ensure_schema, pending_revision, upgrade
+from bus.migrate import ensure_schema, pending_revision, upgrade_reporting
 from bus.settings import DEV_KEYS, Settings
 
 # Plain tracebacks: rich's "show locals" would print settings, and with them secrets.
@@ -42,6 +44,8 @@ app.add_typer(db_app, name="db")
 app.add_typer(messages_app, name="messages")
 secrets_app = typer.Typer(help="The secrets the journal keeps, encrypted.", no_args_is_help=True)
 app.add_typer(secrets_app, name="secrets")
+config_app = typer.Typer(help="The bus's configuration.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
 console = Console()
 T = TypeVar("T")
 
@@ -59,7 +63,14 @@ def main() -> None:
 
 
 def _settings() -> Settings:
-    settings = Settings()
+    """The deployment's settings. A mistake in them ends the command (exit 2) with one line per
+    mistake, naming the setting or variable, never a traceback."""
+    try:
+        settings = load(Settings)
+    except ConfigurationError as error:
+        for problem in error.problems:
+            typer.echo(f"bus: configuration: {problem}", err=True)
+        raise typer.Exit(2) from None
     redaction.configure(settings)  # what this process logs and prints hides its secrets
     return settings
 
@@ -149,13 +160,37 @@ def serve(
     _when_journal_answers(settings, lambda: _prepare_schema(settings, migrate))
     from bus.app import create_app
 
-    web.run_app(
-        create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
-        access_log=None,
-        print=None,
-    )
+    address = f"{host or settings.host}:{port or settings.port}"
+    listening = threading.Event()
+
+    def started(_: str) -> None:
+        # aiohttp calls this once every site listens: the one line saying where.
+        listening.set()
+        logging.getLogger("bus").info("listening on http://%s (JSON-RPC at /rpc)", address)
+
+    try:
+        web.run_app(
+            create_app(settings),
+            host=host or settings.host,
+            port=port or settings.port,
+            access_log=None,
+            print=started,
+        )
+    except OSError as error:
+        if listening.is_set() or error.errno not in _BIND_ERRORS:
+            raise
+        logging.getLogger("bus").error(
+            "bus serve cannot listen on %s: %s", address, _BIND_ERRORS[error.errno]
+        )
+        raise typer.Exit(1) from None
+
+
+#: Why a port cannot be listened on, by errno, as ``bus serve`` says it.
+_BIND_ERRORS = {
+    errno.EADDRINUSE: "the address is already in use (another process listens there)",
+    errno.EACCES: "permission denied (ports below 1024 need privileges)",
+    errno.EADDRNOTAVAIL: "no interface of this machine has that address",
+}
 
 
 @app.command()
@@ -346,9 +381,39 @@ def demo() -> None:
 
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
-    """Bring the journal's schema up to date."""
-    upgrade(_settings().database_url, revision)
-    console.print("schema is up to date")
+    """Bring the journal's schema up to date, saying from which revision to which."""
+    _logging()
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # the line printed says what was done
+    settings = _settings()
+    done = _when_journal_answers(
+        settings, lambda: upgrade_reporting(settings.database_url, revision)
+    )
+    typer.echo(done.describe())
+
+
+@config_app.command("sample")
+def config_sample() -> None:
+    """Print a configuration file with every setting at its default, described (secrets as
+    comments naming their variables): deploy/bus.example.toml is this."""
+    from bus.config_sample import sample
+
+    typer.echo(sample(), nl=False)
+
+
+@config_app.command("check")
+def config_check() -> None:
+    """Read the configuration (BUS_CONFIG and BUS_* variables) and say whether the bus can start
+    on it: exit 0 and a summary, or exit 2 and a line per mistake."""
+    import os
+
+    settings = _settings()
+    source = os.environ.get("BUS_CONFIG") or "no BUS_CONFIG file"
+    queue = "Redis" if settings.redis_url else "embedded"
+    journal = "PostgreSQL" if settings.is_postgres else "SQLite"
+    typer.echo(
+        f"configuration ok ({source}): ERP {settings.erp}, CRM {settings.crm}, journal {journal},"
+        f" queue {queue}, listening on {settings.host}:{settings.port}"
+    )
 
 
 @secrets_app.command("reencrypt")

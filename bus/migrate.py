@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 from alembic import command
 from alembic.config import Config
@@ -26,9 +27,31 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
-async def pending_revision(database_url: str) -> str | None:
-    """The head revision when the database is behind it, else ``None``."""
-    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+@dataclass(frozen=True)
+class Upgrade:
+    """What ``bus db upgrade`` did: the schema's revision before and after, and the newest."""
+
+    before: str | None
+    after: str | None
+    head: str | None
+
+    def describe(self) -> str:
+        """One line saying what was done, for the operator."""
+        if self.before == self.after:
+            newest = " (the newest)" if self.after == self.head else f" (the newest is {self.head})"
+            return f"the journal's schema was at revision {self.after}{newest} already: no change"
+        if self.before is None:
+            return f"the journal's schema was created: none -> revision {self.after}"
+        return f"the journal's schema was upgraded: revision {self.before} -> {self.after}"
+
+
+def head_revision(database_url: str) -> str | None:
+    """The newest revision this version of the bus knows."""
+    return ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+
+
+async def current_revision(database_url: str) -> str | None:
+    """The revision the journal's schema is at; ``None`` for a database without it."""
 
     def current(connection: Connection) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
@@ -36,10 +59,23 @@ async def pending_revision(database_url: str) -> str | None:
     engine = create_engine(database_url, null_pool=True)
     try:
         async with engine.connect() as conn:
-            revision = await conn.run_sync(current)
+            return await conn.run_sync(current)
     finally:
         await engine.dispose()
-    return None if revision == head else head
+
+
+async def pending_revision(database_url: str) -> str | None:
+    """The head revision when the database is behind it, else ``None``."""
+    head = head_revision(database_url)
+    return None if await current_revision(database_url) == head else head
+
+
+def upgrade_reporting(database_url: str, revision: str = "head") -> Upgrade:
+    """``upgrade``, telling the revision before and after (blocking)."""
+    before = asyncio.run(current_revision(database_url))
+    upgrade(database_url, revision)
+    after = asyncio.run(current_revision(database_url))
+    return Upgrade(before=before, after=after, head=head_revision(database_url))
 
 
 def ensure_schema(database_url: str) -> None:

@@ -11,18 +11,34 @@ import datetime as dt
 import fnmatch
 import functools
 import os
+import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cryptography.fernet import Fernet
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from bus.configuration import ConfigurationError, unknown_variables
 
 #: Keys that ship with the embedded default so the quick start works; never use them in production.
 DEV_KEYS = {
@@ -33,6 +49,24 @@ DEV_KEYS = {
 }
 #: The key that seals the journal's secrets in the embedded default; never use it in production.
 DEV_JOURNAL_KEY = "YnVzLWRldmVsb3BtZW50LWpvdXJuYWwta2V5LTAwMDE="
+
+
+_HTTP_URL: TypeAdapter[HttpUrl] = TypeAdapter(HttpUrl)
+
+
+def _http_url(url: str) -> str:
+    """``url`` as given, if it is an http(s) URL with a host (kept a ``str``: adapters join paths
+    to it, which pydantic's normalised URL would change)."""
+    try:
+        _HTTP_URL.validate_python(url)
+    except ValidationError:
+        # The value is not repeated: a URL may carry credentials.
+        raise ValueError("is not an http:// or https:// URL with a host") from None
+    return url
+
+
+#: An http(s) URL, checked when the settings are read, kept as the text it was given as.
+HttpUrlStr = Annotated[str, AfterValidator(_http_url)]
 
 
 class _Model(BaseModel):
@@ -121,7 +155,7 @@ class TargetSettings(_Model):
 class NavisionSettings(TargetSettings):
     """Where and how to reach Microsoft Dynamics NAV / Business Central over OData v4."""
 
-    url: str = "http://127.0.0.1:7048/DynamicsNAV110/ODataV4"
+    url: HttpUrlStr = "http://127.0.0.1:7048/DynamicsNAV110/ODataV4"
     company: str = "CRONUS"
     pricing_codeunit: str = Field(
         default="B2BPricing",
@@ -156,7 +190,7 @@ TimeZoneName = Annotated[str, AfterValidator(_zone)]
 class OnecSettings(TargetSettings):
     """Where and how to reach a 1C:Enterprise publication (standard OData v3, Basic auth)."""
 
-    url: str = Field(
+    url: HttpUrlStr = Field(
         default="http://127.0.0.1:7051/b2b",
         description="the publication: OData at {url}/odata/standard.odata, HTTP services at"
         " {url}/hs/b2b/v1",
@@ -173,7 +207,7 @@ class OnecSettings(TargetSettings):
 class CreatioSettings(TargetSettings):
     """Where and how to reach Creatio (BPM Online): cookie login with BPMCSRF, OData 4."""
 
-    url: str = "http://127.0.0.1:7049"
+    url: HttpUrlStr = "http://127.0.0.1:7049"
     odata_root: str = Field(default="/0/odata", description="/0/odata (.NET Framework) or /odata")
     username: str = "Supervisor"
     password: SecretStr = SecretStr("Supervisor")
@@ -198,11 +232,13 @@ class Bitrix24OAuth(_Model):
     installation).
     """
 
-    portal_url: str = Field(description="https://<portal>.bitrix24.ru; REST at {portal_url}/rest")
+    portal_url: HttpUrlStr = Field(
+        description="https://<portal>.bitrix24.ru; REST at {portal_url}/rest"
+    )
     client_id: str
     client_secret: SecretStr
     refresh_token: SecretStr
-    server: str = Field(default="https://oauth.bitrix.info", description="the OAuth server")
+    server: HttpUrlStr = Field(default="https://oauth.bitrix.info", description="the OAuth server")
 
 
 class Bitrix24Settings(TargetSettings):
@@ -231,11 +267,17 @@ class Bitrix24Settings(TargetSettings):
         " a word not here leaves the deal's stage as it is",
     )
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_is_url(cls, url: SecretStr) -> SecretStr:
+        _http_url(url.get_secret_value())
+        return url
+
 
 class StorefrontSettings(TargetSettings):
     """Where the storefront's JSON-RPC endpoint is, and the bearer token the bus presents."""
 
-    url: str = "http://127.0.0.1:7052/rpc"
+    url: HttpUrlStr = "http://127.0.0.1:7052/rpc"
     token: SecretStr = SecretStr("dev-storefront-inbound")
     notify: Literal["none", "failures", "all"] = Field(
         default="failures",
@@ -556,9 +598,28 @@ class Settings(BaseSettings):
     def _async_driver(cls, url: str) -> str:
         # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, which we do not ship.
         if url.startswith(("postgresql://", "postgres://")):
-            return "postgresql+asyncpg://" + url.split("://", 1)[1]
-        if url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
-            return "sqlite+aiosqlite://" + url.split("://", 1)[1]
+            url = "postgresql+asyncpg://" + url.split("://", 1)[1]
+        elif url.startswith("sqlite://") and not url.startswith("sqlite+aiosqlite://"):
+            url = "sqlite+aiosqlite://" + url.split("://", 1)[1]
+        try:
+            driver = make_url(url).drivername
+        except ArgumentError:
+            driver = ""
+        if driver not in ("postgresql+asyncpg", "sqlite+aiosqlite"):
+            # The value is not repeated: it may carry the journal's password.
+            raise ValueError(
+                "is not a journal URL: postgresql://user:password@host/db (PostgreSQL) or"
+                " sqlite:///path/bus.db (SQLite)"
+            )
+        return url
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, url: str | None) -> str | None:
+        if url is not None and (
+            urlsplit(url).scheme not in ("redis", "rediss", "unix") or url.find("://") < 0
+        ):
+            raise ValueError("is not a Redis URL: redis://host:6379/0 (rediss:// with TLS)")
         return url
 
     @classmethod
@@ -570,10 +631,14 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Refused rather than ignored: a misspelt variable would leave its setting at the default.
+        unknown = unknown_variables(settings_cls, os.environ)
+        if unknown:
+            raise ConfigurationError(unknown)
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
         config_file = os.environ.get("BUS_CONFIG")
         if config_file:
-            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=Path(config_file)))
+            sources.append(_toml_source(settings_cls, Path(config_file)))
         return tuple(sources)
 
     @property
@@ -600,6 +665,19 @@ class Settings(BaseSettings):
     def retry_policy(self, target: str) -> RetryPolicy:
         """Return the retry policy configured for ``target``."""
         return self.target(target).retry
+
+
+def _toml_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSettingsSource:
+    """The file ``BUS_CONFIG`` names; a file that is not there, or not TOML, is a mistake (read
+    as no file, the bus would start on every default)."""
+    if not path.is_file():
+        raise ConfigurationError([f"BUS_CONFIG names {path}, which is not a file"])
+    try:
+        return TomlConfigSettingsSource(settings_cls, toml_file=path)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigurationError([f"BUS_CONFIG {path} is not valid TOML: {error}"]) from None
+    except OSError as error:
+        raise ConfigurationError([f"BUS_CONFIG {path} cannot be read: {error.strerror}"]) from None
 
 
 #: Every system the bus delivers to; each has a settings section of that name.
