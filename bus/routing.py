@@ -96,6 +96,9 @@ class Route:
     journaled: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
     #: chains beside the route's own steps, one per entity the params name
     fan_out: FanOut | None = None
+    #: the CRM whose event the route carries: only a deployment with that CRM journals it
+    #: (its steps are checked at start against that CRM's adapter, bus.route_check)
+    crm: str | None = None
 
     def key_for(self, params: Mapping[str, Any]) -> str | None:
         """Render this route's ordering key for ``params``."""
@@ -299,6 +302,7 @@ ROUTES: dict[str, Route] = {
     "creatio.order_changed": Route(
         steps=(Step("crm", "order.read"), Step("storefront", "order.update"), *_CANCEL_IN_ERP),
         ordering_key="creatio-order:{order_id}",
+        crm="creatio",
     ),
     # An outbound Bitrix24 event about a deal: read the deal, then bring the storefront's order
     # up to date (skipped when the deal shows what the bus itself last wrote or forwarded), and
@@ -310,5 +314,6 @@ ROUTES: dict[str, Route] = {
     "bitrix24.deal_changed": Route(
         steps=(Step("crm", "deal.read"), Step("storefront", "order.update"), *_CANCEL_IN_ERP),
         ordering_key="bitrix24-deal:{deal_id}",
+        crm="bitrix24",
     ),
 }

@@ -32,6 +32,7 @@ from bus.settings import Settings
 __all__ = [
     "Adapter",
     "Delivery",
+    "OPERATIONS",
     "DocumentStore",
     "EntityState",
     "OrderBook",
@@ -40,6 +41,20 @@ __all__ = [
     "build_adapters",
     "build_erp_queries",
 ]
+
+
+#: The operations each system's adapter performs, by system name (checked against the routes at
+#: start: bus.route_check).
+OPERATIONS: dict[str, frozenset[str]] = {
+    "navision": NavisionAdapter.operations,
+    "onec": OnecAdapter.operations,
+    "creatio": CreatioAdapter.operations,
+    "bitrix24": Bitrix24Adapter.operations,
+    "storefront": StorefrontAdapter.operations,
+    "mail": MailAdapter.operations,
+    "directory": DirectoryAdapter.operations,
+    "journal": JournalAdapter.operations,
+}
 
 
 def build_adapters(

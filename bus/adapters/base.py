@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 
 @dataclass(frozen=True)
@@ -79,6 +79,10 @@ class Receipt:
 
 class Adapter(Protocol):
     """What the delivery worker needs from a system's adapter."""
+
+    #: The operations it performs: every step a deployment can journal for its system must be
+    #: one of them (checked at start, :mod:`bus.route_check`).
+    operations: ClassVar[frozenset[str]]
 
     async def deliver(self, delivery: Delivery) -> Receipt:
         """Perform the operation once.

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
@@ -115,6 +115,18 @@ class Bitrix24Adapter:
         settings: the webhook URL (``…/rest/<user>/<code>``), the pace, the retry policy.
         client: the process's shared HTTP client.
     """
+
+    #: See :class:`bus.adapters.base.Adapter`.
+    operations: ClassVar[frozenset[str]] = frozenset(
+        {
+            "order.create",
+            "deal.read",
+            "account.read",
+            "account.report",
+            REPORT_OPERATION,
+            *SYNC_OPERATIONS,
+        }
+    )
 
     def __init__(
         self,

@@ -42,7 +42,7 @@ import asyncio
 import re
 import uuid
 from http.cookies import SimpleCookie
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 
@@ -100,6 +100,18 @@ class CreatioAdapter:
         client: the process's shared HTTP client (its cookie jar keeps nothing; see
             :func:`bus.adapters.http.cookieless_jar`).
     """
+
+    #: See :class:`bus.adapters.base.Adapter`.
+    operations: ClassVar[frozenset[str]] = frozenset(
+        {
+            "order.create",
+            "order.read",
+            "account.read",
+            "account.report",
+            REPORT_OPERATION,
+            *SYNC_OPERATIONS,
+        }
+    )
 
     def __init__(self, settings: CreatioSettings, client: httpx.AsyncClient) -> None:
         self._client = client

@@ -15,7 +15,7 @@ next orders see.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from bus.adapters.accounts import account_settings, no_manager
 from bus.adapters.base import Delivery, DocumentStore, EntityState, Receipt
@@ -26,6 +26,9 @@ SYSTEM = "directory"
 
 class DirectoryAdapter:
     """Keeps customer profiles in a :class:`DocumentStore` (the journal's ``customers`` table)."""
+
+    #: See :class:`bus.adapters.base.Adapter`.
+    operations: ClassVar[frozenset[str]] = frozenset({"customer.remember", "customer.deactivate"})
 
     def __init__(self, store: DocumentStore) -> None:
         self._store = store

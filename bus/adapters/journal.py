@@ -15,7 +15,7 @@ the ERP's step is skipped, saying why; nothing asks the ERP about any other chan
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from bus.adapters.base import Delivery, EntityState, Receipt
 from bus.errors import PermanentError
@@ -41,6 +41,9 @@ class OrderBook(Protocol):
 
 class JournalAdapter:
     """Reads the journal for the steps after it; never calls another system."""
+
+    #: See :class:`bus.adapters.base.Adapter`.
+    operations: ClassVar[frozenset[str]] = OPERATIONS
 
     def __init__(self, book: OrderBook) -> None:
         self._book = book

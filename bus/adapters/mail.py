@@ -21,7 +21,7 @@ from __future__ import annotations
 import email.utils
 from collections.abc import Callable
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, ClassVar
 
 import aiosmtplib
 
@@ -48,6 +48,9 @@ class MailAdapter:
         sealer: opens the set-password link the storefront's step sealed (the development key
             by default).
     """
+
+    #: See :class:`bus.adapters.base.Adapter`: the kinds of mail (``COMPOSERS``, set below).
+    operations: ClassVar[frozenset[str]]
 
     def __init__(self, settings: MailSettings, sealer: Sealer | None = None) -> None:
         self._settings = settings
@@ -247,6 +250,7 @@ COMPOSERS: dict[str, Callable[[Delivery], dict[str, Any]]] = {
     "mail.order_waiting": order_waiting_mail,
     "mail.failure_report": failure_report_mail,
 }
+MailAdapter.operations = frozenset(COMPOSERS)
 
 
 def _by_code(code: int, text: str) -> Exception:

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
@@ -87,6 +87,19 @@ class NavisionAdapter:
         settings: the service URL (up to ``/ODataV4``), company and credentials.
         client: the process's shared HTTP client.
     """
+
+    #: See :class:`bus.adapters.base.Adapter`.
+    operations: ClassVar[frozenset[str]] = frozenset(
+        {
+            "sales_order.create",
+            "order.quote",
+            "customer.read",
+            "orders.history",
+            "account.request",
+            CANCEL,
+            *DOCUMENTS,
+        }
+    )
 
     def __init__(self, settings: NavisionSettings, client: httpx.AsyncClient) -> None:
         self._client = client

@@ -40,7 +40,7 @@ import datetime as dt
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -115,6 +115,19 @@ class OnecAdapter:
         settings: the publication URL, the 1C user, whether to post created orders.
         client: the process's shared HTTP client.
     """
+
+    #: See :class:`bus.adapters.base.Adapter`.
+    operations: ClassVar[frozenset[str]] = frozenset(
+        {
+            "sales_order.create",
+            "order.quote",
+            "customer.read",
+            "orders.history",
+            "account.request",
+            CANCEL,
+            *DOCUMENTS,
+        }
+    )
 
     def __init__(self, settings: OnecSettings, client: httpx.AsyncClient) -> None:
         self._client = client

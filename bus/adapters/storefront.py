@@ -28,7 +28,7 @@ it set the user's password: the step's result keeps it only sealed (``set_passwo
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
@@ -90,6 +90,9 @@ class StorefrontAdapter:
         client: the process's shared HTTP client.
         sealer: seals the set-password link in the result (the development key by default).
     """
+
+    #: See :class:`bus.adapters.base.Adapter`.
+    operations: ClassVar[frozenset[str]] = OPERATIONS
 
     def __init__(
         self,
