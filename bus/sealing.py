@@ -86,6 +86,16 @@ class Sealer:
         return self.reseal(value) if is_sealed(value) else value
 
 
+def hidden(value: Any) -> Any:
+    """A copy of a JSON value with every sealed string replaced by ``fernet:***``: what callers
+    and people are shown (the steps that need a sealed secret read the journal itself)."""
+    if isinstance(value, dict):
+        return {key: hidden(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [hidden(item) for item in value]
+    return f"{PREFIX}***" if is_sealed(value) else value
+
+
 def is_sealed(value: Any) -> bool:
     """Whether ``value`` is a sealed string."""
     return isinstance(value, str) and value.startswith(PREFIX)

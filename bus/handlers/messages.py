@@ -10,6 +10,7 @@ from bus.journal.deadlines import Deadlines
 from bus.journal.ids import utcnow
 from bus.journal.queries import get_message
 from bus.rpc import Call, MethodSpec
+from bus.sealing import hidden
 from bus.services import Services
 from schemas import MessageGet
 
@@ -43,7 +44,7 @@ def describe(message: dict[str, Any]) -> dict[str, Any]:
         "updated_at": message["updated_at"].isoformat(),
         "next_attempt_at": _iso(message["next_attempt_at"]),
         "last_error": message["last_error"],
-        "result": message["result"],
+        "result": hidden(message["result"]),  # a sealed secret is the journal's alone
         "attempts": [
             {
                 "number": attempt["number"],

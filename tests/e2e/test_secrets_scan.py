@@ -20,6 +20,7 @@ import base64
 import io
 import json
 import os
+import re
 import secrets
 import uuid
 from collections.abc import Iterator
@@ -288,6 +289,24 @@ def _cli_output(stack: Stack) -> str:
     return "\n".join(shown)
 
 
+def _message_get_answers(stack: Stack) -> str:
+    """``message.get`` of every message, as the caller that sent it reads it."""
+    rows = _journal(stack, "SELECT id, source FROM messages")
+    readers = {role: BusClient(stack.api_url, key) for role, key in KEYS.items()}
+    try:
+        return "\n".join(
+            json.dumps(
+                readers[source if source in readers else "ops"].call(
+                    "message.get", {"message_id": message_id}
+                )
+            )
+            for message_id, source in rows
+        )
+    finally:
+        for reader in readers.values():
+            reader.close()
+
+
 def test_no_secret_is_journaled_logged_or_printed_after_every_flow(stack: Stack) -> None:
     tokens = _run_every_flow(stack)
     # The flows ran: the customer was mailed its link, and nothing failed.
@@ -303,9 +322,15 @@ def test_no_secret_is_journaled_logged_or_printed_after_every_flow(stack: Stack)
     )
     assert failed == [], failed
 
+    answers = _message_get_answers(stack)
+    # Sealed secrets are the journal's: no caller or person is shown one, even encrypted.
+    assert "fernet:" in _every_row(stack)
+    for shown in (answers, _cli_output(stack)):
+        assert re.search(r"fernet:(?!\*\*\*)", shown) is None
     places = {
         "the journal": _every_row(stack),
         "the CLI's output": _cli_output(stack),
+        "message.get's answers": answers,
         **{
             f"the output of {p.name}": p.output()
             for p in stack.processes
