@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from multiprocessing.process import BaseProcess
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import tenacity
 import typer
@@ -30,6 +30,7 @@ from bus.journal.ids import utcnow
 from bus.journal.queries import MessageFilter
 from bus.journal.tables import Status
 from bus.migrate import ensure_schema, pending_revision, upgrade_reporting
+from bus.route_check import unserved_steps
 from bus.settings import DEV_KEYS, Settings
 
 # Plain tracebacks: rich's "show locals" would print settings, and with them secrets.
@@ -68,11 +69,19 @@ def _settings() -> Settings:
     try:
         settings = load(Settings)
     except ConfigurationError as error:
-        for problem in error.problems:
-            typer.echo(f"bus: configuration: {problem}", err=True)
-        raise typer.Exit(2) from None
+        _configuration_failed(error.problems)
+    # A route's step no adapter performs would fail at every delivery: it stops the start.
+    if unserved := unserved_steps(settings):
+        _configuration_failed(unserved)
     redaction.configure(settings)  # what this process logs and prints hides its secrets
     return settings
+
+
+def _configuration_failed(problems: Sequence[str]) -> NoReturn:
+    """End the command (exit 2) with one line per problem."""
+    for problem in problems:
+        typer.echo(f"bus: configuration: {problem}", err=True)
+    raise typer.Exit(2) from None
 
 
 def _logging(level: str = "INFO") -> None:

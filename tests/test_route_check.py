@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import itertools
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -27,3 +32,24 @@ def test_a_misspelt_step_is_named_with_what_the_system_performs() -> None:
     [problem] = unserved_steps(Settings(crm="creatio", order_routes=routes))
     assert problem.startswith("order route 'everyone': step crm:order.creat: creatio has no")
     assert "order.create" in problem  # what it does perform
+
+
+def test_bus_serve_with_a_misspelt_step_stops_at_start_saying_which(tmp_path: Path) -> None:
+    routes = [{"name": "everyone", "steps": ["erp:sales_order.creat"]}]
+    env = {
+        **os.environ,
+        "BUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bus.db'}",
+        "BUS_ORDER_ROUTES": json.dumps(routes),
+        "BUS_PORT": "9",  # never bound: the start stops before
+    }
+    started = subprocess.run(
+        [sys.executable, "-m", "bus", "serve"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert started.returncode == 2, started.stderr
+    [line] = started.stderr.strip().splitlines()
+    assert line.startswith("bus: configuration: order route 'everyone': step erp:sales_order.creat")
