@@ -12,6 +12,7 @@ ERP's number from its ``sales_order.create``, the CRM's deal or order from its `
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -63,6 +64,24 @@ async def known_order(conn: AsyncConnection, order_id: str) -> KnownOrder | None
     if row is None:
         return None
     return KnownOrder(order_id, row.id, row.method, row.status)
+
+
+async def order_customers(conn: AsyncConnection, order_ids: Sequence[str]) -> dict[str, str]:
+    """The customer of each of ``order_ids`` the bus knows: the ``customer`` of the message that
+    made it known (its ``order.submit``, or the ``order.merge`` that made it). An order the bus
+    never journaled is not in the answer."""
+    keys = {order_ordering_key(order_id): order_id for order_id in order_ids}
+    rows = await conn.execute(
+        select(messages.c.ordering_key, messages.c.payload)
+        .where(messages.c.ordering_key.in_(keys), messages.c.method.in_(ORDER_MAKERS))
+        .order_by(messages.c.ordering_seq)
+    )
+    customers: dict[str, str] = {}
+    for row in rows:
+        customer = row.payload.get("customer") if isinstance(row.payload, dict) else None
+        if customer is not None:
+            customers.setdefault(keys[row.ordering_key], str(customer))
+    return customers
 
 
 #: The operations whose delivered result names the order in its system: the ERP's number, the

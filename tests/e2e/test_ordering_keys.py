@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from bus.adapters.onec import COUNTERPARTIES, ORDERS
+from bus.settings import DEV_KEYS
 from tests.e2e.conftest import ERP_ONLY, running, wait_until
 from tests.e2e.test_provisioning import _steps_delivered
 from tests.e2e.test_systems import TIMINGS, _call, _submit
@@ -82,15 +83,19 @@ def test_a_refused_invoice_holds_none_of_the_customers_other_messages(stack: Sta
     invoice = _call(stack, "storefront", "invoice.request", {"customer": CUSTOMER, "amount": 900.0})
     _failed(stack, invoice["message_id"])
 
-    # The ERP registers the next request slowly: its decision arrives meanwhile.
+    # The ERP registers the next request slowly: a decision arriving meanwhile is refused (the
+    # ERP has no number of it yet) and sent again once it has (below).
     _fault(stack, erp, mode="slow", delay=2, match=PATHS[erp]["request"], times=1)
     asked = _call(
         stack, "storefront", "address.request", {"customer": CUSTOMER, "address": "7 Pier Road"}
     )
-    decided = _call(
-        stack, "erp", "request.decided", {"request_id": asked["message_id"], "decision": "approved"}
-    )
-    assert decided["status"] == "blocked"  # behind its request, which the ERP is registering
+    decision = {"request_id": asked["message_id"], "decision": "approved"}
+    early = httpx.post(
+        f"{stack.api_url}/rpc",
+        json={"jsonrpc": "2.0", "id": 1, "method": "request.decided", "params": decision},
+        headers={"Authorization": f"Bearer {DEV_KEYS['erp']}"},
+    ).json()["error"]
+    assert early["data"]["fields"][0]["type"] == "not_registered", early
     contact = {"name": "Ivan Petrov", "email": "ivan@relecloud.example", "primary": True}
     # The ERP reads the customer slowly: the deactivate arrives while its create is under way.
     _fault(stack, erp, mode="slow", delay=2, match=PATHS[erp]["customer"], times=1)
@@ -111,6 +116,8 @@ def test_a_refused_invoice_holds_none_of_the_customers_other_messages(stack: Sta
         {"customer": CUSTOMER, "name": "Olga Ivanova", "email": "olga@relecloud.example"},
     )
 
+    _steps_delivered(stack, asked["message_id"], 1)  # registered: the ERP decides
+    _call(stack, "erp", "request.decided", decision)
     for message, steps in [
         (act, 2),
         (employee, 1),
