@@ -43,8 +43,3 @@ def cancelled(found: OrderReferences, how: str) -> Receipt:
         found.erp_number or found.order_id,
         details={"erp_cancelled": how, "erp_order_no": found.erp_number},
     )
-
-
-def odata_string(value: str) -> str:
-    """``value`` as an OData string literal (quotes doubled), for a key in a URL."""
-    return "'" + value.replace("'", "''") + "'"

@@ -44,7 +44,7 @@ from pydantic import ValidationError
 
 from bus.adapters.base import Delivery, EntityState, Receipt
 from bus.adapters.erp_cancel import OPERATION as CANCEL
-from bus.adapters.erp_cancel import cancelled, erp_order, odata_string
+from bus.adapters.erp_cancel import cancelled, erp_order
 from bus.adapters.http import (
     json_object,
     malformed,
@@ -53,6 +53,7 @@ from bus.adapters.http import (
     upstream_errors,
 )
 from bus.adapters.navision_soap import SYSTEM, Codeunit, xml_decimal
+from bus.adapters.odata_filters import key_segment
 from bus.adapters.orders import placed_online
 from bus.errors import PermanentError, TransientError, UnknownOutcome
 from bus.settings import NavisionSettings
@@ -212,9 +213,8 @@ class NavisionAdapter:
 
     async def _customer(self, number: str) -> Receipt:
         """The customer's master data as the storefront account needs it, with routing facts."""
-        key = _quoted(number)
         try:
-            found = await self._request("GET", f"/Customer('{key}')")
+            found = await self._request("GET", f"/Customer({key_segment(number)})")
         except PermanentError as refused:
             if refused.http_status == 404:
                 raise PermanentError(
@@ -236,7 +236,7 @@ class NavisionAdapter:
             "addresses": [{"code": "MAIN", "address": address}] if address else [],
             "credit_limit": found.get("Credit_Limit_LCY"),
             "warehouse": found.get("Location_Code") or None,
-            "contracts": await self._contracts(key),
+            "contracts": await self._contracts(_quoted(number)),
         }
         return Receipt(number, details={"customer": customer})
 
@@ -317,7 +317,7 @@ class NavisionAdapter:
         """
         found = erp_order(delivery, SYSTEM)
         number = found.erp_number or ""
-        path = f"/SalesOrder(Document_Type='Order',No={odata_string(number)})"
+        path = f"/SalesOrder(Document_Type='Order',No={key_segment(number)})"
         response = await self._raw("GET", path, params={"$select": "No"})
         if response.status_code == 404:
             return cancelled(found, "gone already")

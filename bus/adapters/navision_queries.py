@@ -39,6 +39,7 @@ from bus.adapters.erp_queries import (
 from bus.adapters.http import json_object, raise_for_status, upstream_errors
 from bus.adapters.navision_items import NavisionItems, read_pages
 from bus.adapters.navision_soap import SYSTEM, Codeunit, xml_decimal
+from bus.adapters.odata_filters import key_segment
 from bus.errors import PermanentError, TransientError
 from bus.settings import NavisionSettings
 
@@ -138,11 +139,9 @@ class NavisionQueries:
 
     async def _customer(self, customer: str, fields: str, timeout: float) -> dict[str, Any]:
         """``Customer('<customer>')`` with ``fields``; a 404 is a ``PermanentError``."""
-        # The key is an OData string literal in the URL path: quotes doubled, then encoded.
-        key = url_quote(customer.replace("'", "''"), safe="")
         with upstream_errors(SYSTEM, idempotent=True):
             response = await self._client.get(
-                f"{self._odata}/Customer('{key}')",
+                f"{self._odata}/Customer({key_segment(customer)})",
                 params={"$select": fields},
                 auth=self._auth,
                 timeout=timeout,

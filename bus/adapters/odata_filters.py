@@ -23,6 +23,13 @@ def string_literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def key_segment(value: str) -> str:
+    """``value`` as an OData string key in a URL path (``Customer('…')``): a literal, then
+    percent-encoded, so that a ``#``, ``?``, ``/``, space or control character in it stays part of
+    the key instead of ending the path or starting the query."""
+    return quote(string_literal(value), safe="'")
+
+
 def any_of(
     field: str,
     values: Iterable[str],

@@ -10,6 +10,7 @@ import pytest
 
 from bus.adapters import Delivery
 from bus.adapters.navision import SHIP_TO_ADDRESS_LENGTH
+from bus.errors import PermanentError
 from tests.contract.erps import Nav
 from tests.contract.pairs import new_id, new_order
 
@@ -86,3 +87,12 @@ async def test_without_a_delivery_address_nav_ships_to_the_customers_address(nav
     delivery = Delivery(new_id(), "sales_order.create", new_order())
     await nav.adapter.deliver(delivery)
     assert (await nav.order_of(delivery))["Ship_to_Address"] == "192 Market Square"
+
+
+@pytest.mark.parametrize("number", ["10000#x", "10000?a=1", "10/000", "10 000", "O'Neil", "\x07"])
+async def test_a_customer_key_with_url_characters_stays_the_key(nav: Nav, number: str) -> None:
+    """A key goes into the URL's path as an encoded literal: NAV is asked for exactly that
+    customer (none), never for another one or a broken URL."""
+    with pytest.raises(PermanentError) as refused:
+        await nav.customer(number)
+    assert refused.value.http_status == 404 and repr(number) in str(refused.value)
