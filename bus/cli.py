@@ -136,6 +136,32 @@ def _when_journal_answers(settings: Settings, work: Callable[[], T]) -> T:
     return result
 
 
+def _require_own_secrets(settings: Settings, command: str, *, edge: bool) -> None:
+    """Refuse to run with a secret the bus ships with, unless this is a development bus.
+
+    The shipped keys, tokens and passwords are public (they are in the bus's source): a bus that
+    listens with them lets anyone in as any client. Outside development (``bus up``, ``bus demo``
+    or ``development``) the command exits 2 with one line naming every setting to fill.
+    """
+    shipped = settings.shipped_secrets(edge=edge)
+    if not shipped:
+        return
+    log = logging.getLogger("bus")
+    if settings.development:
+        log.warning(
+            "development bus: the shipped (public) values of %s are in use", ", ".join(shipped)
+        )
+        return
+    log.error(
+        "%s refuses to start: %s still hold the values shipped with the bus, which are public;"
+        " set each one (in the BUS_CONFIG file or as BUS_* variables, e.g. navision.password as"
+        " BUS_NAVISION__PASSWORD), or set BUS_DEVELOPMENT=true for a development bus",
+        command,
+        ", ".join(shipped),
+    )
+    raise typer.Exit(2)
+
+
 def _first_line(error: BaseException | None) -> str:
     """``Type: first line``; SQLAlchemy's messages go on with the statement and its values."""
     if error is None:
@@ -166,6 +192,7 @@ def serve(
     """Serve the JSON-RPC API (with the embedded queue, also deliver)."""
     _logging()
     settings = _settings()
+    _require_own_secrets(settings, "bus serve", edge=True)
     _when_journal_answers(settings, lambda: _prepare_schema(settings, migrate))
     from bus.app import create_app
 
@@ -209,6 +236,7 @@ def worker(
     """Deliver messages from the Redis queue (and sweep) until stopped."""
     _logging()
     settings = _settings()
+    _require_own_secrets(settings, "bus worker", edge=False)
     if not settings.redis_url:
         raise typer.BadParameter("set BUS_REDIS_URL: the embedded queue is served by `bus serve`")
     _when_journal_answers(settings, lambda: asyncio.run(_ping(settings.database_url)))

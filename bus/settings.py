@@ -537,6 +537,11 @@ class Settings(BaseSettings):
         description="how long bus serve and bus worker wait at start for a journal that cannot be"
         " reached yet (PostgreSQL starting), seconds; then they give up",
     )
+    development: bool = Field(
+        default=False,
+        description="a development bus: bus serve and bus worker start with the secrets the bus"
+        " ships with (public keys, tokens and passwords), which they otherwise refuse",
+    )
     erp: Literal["navision", "onec"] = "navision"
     crm: Literal["creatio", "bitrix24"] = "bitrix24"
     clients: dict[str, ClientSettings] = Field(default_factory=_default_clients)
@@ -663,6 +668,32 @@ class Settings(BaseSettings):
         dev = set(DEV_KEYS.values())
         return any(c.key.get_secret_value() in dev for c in self.clients.values())
 
+    def shipped_secrets(self, *, edge: bool = True) -> list[str]:
+        """The secret settings this deployment uses that still hold the value the bus ships
+        with (public, in its source), by their dotted names (``navision.password``).
+
+        Only the systems the deployment talks to count (its ERP and CRM, not the others), and
+        the Bitrix24 webhook only without OAuth. ``edge``: with the secrets only the JSON-RPC
+        edge needs (the clients' keys, the token of Bitrix24's events); a worker has none of
+        them.
+        """
+        found: list[str] = []
+        if edge:
+            dev = set(DEV_KEYS.values())
+            found += [
+                f"clients.{name}.key"
+                for name, client in self.clients.items()
+                if client.key.get_secret_value() in dev
+            ]
+        for section in (self.erp, self.crm, "storefront", "mail"):
+            found += [f"{section}.{name}" for name in _shipped(getattr(self, section))]
+        if any(key.get_secret_value() == DEV_JOURNAL_KEY for key in self.journal_encryption_keys):
+            found.append("journal_encryption_keys")
+        unused = {"bitrix24.webhook_url"} if self.bitrix24.oauth is not None else set()
+        if not edge:
+            unused.add("bitrix24.application_token")
+        return [name for name in found if name not in unused]
+
     def system(self, role: str) -> str:
         """The system that plays ``role`` (``erp``, ``crm``, ``storefront``, ``mail``, …)."""
         return {"erp": self.erp, "crm": self.crm}.get(role, role)
@@ -690,6 +721,17 @@ def _toml_source(settings_cls: type[BaseSettings], path: Path) -> PydanticBaseSe
         raise ConfigurationError([f"BUS_CONFIG {path} is not valid TOML: {error}"]) from None
     except OSError as error:
         raise ConfigurationError([f"BUS_CONFIG {path} cannot be read: {error.strerror}"]) from None
+
+
+def _shipped(section: BaseModel) -> list[str]:
+    """The fields of ``section`` holding a secret that equals the field's shipped default."""
+    shipped = []
+    for name, field in type(section).model_fields.items():
+        value, default = getattr(section, name), field.get_default(call_default_factory=True)
+        if isinstance(value, SecretStr) and isinstance(default, SecretStr):
+            if value.get_secret_value() == default.get_secret_value():
+                shipped.append(name)
+    return shipped
 
 
 #: Every system the bus delivers to; each has a settings section of that name.
