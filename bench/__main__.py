@@ -329,6 +329,11 @@ def main() -> None:
                     "BUS_ORDER_ROUTES": '[{"name": "erp", "steps": ["erp:sales_order.create"]}]',
                     # Every prices.get call passes through (the bench varies the quantity too).
                     "BUS_PRICES__CACHE_TTL": "0",
+                    # One client sends everything here, as fast as it can: the edge's per-client
+                    # limits would measure themselves, not the bus.
+                    "BUS_LIMITS__CLIENT_RATE": "1000000",
+                    "BUS_LIMITS__CLIENT_BURST": "1000000",
+                    "BUS_LIMITS__CLIENT_CONCURRENCY": "100000",
                 },
                 Path(logs),
             )

@@ -53,6 +53,19 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
+def server_options(settings: Settings) -> dict[str, Any]:
+    """Options of the aiohttp server that runs the application (``run_app``, ``AppRunner``).
+
+    aiohttp closes a connection whose request has not arrived within its keep-alive timeout, from
+    the moment it opens as after each answer: with ``limits.header_timeout`` as that timeout,
+    idle connections and headers sent a byte at a time are closed in seconds, not held for ever.
+    The body has its own ``limits.body_timeout``, applied where a body is read. Compressed bodies
+    are decoded by the edge (``bus.content_encoding``), not by aiohttp's parser, so that a broken
+    one is answered in JSON.
+    """
+    return {"keepalive_timeout": settings.limits.header_timeout, "auto_decompress": False}
+
+
 def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         if settings.uses_dev_keys():

@@ -194,7 +194,7 @@ def serve(
     settings = _settings()
     _require_own_secrets(settings, "bus serve", edge=True)
     _when_journal_answers(settings, lambda: _prepare_schema(settings, migrate))
-    from bus.app import create_app
+    from bus.app import create_app, server_options
 
     address = f"{host or settings.host}:{port or settings.port}"
     listening = threading.Event()
@@ -211,6 +211,7 @@ def serve(
             port=port or settings.port,
             access_log=None,
             print=started,
+            **server_options(settings),
         )
     except OSError as error:
         if listening.is_set() or error.errno not in _BIND_ERRORS:
@@ -383,9 +384,9 @@ def up(
 
 
 async def _up(settings: Settings, ports: dict[str, int]) -> None:
-    from bus.app import create_app
+    from bus.app import create_app, server_options
 
-    runner = web.AppRunner(create_app(settings), access_log=None)
+    runner = web.AppRunner(create_app(settings), access_log=None, **server_options(settings))
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()
     simulators = await sandbox.start_simulators(

@@ -12,11 +12,15 @@
     │   ├── UpstreamUnavailable        -32020 a real-time query's system cannot answer now
     │   ├── UpstreamRefused            -32021 the system refused the query (unknown customer)
     │   ├── JournalUnavailable         -32030 the journal cannot be reached now: retry the call
+    │   ├── RateLimited                -32029 the caller sent more than its limits allow: wait
     │   └── RequestTooLarge            -32006 body or batch over the configured limit
     └── DeliveryError                  an adapter's outcome for one delivery attempt
         ├── TransientError             retry later (timeouts, 5xx, 429/503 with retry_after)
         ├── PermanentError             retrying cannot help (4xx, validation): fail now
         └── UnknownOutcome             sent, answer lost: the effect may have landed
+
+Every JSON-RPC error the bus answers has ``data``, and it is always an object (``{}`` at least),
+whatever the code: callers read its members, never parse a string.
 
 Adapters raise only ``DeliveryError`` subclasses; the delivery policy, not the adapter, decides what
 happens next. The JSON-RPC edge turns ``CallError`` into ``{"code", "message", "data"}`` through
@@ -27,6 +31,7 @@ else becomes a sanitized internal error.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from bus.redaction import redact
@@ -49,18 +54,20 @@ class CallError(BusError):
     code: ClassVar[int] = INTERNAL_ERROR
     message: ClassVar[str] = "Internal error"
 
-    def __init__(self, data: Any = None, message: str | None = None) -> None:
+    def __init__(self, data: Mapping[str, Any] | None = None, message: str | None = None) -> None:
         super().__init__(message or self.message)
-        self.data = data
+        self.data: dict[str, Any] = dict(data or {})
         if message is not None:
             self.message = message  # type: ignore[misc]  # instance override of the default text
 
     def to_error(self) -> dict[str, Any]:
-        """Return the JSON-RPC ``error`` member for this error."""
-        error: dict[str, Any] = {"code": self.code, "message": self.message}
-        if self.data is not None:
-            error["data"] = self.data
-        return error
+        """Return the JSON-RPC ``error`` member for this error (``data`` always an object)."""
+        return error_member(self.code, self.message, self.data)
+
+
+def error_member(code: int, message: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A JSON-RPC ``error`` member: the one shape of every error, ``data`` always an object."""
+    return {"code": code, "message": message, "data": dict(data or {})}
 
 
 class InvalidParams(CallError):
@@ -89,6 +96,17 @@ class RequestTooLarge(CallError):
 
     code = -32006
     message = "Request too large"
+
+
+class RateLimited(CallError):
+    """The caller sent more calls, or more requests at once, than its limits allow.
+
+    ``data`` carries ``retry_after`` (seconds, also the HTTP ``Retry-After``) and the ``limit``
+    that was met (``rate`` or ``concurrency``).
+    """
+
+    code = -32029
+    message = "Too many requests"
 
 
 class CallTimeout(CallError):
@@ -210,4 +228,5 @@ CALL_ERRORS: tuple[type[CallError], ...] = (
     UpstreamUnavailable,
     UpstreamRefused,
     JournalUnavailable,
+    RateLimited,
 )

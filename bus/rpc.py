@@ -7,9 +7,13 @@ authentication with per-client method lists, pydantic params, a per-call time bu
 mapping that never leaks exception text.
 
 HTTP status codes: 200 for any JSON-RPC response (errors included, so clients that stop at non-2xx
-still read them), 204 when only notifications were sent, 401 for a missing or unknown key, 413 for
-an oversized body or batch. The body is read as JSON whatever its declared ``Content-Type``
-(``curl -d`` sends a form type); a body that is not JSON gets ``-32700``.
+still read them), 204 when only notifications were sent, 401 for a missing or unknown key, 408 for
+a body that did not arrive within ``limits.body_timeout``, 413 for an oversized body or batch, 429
+(with ``Retry-After``) for a client over its rate or concurrency (:mod:`bus.client_limits`). The
+body is read as JSON whatever its declared ``Content-Type`` (``curl -d`` sends a form type); a body
+that is not JSON, not UTF-8, not decodable as its ``Content-Encoding`` says (gzip and deflate are
+decoded here, :mod:`bus.content_encoding`; HTTP 400), or that holds a number JSON cannot carry back
+(``1e309``) gets ``-32700``. Every answer is strict JSON (no ``NaN``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import hmac
 import inspect
 import json
 import logging
+import math
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
@@ -26,21 +31,27 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMessage
 from jsonrpcserver import Error, Success, async_dispatch_to_serializable
 from pydantic import BaseModel, ValidationError
 
+from bus.client_limits import ClientLimits
+from bus.content_encoding import BodyTooLarge, UndecodableBody, decode_body
 from bus.db import journal_unreachable
 from bus.errors import (
     INTERNAL_ERROR,
     INVALID_REQUEST,
+    METHOD_NOT_FOUND,
     PARSE_ERROR,
     CallError,
     CallTimeout,
     Forbidden,
     InvalidParams,
     JournalUnavailable,
+    RateLimited,
     RequestTooLarge,
     Unauthenticated,
+    error_member,
 )
 from bus.settings import ClientSettings, Limits
 from schemas.catalog import METHODS
@@ -101,35 +112,49 @@ class RpcEdge:
         self._clients = clients
         self._keys = {client.key.get_secret_value(): name for name, client in clients.items()}
         self._methods = {spec.name: _dispatchable(spec, limits) for spec in methods}
+        self._client_limits = ClientLimits(limits)
 
     async def handle(self, request: web.Request) -> web.Response:
         """Serve one HTTP request carrying a JSON-RPC call, notification or batch."""
         correlation_id = _correlation_id(request)
         try:
             context = self._authenticate(request, correlation_id)
-            body = await self._read_body(request)
+            self._client_limits.enter(context.client_name)
         except _Refused as refused:
             return refused.response(correlation_id)
+        except RateLimited as limited:
+            return _Refused.limited(limited).response(correlation_id)
         try:
-            document = json.loads(body, parse_constant=_reject_constant)
-        except (ValueError, RecursionError) as exc:
-            error = {"code": PARSE_ERROR, "message": "Parse error", "data": str(exc)}
-            return _json_response(_error_response(error, None), correlation_id)
+            return await self._serve(request, context)
+        finally:
+            self._client_limits.leave(context.client_name)
+
+    async def _serve(self, request: web.Request, context: _Context) -> web.Response:
+        try:
+            document = _parse(await self._read_body(request))
+            if isinstance(document, list):
+                self._check_batch(document)
+            calls = len(document) if isinstance(document, list) else 1
+            self._client_limits.take(context.client_name, calls)
+        except _Refused as refused:
+            return refused.response(context.correlation_id)
+        except RateLimited as limited:
+            return _Refused.limited(limited).response(context.correlation_id)
         if isinstance(document, list):
             return await self._batch(document, context)
-        return _json_response(await self._one(document, context), correlation_id)
+        return _json_response(await self._one(document, context), context.correlation_id)
 
-    async def _batch(self, items: list[Any], context: _Context) -> web.Response:
+    def _check_batch(self, items: list[Any]) -> None:
         if not items:
-            error = {
-                "code": INVALID_REQUEST,
-                "message": "Invalid Request",
-                "data": "a batch must contain at least one request",
-            }
-            return _json_response(_error_response(error, None), context.correlation_id)
+            message = "a batch must contain at least one request"
+            raise _Refused(
+                200, error_member(INVALID_REQUEST, "Invalid Request", {"message": message})
+            )
         if len(items) > self._limits.max_batch:
             refused = RequestTooLarge({"max_batch": self._limits.max_batch, "got": len(items)})
-            return _Refused(413, refused).response(context.correlation_id)
+            raise _Refused(413, refused.to_error())
+
+    async def _batch(self, items: list[Any], context: _Context) -> web.Response:
         gate = asyncio.Semaphore(self._limits.batch_concurrency)
 
         async def bounded(item: Any) -> dict[str, Any] | None:
@@ -142,8 +167,13 @@ class RpcEdge:
     async def _one(self, item: Any, context: _Context) -> dict[str, Any] | None:
         problem = _envelope_problem(item)
         if problem is not None:
-            error = {"code": INVALID_REQUEST, "message": "Invalid Request", "data": problem}
+            error = error_member(INVALID_REQUEST, "Invalid Request", problem)
             return _error_response(error, echoable_id(item))
+        if item["method"] not in self._methods:  # answered here: the library's data is a string
+            if "id" not in item:
+                return None  # a notification is never answered, not even with an error
+            error = error_member(METHOD_NOT_FOUND, "Method not found", {"method": item["method"]})
+            return _error_response(error, item["id"])
         response = await async_dispatch_to_serializable(
             "",
             methods=self._methods,
@@ -157,41 +187,127 @@ class RpcEdge:
         scheme, _, key = request.headers.get("Authorization", "").partition(" ")
         name = self._find_key(key.strip()) if scheme.lower() == "bearer" else None
         if name is None:
-            raise _Refused(
-                401, Unauthenticated("send 'Authorization: Bearer <key>' with a known key")
-            )
+            message = "send 'Authorization: Bearer <key>' with a known key"
+            raise _Refused(401, Unauthenticated({"message": message}).to_error())
         return _Context(name, self._clients[name], correlation_id)
 
     def _find_key(self, presented: str) -> str | None:
+        # aiohttp keeps a header's bytes that are not UTF-8 as surrogates: encoded back the same
+        # way, any header compares (and is refused) instead of failing to encode.
+        given = presented.encode("utf-8", "surrogateescape")
         for key, name in self._keys.items():  # constant-time per key: no timing oracle
-            if hmac.compare_digest(key.encode(), presented.encode()):
+            if hmac.compare_digest(key.encode(), given):
                 return name
         return None
 
     async def _read_body(self, request: web.Request) -> bytes:
         limit = self._limits.max_body_bytes
+        too_large = _Refused(413, RequestTooLarge({"max_body_bytes": limit}).to_error())
         if request.content_length is not None and request.content_length > limit:
-            raise _Refused(413, RequestTooLarge({"max_body_bytes": limit}))
+            raise too_large
+        seconds = self._limits.body_timeout
+        encoding = request.headers.get("Content-Encoding", "identity")
         try:
-            return await request.read()
-        except web.HTTPRequestEntityTooLarge:
-            raise _Refused(413, RequestTooLarge({"max_body_bytes": limit})) from None
+            async with asyncio.timeout(seconds):
+                body = await request.read()
+            return decode_body(body, encoding, limit)
+        except UndecodableBody as exc:
+            error = error_member(PARSE_ERROR, "Parse error", _body_problem(str(exc)))
+            raise _Refused(400, error) from None
+        except (web.HTTPRequestEntityTooLarge, BodyTooLarge):
+            raise too_large from None
+        except TimeoutError:
+            log.info("body from %s not received within %s s: refused", request.remote, seconds)
+            discard_body(request)
+            message = f"the body did not arrive within {seconds:g} s"
+            error = error_member(INVALID_REQUEST, "Invalid Request", _body_problem(message))
+            raise _Refused(408, error, close=True) from None
+        except (BadHttpMessage, web.RequestPayloadError):  # a broken chunked encoding
+            discard_body(request)
+            message = "the body could not be read as its Transfer-Encoding says"
+            error = error_member(PARSE_ERROR, "Parse error", _body_problem(message))
+            raise _Refused(400, error, close=True) from None
+        except ConnectionError:  # the caller went away mid-body: nobody is left to answer
+            log.info("client %s closed the connection before its body arrived", request.remote)
+            message = "the connection closed before the body arrived"
+            error = error_member(INVALID_REQUEST, "Invalid Request", _body_problem(message))
+            raise _Refused(400, error) from None
 
 
 class _Refused(Exception):
     """A whole HTTP request refused before dispatch, with its status and JSON-RPC error."""
 
-    def __init__(self, status: int, error: CallError) -> None:
-        super().__init__(error.message)
+    def __init__(
+        self,
+        status: int,
+        error: dict[str, Any],
+        retry_after: float | None = None,
+        *,
+        close: bool = False,
+    ) -> None:
+        super().__init__(error["message"])
         self.status = status
         self.error = error
+        self.retry_after = retry_after
+        self.close = close
+
+    @classmethod
+    def limited(cls, error: RateLimited) -> _Refused:
+        """HTTP 429 with ``Retry-After`` (whole seconds, rounded up) for a client over a limit."""
+        return cls(429, error.to_error(), retry_after=float(error.data["retry_after"]))
 
     def response(self, correlation_id: str) -> web.Response:
-        response = _json_response(_error_response(self.error.to_error(), None), correlation_id)
+        response = _json_response(_error_response(self.error, None), correlation_id)
         response.set_status(self.status)
         if self.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="bus"'
+        if self.retry_after is not None:
+            response.headers["Retry-After"] = str(max(1, math.ceil(self.retry_after)))
+        if self.close:
+            response.force_close()
         return response
+
+
+def discard_body(request: web.Request) -> None:
+    """Give up a body that cannot be read; its connection must close after the answer.
+
+    aiohttp would otherwise read on after the answer to reuse the connection, meet the same
+    undecodable body again and log it as an unhandled exception.
+    """
+    request.content.feed_eof()
+
+
+def _body_problem(message: str) -> dict[str, str]:
+    return {"field": "body", "message": message}
+
+
+def _parse(body: bytes) -> Any:
+    """The JSON document of a body, or a ``-32700`` that says why in words, not Python's."""
+    try:
+        return json.loads(body, parse_constant=_reject_constant, parse_float=_finite_float)
+    except json.JSONDecodeError as exc:
+        problem: dict[str, Any] = {"field": "body", "message": "not valid JSON"}
+        problem |= {"line": exc.lineno, "column": exc.colno}
+    except UnicodeDecodeError:
+        problem = _body_problem("not UTF-8 text")
+    except _NotFinite:
+        problem = _body_problem("NaN, Infinity and numbers beyond ±1.8e308 have no JSON value")
+    except RecursionError:
+        problem = _body_problem("nested too deeply")
+    except ValueError:  # an integer of more digits than Python converts
+        problem = _body_problem("a number too long to read")
+    raise _Refused(200, error_member(PARSE_ERROR, "Parse error", problem))
+
+
+class _NotFinite(ValueError):
+    """A number JSON cannot carry back: it would have to be answered as ``Infinity`` or ``NaN``."""
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotFinite(text)
+    return value
 
 
 def _dispatchable(spec: MethodSpec, limits: Limits) -> Callable[..., Awaitable[Any]]:
@@ -204,7 +320,8 @@ def _dispatchable(spec: MethodSpec, limits: Limits) -> Callable[..., Awaitable[A
     """
     call_timeout = limits.call_timeout
 
-    async def method(context: _Context, *positional: Any, **params: Any) -> Any:
+    # ``context`` is positional-only so that a param named "context" is one of ``params``.
+    async def method(context: _Context, /, *positional: Any, **params: Any) -> Any:
         call = Call(context.client_name, spec.name, context.correlation_id)
         budget = asyncio.timeout(call_timeout)
         try:
@@ -285,7 +402,7 @@ def _envelope_problem(item: Any) -> dict[str, str] | None:
 
 
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    raise _NotFinite(name)
 
 
 def _envelope_checked(document: Any) -> Any:
@@ -305,5 +422,34 @@ def _json_response(body: Any, correlation_id: str) -> web.Response:
     headers = {"X-Correlation-Id": correlation_id}
     if body is None:
         return web.Response(status=204, headers=headers)
-    text = json.dumps(body, separators=(",", ":"), default=str)
+    try:
+        text = _dumps(body)
+    except ValueError:  # NaN or Infinity in an answer: never sent as invalid JSON
+        text = _dumps(_finite_answers(body, correlation_id))
     return web.Response(text=text, content_type="application/json", headers=headers)
+
+
+def _dumps(body: Any) -> str:
+    return json.dumps(body, separators=(",", ":"), default=str, allow_nan=False)
+
+
+def _finite_answers(body: Any, correlation_id: str) -> Any:
+    """``body`` with each answer that holds NaN or Infinity replaced by an internal error."""
+    answers = body if isinstance(body, list) else [body]
+    kept = []
+    for answer in answers:
+        try:
+            _dumps(answer)
+        except ValueError:
+            log.error(
+                "an answer to %s holds NaN or Infinity; answered as an internal error"
+                " (correlation id %s)",
+                answer.get("id"),
+                correlation_id,
+            )
+            error = error_member(
+                INTERNAL_ERROR, "Internal error", {"correlation_id": correlation_id}
+            )
+            answer = _error_response(error, answer.get("id"))
+        kept.append(answer)
+    return kept if isinstance(body, list) else kept[0]

@@ -503,6 +503,26 @@ class Limits(_Model):
         description="seconds a caller is told to wait (data.retry_after) while the journal is"
         " unreachable",
     )
+    header_timeout: float = Field(
+        default=15.0,
+        gt=0,
+        description="seconds a connection may take to send a request's headers, and stay idle"
+        " between requests, before it is closed",
+    )
+    body_timeout: float = Field(
+        default=30.0, gt=0, description="seconds a request may take to send its whole body"
+    )
+    client_rate: float = Field(
+        default=2000.0,
+        gt=0,
+        description="calls per second one client may send, on average (a batch counts each call)",
+    )
+    client_burst: int = Field(
+        default=4000, ge=1, description="calls one client may send at once above its rate"
+    )
+    client_concurrency: int = Field(
+        default=128, ge=1, description="HTTP requests of one client the edge serves at once"
+    )
 
 
 class QueueSettings(_Model):

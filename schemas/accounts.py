@@ -11,16 +11,16 @@ from typing import Annotated
 
 from pydantic import EmailStr, Field, StringConstraints
 
-from schemas.base import IdempotencyKey, Params
+from schemas.base import CodeText, IdempotencyKey, NameText, Params
 
-ErpKey = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+ErpKey = CodeText
 Text = Annotated[str, StringConstraints(max_length=250)]
 
 
 class Contact(Params):
     """A person of the customer; the ``primary`` one (or the first) receives the account mail."""
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    name: NameText
     email: EmailStr
     phone: Text | None = None
     job_title: Text | None = None

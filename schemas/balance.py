@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from pydantic import StringConstraints
-
-from schemas.base import Params
+from schemas.base import CodeText, Params
 
 
 class BalanceGet(Params):
     """Params of ``balance.get``."""
 
-    customer: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+    customer: CodeText

@@ -1,10 +1,72 @@
-"""The base of every params model."""
+"""The base of every params model, and the text types its fields share.
+
+A text that must say something (a customer, an item, an order id) is one of the ``*Text`` types
+below: 1 to N characters as sent, not only whitespace, and stripped once valid. The published JSON
+Schema says the same (``minLength``, ``maxLength`` and a ``pattern`` that wants one character that
+is not whitespace), so a value the schema allows is a value the bus takes, and the other way round.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    StringConstraints,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
+
+#: The characters ``str.strip()`` removes (``str.isspace()``), spelled with escapes that ECMA-262
+#: (JSON Schema), Python's ``re`` and Rust's ``regex`` read alike (``\s`` differs between them).
+SPACE_CLASS = r"\t-\r\u001c-\u0020\u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+
+#: A JSON Schema ``pattern`` (unanchored): the text holds a character that is not whitespace.
+NOT_BLANK = f"[^{SPACE_CLASS}]"
+
+
+def _stripped(value: str) -> str:
+    stripped = value.strip()
+    if not stripped:
+        raise PydanticCustomError("string_blank", "String should not be only whitespace")
+    return stripped
+
+
+class _NotBlank:
+    """Field metadata: refuse a text of whitespace only, strip the others; publish the rule."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_after_validator_function(_stripped, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        published = handler(schema)
+        published["pattern"] = NOT_BLANK
+        return published
+
+
+#: Marks a ``str`` field as a text that must not be blank (see the module's docstring).
+NotBlank = _NotBlank()
+
+#: Codes: a customer, an item, an ERP key.
+CodeText = Annotated[str, StringConstraints(min_length=1, max_length=20), NotBlank]
+#: A unit of measure.
+UnitText = Annotated[str, StringConstraints(min_length=1, max_length=10), NotBlank]
+#: An order's number (the storefront's or the ERP's).
+OrderText = Annotated[str, StringConstraints(min_length=1, max_length=35), NotBlank]
+#: A status word.
+StatusText = Annotated[str, StringConstraints(min_length=1, max_length=40), NotBlank]
+#: A person's or a company's name.
+NameText = Annotated[str, StringConstraints(min_length=1, max_length=100), NotBlank]
+#: A line of free text (an address, a reason).
+LineText = Annotated[str, StringConstraints(min_length=1, max_length=250), NotBlank]
 
 #: A key chosen by the caller so that a repeated call is recognised.
 IdempotencyKey = Annotated[str, StringConstraints(min_length=1, max_length=200)]

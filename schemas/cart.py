@@ -20,15 +20,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
-from schemas.base import Params
+from schemas.base import CodeText, Params
 
 
 class CartImportExcel(Params):
     """Params of ``cart.import_excel``."""
 
-    customer: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+    customer: CodeText
     workbook: Annotated[
         str, Field(min_length=4, max_length=8_000_000, description="the .xlsx file, base64")
     ]

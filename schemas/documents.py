@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
-from schemas.base import IdempotencyKey, Params
+from schemas.base import CodeText, IdempotencyKey, Params
 
-Customer = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+Customer = CodeText
 
 
 class InvoiceRequest(Params):

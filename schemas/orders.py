@@ -7,10 +7,10 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from schemas.base import IdempotencyKey, Params
+from schemas.base import CodeText, IdempotencyKey, OrderText, Params, StatusText, UnitText
 
-ItemNo = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
-UnitCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10)]
+ItemNo = CodeText
+UnitCode = UnitText
 
 
 class OrderLine(Params):
@@ -43,8 +43,8 @@ class OrderSubmit(Params):
     ``idempotency_key`` is accepted, for callers that send one; the ``order_id`` decides.
     """
 
-    order_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=35)]
-    customer: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+    order_id: OrderText
+    customer: CodeText
     lines: Annotated[list[OrderLine], Field(min_length=1, max_length=500)]
     delivery: Delivery | None = None
     comment: Annotated[str, StringConstraints(max_length=250)] | None = None
@@ -58,8 +58,8 @@ class OrderStatusChanged(Params):
     the storefront shows it as sent.
     """
 
-    order_id: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=35)]
-    status: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)]
+    order_id: OrderText
+    status: StatusText
     erp_number: Annotated[str, StringConstraints(max_length=35)] | None = None
     changed_at: Annotated[dt.datetime | None, Field(strict=False)] = None
     idempotency_key: IdempotencyKey | None = None

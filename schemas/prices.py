@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
-from schemas.base import Params
+from schemas.base import CodeText, Params
 from schemas.orders import ItemNo
 
 
@@ -21,5 +21,5 @@ class PriceQuery(Params):
 class PricesGet(Params):
     """Params of ``prices.get``."""
 
-    customer: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
+    customer: CodeText
     items: Annotated[list[PriceQuery], Field(min_length=1, max_length=200)]

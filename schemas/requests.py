@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import EmailStr, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, EmailStr, Field, StringConstraints, model_validator
 
-from schemas.base import IdempotencyKey, Params
+from schemas.base import IdempotencyKey, LineText, NameText, OrderText, Params
 from schemas.documents import Customer
 from schemas.orders import ItemNo
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=250)]
-OrderId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=35)]
+Text = LineText
+OrderId = OrderText
 
 
 class AddressRequest(Params):
@@ -34,7 +34,7 @@ class EmployeeRequest(Params):
     """Params of ``employee.request``: an employee of the customer is to get an account."""
 
     customer: Customer
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    name: NameText
     email: EmailStr
     phone: Annotated[str, StringConstraints(max_length=30)] | None = None
     role: Annotated[str, StringConstraints(max_length=50)] | None = None
@@ -74,6 +74,15 @@ class MergedOrder(Params):
 class OrderMerge(Params):
     """Params of ``order.merge``: the ERP merged several of a customer's orders into a new one
     (``accepted``), or refused to (``rejected``: the orders stay as they were)."""
+
+    # The rule of _new_order_when_accepted, published with the schema so both say the same.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "if": {"properties": {"outcome": {"const": "accepted"}}},
+            "then": {"required": ["new_order"], "properties": {"new_order": {"type": "object"}}},
+            "else": {"properties": {"new_order": {"type": "null"}}},
+        }
+    )
 
     customer: Customer
     orders: Annotated[list[OrderId], Field(min_length=2, max_length=20)]

@@ -18,13 +18,20 @@ def methods(services: Services, served: Iterable[str]) -> list[MethodSpec]:
     errors = [(error.code, error.message) for error in CALL_ERRORS]
     described = {*served, "rpc.discover"}
 
+    # The document depends only on the client: built once per client, not once per call (it is
+    # tens of kilobytes of JSON Schema, and a batch of discovers would rebuild it each time).
+    documents: dict[str, dict[str, Any]] = {}
+
     async def discover(call: Call, params: NoParams) -> dict[str, Any]:
-        client = services.settings.clients[call.client]
-        allowed = [
-            method
-            for name, method in METHODS.items()
-            if name in described and client.may_call(name)
-        ]
-        return openrpc_document(__version__, errors, allowed)
+        document = documents.get(call.client)
+        if document is None:
+            client = services.settings.clients[call.client]
+            allowed = [
+                method
+                for name, method in METHODS.items()
+                if name in described and client.may_call(name)
+            ]
+            document = documents[call.client] = openrpc_document(__version__, errors, allowed)
+        return document
 
     return [MethodSpec.serving("rpc.discover", discover)]
