@@ -10,6 +10,7 @@ import json
 import logging
 import multiprocessing
 import signal
+import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -19,6 +20,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import tenacity
 import typer
 from aiohttp import web
+from alembic.util.exc import CommandError
 from rich.console import Console
 from rich.table import Table
 
@@ -29,7 +31,7 @@ from bus.journal.deadlines import Deadlines
 from bus.journal.ids import utcnow
 from bus.journal.queries import MessageFilter
 from bus.journal.tables import Status
-from bus.migrate import ensure_schema, pending_revision, upgrade_reporting
+from bus.migrate import ensure_schema, schema_state, upgrade, upgrade_reporting
 from bus.route_check import unserved_steps
 from bus.settings import DEV_KEYS, Settings
 
@@ -91,10 +93,26 @@ def _logging(level: str = "INFO") -> None:
 
 
 def _prepare_schema(settings: Settings, migrate: bool | None) -> None:
+    state = asyncio.run(schema_state(settings.database_url))
+    if not state.known:
+        _refuse_start(f"bus serve refuses to start: {state.unknown()}")
+    if not state.behind:
+        return
     if migrate or (migrate is None and not settings.is_postgres):
-        ensure_schema(settings.database_url)
-    elif asyncio.run(pending_revision(settings.database_url)) is not None:
-        raise typer.BadParameter("the journal's schema is behind: run `bus db upgrade` first")
+        upgrade(settings.database_url)
+    else:
+        _refuse_start(
+            f"bus serve refuses to start: the journal's schema is at revision"
+            f" {state.current or 'none'} and this bus needs {state.head}: run `bus db upgrade`"
+            " first (or bus serve --migrate)"
+        )
+
+
+def _refuse_start(line: str) -> NoReturn:
+    """End a command at its start (exit 2) with one line saying why: restarting it as it is
+    would not help."""
+    logging.getLogger("bus").error("%s", line)
+    raise typer.Exit(2)
 
 
 def _when_journal_answers(settings: Settings, work: Callable[[], T]) -> T:
@@ -227,6 +245,7 @@ _BIND_ERRORS = {
     errno.EADDRINUSE: "the address is already in use (another process listens there)",
     errno.EACCES: "permission denied (ports below 1024 need privileges)",
     errno.EADDRNOTAVAIL: "no interface of this machine has that address",
+    socket.EAI_NONAME: "the host name is not known",
 }
 
 
@@ -239,7 +258,10 @@ def worker(
     settings = _settings()
     _require_own_secrets(settings, "bus worker", edge=False)
     if not settings.redis_url:
-        raise typer.BadParameter("set BUS_REDIS_URL: the embedded queue is served by `bus serve`")
+        _refuse_start(
+            "bus worker refuses to start: it takes messages from Redis and redis_url"
+            " (BUS_REDIS_URL) is not set; without Redis, bus serve delivers them itself"
+        )
     _when_journal_answers(settings, lambda: asyncio.run(_ping(settings.database_url)))
     if processes == 1:
         _run_worker(settings)
@@ -423,9 +445,15 @@ def db_upgrade(revision: str = "head") -> None:
     _logging()
     logging.getLogger("alembic").setLevel(logging.WARNING)  # the line printed says what was done
     settings = _settings()
-    done = _when_journal_answers(
-        settings, lambda: upgrade_reporting(settings.database_url, revision)
+    state = _when_journal_answers(
+        settings, lambda: asyncio.run(schema_state(settings.database_url))
     )
+    if not state.known:
+        _refuse_start(f"bus db upgrade: {state.unknown()}")
+    try:
+        done = upgrade_reporting(settings.database_url, revision)
+    except CommandError as error:  # a revision this bus does not have
+        _refuse_start(f"bus db upgrade: {_first_line(error).removeprefix('CommandError: ')}")
     typer.echo(done.describe())
 
 

@@ -9,6 +9,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
 from sqlalchemy.engine import Connection
 
 from bus.db import create_engine
@@ -62,6 +63,39 @@ async def current_revision(database_url: str) -> str | None:
             return await conn.run_sync(current)
     finally:
         await engine.dispose()
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """The journal's schema as a process of this bus finds it: its revision, the newest this
+    bus knows, and whether this bus knows the revision at all (a newer bus may have migrated)."""
+
+    current: str | None
+    head: str | None
+    known: bool
+
+    @property
+    def behind(self) -> bool:
+        """Whether an upgrade would change the schema."""
+        return self.known and self.current != self.head
+
+    def unknown(self) -> str:
+        """Why this bus cannot work on a schema it does not know, in one line."""
+        return (
+            f"the journal's schema is at revision {self.current}, which this bus does not know"
+            f" (its newest is {self.head}): a newer version of the bus migrated it"
+        )
+
+
+async def schema_state(database_url: str) -> SchemaState:
+    """The journal's schema now (connects to the journal)."""
+    scripts = ScriptDirectory.from_config(alembic_config(database_url))
+    current = await current_revision(database_url)
+    try:
+        known = current is None or scripts.get_revision(current) is not None
+    except CommandError:
+        known = False
+    return SchemaState(current=current, head=scripts.get_current_head(), known=known)
 
 
 async def pending_revision(database_url: str) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -134,12 +135,12 @@ def test_a_port_already_taken_is_said_so(sqlite_env: dict[str, str]) -> None:
         taken.listen()
         port = taken.getsockname()[1]
         done = bus("serve", "--port", str(port), env=sqlite_env)
-    assert done.returncode == 1, done.stderr
-    assert "Traceback" not in done.stderr
-    [line] = [line for line in done.stderr.splitlines() if "ERROR" in line]
-    assert line.endswith(
-        f"ERROR bus: bus serve cannot listen on 127.0.0.1:{port}: the address is already in use"
-        " (another process listens there)"
+    assert refusal(done) == (
+        1,
+        [
+            f"bus: bus serve cannot listen on 127.0.0.1:{port}: the address is already in use"
+            " (another process listens there)"
+        ],
     )
 
 
@@ -208,3 +209,69 @@ def test_config_check_reads_the_sample_with_the_secrets_from_the_environment() -
         f"configuration ok ({env['BUS_CONFIG']}): ERP navision, CRM bitrix24, journal SQLite,"
         " queue embedded, listening on 127.0.0.1:8080\n",
     ), done.stderr
+
+
+def refusal(done: subprocess.CompletedProcess[str]) -> tuple[int, list[str]]:
+    """The exit code and the error lines (less their time stamps) of a refused start."""
+    errors = [line.split(" ERROR ", 1)[1] for line in done.stderr.splitlines() if " ERROR " in line]
+    assert "Traceback" not in done.stderr, done.stderr
+    return done.returncode, errors
+
+
+def test_serve_refuses_a_schema_behind_naming_both_revisions(sqlite_env: dict[str, str]) -> None:
+    assert bus("db", "upgrade", "--revision", "0001", env=sqlite_env).returncode == 0
+    done = bus("serve", "--no-migrate", "--port", str(free_port()), env=sqlite_env)
+    assert refusal(done) == (
+        2,
+        [
+            "bus: bus serve refuses to start: the journal's schema is at revision 0001 and this"
+            f" bus needs {head_revision(sqlite_env['BUS_DATABASE_URL'])}: run `bus db upgrade`"
+            " first (or bus serve --migrate)"
+        ],
+    )
+
+
+@pytest.mark.parametrize("command", [["serve"], ["db", "upgrade"]])
+def test_a_schema_a_newer_bus_migrated_is_refused(
+    command: list[str], sqlite_env: dict[str, str], tmp_path: Path
+) -> None:
+    assert bus("db", "upgrade", env=sqlite_env).returncode == 0
+    with sqlite3.connect(tmp_path / "bus.db") as journal:
+        journal.execute("UPDATE alembic_version SET version_num = '9999'")
+    head = head_revision(sqlite_env["BUS_DATABASE_URL"])
+    done = bus(*command, env=sqlite_env)
+    assert refusal(done) == (
+        2,
+        [
+            f"bus: {'bus serve refuses to start' if command == ['serve'] else 'bus db upgrade'}:"
+            " the journal's schema is at revision 9999, which this bus does not know (its newest"
+            f" is {head}): a newer version of the bus migrated it"
+        ],
+    )
+
+
+def test_db_upgrade_to_a_revision_there_is_not(sqlite_env: dict[str, str]) -> None:
+    done = bus("db", "upgrade", "--revision", "0077", env=sqlite_env)
+    assert refusal(done) == (
+        2,
+        ["bus: bus db upgrade: Can't locate revision identified by '0077'"],
+    )
+
+
+def test_a_worker_without_redis_says_what_it_needs(sqlite_env: dict[str, str]) -> None:
+    done = bus("worker", env=sqlite_env)
+    assert refusal(done) == (
+        2,
+        [
+            "bus: bus worker refuses to start: it takes messages from Redis and redis_url"
+            " (BUS_REDIS_URL) is not set; without Redis, bus serve delivers them itself"
+        ],
+    )
+
+
+def test_a_host_name_that_is_not_known_is_said_so(sqlite_env: dict[str, str]) -> None:
+    done = bus("serve", "--host", "bus-host.invalid", "--port", "8080", env=sqlite_env)
+    assert refusal(done) == (
+        1,
+        ["bus: bus serve cannot listen on bus-host.invalid:8080: the host name is not known"],
+    )
