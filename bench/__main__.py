@@ -49,7 +49,10 @@ def order(n: int, tag: str) -> dict[str, Any]:
         "order_id": f"{tag}-{n}",
         "customer": "10000",
         "idempotency_key": f"{tag}-{n}",
-        "lines": [{"item": "1000", "quantity": 2}, {"item": "1100", "quantity": 1}],
+        "lines": [
+            {"item": "1000", "quantity": 2, "unit": None},
+            {"item": "1100", "quantity": 1, "unit": None},
+        ],
     }
 
 
@@ -219,15 +222,15 @@ def bench_latency(stack: Stack, args: argparse.Namespace) -> dict[str, Figures]:
 
 def direct_post_latency(sim: httpx.Client, stack: Stack, count: int) -> list[float]:
     from bus.adapters.navision import sales_order_body
+    from schemas.steps import RoutedOrder
 
     url = f"{stack.env['BUS_NAVISION__URL']}/Company('CRONUS')/SalesOrder"
     latencies = []
     for n in range(count):
         message_id = f"DIRECT-{uuid.uuid4().hex[:10]}"
         started = time.time()
-        sim.post(
-            url, json=sales_order_body(message_id, order(n, "DIRECT")), auth=("bus", "bus-secret")
-        )
+        body = sales_order_body(message_id, RoutedOrder.model_validate(order(n, "DIRECT")))
+        sim.post(url, json=body, auth=("bus", "bus-secret"))
         arrivals = sim.get("/_control/received", params={"since": 0}).json()["requests"]
         arrived = next(r["at"] for r in reversed(arrivals) if r["method"] == "POST")
         latencies.append((arrived - started) * 1000)

@@ -21,6 +21,7 @@ from dramatiq.middleware import AsyncIO
 from jsonrpcserver import Success, async_dispatch
 
 from bus.adapters.navision import sales_order_body
+from schemas.steps import RoutedOrder
 
 BASELINE_QUEUE = "baseline"
 
@@ -54,7 +55,7 @@ def build_baseline_broker(redis_url: str, namespace: str, nav_url: str) -> drama
         client = clients[loop_id]
         response = await client.post(
             f"{nav_url}/Company('CRONUS')/SalesOrder",
-            json=sales_order_body(message_id, order),
+            json=sales_order_body(message_id, RoutedOrder.model_validate(order)),
             auth=("bus", "bus-secret"),
         )
         response.raise_for_status()

@@ -29,6 +29,7 @@ from bus.adapters.base import DocumentStore
 from bus.errors import InvalidParams
 from bus.journal.accept import Branch
 from bus.settings import OrderRoute, Settings
+from schemas.steps import Contract, Manager, RoutedDelivery, RoutedLine, RoutedOrder
 
 Steps = tuple[tuple[str, str], ...]
 
@@ -39,15 +40,20 @@ class OrderPlan:
 
     Parameters:
         route: the name of the rule that decided.
-        payload: the order as journaled (its delivery as the rule says).
+        order: the order as its steps receive it (its delivery as the rule says).
         steps: ``(system, operation)`` of an order delivered as one; empty for a split.
         branches: the orders of a split, one per contract.
     """
 
     route: str
-    payload: dict[str, Any]
+    order: RoutedOrder
     steps: Steps
     branches: tuple[Branch, ...] = ()
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The order as journaled: the JSON of :attr:`order`."""
+        return self.order.model_dump(mode="json")
 
     def summary(self) -> dict[str, Any]:
         """What the caller is told: the route and, for a split, the orders it became."""
@@ -110,19 +116,22 @@ def plan_order(
         (settings.system(role), operation)
         for role, _, operation in (step.partition(":") for step in rule.steps)
     )
-    routed = {**order, "delivery": _delivery(order, rule, profile)}
+    sent = RoutedOrder.model_validate(order)
+    routed: dict[str, Any] = {"delivery": _delivery(sent.delivery, rule, profile)}
     if manager:
-        routed["manager"] = manager
+        routed["manager"] = Manager.model_validate(manager)
     elif any(system == settings.system("mail") for system, _ in steps):
-        routed["no_manager"] = _no_manager(order["customer"], profile)
+        routed["no_manager"] = _no_manager(sent.customer, profile)
+    whole = sent.model_copy(update=routed)
     if not rule.split_by_contract:
-        return OrderPlan(rule.name, routed, steps)
+        return OrderPlan(rule.name, whole, steps)
     assert profile is not None  # a splitting rule has conditions, so the profile matched them
+    contracts = [Contract.model_validate(contract) for contract in profile["contracts"]]
     branches = tuple(
-        Branch(contract["number"], part, steps)
-        for contract, part in _split(routed, profile["contracts"])
+        Branch(contract.number, part.model_dump(mode="json"), steps)
+        for contract, part in _split(whole, contracts)
     )
-    return OrderPlan(rule.name, routed, (), branches)
+    return OrderPlan(rule.name, whole, (), branches)
 
 
 def _no_manager(customer: str, profile: dict[str, Any] | None) -> str:
@@ -145,9 +154,10 @@ def _matches(rule: OrderRoute, profile: dict[str, Any] | None) -> bool:
 
 
 def _delivery(
-    order: dict[str, Any], rule: OrderRoute, profile: dict[str, Any] | None
-) -> dict[str, Any]:
-    delivery = dict(order.get("delivery") or {})
+    sent: RoutedDelivery, rule: OrderRoute, profile: dict[str, Any] | None
+) -> RoutedDelivery:
+    """The delivery the rule decides: a pick-up, or to the licence's address, or as sent."""
+    delivery = sent.model_dump(mode="json")
     if rule.delivery == "pickup":
         delivery["pickup"] = True
     licence_address = ((profile or {}).get("licence") or {}).get("address")
@@ -155,27 +165,25 @@ def _delivery(
         # Alcohol may only be delivered where the licence says: the storefront's choice yields.
         delivery.pop("address_code", None)
         delivery["address"] = licence_address
-    return delivery
+    return RoutedDelivery.model_validate(delivery)
 
 
-def _split(
-    order: dict[str, Any], contracts: list[dict[str, Any]]
-) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+def _split(order: RoutedOrder, contracts: list[Contract]) -> list[tuple[Contract, RoutedOrder]]:
     """One order per contract, each with the lines of the contract's product type."""
-    by_type = {contract["product_type"]: contract for contract in contracts}
-    parts: dict[str, list[dict[str, Any]]] = {}
+    by_type = {contract.product_type: contract for contract in contracts}
+    parts: dict[str | None, list[RoutedLine]] = {}
     wrong = []
-    for number, line in enumerate(order["lines"]):
-        kind = line.get("product_type")
+    for number, line in enumerate(order.lines):
+        kind = line.product_type
         if kind in by_type:
             parts.setdefault(kind, []).append(line)
             continue
         reason = (
-            f"customer {order['customer']} buys under one contract per product type; say the"
+            f"customer {order.customer} buys under one contract per product type; say the"
             " line's product type"
             if kind is None
-            else f"customer {order['customer']} has no contract for {kind!r}"
-            f" (its contracts cover {', '.join(sorted(by_type))})"
+            else f"customer {order.customer} has no contract for {kind!r}"
+            f" (its contracts cover {', '.join(sorted(k for k in by_type if k))})"
         )
         wrong.append(
             {"field": f"lines.{number}.product_type", "type": "contract", "message": reason}
@@ -185,13 +193,14 @@ def _split(
     return [
         (
             by_type[kind],
-            {
-                **order,
-                "order_id": f"{order['order_id']}/{by_type[kind]['number']}",
-                "parent_order_id": order["order_id"],
-                "contract": by_type[kind],
-                "lines": lines,
-            },
+            order.model_copy(
+                update={
+                    "order_id": f"{order.order_id}/{by_type[kind].number}",
+                    "parent_order_id": order.order_id,
+                    "contract": by_type[kind],
+                    "lines": lines,
+                }
+            ),
         )
         for kind, lines in parts.items()
     ]

@@ -10,16 +10,38 @@ made, not a CRM row at price 0 or a box that became a bottle.
 took each line in, with its order number (``sales_order.create``), or without one when the ERP
 only quoted the customer's prices for an order it does not hold (``order.quote``, the CRM-only
 route). The CRM rows and the manager's mail are written from it.
+
+:class:`RoutedOrder` is the order every step of an ``order.submit`` route receives: the order as
+the storefront sent it, checked and ruled at accept, with the delivery its route decided, the
+customer's manager (or why there is none) and, for an order split by contract, its contract and
+parent. Every adapter reads it as this model, so a line without its unit is refused where the
+order is read, not sent to the ERP as a line in the item's default unit.
+
+:class:`CustomerFacts` is what the ERP's ``customer.read`` hands to the directory's
+``customer.remember``; :class:`CustomerProfile` is what the directory keeps of a customer and order
+routing, the order checks and the delivery dates read.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StringConstraints,
+    field_validator,
+    model_serializer,
+)
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=50)]
 Money = Annotated[float, Field(ge=0)]
+#: A code or an id another system gave (an order id of a split order is longer than the
+#: storefront's own: ``<order_id>/<contract>``).
+Code = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 
 
 class StepFact(BaseModel):
@@ -87,3 +109,87 @@ class OrderReceipt(StepFact):
         if value is None:
             return None
         return cls.model_validate(value)
+
+
+class AsGiven(StepFact):
+    """A fact that is written back with the fields it was given, and no others.
+
+    An order's payload keeps the shape it has always been journaled in: a field a step did not
+    set (a delivery without ``pickup``, an order without ``contract``) is absent, not ``null``,
+    and a field given as ``null`` stays ``null``.
+    """
+
+    @model_serializer(mode="wrap")
+    def _as_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        dumped: dict[str, Any] = handler(self)
+        return {name: value for name, value in dumped.items() if name in self.model_fields_set}
+
+
+class Licence(AsGiven):
+    """The customer's alcohol licence: its number and the premises it names."""
+
+    number: Code
+    address: str | None = None
+
+
+class Contract(AsGiven):
+    """A contract the customer buys one product type under (``product_type`` as the ERP names
+    it, ``None`` when it names none)."""
+
+    number: Code
+    product_type: Code | None = None
+    description: str | None = None
+
+
+class Manager(AsGiven):
+    """The customer's personal manager, as the CRM named it (mailed when an order waits)."""
+
+    name: str | None = None
+    email: str | None = None
+
+
+class RoutedLine(AsGiven):
+    """One line of a routed order: an item and its quantity in ``unit``.
+
+    ``unit`` must be said, as ``None`` when the order names none (the ERP's default unit, NAV's
+    sales unit or 1C's base unit, applies): a line whose unit went missing is not one.
+    """
+
+    item: Code
+    quantity: Annotated[float, Field(gt=0)]
+    unit: Code | None
+    product_type: Code | None = None
+
+
+class RoutedDelivery(AsGiven):
+    """When and where the goods go: the date (after the order rules), the storefront's address
+    code, or the licence's address (a licensed customer's route), or a pick-up."""
+
+    date: dt.date | None = None
+    address_code: str | None = None
+    address: str | None = None
+    pickup: bool = False
+
+
+class RoutedOrder(AsGiven):
+    """The payload every step of an ``order.submit`` receives (:mod:`bus.order_routing`).
+
+    ``manager`` is whom the mail step mails; without one, ``no_manager`` says why. ``contract``
+    and ``parent_order_id`` are set on each order a cart was split into, one per contract.
+    """
+
+    order_id: Code
+    customer: Code
+    lines: Annotated[list[RoutedLine], Field(min_length=1)]
+    delivery: RoutedDelivery = Field(default_factory=RoutedDelivery)
+    comment: str | None = None
+    manager: Manager | None = None
+    no_manager: str | None = None
+    parent_order_id: Code | None = None
+    contract: Contract | None = None
+
+    @field_validator("delivery", mode="before")
+    @classmethod
+    def _no_wishes(cls, value: Any) -> Any:
+        """An order sent without delivery wishes has none to route by (the ERP's defaults)."""
+        return {} if value is None else value

@@ -32,7 +32,8 @@ def _order(*types: str | None) -> dict[str, Any]:
         "order_id": "W-1",
         "customer": "20000",
         "lines": [
-            {"item": f"I{n}", "quantity": 1, "product_type": kind} for n, kind in enumerate(types)
+            {"item": f"I{n}", "quantity": 1, "unit": None, "product_type": kind}
+            for n, kind in enumerate(types)
         ],
         "delivery": {"date": "2026-12-01", "address_code": "SHOP"},
     }

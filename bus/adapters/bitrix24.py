@@ -70,6 +70,7 @@ from bus.adapters.orders import (
     order_lines,
     order_state,
     placed_online,
+    routed_order,
 )
 from bus.errors import PermanentError, TransientError
 from bus.settings import Bitrix24Settings
@@ -210,7 +211,7 @@ class Bitrix24Adapter:
         """A webhook keeps no session: nothing to release."""
 
     async def _create_order(self, delivery: Delivery) -> Receipt:
-        company_id = await self._company_of(str(delivery.payload["customer"]))
+        company_id = await self._company_of(routed_order(delivery).customer)
         contact = {"filter": {"COMPANY_ID": company_id}, "select": ["ID"], "order": {"ID": "ASC"}}
         commands = {
             # The company's first contact, handed to the deal by reference (none: no contact).
@@ -454,9 +455,9 @@ def _classify(
 def _deal_fields(delivery: Delivery, company_id: int, contact_id: str) -> dict[str, Any]:
     """The deal's fields: it belongs to ``company_id`` and ``contact_id`` (a reference to an
     earlier command's result)."""
-    order = delivery.payload
+    order = routed_order(delivery)
     number = erp_number(delivery)
-    title = f"Order {order['order_id']}" + (f" (ERP {number})" if number else "")
+    title = f"Order {order.order_id}" + (f" (ERP {number})" if number else "")
     return {
         "TITLE": title,
         "ORIGINATOR_ID": ORIGINATOR,
@@ -472,7 +473,7 @@ def _deal_fields(delivery: Delivery, company_id: int, contact_id: str) -> dict[s
 
 def deal_origin(delivery: Delivery) -> str:
     """The ``ORIGIN_ID`` of the deal ``delivery`` creates: ``<order id>/<message id>``."""
-    return f"{delivery.payload['order_id']}/{delivery.message_id}"
+    return f"{routed_order(delivery).order_id}/{delivery.message_id}"
 
 
 def _origin_order(deal: dict[str, Any]) -> str | None:

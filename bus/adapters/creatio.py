@@ -67,6 +67,7 @@ from bus.adapters.orders import (
     order_comment,
     order_lines,
     order_state,
+    routed_order,
 )
 from bus.errors import PermanentError, TransientError
 from bus.settings import CreatioSettings
@@ -153,7 +154,7 @@ class CreatioAdapter:
             return await self._sync.deliver(delivery)
         if delivery.operation != "order.create":
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
-        account_id = await self._account_id(delivery.payload["customer"])
+        account_id = await self._account_id(routed_order(delivery).customer)
         order_id = entity_id(delivery.message_id)
         lines = crm_lines(delivery)
         rows = _product_rows(delivery, order_id, lines, await self._units_of(lines))
@@ -410,10 +411,10 @@ def entity_id(message_id: str, row: int | None = None) -> str:
 def _order_body(
     delivery: Delivery, order_id: str, account_id: str, lines: list[CrmLine]
 ) -> dict[str, Any]:
-    order = delivery.payload
+    order = routed_order(delivery)
     body: dict[str, Any] = {
         "Id": order_id,
-        "Number": order["order_id"],
+        "Number": order.order_id,
         "AccountId": account_id,
         "Amount": round(sum(line.amount for line in lines), 2),
         "Comment": order_comment(order, delivery.message_id),

@@ -28,10 +28,11 @@ import aiosmtplib
 from bus.adapters.accounts import UPDATED, USER_OUTCOME, account_settings
 from bus.adapters.base import Delivery, EntityState, Receipt
 from bus.adapters.failures import failure_report
-from bus.adapters.orders import erp_number, erp_receipt, how_delivered
+from bus.adapters.orders import erp_number, erp_receipt, how_delivered, routed_order
 from bus.errors import PermanentError, TransientError, UnknownOutcome
 from bus.sealing import Sealer, SealError, is_sealed
 from bus.settings import MailSettings
+from schemas.steps import RoutedOrder
 
 SYSTEM = "mail"
 
@@ -165,12 +166,12 @@ def order_waiting_mail(delivery: Delivery) -> dict[str, Any]:
     are the ERP's receipt of the order: each in its unit at the ERP's unit price, with its amount
     and the total, as the ERP and the CRM show them.
     """
-    order = delivery.payload
-    manager = order.get("manager") or {}
-    if not manager.get("email"):
+    order = routed_order(delivery)
+    manager = order.manager
+    if manager is None or not manager.email:
         # Order routing says why (bus.order_routing); an order journaled before it did, not.
-        why = order.get("no_manager") or f"customer {order['customer']} has no manager"
-        raise NothingToSend(f"no manager mailed about order {order['order_id']}: {why}")
+        why = order.no_manager or f"customer {order.customer} has no manager"
+        raise NothingToSend(f"no manager mailed about order {order.order_id}: {why}")
     created = [
         f"{label}: {value}"
         for label, value in (
@@ -179,12 +180,12 @@ def order_waiting_mail(delivery: Delivery) -> dict[str, Any]:
         )
         if value
     ]
-    lines = _order_lines(delivery)
+    lines = _order_lines(delivery, order)
     text = "\n".join(
         [
-            f"Hello, {manager.get('name') or 'colleague'}!",
+            f"Hello, {manager.name or 'colleague'}!",
             "",
-            f"Customer {order['customer']} placed order {order['order_id']}; it waits for you.",
+            f"Customer {order.customer} placed order {order.order_id}; it waits for you.",
             how_delivered(order),
             *created,
             "",
@@ -192,8 +193,8 @@ def order_waiting_mail(delivery: Delivery) -> dict[str, Any]:
             "",
         ]
     )
-    subject = f"New order {order['order_id']} from customer {order['customer']}"
-    return {"to": [manager["email"]], "subject": subject, "text": text}
+    subject = f"New order {order.order_id} from customer {order.customer}"
+    return {"to": [manager.email], "subject": subject, "text": text}
 
 
 def failure_report_mail(delivery: Delivery) -> dict[str, Any]:
@@ -223,15 +224,14 @@ def failure_report_mail(delivery: Delivery) -> dict[str, Any]:
     return {"to": [report.manager.email], "subject": subject, "text": text}
 
 
-def _order_lines(delivery: Delivery) -> list[str]:
+def _order_lines(delivery: Delivery, order: RoutedOrder) -> list[str]:
     """The order's lines for the manager: as the ERP priced them, or as ordered without its
     receipt (an order journaled before receipts were typed)."""
     receipt = erp_receipt(delivery)
     if receipt is None:
         return [
-            f"  {line['item']} x {line['quantity']:g}"
-            + (f" {line['unit']}" if line.get("unit") else "")
-            for line in delivery.payload["lines"]
+            f"  {line.item} x {line.quantity:g}" + (f" {line.unit}" if line.unit else "")
+            for line in order.lines
         ]
     return [
         *(

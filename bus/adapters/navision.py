@@ -54,10 +54,10 @@ from bus.adapters.http import (
 )
 from bus.adapters.navision_soap import SYSTEM, Codeunit, xml_decimal
 from bus.adapters.odata_filters import key_segment
-from bus.adapters.orders import placed_online
+from bus.adapters.orders import placed_online, routed_order
 from bus.errors import PermanentError, TransientError, UnknownOutcome
 from bus.settings import NavisionSettings
-from schemas.steps import OrderReceipt, ReceiptLine
+from schemas.steps import OrderReceipt, ReceiptLine, RoutedLine, RoutedOrder
 
 #: How far back the order history of a new storefront account goes.
 HISTORY_DAYS = 183
@@ -126,12 +126,12 @@ class NavisionAdapter:
         if delivery.operation in DOCUMENTS:
             return await self._document(delivery)
         if delivery.operation == "order.quote":
-            return await self._quote(delivery.payload)
+            return await self._quote(routed_order(delivery))
         if delivery.operation == CANCEL:
             return await self._cancel(delivery)
         if delivery.operation != "sales_order.create":
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
-        body = sales_order_body(delivery.message_id, delivery.payload)
+        body = sales_order_body(delivery.message_id, routed_order(delivery))
         if self._deep_insert:
             # The lines come back with NAV's prices only when asked for.
             expand = {"$expand": "SalesOrderSalesLines"}
@@ -161,7 +161,8 @@ class NavisionAdapter:
             return None
         if self._deep_insert:
             return _receipt(found[0])
-        lines = sales_order_body(delivery.message_id, delivery.payload)["SalesOrderSalesLines"]
+        order = routed_order(delivery)
+        lines = sales_order_body(delivery.message_id, order)["SalesOrderSalesLines"]
         posted = len(found[0].get("SalesOrderSalesLines") or [])
         return await self._add_lines(found[0]["No"], lines, already=posted)
 
@@ -272,7 +273,7 @@ class NavisionAdapter:
             await self._request("POST", f"{order}/SalesOrderSalesLines", json=line)
         return _receipt(await self._request("GET", order, params=dict(_WITH_LINES)))
 
-    async def _quote(self, order: dict[str, Any]) -> Receipt:
+    async def _quote(self, order: RoutedOrder) -> Receipt:
         """The customer's prices of the order's lines, each in its unit, as NAV prices them.
 
         Raises:
@@ -280,34 +281,33 @@ class NavisionAdapter:
                 unit the codeunit's text format cannot carry.
             TransientError: an answer that does not price the lines asked.
         """
-        lines = order["lines"]
+        lines = order.lines
         for line in lines:
-            if any(mark in f"{line['item']}{line.get('unit') or ''}" for mark in ":;"):
-                raise PermanentError(f"{SYSTEM} cannot price item {line['item']!r} by text")
+            if any(mark in f"{line.item}{line.unit or ''}" for mark in ":;"):
+                raise PermanentError(f"{SYSTEM} cannot price item {line.item!r} by text")
         asked = ";".join(
-            f"{line['item']}:{xml_decimal(line['quantity'])}:{line.get('unit') or ''}"
-            for line in lines
+            f"{line.item}:{xml_decimal(line.quantity)}:{line.unit or ''}" for line in lines
         )
         answer = await self._pricing.call(
             "GetCustomerUnitPrices",
-            {"customerNo": order["customer"], "lines": asked},
+            {"customerNo": order.customer, "lines": asked},
             timeout=self._timeout,
             what="the order's prices",
         )
         priced = [part.split(":") for part in answer.get("return_value", "").split(";") if part]
-        if [part[0] for part in priced] != [str(line["item"]) for line in lines] or any(
+        if [part[0] for part in priced] != [line.item for line in lines] or any(
             len(part) != 3 for part in priced
         ):
             raise TransientError(f"{SYSTEM} priced other lines than asked: {answer!r:.200}")
         try:
             quoted = [
-                _receipt_line(line["item"], line["quantity"], unit, float(price))
+                _receipt_line(line.item, line.quantity, unit, float(price))
                 for line, (_, unit, price) in zip(lines, priced, strict=True)
             ]
         except (ValueError, ValidationError) as wrong:
             raise TransientError(f"{SYSTEM} answered unreadable prices: {wrong}") from None
         receipt = OrderReceipt.quote(SYSTEM, CURRENCY, quoted)
-        return Receipt(str(order["customer"]), details=receipt.as_fact())
+        return Receipt(order.customer, details=receipt.as_fact())
 
     async def _cancel(self, delivery: Delivery) -> Receipt:
         """Delete the sales order the CRM cancelled (NAV archives it as its setup says).
@@ -349,22 +349,22 @@ class NavisionAdapter:
             )
 
 
-def sales_order_body(message_id: str, order: dict[str, Any]) -> dict[str, Any]:
-    """The NAV ``SalesOrder`` deep-insert body for an ``order.submit`` payload."""
-    delivery = order.get("delivery") or {}
+def sales_order_body(message_id: str, order: RoutedOrder) -> dict[str, Any]:
+    """The NAV ``SalesOrder`` deep-insert body for an ``order.submit`` step's order."""
+    delivery = order.delivery
     body: dict[str, Any] = {
-        "Sell_to_Customer_No": order["customer"],
+        "Sell_to_Customer_No": order.customer,
         "External_Document_No": message_id,
-        "Your_Reference": order["order_id"],
-        "SalesOrderSalesLines": [_line(line) for line in order["lines"]],
+        "Your_Reference": order.order_id,
+        "SalesOrderSalesLines": [_line(line) for line in order.lines],
     }
-    if delivery.get("date"):
-        body["Requested_Delivery_Date"] = delivery["date"]
-    if delivery.get("address_code"):
-        body["Ship_to_Code"] = delivery["address_code"]
-    if delivery.get("address"):
+    if delivery.date:
+        body["Requested_Delivery_Date"] = delivery.date.isoformat()
+    if delivery.address_code:
+        body["Ship_to_Code"] = delivery.address_code
+    if delivery.address:
         # Cut rather than refused: NAV would reject the whole order for an over-long address.
-        body["Ship_to_Address"] = str(delivery["address"])[:SHIP_TO_ADDRESS_LENGTH]
+        body["Ship_to_Address"] = delivery.address[:SHIP_TO_ADDRESS_LENGTH]
     return body
 
 
@@ -389,10 +389,10 @@ def _argument(value: Any) -> str:
     return str(value)
 
 
-def _line(line: dict[str, Any]) -> dict[str, Any]:
-    body: dict[str, Any] = {"Type": "Item", "No": line["item"], "Quantity": line["quantity"]}
-    if line.get("unit"):
-        body["Unit_of_Measure_Code"] = line["unit"]
+def _line(line: RoutedLine) -> dict[str, Any]:
+    body: dict[str, Any] = {"Type": "Item", "No": line.item, "Quantity": line.quantity}
+    if line.unit:
+        body["Unit_of_Measure_Code"] = line.unit
     return body
 
 

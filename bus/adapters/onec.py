@@ -53,10 +53,10 @@ from bus.adapters.erp_cancel import cancelled, erp_order
 from bus.adapters.http import json_object, malformed, raise_for_status, retry_after, upstream_errors
 from bus.adapters.onec_items import odata_error
 from bus.adapters.onec_queries import service_error
-from bus.adapters.orders import placed_online
+from bus.adapters.orders import placed_online, routed_order
 from bus.errors import PermanentError, TransientError
 from bus.settings import OnecSettings
-from schemas.steps import OrderReceipt, ReceiptLine
+from schemas.steps import OrderReceipt, ReceiptLine, RoutedDelivery, RoutedLine, RoutedOrder
 
 SYSTEM = "onec"
 ORDERS = "Document_ЗаказКлиента"
@@ -162,33 +162,33 @@ class OnecAdapter:
         if delivery.operation == "account.request":
             return await self._account_request(delivery)
         if delivery.operation == "order.quote":
-            return await self._quote(delivery.payload)
+            return await self._quote(routed_order(delivery))
         if delivery.operation == CANCEL:
             return await self._cancel(delivery)
         if delivery.operation != "sales_order.create":
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
-        order = delivery.payload
-        units = await self._line_units(order["lines"])
+        order = routed_order(delivery)
+        units = await self._line_units(order.lines)
         rows = []
-        for number, (line, unit) in enumerate(zip(order["lines"], units, strict=True), start=1):
+        for number, (line, unit) in enumerate(zip(order.lines, units, strict=True), start=1):
             row = {
                 "LineNumber": str(number),
-                "Номенклатура_Key": await self._ref(ITEMS, line["item"]),
-                "Количество": line["quantity"],
+                "Номенклатура_Key": await self._ref(ITEMS, line.item),
+                "Количество": line.quantity,
             }
             if unit.ref is not None:
                 row.update({"ЕдиницаИзмерения_Key": unit.ref, "Коэффициент": unit.coefficient})
             rows.append(row)
         body: dict[str, Any] = {
             "Date": self._local_now().isoformat(),
-            "Контрагент_Key": await self._ref(COUNTERPARTIES, order["customer"]),
+            "Контрагент_Key": await self._ref(COUNTERPARTIES, order.customer),
             "НомерПоДаннымКлиента": delivery.message_id,
             "Комментарий": _comment(order),
             "Товары": rows,
         }
-        body.update(_delivery_fields(order.get("delivery") or {}))
+        body.update(_delivery_fields(order.delivery))
         created = await self._request("POST", f"/{ORDERS}", json=body)
-        return await self._posted(created, order["lines"], units)
+        return await self._posted(created, order.lines, units)
 
     async def lookup(self, delivery: Delivery) -> Receipt | None:
         """Find the order by the message id; post it if it was left unposted."""
@@ -203,7 +203,7 @@ class OnecAdapter:
         found = (await self._request("GET", f"/{ORDERS}", params=params)).get("value") or []
         if not found:
             return None
-        lines = delivery.payload["lines"]
+        lines = routed_order(delivery).lines
         return await self._posted(found[0], lines, await self._line_units(lines))
 
     async def aclose(self) -> None:
@@ -350,7 +350,7 @@ class OnecAdapter:
         return self._codes
 
     async def _posted(
-        self, order: dict[str, Any], lines: list[dict[str, Any]], units: list[_Unit]
+        self, order: dict[str, Any], lines: list[RoutedLine], units: list[_Unit]
     ) -> Receipt:
         """Post the created ``order`` (unless posted or not to be posted); its receipt.
 
@@ -374,9 +374,9 @@ class OnecAdapter:
         }
         return Receipt(str(order["Number"]), details=details)
 
-    async def _line_units(self, lines: list[dict[str, Any]]) -> list[_Unit]:
+    async def _line_units(self, lines: list[RoutedLine]) -> list[_Unit]:
         """The unit of each order line in 1C's terms (the base unit where none is named)."""
-        return [await self._unit(str(line["item"]), line.get("unit")) for line in lines]
+        return [await self._unit(line.item, line.unit) for line in lines]
 
     async def _unit(self, item: str, code: str | None) -> _Unit:
         """The unit ``code`` of ``item``, or the item's base unit for none or its own name.
@@ -420,7 +420,7 @@ class OnecAdapter:
             self._base_units[item] = str(found[0].get("ЕдиницаИзмерения") or "") or "шт"
         return self._base_units[item]
 
-    async def _quote(self, order: dict[str, Any]) -> Receipt:
+    async def _quote(self, order: RoutedOrder) -> Receipt:
         """The customer's prices of the order's lines, each in its unit, from the HTTP service.
 
         Raises:
@@ -428,14 +428,14 @@ class OnecAdapter:
                 price, or an item code the service's comma lists cannot carry.
             TransientError: an answer that does not price the lines asked.
         """
-        lines = order["lines"]
-        if any("," in f"{line['item']}{line.get('unit') or ''}" for line in lines):
+        lines = order.lines
+        if any("," in f"{line.item}{line.unit or ''}" for line in lines):
             raise PermanentError(f"{SYSTEM} cannot price an item or unit with a comma by code")
         params = {
-            "customer": order["customer"],
-            "items": ",".join(str(line["item"]) for line in lines),
-            "quantities": ",".join(_decimal(line["quantity"]) for line in lines),
-            "units": ",".join(line.get("unit") or "" for line in lines),
+            "customer": order.customer,
+            "items": ",".join(line.item for line in lines),
+            "quantities": ",".join(_decimal(line.quantity) for line in lines),
+            "units": ",".join(line.unit or "" for line in lines),
         }
         with upstream_errors(SYSTEM, idempotent=True):
             response = await self._client.get(
@@ -448,7 +448,7 @@ class OnecAdapter:
         quoted = json_object(response, SYSTEM, idempotent=True).get("prices")
         if not isinstance(quoted, list) or [
             entry.get("item") if isinstance(entry, dict) else None for entry in quoted
-        ] != [str(line["item"]) for line in lines]:
+        ] != [line.item for line in lines]:
             raise TransientError(f"{SYSTEM} priced other lines than asked: {quoted!r:.200}")
         unpriced = [entry["item"] for entry in quoted if entry.get("price") is None]
         if unpriced:
@@ -456,18 +456,18 @@ class OnecAdapter:
         try:
             priced = [
                 ReceiptLine(
-                    item=line["item"],
-                    quantity=line["quantity"],
+                    item=line.item,
+                    quantity=line.quantity,
                     unit=entry["unit"],
                     price=entry["price"],
-                    amount=round(float(line["quantity"]) * float(entry["price"]), 2),
+                    amount=round(line.quantity * float(entry["price"]), 2),
                 )
                 for line, entry in zip(lines, quoted, strict=True)
             ]
         except (KeyError, TypeError, ValueError, ValidationError) as wrong:
             raise TransientError(f"{SYSTEM} answered unreadable prices: {wrong!r:.200}") from None
         receipt = OrderReceipt.quote(SYSTEM, CURRENCY, priced)
-        return Receipt(str(order["customer"]), details=receipt.as_fact())
+        return Receipt(order.customer, details=receipt.as_fact())
 
     async def _ref(self, entity_set: str, code: str) -> str:
         """The ``Ref_Key`` of the catalog entry with ``code``, remembered once found."""
@@ -552,7 +552,7 @@ def _historic(order: dict[str, Any], codes: dict[str, str]) -> dict[str, Any]:
 
 
 def _order_receipt(
-    order: dict[str, Any], lines: list[dict[str, Any]], units: list[_Unit]
+    order: dict[str, Any], lines: list[RoutedLine], units: list[_Unit]
 ) -> OrderReceipt:
     """1C's answer about a customer order as the order's receipt: row by row, as 1C priced it.
 
@@ -570,7 +570,7 @@ def _order_receipt(
             currency=CURRENCY,
             lines=[
                 ReceiptLine(
-                    item=line["item"],
+                    item=line.item,
                     quantity=row["Количество"],
                     unit=unit.code,
                     price=row["Цена"],
@@ -602,22 +602,22 @@ def _contract(entry: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _delivery_fields(delivery: dict[str, Any]) -> dict[str, str]:
+def _delivery_fields(delivery: RoutedDelivery) -> dict[str, str]:
     """The order's delivery wishes as ``Document_ЗаказКлиента`` attributes.
 
     The address is free text: for a licensed customer the bus sets the licence's address,
     since alcohol may only be shipped to the premises the licence names.
     """
     fields: dict[str, str] = {}
-    if delivery.get("date"):
-        fields["ДатаОтгрузки"] = f"{delivery['date']}T00:00:00"
-    if delivery.get("address"):
-        fields["АдресДоставки"] = str(delivery["address"])
+    if delivery.date:
+        fields["ДатаОтгрузки"] = f"{delivery.date.isoformat()}T00:00:00"
+    if delivery.address:
+        fields["АдресДоставки"] = delivery.address
     return fields
 
 
-def _comment(order: dict[str, Any]) -> str:
-    parts = [f"Заказ {order['order_id']} с сайта", order.get("comment") or ""]
+def _comment(order: RoutedOrder) -> str:
+    parts = [f"Заказ {order.order_id} с сайта", order.comment or ""]
     return ". ".join(part for part in parts if part)
 
 

@@ -4,6 +4,10 @@ Every CRM shows an order in its own terms (a Bitrix24 deal's stage, a Creatio or
 adapters translate into this one form, so the bus can tell whether what a system shows is what it
 last wrote there (an echo) whichever system it is.
 
+Every step of an ``order.submit`` reads the order it is handed as a
+:class:`schemas.steps.RoutedOrder` (:func:`routed_order`): a payload that is not one (a line
+without its unit or quantity) is refused for good, naming the field, rather than read in part.
+
 A CRM order is written from the ERP's receipt (:class:`schemas.steps.OrderReceipt`), which the
 route's ERP step hands over: the units the ERP took each line in and the prices it applied, so
 the CRM shows the same goods at the same prices as the ERP (:func:`crm_lines`).
@@ -21,7 +25,7 @@ from pydantic import ValidationError
 
 from bus.adapters.base import Delivery, EntityState
 from bus.errors import PermanentError
-from schemas.steps import OrderReceipt
+from schemas.steps import OrderReceipt, RoutedOrder
 
 log = logging.getLogger(__name__)
 
@@ -86,17 +90,44 @@ class CrmLine:
         }
 
 
+def invalid_fields(invalid: ValidationError) -> str:
+    """Each wrong field of a model, by its path, and what is wrong: ``lines.0.unit: Field
+    required``."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'the value'}: {error['msg']}"
+        for error in invalid.errors(include_url=False)
+    )
+
+
+def routed_order(delivery: Delivery) -> RoutedOrder:
+    """The order of an ``order.submit`` step, as order routing journaled it.
+
+    Raises:
+        PermanentError: the payload is not a routed order, each wrong field named (it cannot
+            be delivered as it is; repeating the step cannot help).
+    """
+    try:
+        return RoutedOrder.model_validate(delivery.payload)
+    except ValidationError as invalid:
+        raise PermanentError(
+            f"the order of message {delivery.message_id} is not one the bus can deliver:"
+            f" {invalid_fields(invalid)}"
+        ) from None
+
+
 def erp_receipt(delivery: Delivery) -> OrderReceipt | None:
     """The ERP's receipt for the order, which an earlier step of the route produced.
 
     Raises:
-        PermanentError: a receipt is there but is no receipt (the step before is broken;
-            repeating this one cannot help).
+        PermanentError: a receipt is there but is no receipt, each wrong field named (the
+            step before is broken; repeating this one cannot help).
     """
     try:
         return OrderReceipt.from_fact(delivery.fact(OrderReceipt.KEY))
     except ValidationError as invalid:
-        raise PermanentError(f"the ERP's receipt for the order is unreadable: {invalid}") from None
+        raise PermanentError(
+            f"the ERP's receipt for the order is unreadable: {invalid_fields(invalid)}"
+        ) from None
 
 
 def erp_number(delivery: Delivery) -> str | None:
@@ -129,15 +160,15 @@ def crm_lines(delivery: Delivery, *, warn: bool = True) -> list[CrmLine]:
             delivery.message_id,
         )
     return [
-        CrmLine(str(line["item"]), float(line["quantity"]), line.get("unit") or None, 0.0, 0.0)
-        for line in delivery.payload["lines"]
+        CrmLine(line.item, line.quantity, line.unit or None, 0.0, 0.0)
+        for line in routed_order(delivery).lines
     ]
 
 
 def crm_state(delivery: Delivery) -> EntityState:
     """The state a new CRM order shows: its rows at the first stage (the bus's own state)."""
     lines = [line.as_line() for line in crm_lines(delivery, warn=False)]
-    return order_state(delivery.payload["order_id"], "new", lines)
+    return order_state(routed_order(delivery).order_id, "new", lines)
 
 
 _MESSAGE_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
@@ -151,21 +182,20 @@ def placed_online(external_reference: Any) -> bool:
     return isinstance(external_reference, str) and bool(_MESSAGE_ID.match(external_reference))
 
 
-def how_delivered(order: dict[str, Any]) -> str:
+def how_delivered(order: RoutedOrder) -> str:
     """One sentence on how an order's goods reach the customer (pick-up under a contract, or
     delivery to an address), for the people who handle it in the CRM and by mail."""
-    delivery = order.get("delivery") or {}
-    when = f" on {delivery['date']}" if delivery.get("date") else ""
-    if delivery.get("pickup"):
-        contract = (order.get("contract") or {}).get("number")
-        under = f" under contract {contract}" if contract else ""
+    delivery = order.delivery
+    when = f" on {delivery.date.isoformat()}" if delivery.date else ""
+    if delivery.pickup:
+        under = f" under contract {order.contract.number}" if order.contract else ""
         return f"Pick-up{when}{under}."
-    where = f" to {delivery['address']}" if delivery.get("address") else ""
+    where = f" to {delivery.address}" if delivery.address else ""
     return f"Delivery{when}{where}."
 
 
-def order_comment(order: dict[str, Any], message_id: str) -> str:
+def order_comment(order: RoutedOrder, message_id: str) -> str:
     """The comment a CRM order carries: the customer's own, how the goods go, and the bus
     message that created it (``MESSAGE_MARKER``), one per line."""
-    parts = [order.get("comment"), how_delivered(order), MESSAGE_MARKER + message_id]
+    parts = [order.comment, how_delivered(order), MESSAGE_MARKER + message_id]
     return "\n".join(part for part in parts if part)

@@ -133,10 +133,6 @@ messages = Table(
     Index("ix_messages_accepted_at", "accepted_at"),
     Index("ix_messages_parent", "parent_id"),
     Index("ix_messages_target_status", "target", "status"),
-    # listings and retention (revision 0004)
-    Index("ix_messages_method_id", "method", "id"),
-    Index("ix_messages_target_id", "target", "id"),
-    Index("ix_messages_updated_at", "updated_at"),
 )
 
 attempts = Table(

@@ -25,7 +25,10 @@ pytestmark = pytest.mark.timeout(60)
 
 WEBHOOK = "/rest/1/bus-webhook-code"
 #: Rioja by the box and Bordeaux by the bottle: the receipt's units and prices (pairs.ERP_PRICES).
-LINES = [{"item": "1002", "quantity": 2.0, "unit": "BOX"}, {"item": "1000", "quantity": 6.0}]
+LINES = [
+    {"item": "1002", "quantity": 2.0, "unit": "BOX"},
+    {"item": "1000", "quantity": 6.0, "unit": None},
+]
 EXPECTED = [("1002", 2.0, "BOX", 67.2, 134.4), ("1000", 6.0, "BOTTLE", 13.5, 81.0)]
 
 

@@ -73,7 +73,7 @@ def order_mail(**order: Any) -> Delivery:
     payload = {
         "order_id": "W-1",
         "customer": "30000",
-        "lines": [{"item": "1000", "quantity": 6.0}],
+        "lines": [{"item": "1000", "quantity": 6.0, "unit": None}],
         "delivery": {},
         **order,
     }
