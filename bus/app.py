@@ -16,11 +16,13 @@ import httpx
 from aiohttp import web
 from sqlalchemy import text
 
+from bus import metrics
 from bus.adapters import build_erp_queries
 from bus.adapters.http import cookieless_jar
 from bus.db import create_engine, reading
 from bus.handlers import all_methods
 from bus.handlers.hooks import bitrix24_event
+from bus.health import ReadinessProbe
 from bus.journal.customers import CustomerDirectory
 from bus.journal.group_commit import GroupCommitter
 from bus.order_checks import OrderChecks
@@ -35,12 +37,13 @@ from bus.queues.sweeper import Sweeper
 from bus.queues.worker import start_worker
 from bus.rpc import RpcEdge
 from bus.services import Services
-from bus.settings import Settings
+from bus.settings import ROLES, Settings
 
 log = logging.getLogger(__name__)
 
 EDGE = web.AppKey("edge", RpcEdge)
 SERVICES = web.AppKey("services", Services)
+READINESS = web.AppKey("readiness", ReadinessProbe)
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -50,6 +53,9 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_post("/rpc", _rpc)
     app.router.add_post("/hooks/bitrix24", _bitrix24_hook)
     app.router.add_get("/health", _health)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", _metrics)
     return app
 
 
@@ -93,6 +99,7 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         services = Services(settings, engine, committer, prices, cart, balance, router, checks)
         app[SERVICES] = services
         app[EDGE] = RpcEdge(all_methods(services), settings.clients, settings.limits)
+        app[READINESS] = ReadinessProbe(engine, settings.redis_url)
         embedded = _start_embedded_delivery(settings, broker) if not settings.redis_url else []
         try:
             yield
@@ -102,6 +109,7 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
             for stop in embedded:  # blocking: the delivery threads finish their attempts
                 await asyncio.to_thread(stop)
             await queries.aclose()
+            await app[READINESS].aclose()
             await engine.dispose()
 
     return lifecycle
@@ -133,3 +141,26 @@ async def _health(request: web.Request) -> web.Response:
         log.warning("health check: journal unreachable", exc_info=True)
         return web.json_response({"status": "unavailable", "journal": "unreachable"}, status=503)
     return web.json_response({"status": "ok"})
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    """Liveness: the process answers (it checks nothing else, so it is never restarted for an
+    outage of the journal or Redis)."""
+    return web.json_response({"status": "ok"})
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    """Readiness: the journal and the broker answer; 503 naming what is down."""
+    readiness = await request.app[READINESS].check()
+    if not readiness.ready:
+        log.warning("not ready: %s", readiness.checks)
+    return web.json_response(readiness.as_dict(), status=200 if readiness.ready else 503)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    """This process's counters and the journal's gauges, in Prometheus's text format."""
+    services = request.app[SERVICES]
+    targets = {services.settings.system(role) for role in ROLES}
+    snapshot = await metrics.read_journal(services.engine, targets)
+    body = metrics.exposition(snapshot)
+    return web.Response(body=body, headers={"Content-Type": metrics.CONTENT_TYPE})

@@ -24,7 +24,7 @@ from alembic.util.exc import CommandError
 from rich.console import Console
 from rich.table import Table
 
-from bus import operations, redaction, sandbox
+from bus import logs, operations, redaction, sandbox
 from bus.configuration import ConfigurationError, load
 from bus.db import create_engine, journal_unreachable
 from bus.journal.deadlines import Deadlines
@@ -76,6 +76,7 @@ def _settings() -> Settings:
     if unserved := unserved_steps(settings):
         _configuration_failed(unserved)
     redaction.configure(settings)  # what this process logs and prints hides its secrets
+    logs.use_format(settings.log_format)
     return settings
 
 
@@ -87,7 +88,7 @@ def _configuration_failed(problems: Sequence[str]) -> NoReturn:
 
 
 def _logging(level: str = "INFO") -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(level)
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     redaction.redact_logging()
 
@@ -267,8 +268,8 @@ def worker(
         _run_worker(settings)
         return
     children = [
-        multiprocessing.get_context("spawn").Process(target=_worker_process)
-        for _ in range(processes)
+        multiprocessing.get_context("spawn").Process(target=_worker_process, args=(index,))
+        for index in range(processes)
     ]
     for child in children:
         child.start()
@@ -293,16 +294,20 @@ def _stop_children(children: Sequence[BaseProcess], settings: Settings) -> None:
             child.join()
 
 
-def _worker_process() -> None:
+def _worker_process(index: int) -> None:
     _logging()
-    _run_worker(_settings())
+    _run_worker(_settings(), index)
 
 
-def _run_worker(settings: Settings) -> None:
+def _run_worker(settings: Settings, index: int = 0) -> None:
+    """Deliver and sweep until a signal; ``index``: the process's number among ``--processes``
+    (its metrics port is ``metrics.worker_port + index``)."""
     from bus.queues.broker import build_broker
     from bus.queues.sweeper import Sweeper
     from bus.queues.worker import start_worker
 
+    if settings.metrics.worker_port is not None:
+        _serve_worker_metrics(settings.metrics.worker_host, settings.metrics.worker_port + index)
     broker = build_broker(settings)
     delivery = start_worker(settings, broker)
     sweeper = Sweeper(settings, broker)
@@ -312,6 +317,20 @@ def _run_worker(settings: Settings) -> None:
     sweeper.stop()
     delivery.stop()  # lets the attempts under way finish: see bus.queues.worker
     logging.getLogger("bus").info("worker stopped")
+
+
+def _serve_worker_metrics(host: str, port: int) -> None:
+    """Serve the worker's metrics; a port that cannot be listened on ends the start (exit 1)."""
+    from bus.metrics import serve_worker_metrics
+
+    try:
+        serve_worker_metrics(host, port)
+    except OSError as error:
+        reason = _BIND_ERRORS.get(error.errno or 0, error.strerror or str(error))
+        logging.getLogger("bus").error(
+            "bus worker cannot serve its metrics on %s:%d: %s", host, port, reason
+        )
+        raise typer.Exit(1) from None
 
 
 def _wait_for_signal() -> None:

@@ -539,6 +539,22 @@ class QueueSettings(_Model):
     accept_writers: int = Field(default=2, ge=1, description="concurrent accept commits")
 
 
+class MetricsSettings(_Model):
+    """Where a bus worker process serves its Prometheus metrics (an API process serves them at
+    /metrics on its own port)."""
+
+    worker_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="bus worker serves its metrics at http://worker_host:worker_port/metrics;"
+        " with --processes N, process i (from 0) at worker_port + i; unset: none",
+    )
+    worker_host: str = Field(
+        default="127.0.0.1", description="the address of the workers' metrics endpoint"
+    )
+
+
 class Settings(BaseSettings):
     """All settings of one bus deployment."""
 
@@ -562,6 +578,12 @@ class Settings(BaseSettings):
         description="a development bus: bus serve and bus worker start with the secrets the bus"
         " ships with (public keys, tokens and passwords), which they otherwise refuse",
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="text: one readable line per record; json: one JSON object per line (time,"
+        " level, logger, message, correlation_id and message_id when known)",
+    )
+    metrics: MetricsSettings = MetricsSettings()
     erp: Literal["navision", "onec"] = "navision"
     crm: Literal["creatio", "bitrix24"] = "bitrix24"
     clients: dict[str, ClientSettings] = Field(default_factory=_default_clients)

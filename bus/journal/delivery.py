@@ -54,6 +54,8 @@ class Claim:
     parent_id: str | None = None
     #: who sent the command the message belongs to (a later step keeps its first step's source)
     source: str = ""
+    #: the correlation id of the call that sent it (its log lines carry it)
+    correlation_id: str | None = None
 
     @property
     def may_have_landed(self) -> bool:
@@ -127,6 +129,7 @@ _CLAIM = (
         messages.c.ordering_key,
         messages.c.parent_id,
         messages.c.source,
+        messages.c.correlation_id,
     )
 )
 # Statements built once: constructing and cache-keying them per call was a tenth of a worker's CPU.
@@ -184,6 +187,7 @@ async def claim(conn: AsyncConnection, message_id: str, lease: dt.timedelta) -> 
         ordering_key=row.ordering_key,
         parent_id=row.parent_id,
         source=row.source,
+        correlation_id=row.correlation_id,
     )
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bus import metrics
 from bus.db import journal_unreachable, writing
 from bus.journal.accept import Accepted, AcceptOutcome, Command, LostInsertRace, accept_batch
 
@@ -100,9 +101,11 @@ class GroupCommitter:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
+        for (command, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():  # the caller may have given up (its time budget)
                 future.set_result(outcome)
+            if isinstance(outcome, Accepted) and outcome.created:
+                metrics.ACCEPTED.labels(command.method, command.target).inc()
         runnable = [
             message_id
             for outcome in outcomes

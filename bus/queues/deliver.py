@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bus import logs, metrics, redaction
 from bus.adapters import Adapter, Delivery, EntityState, Receipt
 from bus.adapters.recording import ExchangeLog, start_log
 from bus.db import autocommit, reading, writing
@@ -73,6 +74,11 @@ class Deliverer:
             claimed = await claim(conn, message_id, self._lease)
         if claimed is None:
             return None
+        with logs.attempt_ids(message_id, claimed.correlation_id):
+            return await self._deliver(claimed)
+
+    async def _deliver(self, claimed: Claim) -> Status | None:
+        message_id = claimed.message_id
         previous = await self._step_input(claimed)
         admission = Admission.DELIVER
         if previous is None or not previous.get("skip_next"):
@@ -90,6 +96,7 @@ class Deliverer:
         if notices:  # journaled only if the finish applies: never lost, never doubled
             outcome = dataclasses.replace(outcome, follow_ups=notices)
         wake += await finish(self._engine, claimed, record, outcome)
+        _count(claimed, record, outcome)
         if wake:
             await self._send(wake, None)
         if outcome.next_attempt_at is not None:
@@ -206,6 +213,33 @@ def _context(previous: dict[str, Any]) -> dict[str, Any]:
     """What every earlier step produced, for the steps after this one (the nearest wins)."""
     produced = {key: value for key, value in previous.items() if key not in _OWN_KEYS}
     return {**(previous.get("context") or {}), **produced}
+
+
+def _count(claimed: Claim, record: AttemptRecord, outcome: Finish) -> None:
+    """Count the attempt and its outcome; log a permanent failure, once, where it happens."""
+    metrics.ATTEMPT_SECONDS.labels(claimed.target, record.outcome).observe(
+        record.duration_ms / 1000
+    )
+    if outcome.status is Status.DELIVERED:
+        metrics.DELIVERED.labels(claimed.method, claimed.target).inc()
+    elif outcome.waits_for_operator:
+        metrics.FAILED.labels(claimed.method, claimed.target).inc()
+        error = redaction.redact(outcome.error or record.error or "")
+        log.error(
+            "%s to %s failed permanently (%s, attempt %d): %s",
+            claimed.message_id,
+            claimed.target,
+            outcome.status.value,
+            claimed.attempt,
+            error,
+            extra={
+                "target": claimed.target,
+                "method": claimed.method,
+                "operation": claimed.operation,
+                "status": outcome.status.value,
+                "error": error,
+            },
+        )
 
 
 def _kind(error: DeliveryError) -> str:
