@@ -144,7 +144,7 @@ class RpcEdge:
             return _Refused.limited(limited).response(context.correlation_id)
         if isinstance(document, list):
             return await self._batch(document, context)
-        return _json_response(await self._one(document, context), context.correlation_id)
+        return json_answer(await self._one(document, context), context.correlation_id)
 
     def _check_batch(self, items: list[Any]) -> None:
         if not items:
@@ -164,7 +164,7 @@ class RpcEdge:
                 return await self._one(item, context)
 
         answers = await asyncio.gather(*(bounded(item) for item in items))
-        return _json_response([a for a in answers if a is not None] or None, context.correlation_id)
+        return json_answer([a for a in answers if a is not None] or None, context.correlation_id)
 
     async def _one(self, item: Any, context: _Context) -> dict[str, Any] | None:
         problem = _envelope_problem(item)
@@ -259,7 +259,7 @@ class _Refused(Exception):
         return cls(429, error.to_error(), retry_after=float(error.data["retry_after"]))
 
     def response(self, correlation_id: str) -> web.Response:
-        response = _json_response(_error_response(self.error, None), correlation_id)
+        response = json_answer(_error_response(self.error, None), correlation_id)
         response.set_status(self.status)
         if self.status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="bus"'
@@ -420,7 +420,8 @@ def _correlation_id(request: web.Request) -> str:
     return given if _CORRELATION_ID.match(given) else uuid.uuid4().hex
 
 
-def _json_response(body: Any, correlation_id: str) -> web.Response:
+def json_answer(body: Any, correlation_id: str) -> web.Response:
+    """The HTTP answer carrying ``body`` (``None``: 204), always strict JSON (no NaN)."""
     headers = {"X-Correlation-Id": correlation_id}
     if body is None:
         return web.Response(status=204, headers=headers)
