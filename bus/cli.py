@@ -65,11 +65,12 @@ def main() -> None:
     app()
 
 
-def _settings() -> Settings:
-    """The deployment's settings. A mistake in them ends the command (exit 2) with one line per
-    mistake, naming the setting or variable, never a traceback."""
+def _settings(**values: Any) -> Settings:
+    """The deployment's settings (``values`` over what it configures). A mistake in them ends
+    the command (exit 2) with one line per mistake, naming the setting or variable, never a
+    traceback."""
     try:
-        settings = load(Settings)
+        settings = load(Settings, **values)
     except ConfigurationError as error:
         _configuration_failed(error.problems)
     # A route's step no adapter performs would fail at every delivery: it stops the start.
@@ -400,7 +401,7 @@ def up(
     from simulators import SIMULATORS
 
     ports = {name: p for name, p in sandbox.DEFAULT_PORTS.items() if name in SIMULATORS}
-    settings = Settings(erp=erp, crm=crm, port=port, **sandbox.settings_for(ports))  # type: ignore[arg-type]
+    settings = _settings(erp=erp, crm=crm, port=port, **sandbox.settings_for(ports))
     ensure_schema(settings.database_url)
     example = json.dumps(
         {
@@ -487,11 +488,12 @@ def config_sample() -> None:
 
 @config_app.command("check")
 def config_check() -> None:
-    """Read the configuration (BUS_CONFIG and BUS_* variables) and say whether the bus can start
-    on it: exit 0 and a summary, or exit 2 and a line per mistake."""
+    """Read the configuration (BUS_CONFIG and BUS_* variables) and say whether bus serve can
+    start on it: exit 0 and a summary, or exit 2 and a line per mistake."""
     import os
 
     settings = _settings()
+    _require_own_secrets(settings, "bus serve", edge=True)
     source = os.environ.get("BUS_CONFIG") or "no BUS_CONFIG file"
     queue = "Redis" if settings.redis_url else "embedded"
     journal = "PostgreSQL" if settings.is_postgres else "SQLite"

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from bus.migrate import head_revision
 from bus.sandbox import free_port
@@ -28,12 +29,14 @@ ROOT = Path(__file__).resolve().parents[2]
 DEVELOPMENT = {"BUS_DEVELOPMENT": "true"} if "development" in Settings.model_fields else {}
 
 
-def bus(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+def bus(
+    *args: str, env: dict[str, str], development: bool = True, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
     """Run ``bus ARGS`` as a process with only ``env``'s ``BUS_*`` variables."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith("BUS_")}
     return subprocess.run(
         [sys.executable, "-m", "bus", *args],
-        env={**environ, **DEVELOPMENT, **env},
+        env={**environ, **(DEVELOPMENT if development else {}), **env},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -83,7 +86,12 @@ CASES = {
 @pytest.mark.parametrize(
     ("case", "command"),
     [(case, ["serve"]) for case in CASES]
-    + [("a misspelt section", ["worker"]), ("a URL that is not one", ["db", "upgrade"])],
+    + [
+        ("a misspelt section", ["worker"]),
+        ("a URL that is not one", ["db", "upgrade"]),
+        ("a misspelt section", ["up"]),
+        ("a port that is not a number", ["config", "check"]),
+    ],
 )
 def test_a_configuration_mistake_is_one_line_and_exit_2(
     case: str, command: list[str], sqlite_env: dict[str, str]
@@ -275,3 +283,32 @@ def test_a_host_name_that_is_not_known_is_said_so(sqlite_env: dict[str, str]) ->
         1,
         ["bus: bus serve cannot listen on bus-host.invalid:8080: the host name is not known"],
     )
+
+
+def deployment_secrets() -> dict[str, str]:
+    """The secrets of deploy/.env.example, with a real journal key for its placeholder."""
+    env = {
+        name: value
+        for line in (ROOT / "deploy" / ".env.example").read_text().splitlines()
+        if line.startswith("BUS_")
+        for name, value in [line.split("=", 1)]
+    }
+    env["BUS_JOURNAL_ENCRYPTION_KEYS"] = f'["{Fernet.generate_key().decode()}"]'
+    return env
+
+
+def test_config_check_passes_the_deployments_configuration_with_its_secrets() -> None:
+    sample = str(ROOT / "deploy" / "bus.example.toml")
+    env = {"BUS_CONFIG": sample, **deployment_secrets()}
+    done = bus("config", "check", env=env, development=False)
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert done.stdout.startswith(f"configuration ok ({sample}): ERP navision, CRM bitrix24")
+
+
+def test_config_check_refuses_the_shipped_secrets_as_serve_would(tmp_path: Path) -> None:
+    env = {"BUS_CONFIG": config_file(tmp_path, 'erp = "navision"\n')}
+    done = bus("config", "check", env=env, development=False)
+    assert done.returncode == 2
+    assert "bus serve refuses to start: " in done.stderr
+    assert "clients.storefront.key" in done.stderr and "journal_encryption_keys" in done.stderr
+    assert done.stdout == ""
