@@ -129,11 +129,17 @@ def embedded_stack(log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
     yield from running(Stack({"BUS_DATABASE_URL": database_url, **FAST}, log_dir))
 
 
+def stack_dir(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A directory of its own for a module-scoped stack, with the ``logs`` directory in it."""
+    base = tmp_path_factory.mktemp(name)
+    (base / "logs").mkdir()
+    return base
+
+
 def running(stack: Stack) -> Iterator[Stack]:
     """Start the simulator and the API of ``stack``; stop every process of it afterwards."""
     try:
-        stack.start_simulators()
-        stack.start_api()
+        stack.start()
         stack.subscribe_events()
         yield stack
     finally:

@@ -15,14 +15,13 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from bus.settings import DEV_KEYS
-from tests.e2e.conftest import EVERY_PAIR, Simulator, running, wait_until
+from tests.e2e.conftest import EVERY_PAIR, Simulator, running, stack_dir, wait_until
 from tests.e2e.test_segments import MANAGER, _crm_notes, _provision
 from tests.e2e.test_systems import TIMINGS, _call
 from tests.support.processes import BusClient, Stack
@@ -79,29 +78,33 @@ CUSTOMER_REFUSED = {
 }
 
 
-def _stack(request: pytest.FixtureRequest, log_dir: Path, tmp_path: Path) -> Stack:
+@pytest.fixture(scope="module", params=EVERY_PAIR, ids="-".join)
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """Every pair, storefront told of every change; customer 10000 provisioned with a manager.
+
+    One deployment per pair for the module: each test sends an order or an account of its own,
+    and the ERP fault it sets is cleared when it is done (an order's failure holds only that
+    order's steps, so a later test's order is not behind it)."""
     erp, crm = request.param
+    base = stack_dir(tmp_path_factory, f"{erp}-{crm}")
     env = {
-        "BUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bus.db'}",
+        "BUS_DATABASE_URL": f"sqlite+aiosqlite:///{base / 'bus.db'}",
         **TIMINGS,
         "BUS_STOREFRONT__NOTIFY": "all",
     }
     simulators = (erp, crm, "storefront", "mail")
-    return Stack(env, log_dir, erp=erp, crm=crm, simulators=simulators)
-
-
-@pytest.fixture(params=EVERY_PAIR, ids="-".join)
-def stack(request: pytest.FixtureRequest, log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
-    """Every pair, storefront told of every change; customer 10000 provisioned with a manager."""
-    for provisioned in running(_stack(request, log_dir, tmp_path)):
+    deployment = Stack(env, base / "logs", erp=erp, crm=crm, simulators=simulators)
+    for provisioned in running(deployment):
         _provision(provisioned, "10000")
         yield provisioned
 
 
-@pytest.fixture(params=EVERY_PAIR, ids="-".join)
-def bare_stack(request: pytest.FixtureRequest, log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
-    """Every pair, nothing provisioned."""
-    yield from running(_stack(request, log_dir, tmp_path))
+@pytest.fixture
+def bare_stack(stack: Stack) -> Stack:
+    """The pair's deployment, for a customer it has not provisioned (30000)."""
+    return stack
 
 
 def _told(stack: Stack, about: str) -> list[dict[str, Any]]:

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from bus.settings import DEV_KEYS
-from tests.e2e.conftest import EVERY_PAIR, running, wait_until
+from tests.e2e.conftest import EVERY_PAIR, running, stack_dir, wait_until
 from tests.e2e.test_cli import cli_json
 from tests.e2e.test_provisioning import _steps_delivered
 from tests.e2e.test_systems import (
@@ -44,15 +43,17 @@ CONTRACTS = {
 }
 
 
-@pytest.fixture(
-    params=EVERY_PAIR,
-    ids="-".join,
-)
-def stack(request: pytest.FixtureRequest, log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
+@pytest.fixture(scope="module", params=EVERY_PAIR, ids="-".join)
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """One deployment per pair for the module, customers 10000 and 50000 provisioned: each test
+    submits orders of its own (a CRM fault it sets is used up by its own order)."""
     erp, crm = request.param
-    env = {"BUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bus.db'}", **TIMINGS}
+    base = stack_dir(tmp_path_factory, f"{erp}-{crm}")
+    env = {"BUS_DATABASE_URL": f"sqlite+aiosqlite:///{base / 'bus.db'}", **TIMINGS}
     simulators = (erp, crm, "storefront", "mail")
-    stack = Stack(env, log_dir, erp=erp, crm=crm, simulators=simulators)
+    stack = Stack(env, base / "logs", erp=erp, crm=crm, simulators=simulators)
     for provisioned in running(stack):
         for erp_key in ("10000", "50000"):
             _provision(provisioned, erp_key)

@@ -22,7 +22,7 @@ import pytest
 
 from bus.settings import DEV_KEYS
 from simulators.creatio.store import seed_id
-from tests.e2e.conftest import EVERY_PAIR, FAST, running, wait_until
+from tests.e2e.conftest import EVERY_PAIR, FAST, running, stack_dir, wait_until
 from tests.support.processes import BusClient, Stack
 
 #: Fast retries for every target of these stacks.
@@ -41,11 +41,16 @@ def _stack(log_dir: Path, tmp_path: Path, erp: str, crm: str) -> Iterator[Stack]
     yield from running(Stack(env, log_dir, erp=erp, crm=crm, simulators=(erp, crm, "storefront")))
 
 
-@pytest.fixture(params=EVERY_PAIR, ids="-".join)
-def pair_stack(request: pytest.FixtureRequest, log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
-    """A stack for each deployment: every ERP with every CRM."""
+@pytest.fixture(scope="module", params=EVERY_PAIR, ids="-".join)
+def pair_stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """A stack for each deployment, every ERP with every CRM, shared by the module's tests that
+    take it: each submits an order of its own, the others read prices, carts and customer
+    20000's documents, which only one of them requests."""
     erp, crm = request.param
-    yield from _stack(log_dir, tmp_path, erp, crm)
+    base = stack_dir(tmp_path_factory, f"{erp}-{crm}")
+    yield from _stack(base / "logs", base, erp, crm)
 
 
 @pytest.fixture

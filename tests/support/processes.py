@@ -50,12 +50,20 @@ class Process:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it has not exited within 15 s."""
+        self.terminate()
+        self.reap()
+
+    def terminate(self) -> None:
+        """Send SIGTERM and return at once (:meth:`reap` waits for the exit)."""
         if self.popen.poll() is None:
             os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(15)
-            except subprocess.TimeoutExpired:
-                self.kill()
+
+    def reap(self) -> None:
+        """Wait up to 15 s for the exit :meth:`terminate` asked for, then SIGKILL."""
+        try:
+            self.popen.wait(15)
+        except subprocess.TimeoutExpired:
+            self.kill()
         self._log.close()
 
     def rss_mib(self) -> float:
@@ -81,7 +89,7 @@ def wait_for_http(url: str, process: Process, timeout: float = 30.0) -> None:
                 return
         except httpx.HTTPError:
             pass
-        time.sleep(0.1)
+        time.sleep(0.05)
     raise AssertionError(f"{process.name} did not answer {url}:\n{process.output()[-4000:]}")
 
 
@@ -113,9 +121,6 @@ class Stack:
         self.api_port = free_port()
         self.api_url = f"http://127.0.0.1:{self.api_port}"
         self.env = {
-            # A development bus: the simulators' shipped credentials and the public keys are
-            # what a test stack uses (a test of the production refusal sets it to false).
-            "BUS_DEVELOPMENT": "true",
             **sandbox.as_environment(sandbox.settings_for(self.ports, smtp_port=free_port())),
             "BUS_ERP": erp,
             "BUS_CRM": crm,
@@ -138,11 +143,21 @@ class Stack:
         for name, process in started.items():
             wait_for_http(f"{self.urls[name]}/_control/health", process)
 
+    def start(self) -> None:
+        """Start every simulator and ``bus serve`` at once, then wait until each answers.
+
+        The API needs no simulator to start, so the processes' start-ups overlap.
+        """
+        started = {name: self._spawn_simulator(name) for name in self.ports}
+        api = self.spawn("api", ["serve", "--migrate"])
+        for name, process in started.items():
+            wait_for_http(f"{self.urls[name]}/_control/health", process)
+        wait_for_http(f"{self.api_url}/health", api)
+
     def _spawn_simulator(self, name: str) -> Process:
-        args = ["simulate", name, "--port", str(self.ports[name])]
-        if name == "mail":
-            args += ["--smtp-port", self.env["BUS_MAIL__PORT"]]
-        return self.spawn(name, args)
+        # The simulator alone, as ``bus simulate`` serves it: see tests.support.simulate.
+        args = [name, str(self.ports[name]), self.env["BUS_MAIL__PORT"]]
+        return self.spawn(name, args, module="tests.support.simulate")
 
     def subscribe_events(self) -> None:
         """Point the CRM simulator's outbound events at the bus (Bitrix24 only)."""
@@ -172,9 +187,11 @@ class Stack:
         )
 
     def stop(self) -> None:
-        """Stop every process of the stack."""
+        """Stop every process of the stack: SIGTERM to all at once, then wait for each."""
         for process in reversed(self.processes):
-            process.stop()
+            process.terminate()
+        for process in reversed(self.processes):
+            process.reap()
 
     def logs(self) -> str:
         """Every process's output, for a failing test's report."""
