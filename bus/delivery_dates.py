@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 from bus.errors import InvalidParams
 from bus.settings import OrderRules
+from schemas.steps import CustomerProfile
 
 _FIELD = "delivery.date"
 _WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
@@ -45,7 +46,7 @@ def delivery_date(
     rules: OrderRules,
     now: dt.datetime,
     *,
-    profile: Mapping[str, Any] | None = None,
+    profile: CustomerProfile | None = None,
     categories: Mapping[str, str | None] | None = None,
 ) -> dict[str, Any] | None:
     """The adjustment of ``order``'s delivery date placed at ``now``, or ``None`` if it stands.
@@ -77,9 +78,9 @@ def delivery_date(
     return _working_day(dt.date.fromisoformat(requested), rules, holidays)
 
 
-def zone_of(rules: OrderRules, customer: str, profile: Mapping[str, Any] | None) -> ZoneInfo:
+def zone_of(rules: OrderRules, customer: str, profile: CustomerProfile | None) -> ZoneInfo:
     """The zone the customer's orders are placed in: its own, its warehouse's, the default."""
-    warehouse = (profile or {}).get("warehouse")
+    warehouse = profile.warehouse if profile is not None else None
     name = rules.customer_timezones.get(customer) or rules.warehouse_timezones.get(
         str(warehouse) if warehouse is not None else "", rules.timezone
     )

@@ -35,6 +35,7 @@ from bus.adapters.erp_queries import (
 from bus.errors import InvalidParams, UpstreamRefused, UpstreamUnavailable
 from bus.queries.catalog import Catalog
 from bus.settings import CatalogSettings, OrderRules
+from schemas.steps import CustomerProfile
 
 #: A problem with one field of an order: ``{field, type, message}``.
 Problem = dict[str, str]
@@ -81,7 +82,7 @@ class OrderChecks:
         self._product_types = settings.product_types
         self._packs = rules.pack_sizes
 
-    async def check(self, order: dict[str, Any], profile: Mapping[str, Any] | None) -> OrderFacts:
+    async def check(self, order: dict[str, Any], profile: CustomerProfile | None) -> OrderFacts:
         """Check ``order`` (``order.submit``'s params as JSON, its lines' product types set from
         the ERP in place) of a customer with ``profile`` in the directory.
 
@@ -108,7 +109,7 @@ class OrderChecks:
         return facts
 
     async def customer_problems(
-        self, customer: str, profile: Mapping[str, Any] | None, facts: OrderFacts
+        self, customer: str, profile: CustomerProfile | None, facts: OrderFacts
     ) -> list[Problem]:
         """Why ``customer`` may not order: deactivated in the directory, or refused by the ERP
         (what could not be checked goes to ``facts.unchecked``)."""
@@ -179,13 +180,13 @@ class OrderChecks:
             )
 
 
-def _deactivated(customer: str, profile: Mapping[str, Any] | None) -> list[Problem]:
-    deactivated = (profile or {}).get("deactivated")
-    if not deactivated:
+def _deactivated(customer: str, profile: CustomerProfile | None) -> list[Problem]:
+    deactivated = profile.deactivated if profile is not None else None
+    if deactivated is None:
         return []
     message = (
         f"customer {customer} was deactivated (account.deactivate, message"
-        f" {deactivated.get('message_id')}); it takes orders again after account.create"
+        f" {deactivated.message_id}); it takes orders again after account.create"
     )
     return [{"field": "customer", "type": "customer_deactivated", "message": message}]
 

@@ -29,7 +29,7 @@ from bus.adapters.base import DocumentStore
 from bus.errors import InvalidParams
 from bus.journal.accept import Branch
 from bus.settings import OrderRoute, Settings
-from schemas.steps import Contract, Manager, RoutedDelivery, RoutedLine, RoutedOrder
+from schemas.steps import Contract, CustomerProfile, RoutedDelivery, RoutedLine, RoutedOrder
 
 Steps = tuple[tuple[str, str], ...]
 
@@ -83,26 +83,30 @@ class OrderRouter:
     def __init__(self, settings: Settings, directory: DocumentStore) -> None:
         self._settings = settings
         self._directory = directory
-        self._profiles: TTLCache[str, dict[str, Any]] = TTLCache(
+        self._profiles: TTLCache[str, CustomerProfile] = TTLCache(
             maxsize=50_000, ttl=settings.directory_ttl
         )
 
-    async def profile(self, customer: str) -> dict[str, Any] | None:
-        """The customer's profile in the directory; ``None`` if it was never provisioned."""
+    async def profile(self, customer: str) -> CustomerProfile | None:
+        """The customer's profile in the directory; ``None`` if it was never provisioned.
+
+        Raises:
+            pydantic.ValidationError: the directory keeps something that is not a profile.
+        """
         profile = self._profiles.get(customer)
         if profile is None:
-            profile = await self._directory.get(customer)
-            if profile is not None:
-                self._profiles[customer] = profile
+            kept = await self._directory.get(customer)
+            if kept is not None:
+                profile = self._profiles[customer] = CustomerProfile.model_validate(kept)
         return profile
 
-    def plan(self, order: dict[str, Any], profile: dict[str, Any] | None) -> OrderPlan:
+    def plan(self, order: dict[str, Any], profile: CustomerProfile | None) -> OrderPlan:
         """The plan for ``order`` of a customer with ``profile`` (see :func:`plan_order`)."""
         return plan_order(order, profile, self._settings)
 
 
 def plan_order(
-    order: dict[str, Any], profile: dict[str, Any] | None, settings: Settings
+    order: dict[str, Any], profile: CustomerProfile | None, settings: Settings
 ) -> OrderPlan:
     """The plan for ``order`` (``order.submit``'s params as JSON) of a customer with ``profile``.
 
@@ -111,56 +115,55 @@ def plan_order(
             one the customer has no contract for.
     """
     rule = next(rule for rule in settings.order_routes if _matches(rule, profile))
-    manager = (profile or {}).get("manager")
+    manager = profile.manager if profile is not None else None
     steps = tuple(
         (settings.system(role), operation)
         for role, _, operation in (step.partition(":") for step in rule.steps)
     )
     sent = RoutedOrder.model_validate(order)
     routed: dict[str, Any] = {"delivery": _delivery(sent.delivery, rule, profile)}
-    if manager:
-        routed["manager"] = Manager.model_validate(manager)
+    if manager is not None:
+        routed["manager"] = manager
     elif any(system == settings.system("mail") for system, _ in steps):
         routed["no_manager"] = _no_manager(sent.customer, profile)
     whole = sent.model_copy(update=routed)
     if not rule.split_by_contract:
         return OrderPlan(rule.name, whole, steps)
     assert profile is not None  # a splitting rule has conditions, so the profile matched them
-    contracts = [Contract.model_validate(contract) for contract in profile["contracts"]]
     branches = tuple(
         Branch(contract.number, part.model_dump(mode="json"), steps)
-        for contract, part in _split(whole, contracts)
+        for contract, part in _split(whole, profile.contracts)
     )
     return OrderPlan(rule.name, whole, (), branches)
 
 
-def _no_manager(customer: str, profile: dict[str, Any] | None) -> str:
+def _no_manager(customer: str, profile: CustomerProfile | None) -> str:
     """Why the order's mail step has no manager to mail."""
     if profile is None:
         return f"customer {customer} is not in the bus's directory (not provisioned by the CRM)"
-    why = profile.get("no_manager") or "the CRM named none"
+    why = profile.no_manager or "the CRM named none"
     return f"customer {customer} has no manager ({why})"
 
 
-def _matches(rule: OrderRoute, profile: dict[str, Any] | None) -> bool:
+def _matches(rule: OrderRoute, profile: CustomerProfile | None) -> bool:
     if not rule.conditional:
         return True
     if profile is None:
         return False
-    licensed = bool((profile.get("licence") or {}).get("number"))
-    if rule.licensed is not None and rule.licensed != licensed:
+    if rule.licensed is not None and rule.licensed != profile.licensed:
         return False
-    return len(profile.get("contracts") or []) >= rule.min_contracts
+    return len(profile.contracts) >= rule.min_contracts
 
 
 def _delivery(
-    sent: RoutedDelivery, rule: OrderRoute, profile: dict[str, Any] | None
+    sent: RoutedDelivery, rule: OrderRoute, profile: CustomerProfile | None
 ) -> RoutedDelivery:
     """The delivery the rule decides: a pick-up, or to the licence's address, or as sent."""
     delivery = sent.model_dump(mode="json")
     if rule.delivery == "pickup":
         delivery["pickup"] = True
-    licence_address = ((profile or {}).get("licence") or {}).get("address")
+    licence = profile.licence if profile is not None else None
+    licence_address = licence.address if licence is not None else None
     if rule.delivery == "licence_address" and licence_address:
         # Alcohol may only be delivered where the licence says: the storefront's choice yields.
         delivery.pop("address_code", None)

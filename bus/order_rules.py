@@ -23,6 +23,7 @@ from bus.errors import InvalidParams, UpstreamRefused, UpstreamUnavailable
 from bus.order_checks import OrderFacts
 from bus.queries.prices import PriceService
 from bus.settings import OrderRules
+from schemas.steps import CustomerProfile
 
 
 @dataclass
@@ -41,7 +42,7 @@ async def apply_rules(
     now: dt.datetime,
     *,
     facts: OrderFacts | None = None,
-    profile: Mapping[str, Any] | None = None,
+    profile: CustomerProfile | None = None,
 ) -> Checked:
     """Apply ``rules`` at ``now`` to ``order`` (``order.submit``'s params as JSON, checked by
     :class:`~bus.order_checks.OrderChecks` into ``facts``) of a customer with ``profile``.

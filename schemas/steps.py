@@ -193,3 +193,76 @@ class RoutedOrder(AsGiven):
     def _no_wishes(cls, value: Any) -> Any:
         """An order sent without delivery wishes has none to route by (the ERP's defaults)."""
         return {} if value is None else value
+
+
+class ShipTo(AsGiven):
+    """An address the customer's goods may be delivered to, by the ERP's code of it."""
+
+    code: str | None = None
+    address: str
+
+
+class CustomerFacts(AsGiven):
+    """What the ERP's ``customer.read`` hands on: the customer as the ERP keeps it.
+
+    ``customer.remember`` keeps the routing facts of it in the bus's directory
+    (:class:`CustomerProfile`); the storefront's ``user.create`` makes the user from it.
+    """
+
+    #: The key a step's result stores the facts under.
+    KEY: ClassVar[str] = "customer"
+
+    erp_key: Code
+    name: str | None = None
+    inn: str | None = None
+    kpp: str | None = None
+    licence: Licence | None = None
+    price_group: str | None = None
+    addresses: list[ShipTo] = Field(default_factory=list)
+    credit_limit: float | None = None
+    warehouse: str | None = Field(default=None, description="the ERP's code of its warehouse")
+    contracts: list[Contract] = Field(default_factory=list)
+
+    def as_fact(self) -> dict[str, Any]:
+        """The facts as a step's result carries them (JSON-ready)."""
+        return {self.KEY: self.model_dump(mode="json")}
+
+    @classmethod
+    def from_fact(cls, value: Any) -> CustomerFacts | None:
+        """The facts from a stored result's ``KEY`` value; ``None`` when the step gave none.
+
+        Raises:
+            pydantic.ValidationError: the value is not the ERP's customer.
+        """
+        return None if value is None else cls.model_validate(value)
+
+
+class Deactivation(AsGiven):
+    """Which ``account.deactivate`` deactivated the customer, and when."""
+
+    message_id: Code
+    at: dt.datetime
+
+
+class CustomerProfile(AsGiven):
+    """What the bus's directory keeps of a customer (the journal's ``customers`` table).
+
+    The ERP's facts (licence, contracts, warehouse) and the CRM's (segment, the personal manager,
+    or why there is none), read when an order is checked, dated and routed. Every field may be
+    missing: a customer deactivated without ever being provisioned has a profile that says only
+    that.
+    """
+
+    name: str | None = None
+    segment: str | None = None
+    licence: Licence | None = None
+    contracts: list[Contract] = Field(default_factory=list)
+    warehouse: str | None = None
+    manager: Manager | None = None
+    no_manager: str | None = None
+    deactivated: Deactivation | None = None
+
+    @property
+    def licensed(self) -> bool:
+        """Whether the customer holds an alcohol licence."""
+        return self.licence is not None

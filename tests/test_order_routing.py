@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from bus.errors import InvalidParams
-from bus.order_routing import OrderRouter, plan_order
+from bus.order_routing import OrderPlan, OrderRouter, plan_order
 from bus.settings import OrderRoute, Settings
+from schemas.steps import CustomerProfile
 
 MANAGER = {"name": "Olga", "email": "olga@b2b.example"}
 LICENSED = {
@@ -27,6 +28,12 @@ BY_CONTRACT = {
 }
 
 
+def _plan(order: dict[str, Any], profile: dict[str, Any] | None, settings: Settings) -> OrderPlan:
+    """The plan of ``order`` for a customer whose directory profile is ``profile`` (as stored)."""
+    kept = None if profile is None else CustomerProfile.model_validate(profile)
+    return plan_order(order, kept, settings)
+
+
 def _order(*types: str | None) -> dict[str, Any]:
     return {
         "order_id": "W-1",
@@ -40,7 +47,7 @@ def _order(*types: str | None) -> dict[str, Any]:
 
 
 def test_a_licensed_customer_orders_through_the_erp_to_the_licence_address() -> None:
-    plan = plan_order(_order("alcohol", "water"), LICENSED, Settings())
+    plan = _plan(_order("alcohol", "water"), LICENSED, Settings())
     assert plan.route == "licensed" and not plan.branches
     assert plan.steps == (
         ("navision", "sales_order.create"),
@@ -52,7 +59,7 @@ def test_a_licensed_customer_orders_through_the_erp_to_the_licence_address() -> 
 
 
 def test_an_unlicensed_customer_with_contracts_gets_one_pickup_order_per_contract() -> None:
-    plan = plan_order(_order("water", "alcohol", "water"), BY_CONTRACT, Settings(crm="creatio"))
+    plan = _plan(_order("water", "alcohol", "water"), BY_CONTRACT, Settings(crm="creatio"))
     assert plan.route == "by_contract" and plan.steps == ()
     orders = {b.name: b.payload for b in plan.branches}
     assert sorted(orders) == ["D-A", "D-W"]  # no accessories in this cart: no third order
@@ -77,14 +84,14 @@ def test_an_unlicensed_customer_with_contracts_gets_one_pickup_order_per_contrac
 
 def test_a_split_names_each_line_it_cannot_place() -> None:
     with pytest.raises(InvalidParams) as refused:
-        plan_order(_order("water", None, "tobacco"), BY_CONTRACT, Settings())
+        _plan(_order("water", None, "tobacco"), BY_CONTRACT, Settings())
     fields = {f["field"]: f["message"] for f in refused.value.data["fields"]}
     assert sorted(fields) == ["lines.1.product_type", "lines.2.product_type"]
     assert "no contract for 'tobacco'" in fields["lines.2.product_type"]
 
 
 def test_a_customer_the_directory_does_not_know_takes_the_last_rule_its_mail_saying_why() -> None:
-    plan = plan_order(_order("alcohol"), None, Settings(erp="onec"))
+    plan = _plan(_order("alcohol"), None, Settings(erp="onec"))
     assert plan.route == "default"
     assert plan.steps == (
         ("onec", "sales_order.create"),
@@ -98,12 +105,12 @@ def test_a_customer_the_directory_does_not_know_takes_the_last_rule_its_mail_say
 
 def test_a_customer_without_a_manager_keeps_the_mail_step_with_the_crms_reason() -> None:
     profile = {**LICENSED, "manager": None, "no_manager": "creatio account X has no Owner"}
-    plan = plan_order(_order("alcohol"), profile, Settings())
+    plan = _plan(_order("alcohol"), profile, Settings())
     assert plan.steps[-1] == ("mail", "mail.order_waiting")
     assert plan.payload["no_manager"] == (
         "customer 20000 has no manager (creatio account X has no Owner)"
     )
-    split = plan_order(_order("water", "alcohol"), {**BY_CONTRACT, "manager": None}, Settings())
+    split = _plan(_order("water", "alcohol"), {**BY_CONTRACT, "manager": None}, Settings())
     for branch in split.branches:
         assert branch.steps[-1] == ("mail", "mail.order_waiting")
         assert branch.payload["no_manager"] == "customer 20000 has no manager (the CRM named none)"
@@ -111,14 +118,12 @@ def test_a_customer_without_a_manager_keeps_the_mail_step_with_the_crms_reason()
 
 def test_one_contract_is_not_a_split() -> None:
     single = {**BY_CONTRACT, "contracts": BY_CONTRACT["contracts"][:1]}
-    assert plan_order(_order("water"), single, Settings()).route == "default"
+    assert _plan(_order("water"), single, Settings()).route == "default"
 
 
 def test_routes_are_configuration_and_the_last_must_take_everyone() -> None:
     erp_only = Settings(order_routes=(OrderRoute(name="erp", steps=("erp:sales_order.create",)),))
-    assert plan_order(_order("water"), LICENSED, erp_only).steps == (
-        ("navision", "sales_order.create"),
-    )
+    assert _plan(_order("water"), LICENSED, erp_only).steps == (("navision", "sales_order.create"),)
     with pytest.raises(ValueError, match="last order route"):
         Settings(order_routes=(OrderRoute(name="x", licensed=True, steps=("erp:a",)),))
     with pytest.raises(ValueError, match="role:operation"):

@@ -17,9 +17,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
+from pydantic import ValidationError
+
 from bus.adapters.accounts import account_settings, no_manager
 from bus.adapters.base import Delivery, DocumentStore, EntityState, Receipt
+from bus.adapters.orders import invalid_fields
 from bus.errors import PermanentError
+from schemas.steps import CustomerFacts, CustomerProfile, Deactivation, Manager
 
 SYSTEM = "directory"
 
@@ -41,25 +45,27 @@ class DirectoryAdapter:
         """Keep, or mark deactivated, the customer's profile (both writes are idempotent)."""
         account = delivery.payload
         if delivery.operation == "customer.remember":
-            profile = customer_profile(
-                account, delivery.fact("customer") or {}, account_settings(delivery)
-            )
+            profile = customer_profile(account, erp_customer(delivery), account_settings(delivery))
         elif delivery.operation == "customer.deactivate":
             profile = await self._deactivated(account["erp_key"], delivery.message_id)
         else:
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
-        await self._store.put(account["erp_key"], profile)
+        await self._store.put(account["erp_key"], profile.model_dump(mode="json"))
         return Receipt(account["erp_key"])
 
-    async def _deactivated(self, erp_key: str, message_id: str) -> dict[str, Any]:
+    async def _deactivated(self, erp_key: str, message_id: str) -> CustomerProfile:
         """The customer's profile, marked deactivated by ``message_id`` (a customer never
         provisioned gets a profile that says only that)."""
-        profile = dict(await self._store.get(erp_key) or {})
-        profile["deactivated"] = {
-            "message_id": message_id,
-            "at": dt.datetime.now(dt.UTC).isoformat(),
-        }
-        return profile
+        kept = await self._store.get(erp_key)
+        try:
+            profile = CustomerProfile.model_validate(kept or {})
+        except ValidationError as invalid:
+            raise PermanentError(
+                f"{SYSTEM}: the profile of customer {erp_key} is unreadable:"
+                f" {invalid_fields(invalid)}"
+            ) from None
+        deactivated = Deactivation(message_id=message_id, at=dt.datetime.now(dt.UTC))
+        return profile.model_copy(update={"deactivated": deactivated})
 
     async def lookup(self, delivery: Delivery) -> Receipt | None:
         """Keeping a profile again is harmless: nothing to look up."""
@@ -69,28 +75,42 @@ class DirectoryAdapter:
         """The store belongs to the worker: nothing to release."""
 
 
+def erp_customer(delivery: Delivery) -> CustomerFacts | None:
+    """The ERP's customer, which the route's ``customer.read`` handed on; ``None`` for a
+    message whose route read none.
+
+    Raises:
+        PermanentError: what the step before gave is not a customer, each wrong field named
+            (repeating this step cannot help).
+    """
+    try:
+        return CustomerFacts.from_fact(delivery.fact(CustomerFacts.KEY))
+    except ValidationError as invalid:
+        raise PermanentError(
+            f"{SYSTEM}: the ERP's customer is unreadable: {invalid_fields(invalid)}"
+        ) from None
+
+
 def customer_profile(
-    account: dict[str, Any], customer: dict[str, Any], settings: dict[str, Any]
-) -> dict[str, Any]:
+    account: dict[str, Any], customer: CustomerFacts | None, settings: dict[str, Any]
+) -> CustomerProfile:
     """The facts of routing: the ERP's (licence, contracts) and the CRM's (segment, manager).
 
     Parameters:
         account: ``account.create``'s params.
-        customer: the ERP's customer (``customer.read``).
+        customer: the ERP's customer (``customer.read``), if the route read it.
         settings: the account's settings, the CRM's read included
             (:func:`bus.adapters.accounts.account_settings`).
     """
-    profile = {
-        "name": customer.get("name") or account.get("name"),
-        "segment": account.get("segment"),
-        "licence": customer.get("licence"),
-        "contracts": customer.get("contracts") or [],
-        "warehouse": customer.get("warehouse"),
-    }
     why = no_manager(settings)
-    if why is None:
-        profile["manager"] = settings["manager"]
-    else:
-        profile["manager"] = None
-        profile["no_manager"] = why  # said by the order's mail step, which mails nobody
-    return profile
+    erp = customer or CustomerFacts(erp_key=account["erp_key"])
+    return CustomerProfile(
+        name=erp.name or account.get("name"),
+        segment=account.get("segment"),
+        licence=erp.licence,
+        contracts=erp.contracts,
+        warehouse=erp.warehouse,
+        manager=None if why is not None else Manager.model_validate(settings["manager"]),
+        # Said by the order's mail step, which mails nobody.
+        no_manager=why,
+    )

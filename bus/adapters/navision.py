@@ -54,10 +54,19 @@ from bus.adapters.http import (
 )
 from bus.adapters.navision_soap import SYSTEM, Codeunit, xml_decimal
 from bus.adapters.odata_filters import key_segment
-from bus.adapters.orders import placed_online, routed_order
+from bus.adapters.orders import invalid_fields, placed_online, routed_order
 from bus.errors import PermanentError, TransientError, UnknownOutcome
 from bus.settings import NavisionSettings
-from schemas.steps import OrderReceipt, ReceiptLine, RoutedLine, RoutedOrder
+from schemas.steps import (
+    Contract,
+    CustomerFacts,
+    Licence,
+    OrderReceipt,
+    ReceiptLine,
+    RoutedLine,
+    RoutedOrder,
+    ShipTo,
+)
 
 #: How far back the order history of a new storefront account goes.
 HISTORY_DAYS = 183
@@ -227,21 +236,26 @@ class NavisionAdapter:
         address = ", ".join(
             str(found[field]) for field in ("Address", "City", "Post_Code") if found.get(field)
         )
-        customer = {
-            "erp_key": number,
-            "name": found.get("Name"),
-            "inn": found.get("VAT_Registration_No") or None,
-            "kpp": None,
-            "licence": _licence(found),
-            "price_group": found.get("Customer_Price_Group") or None,
-            "addresses": [{"code": "MAIN", "address": address}] if address else [],
-            "credit_limit": found.get("Credit_Limit_LCY"),
-            "warehouse": found.get("Location_Code") or None,
-            "contracts": await self._contracts(_quoted(number)),
-        }
-        return Receipt(number, details={"customer": customer})
+        try:
+            customer = CustomerFacts(
+                erp_key=number,
+                name=found.get("Name"),
+                inn=found.get("VAT_Registration_No") or None,
+                kpp=None,
+                licence=_licence(found),
+                price_group=found.get("Customer_Price_Group") or None,
+                addresses=[ShipTo(code="MAIN", address=address)] if address else [],
+                credit_limit=found.get("Credit_Limit_LCY"),
+                warehouse=found.get("Location_Code") or None,
+                contracts=await self._contracts(_quoted(number)),
+            )
+        except ValidationError as invalid:
+            raise PermanentError(
+                f"{SYSTEM} customer {number!r} cannot be read: {invalid_fields(invalid)}"
+            ) from None
+        return Receipt(number, details=customer.as_fact())
 
-    async def _contracts(self, key: str) -> list[dict[str, Any]]:
+    async def _contracts(self, key: str) -> list[Contract]:
         """The contracts in force of the customer whose quoted number is ``key``.
 
         A blocked contract is left out: it no longer entitles the customer to its product type,
@@ -396,21 +410,29 @@ def _line(line: RoutedLine) -> dict[str, Any]:
     return body
 
 
-def _licence(customer: dict[str, Any]) -> dict[str, Any] | None:
-    """The customer's alcohol licence, or ``None``: NAV leaves the number blank when none."""
+def _licence(customer: dict[str, Any]) -> Licence | None:
+    """The customer's alcohol licence, or ``None``: NAV leaves the number blank when none.
+
+    Raises:
+        pydantic.ValidationError: the licence is not one.
+    """
     number = customer.get("Alcohol_Licence_No")
     if not number:
         return None
-    return {"number": number, "address": customer.get("Alcohol_Licence_Address") or None}
+    return Licence(number=number, address=customer.get("Alcohol_Licence_Address") or None)
 
 
-def _contract(entry: dict[str, Any]) -> dict[str, Any]:
-    """A ``CustomerContracts`` row as the bus routes by it."""
-    return {
-        "number": entry.get("No"),
-        "product_type": entry.get("Product_Type"),
-        "description": entry.get("Description"),
-    }
+def _contract(entry: dict[str, Any]) -> Contract:
+    """A ``CustomerContracts`` row as the bus routes by it.
+
+    Raises:
+        pydantic.ValidationError: a row without its number.
+    """
+    return Contract(
+        number=entry.get("No"),
+        product_type=entry.get("Product_Type"),
+        description=entry.get("Description"),
+    )
 
 
 def _quoted(value: str) -> str:

@@ -53,10 +53,19 @@ from bus.adapters.erp_cancel import cancelled, erp_order
 from bus.adapters.http import json_object, malformed, raise_for_status, retry_after, upstream_errors
 from bus.adapters.onec_items import odata_error
 from bus.adapters.onec_queries import service_error
-from bus.adapters.orders import placed_online, routed_order
+from bus.adapters.orders import invalid_fields, placed_online, routed_order
 from bus.errors import PermanentError, TransientError
 from bus.settings import OnecSettings
-from schemas.steps import OrderReceipt, ReceiptLine, RoutedDelivery, RoutedLine, RoutedOrder
+from schemas.steps import (
+    Contract,
+    CustomerFacts,
+    Licence,
+    OrderReceipt,
+    ReceiptLine,
+    RoutedDelivery,
+    RoutedLine,
+    RoutedOrder,
+)
 
 SYSTEM = "onec"
 ORDERS = "Document_ЗаказКлиента"
@@ -221,24 +230,31 @@ class OnecAdapter:
         entry = found[0]
         if entry.get("DeletionMark"):
             raise PermanentError(f"{SYSTEM} counterparty {code!r} is marked for deletion")
-        licence = None
-        if entry.get("ЛицензияНаАлкоголь"):
-            licence = {"number": entry["ЛицензияНаАлкоголь"], "address": entry.get("АдресЛицензии")}
-        customer = {
-            "erp_key": code,
-            "name": entry.get("НаименованиеПолное") or entry.get("Description"),
-            "inn": entry.get("ИНН") or None,
-            "kpp": entry.get("КПП") or None,
-            "licence": licence,
-            "price_group": entry.get("ГруппаЦен") or None,
-            "warehouse": entry.get("ОсновнойСклад") or None,
-            "contracts": await self._contracts(str(entry["Ref_Key"])),
-            "addresses": [],
-            "credit_limit": None,
-        }
-        return Receipt(str(entry["Ref_Key"]), details={"customer": customer})
+        try:
+            licence = None
+            if entry.get("ЛицензияНаАлкоголь"):
+                licence = Licence(
+                    number=entry["ЛицензияНаАлкоголь"], address=entry.get("АдресЛицензии")
+                )
+            customer = CustomerFacts(
+                erp_key=code,
+                name=entry.get("НаименованиеПолное") or entry.get("Description"),
+                inn=entry.get("ИНН") or None,
+                kpp=entry.get("КПП") or None,
+                licence=licence,
+                price_group=entry.get("ГруппаЦен") or None,
+                addresses=[],
+                credit_limit=None,
+                warehouse=entry.get("ОсновнойСклад") or None,
+                contracts=await self._contracts(str(entry["Ref_Key"])),
+            )
+        except ValidationError as invalid:
+            raise PermanentError(
+                f"{SYSTEM} counterparty {code!r} cannot be read: {invalid_fields(invalid)}"
+            ) from None
+        return Receipt(str(entry["Ref_Key"]), details=customer.as_fact())
 
-    async def _contracts(self, counterparty: str) -> list[dict[str, Any]]:
+    async def _contracts(self, counterparty: str) -> list[Contract]:
         """The counterparty's contracts in force, by ``Code``.
 
         A contract marked for deletion was given up: 1C keeps it until someone purges the
@@ -593,13 +609,17 @@ def _decimal(value: float) -> str:
     return format(Decimal(str(value)), "f")
 
 
-def _contract(entry: dict[str, Any]) -> dict[str, Any]:
-    """A 1C contract as the customer facts carry it."""
-    return {
-        "number": entry.get("Code"),
-        "product_type": entry.get("ВидПродукции") or None,
-        "description": entry.get("Description"),
-    }
+def _contract(entry: dict[str, Any]) -> Contract:
+    """A 1C contract as the customer facts carry it.
+
+    Raises:
+        pydantic.ValidationError: a contract without its ``Code``.
+    """
+    return Contract(
+        number=entry.get("Code"),
+        product_type=entry.get("ВидПродукции") or None,
+        description=entry.get("Description"),
+    )
 
 
 def _delivery_fields(delivery: RoutedDelivery) -> dict[str, str]:

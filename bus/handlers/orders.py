@@ -38,6 +38,7 @@ from bus.order_rules import Checked, apply_rules
 from bus.rpc import Call, MethodSpec
 from bus.services import Services
 from schemas import OrderSubmit
+from schemas.steps import CustomerProfile
 
 #: The operation of a split cart's own message: the bus splits it at accept, and records the
 #: route and the orders it became as the message's result.
@@ -78,7 +79,7 @@ def methods(services: Services) -> list[MethodSpec]:
         return _answer(outcome.message_id, outcome.status.value, plan.summary(), checked)
 
     async def check(
-        sent: dict[str, Any], profile: dict[str, Any] | None, now: dt.datetime
+        sent: dict[str, Any], profile: CustomerProfile | None, now: dt.datetime
     ) -> Checked:
         """The order checked and ruled at ``now``, as it would be journaled."""
         order = copy.deepcopy(sent)  # the checks set the lines' product types: not in ``sent``
@@ -92,7 +93,7 @@ def methods(services: Services) -> list[MethodSpec]:
             return await repeat_of(conn, call.client, order_key(sent["order_id"]), digest)
 
     async def repeated(
-        message_id: str, sent: dict[str, Any], profile: dict[str, Any] | None
+        message_id: str, sent: dict[str, Any], profile: CustomerProfile | None
     ) -> dict[str, Any]:
         """The answer to an order sent again: the first call's, with the message's status now.
 

@@ -24,6 +24,7 @@ from bus.errors import InvalidParams, UpstreamUnavailable
 from bus.order_checks import OrderChecks, OrderFacts
 from bus.queries.prices import PriceService
 from bus.queries.workbook import Row, read_order_form
+from schemas.steps import CustomerProfile
 
 #: The most reading one workbook may take, seconds: the rest of the call's budget is the ERP's.
 READ_BUDGET = 4.0
@@ -56,7 +57,7 @@ class CartImporter:
         self._reading = asyncio.Semaphore(1)
 
     async def import_excel(
-        self, customer: str, workbook: str, profile: dict[str, Any] | None
+        self, customer: str, workbook: str, profile: CustomerProfile | None
     ) -> dict[str, Any]:
         """The cart of ``workbook`` (base64 .xlsx) for ``customer`` with directory ``profile``.
 

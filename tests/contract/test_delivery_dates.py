@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from bus.delivery_dates import delivery_date, is_pre_holiday, zone_of
 from bus.errors import InvalidParams
 from bus.settings import OnecSettings, OrderRules, PreHolidayCutoff, Settings
+from schemas.steps import CustomerProfile
 
 HOLIDAYS = (dt.date(2026, 12, 31), dt.date(2027, 1, 1), dt.date(2027, 3, 8))
 RULES = OrderRules(holidays=HOLIDAYS)
@@ -219,15 +220,16 @@ ZONES = OrderRules(
 def test_the_customers_zone_wins_over_its_warehouses_over_the_default(
     customer: str, profile: dict[str, Any] | None, zone: str
 ) -> None:
-    assert zone_of(ZONES, customer, profile).key == zone
+    kept = None if profile is None else CustomerProfile.model_validate(profile)
+    assert zone_of(ZONES, customer, kept).key == zone
 
 
 def test_the_cut_off_is_read_in_the_warehouses_zone() -> None:
     # 08:30 UTC on Monday: 11:30 in Moscow, 18:30 in Vladivostok (after the cut-off there).
     now = utc("2026-11-23T08:30")
-    moscow_order = delivery_date(order(), ZONES, now, profile={"warehouse": "MAIN"})
+    moscow_order = delivery_date(order(), ZONES, now, profile=CustomerProfile(warehouse="MAIN"))
     assert moscow_order is not None and moscow_order["to"] == "2026-11-24"
-    east = delivery_date(order(), ZONES, now, profile={"warehouse": "EAST"})
+    east = delivery_date(order(), ZONES, now, profile=CustomerProfile(warehouse="EAST"))
     assert east is not None and east["to"] == "2026-11-25"
     assert "at 18:30 on Monday 2026-11-23 (Asia/Vladivostok), after" in east["reason"]
 
@@ -248,7 +250,7 @@ def test_a_pre_holiday_cut_off_is_read_in_the_customers_zone() -> None:
     west = delivery_date(order("1000"), rules, now, categories=CATEGORIES)
     assert west is not None and west["to"] == "2027-01-04"
     east = delivery_date(
-        order("1000"), rules, now, profile={"warehouse": "EAST"}, categories=CATEGORIES
+        order("1000"), rules, now, profile=CustomerProfile(warehouse="EAST"), categories=CATEGORIES
     )
     assert east is not None and east["to"] == "2027-01-05"
 

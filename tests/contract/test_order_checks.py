@@ -16,6 +16,7 @@ from bus.order_rules import apply_rules
 from bus.queries.catalog import Catalog
 from bus.queries.prices import PriceService
 from bus.settings import CatalogSettings, OrderRules, RealtimeSettings
+from schemas.steps import CustomerProfile
 from simulators import SIMULATORS
 from tests.contract.test_prices import price_source
 
@@ -88,7 +89,8 @@ async def test_a_customer_the_erp_would_not_take_an_order_from_is_refused(erp: E
 
 
 async def test_a_deactivated_customer_is_refused_before_the_erp_is_asked(erp: Erp) -> None:
-    profile = {"deactivated": {"message_id": "m-1", "at": "2026-11-23T10:00:00+00:00"}}
+    kept = {"deactivated": {"message_id": "m-1", "at": "2026-11-23T10:00:00+00:00"}}
+    profile = CustomerProfile.model_validate(kept)
     problems = await refused(erp, order(line("1000", 6)), profile)
     assert problems == [("customer", "customer_deactivated")]
 

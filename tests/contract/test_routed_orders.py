@@ -33,7 +33,7 @@ from bus.settings import (
     OnecSettings,
     Settings,
 )
-from schemas.steps import RoutedOrder
+from schemas.steps import CustomerProfile, RoutedOrder
 from tests.contract.pairs import BREAKER, RETRY, erp_result, new_id, new_order
 
 NOWHERE = "http://127.0.0.1:9"
@@ -235,7 +235,7 @@ def test_a_split_order_is_journaled_as_it_always_was() -> None:
         ],
         "manager": {"name": "Irina", "email": "irina@b2b.example"},
     }
-    plan = plan_order(sent, profile, Settings())
+    plan = plan_order(sent, CustomerProfile.model_validate(profile), Settings())
     [branch] = plan.branches
     assert json.dumps(branch.payload) == json.dumps(JOURNALED[1])
     assert RoutedOrder.model_validate(branch.payload).contract is not None
