@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bus.adapters.accounts import account_settings, no_manager
@@ -37,6 +38,7 @@ from bus.journal.notices import (
 from bus.journal.tables import Status
 from bus.settings import Settings
 from schemas.notices import FailureReport, ManagerAddress
+from schemas.steps import CustomerProfile
 
 #: Methods whose failures the customer's manager and the CRM hear of.
 ORDER_METHODS = frozenset({"order.submit"})
@@ -99,11 +101,7 @@ class Notifier:
         why = no_manager(settings)
         manager = settings.get("manager") if why is None else None
         if manager is None:
-            profile = await self._directory.get(erp_key)
-            if profile is None:
-                why = f"customer {erp_key} is not in the bus's directory ({why})"
-            else:
-                manager, why = profile.get("manager"), profile.get("no_manager") or why
+            manager, why = await self._kept_manager(erp_key, why)
         crm_id = settings.get("crm_id")
         return _report(
             claimed,
@@ -114,6 +112,21 @@ class Notifier:
             customer=erp_key,
             crm_id=str(crm_id) if crm_id else None,
         )
+
+    async def _kept_manager(
+        self, erp_key: str, why: str | None
+    ) -> tuple[dict[str, Any] | None, str | None]:
+        """The manager the directory keeps of the customer, or why there is none (``why``:
+        why the call and the CRM's read named none)."""
+        kept = await self._directory.get(erp_key)
+        if kept is None:
+            return None, f"customer {erp_key} is not in the bus's directory ({why})"
+        try:
+            profile = CustomerProfile.model_validate(kept)
+        except ValidationError:  # the report must go out all the same, saying why it has no one
+            return None, f"customer {erp_key}'s profile in the bus's directory is unreadable"
+        manager = profile.manager.model_dump(mode="json") if profile.manager else None
+        return manager, profile.no_manager or why
 
 
 def _order_report(claimed: Claim, outcome: Finish) -> FailureReport:

@@ -127,6 +127,17 @@ async def test_an_account_without_a_manager_in_the_call_takes_the_directorys_or_
     assert crm.payload["crm_id"] == "77"
 
 
+async def test_an_account_whose_kept_profile_is_unreadable_is_reported_saying_so(
+    journal: AsyncEngine,
+) -> None:
+    notifier = _notifier(journal, "failures")
+    await CustomerDirectory(journal).put("50000", {"manager": MANAGER, "contracts": "none"})
+    deactivate = _claim("account.deactivate", {"erp_key": "50000"}, source="crm")
+    [mail, _] = await notifier.follow_ups(deactivate, REFUSED, None)
+    assert "manager" not in mail.payload
+    assert "50000's profile in the bus's directory is unreadable" in mail.payload["no_manager"]
+
+
 async def test_a_finish_journaled_again_journals_no_second_notice(journal: AsyncEngine) -> None:
     """The notice's key is the failed attempt's: the same finish told twice is one notice."""
     [message_id] = await accepted_ids(journal, "k-1")
