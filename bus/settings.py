@@ -539,6 +539,35 @@ class QueueSettings(_Model):
     accept_writers: int = Field(default=2, ge=1, description="concurrent accept commits")
 
 
+class RetentionSettings(_Model):
+    """How long the journal keeps finished messages, where it archives them, and how much of a
+    successful attempt it stores."""
+
+    older_than: float = Field(
+        default=30 * 86_400.0,
+        gt=0,
+        description="a route whose every message is delivered or cancelled, none changed for"
+        " this many seconds, is archived and deleted",
+    )
+    interval: float = Field(
+        default=0.0,
+        ge=0,
+        description="the sweeper prunes every this many seconds; 0: only `bus journal prune`",
+    )
+    batch_size: int = Field(
+        default=500, ge=1, le=10_000, description="most routes archived and deleted per commit"
+    )
+    archive_dir: str = Field(
+        default="journal-archive",
+        description="where archives go: one gzip file of JSON lines per day (UTC)",
+    )
+    keep_exchange: Literal["all", "failed"] = Field(
+        default="all",
+        description="the request and response bodies of every attempt, or of attempts that did"
+        " not deliver only (a delivered attempt keeps its status, timing and HTTP code)",
+    )
+
+
 class MetricsSettings(_Model):
     """Where a bus worker process serves its Prometheus metrics (an API process serves them at
     /metrics on its own port)."""
@@ -621,6 +650,7 @@ class Settings(BaseSettings):
     balance: RealtimeSettings = RealtimeSettings(cache_ttl=60.0)
     limits: Limits = Limits()
     queue: QueueSettings = QueueSettings()
+    retention: RetentionSettings = RetentionSettings()
     journal_encryption_keys: tuple[SecretStr, ...] = Field(
         default=(SecretStr(DEV_JOURNAL_KEY),),
         min_length=1,

@@ -41,7 +41,6 @@ from bus.adapters.accounts import (
     UPDATED,
     USER_OUTCOME,
     account_settings,
-    erp_customer,
 )
 from bus.adapters.base import Delivery, EntityState, Receipt
 from bus.adapters.http import json_object, raise_for_status, upstream_errors
@@ -49,7 +48,6 @@ from bus.errors import PermanentError, TransientError
 from bus.redaction import REDACTED
 from bus.sealing import Sealer
 from bus.settings import StorefrontSettings
-from schemas.steps import CustomerFacts
 
 SYSTEM = "storefront"
 #: The storefront methods the bus calls.
@@ -193,7 +191,7 @@ def _params(delivery: Delivery) -> dict[str, Any]:
         sent = {key: value for key, value in delivery.payload.items() if value is not None}
         return {**sent, "source": "erp"}
     if delivery.operation == "user.create" and "erp_key" in delivery.payload:
-        customer = erp_customer(delivery)
+        customer = delivery.fact("customer") or {}
         return user_params(delivery.payload, customer, account_settings(delivery))
     if delivery.operation == "document.deliver" and delivery.fact("document"):
         return {"customer": delivery.payload["customer"], **delivery.fact("document")}
@@ -226,10 +224,9 @@ def shown_link(link: str) -> str:
 
 
 def user_params(
-    account: dict[str, Any], customer: CustomerFacts | None, settings: dict[str, Any]
+    account: dict[str, Any], customer: dict[str, Any], settings: dict[str, Any]
 ) -> dict[str, Any]:
-    """``user.create`` params from ``account.create``'s payload and the ERP's customer data
-    (``None``: the route read none).
+    """``user.create`` params from ``account.create``'s payload and the ERP's customer data.
 
     The CRM's values win where both have one (the manager typed them); the ERP fills the rest.
     ``settings`` are the account's, the CRM's read included
@@ -237,28 +234,28 @@ def user_params(
     """
     contacts = account["contacts"]
     primary = next((c for c in contacts if c.get("primary")), contacts[0])
-    erp = customer or CustomerFacts(erp_key=account["erp_key"])
     params: dict[str, Any] = {
         "customer": account["erp_key"],
         "email": primary["email"],
-        "name": account.get("name") or erp.name or account["erp_key"],
-        "inn": erp.inn,
-        "kpp": erp.kpp,
+        "name": account.get("name") or customer.get("name") or account["erp_key"],
+        "inn": customer.get("inn"),
+        "kpp": customer.get("kpp"),
         "segment": account.get("segment"),
-        "price_group": erp.price_group,
-        "warehouse": erp.warehouse,
+        "price_group": customer.get("price_group"),
+        "warehouse": customer.get("warehouse"),
         "contracts": [
-            {"product_type": c.product_type, "number": c.number}
-            for c in erp.contracts
-            if c.product_type
+            {"product_type": c["product_type"], "number": c["number"]}
+            for c in customer.get("contracts") or []
+            if c.get("product_type") and c.get("number")
         ]
         or None,
-        "addresses": [address.model_dump(mode="json") for address in erp.addresses] or None,
+        "addresses": customer.get("addresses") or None,
         "manager": settings.get("manager"),
         "contacts": [_contact(c) for c in contacts],
     }
-    if erp.licence is not None:
-        params["licence"] = {"number": erp.licence.number, "address": erp.licence.address or ""}
+    licence = customer.get("licence")
+    if licence:
+        params["licence"] = {"number": licence["number"], "address": licence.get("address") or ""}
     personal = {k: settings[k] for k in ("greeting", "menu") if settings.get(k) is not None}
     if personal:
         params["settings"] = personal

@@ -25,7 +25,7 @@ def methods(services: Services) -> list[MethodSpec]:
 
     async def get(call: Call, params: MessageGet) -> dict[str, Any]:
         async with reading(services.engine) as conn:
-            message = await get_message(conn, params.message_id)
+            message = await get_message(conn, params.message_id, bodies=False)
         if message is None or (call.client not in _SEES_ALL and message["source"] != call.client):
             raise MessageNotFound({"message_id": params.message_id})
         return {**describe(message), **deadlines.view(message, utcnow())}

@@ -14,7 +14,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Select,
+    and_,
+    exists,
+    false,
+    or_,
+    select,
+    union_all,
+)
 
 from bus.journal.tables import Status, messages
 from bus.routing import ROUTES
@@ -60,6 +70,28 @@ class Deadlines:
         answered = reply is None or any(c["method"] == reply for c in message["children"])
         return not answered or any(row["status"] not in _FINISHED for row in rows)
 
+    def _candidates(self) -> CompoundSelect[Any]:
+        """Ids that may be stuck, each found on an index instead of by testing every request:
+        an unfinished request, the parent of an unfinished message, a request without the
+        answer it waits for. A journal of millions of delivered requests holds few of them."""
+        c = messages.c
+        child = messages.alias("child")
+        reply = messages.alias("reply")
+        waiting = [status.value for status in Status if status.value not in _FINISHED]
+        found: list[Select[Any]] = [
+            select(c.id).where(c.status.in_(waiting), c.parent_id.is_(None)),
+            select(child.c.parent_id).where(
+                child.c.status.in_(waiting), child.c.parent_id.is_not(None)
+            ),
+        ]
+        for method, answer in self.replies.items():
+            if method in self.seconds:
+                answered = exists().where(reply.c.parent_id == c.id, reply.c.method == answer)
+                found.append(
+                    select(c.id).where(c.method == method, c.parent_id.is_(None), ~answered)
+                )
+        return union_all(*found)
+
     def stuck(self, now: dt.datetime) -> ColumnElement[bool]:
         """The SQL condition of :meth:`view`'s ``stuck``, for listing stuck requests."""
         c = messages.c
@@ -74,6 +106,7 @@ class Deadlines:
             for method, reply in self.replies.items()
         ]
         return and_(
+            c.id.in_(self._candidates()),
             c.parent_id.is_(None),
             or_(false(), *past_due),
             c.status.notin_(_GIVEN_UP),

@@ -49,16 +49,26 @@ class MessageFilter:
         if self.until is not None:
             query = query.where(c.accepted_at < self.until)
         if self.error_contains:
-            query = query.where(c.last_error.ilike(f"%{self.error_contains}%"))
+            # on ix_messages_errors: only messages with an error are searched
+            query = query.where(
+                c.last_error.is_not(None), c.last_error.ilike(f"%{self.error_contains}%")
+            )
         if self.condition is not None:
             query = query.where(self.condition)
         return query
 
 
-async def get_message(conn: AsyncConnection, message_id: str) -> dict[str, Any] | None:
+#: An attempt without its request and response bodies (``get_message(..., bodies=False)``).
+_ATTEMPT_HEAD = [column for column in attempts.c if column.name not in ("request", "response")]
+
+
+async def get_message(
+    conn: AsyncConnection, message_id: str, *, bodies: bool = True
+) -> dict[str, Any] | None:
     """Return one message as a dict, with its ``attempts``, operator ``actions``, the
     ``children`` (the later steps of its route) and, when blocked, what ``blocked_by``; or
-    ``None``."""
+    ``None``. Without ``bodies`` the attempts come without their request and response (the
+    larger part of the journal), for readers that do not show them."""
     row = (
         (await conn.execute(select(messages).where(messages.c.id == message_id))).mappings().first()
     )
@@ -66,7 +76,9 @@ async def get_message(conn: AsyncConnection, message_id: str) -> dict[str, Any] 
         return None
     message = dict(row)
     tries = await conn.execute(
-        select(attempts).where(attempts.c.message_id == message_id).order_by(attempts.c.number)
+        select(*(attempts.c if bodies else _ATTEMPT_HEAD))
+        .where(attempts.c.message_id == message_id)
+        .order_by(attempts.c.number)
     )
     message["attempts_log"] = [dict(attempt) for attempt in tries.mappings()]
     actions = await conn.execute(

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -133,6 +134,16 @@ messages = Table(
     Index("ix_messages_accepted_at", "accepted_at"),
     Index("ix_messages_parent", "parent_id"),
     Index("ix_messages_target_status", "target", "status"),
+    # listings and retention (revision 0004)
+    Index("ix_messages_method_id", "method", "id"),
+    Index("ix_messages_target_id", "target", "id"),
+    Index("ix_messages_updated_at", "updated_at"),
+    Index(
+        "ix_messages_errors",
+        "id",
+        postgresql_where=text("last_error IS NOT NULL"),
+        sqlite_where=text("last_error IS NOT NULL"),
+    ),
 )
 
 attempts = Table(

@@ -92,6 +92,9 @@ class Deliverer:
         outcome, kind, error = await self._attempt(claimed, previous)
         wake = await self._observe_health(claimed.target, admission, kind, error)
         record = _record(started_at, started, kind, error, exchanges)
+        if kind == "delivered" and self._settings.retention.keep_exchange == "failed":
+            # what a delivered attempt sent and got back is in its result: the bodies add nothing
+            record = dataclasses.replace(record, request=None, response=None)
         notices = await self._notices(claimed, outcome, previous)
         if notices:  # journaled only if the finish applies: never lost, never doubled
             outcome = dataclasses.replace(outcome, follow_ups=notices)

@@ -5,6 +5,9 @@ claims it probes the target), releases messages held for a breaker that is close
 the next message of a key left without a head: every line of ``bus.journal.tables.OWNERS`` that
 names the sweeper.
 
+Every ``retention.interval`` seconds (when set) it also prunes the journal: finished routes past
+``retention.older_than`` are archived and deleted (:mod:`bus.journal.retention`).
+
 It runs in a thread of its own, with its own event loop and engine, beside the workers (or inside
 ``bus serve`` with the embedded queue). On PostgreSQL several sweepers may run; one works per round.
 """
@@ -15,12 +18,15 @@ import asyncio
 import datetime as dt
 import logging
 import threading
+import time
+from pathlib import Path
 
 import dramatiq
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bus.db import create_engine, writing
 from bus.journal.circuits import probe_candidates, release_closed
+from bus.journal.retention import Retention
 from bus.journal.sweep import promote_stranded, take_due
 from bus.queues.broker import enqueue
 from bus.settings import Settings
@@ -50,15 +56,37 @@ class Sweeper(threading.Thread):
 
     async def _run(self) -> None:
         engine = create_engine(self._settings.database_url, pool_size=1)
+        pruned_at = time.monotonic()
         try:
             while not self._stopping.is_set():
                 try:
                     await sweep_once(self._settings, engine, self._broker)
                 except Exception:
                     log.exception("sweep failed; trying again next round")
+                interval = self._settings.retention.interval
+                if interval and time.monotonic() - pruned_at >= interval:
+                    pruned_at = time.monotonic()
+                    await prune_once(self._settings, engine)
                 await asyncio.to_thread(self._stopping.wait, self._settings.queue.sweep_interval)
         finally:
             await engine.dispose()
+
+
+async def prune_once(settings: Settings, engine: AsyncEngine) -> None:
+    """Archive and delete the finished routes past ``settings.retention.older_than``; a failure
+    is logged and tried again at the next interval."""
+    retention = settings.retention
+    try:
+        report = await Retention(
+            older_than=dt.timedelta(seconds=retention.older_than),
+            batch_size=retention.batch_size,
+            archive_dir=Path(retention.archive_dir),
+        ).prune(engine)
+    except Exception:
+        log.exception("retention failed; trying again at the next interval")
+        return
+    if report.routes or report.interrupted:
+        log.info("retention: %s", report.describe(dry_run=False))
 
 
 async def sweep_once(settings: Settings, engine: AsyncEngine, broker: dramatiq.Broker) -> int:
