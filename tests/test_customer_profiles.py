@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import pytest
 
 from bus.adapters.base import Delivery
 from bus.adapters.directory import DirectoryAdapter
+from bus.adapters.storefront import StorefrontAdapter
 from bus.errors import PermanentError
 from bus.order_routing import OrderRouter
-from bus.settings import Settings
+from bus.settings import Settings, StorefrontSettings
 from schemas.steps import CustomerFacts, CustomerProfile
 
 MANAGER = {"name": "Olga", "email": "olga@b2b.example"}
@@ -127,3 +129,21 @@ async def test_a_customer_never_provisioned_is_deactivated_with_a_profile_that_s
 def test_the_erps_facts_are_handed_on_as_they_were_stored() -> None:
     facts = CustomerFacts.model_validate(FACTS)
     assert facts.as_fact() == {"customer": {**FACTS, "credit_limit": 1000.0}}
+
+
+async def test_the_storefront_user_is_not_made_from_facts_that_are_not_the_erps_customer() -> None:
+    sent: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        return httpx.Response(599)
+
+    account = {**ACCOUNT, "contacts": [{"name": "Olga", "email": "olga@bistro.example"}]}
+    broken = {**FACTS, "contracts": [{"product_type": "water"}]}
+    previous = {"reference": "20000", "context": {"crm_settings": {}, "customer": broken}}
+    delivery = Delivery("01M81CZA5PRBW5YNXYBG64HDFH", "user.create", account, previous)
+    settings = StorefrontSettings(url="http://127.0.0.1:9/rpc")
+    async with httpx.AsyncClient(transport=httpx.MockTransport(record)) as client:
+        with pytest.raises(PermanentError, match=r"contracts\.0\.number: Field required"):
+            await StorefrontAdapter(settings, client).deliver(delivery)
+    assert sent == []

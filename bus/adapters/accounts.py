@@ -15,7 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import ValidationError
+
 from bus.adapters.base import Delivery
+from bus.adapters.orders import invalid_fields
+from bus.errors import PermanentError
+from schemas.steps import CustomerFacts
 
 #: The fact ``account.read`` produces: the settings the CRM keeps on the account (``manager``,
 #: ``greeting``, ``menu``, ``crm_id``; ``no_manager`` says why there is no manager).
@@ -44,6 +49,22 @@ def account_settings(delivery: Delivery) -> dict[str, Any]:
     if merged.get("manager"):
         merged.pop("no_manager", None)  # the call named one
     return merged
+
+
+def erp_customer(delivery: Delivery) -> CustomerFacts | None:
+    """The ERP's customer, which the route's ``customer.read`` handed on; ``None`` for a
+    message whose route read none.
+
+    Raises:
+        PermanentError: what the step before gave is not a customer, each wrong field named
+            (repeating this step cannot help).
+    """
+    try:
+        return CustomerFacts.from_fact(delivery.fact(CustomerFacts.KEY))
+    except ValidationError as invalid:
+        raise PermanentError(
+            f"the ERP's customer is unreadable: {invalid_fields(invalid)}"
+        ) from None
 
 
 def no_manager(settings: dict[str, Any]) -> str | None:

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 
 from pydantic import ValidationError
 
-from bus.adapters.accounts import account_settings, no_manager
+from bus.adapters.accounts import account_settings, erp_customer, no_manager
 from bus.adapters.base import Delivery, DocumentStore, EntityState, Receipt
 from bus.adapters.orders import invalid_fields
 from bus.errors import PermanentError
@@ -73,22 +73,6 @@ class DirectoryAdapter:
 
     async def aclose(self) -> None:
         """The store belongs to the worker: nothing to release."""
-
-
-def erp_customer(delivery: Delivery) -> CustomerFacts | None:
-    """The ERP's customer, which the route's ``customer.read`` handed on; ``None`` for a
-    message whose route read none.
-
-    Raises:
-        PermanentError: what the step before gave is not a customer, each wrong field named
-            (repeating this step cannot help).
-    """
-    try:
-        return CustomerFacts.from_fact(delivery.fact(CustomerFacts.KEY))
-    except ValidationError as invalid:
-        raise PermanentError(
-            f"{SYSTEM}: the ERP's customer is unreadable: {invalid_fields(invalid)}"
-        ) from None
 
 
 def customer_profile(

@@ -41,6 +41,7 @@ from bus.adapters.accounts import (
     UPDATED,
     USER_OUTCOME,
     account_settings,
+    erp_customer,
 )
 from bus.adapters.base import Delivery, EntityState, Receipt
 from bus.adapters.http import json_object, raise_for_status, upstream_errors
@@ -48,6 +49,7 @@ from bus.errors import PermanentError, TransientError
 from bus.redaction import REDACTED
 from bus.sealing import Sealer
 from bus.settings import StorefrontSettings
+from schemas.steps import CustomerFacts
 
 SYSTEM = "storefront"
 #: The storefront methods the bus calls.
@@ -191,7 +193,7 @@ def _params(delivery: Delivery) -> dict[str, Any]:
         sent = {key: value for key, value in delivery.payload.items() if value is not None}
         return {**sent, "source": "erp"}
     if delivery.operation == "user.create" and "erp_key" in delivery.payload:
-        customer = delivery.fact("customer") or {}
+        customer = erp_customer(delivery)
         return user_params(delivery.payload, customer, account_settings(delivery))
     if delivery.operation == "document.deliver" and delivery.fact("document"):
         return {"customer": delivery.payload["customer"], **delivery.fact("document")}
@@ -224,9 +226,10 @@ def shown_link(link: str) -> str:
 
 
 def user_params(
-    account: dict[str, Any], customer: dict[str, Any], settings: dict[str, Any]
+    account: dict[str, Any], customer: CustomerFacts | None, settings: dict[str, Any]
 ) -> dict[str, Any]:
-    """``user.create`` params from ``account.create``'s payload and the ERP's customer data.
+    """``user.create`` params from ``account.create``'s payload and the ERP's customer data
+    (``None``: the route read none).
 
     The CRM's values win where both have one (the manager typed them); the ERP fills the rest.
     ``settings`` are the account's, the CRM's read included
@@ -234,28 +237,28 @@ def user_params(
     """
     contacts = account["contacts"]
     primary = next((c for c in contacts if c.get("primary")), contacts[0])
+    erp = customer or CustomerFacts(erp_key=account["erp_key"])
     params: dict[str, Any] = {
         "customer": account["erp_key"],
         "email": primary["email"],
-        "name": account.get("name") or customer.get("name") or account["erp_key"],
-        "inn": customer.get("inn"),
-        "kpp": customer.get("kpp"),
+        "name": account.get("name") or erp.name or account["erp_key"],
+        "inn": erp.inn,
+        "kpp": erp.kpp,
         "segment": account.get("segment"),
-        "price_group": customer.get("price_group"),
-        "warehouse": customer.get("warehouse"),
+        "price_group": erp.price_group,
+        "warehouse": erp.warehouse,
         "contracts": [
-            {"product_type": c["product_type"], "number": c["number"]}
-            for c in customer.get("contracts") or []
-            if c.get("product_type") and c.get("number")
+            {"product_type": c.product_type, "number": c.number}
+            for c in erp.contracts
+            if c.product_type
         ]
         or None,
-        "addresses": customer.get("addresses") or None,
+        "addresses": [address.model_dump(mode="json") for address in erp.addresses] or None,
         "manager": settings.get("manager"),
         "contacts": [_contact(c) for c in contacts],
     }
-    licence = customer.get("licence")
-    if licence:
-        params["licence"] = {"number": licence["number"], "address": licence.get("address") or ""}
+    if erp.licence is not None:
+        params["licence"] = {"number": erp.licence.number, "address": erp.licence.address or ""}
     personal = {k: settings[k] for k in ("greeting", "menu") if settings.get(k) is not None}
     if personal:
         params["settings"] = personal

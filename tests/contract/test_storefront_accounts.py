@@ -64,7 +64,8 @@ def create(erp_key: str, **settings: Any) -> Delivery:
     """The storefront step of ``account.create``, after the CRM's read and the ERP's."""
     contact = {"name": "Olga Smirnova", "email": f"olga@{erp_key}.example", "primary": True}
     payload = {"erp_key": erp_key, "contacts": [contact], "settings": settings}
-    facts = {"reference": erp_key, "customer": CUSTOMER, "context": {"crm_settings": {}}}
+    customer = {"erp_key": erp_key, **CUSTOMER}
+    facts = {"reference": erp_key, "customer": customer, "context": {"crm_settings": {}}}
     return Delivery(new_id(), "user.create", payload, facts)
 
 
