@@ -16,7 +16,7 @@ import httpx
 from aiohttp import web
 from sqlalchemy import text
 
-from bus import metrics
+from bus import logs, metrics
 from bus.adapters import build_erp_queries
 from bus.adapters.http import cookieless_jar
 from bus.db import create_engine, reading
@@ -126,7 +126,8 @@ def _start_embedded_delivery(settings: Settings, broker: Any) -> list[Callable[[
 
 
 async def _rpc(request: web.Request) -> web.Response:
-    return await request.app[EDGE].handle(request)
+    with logs.call_scope():  # the edge binds the call's correlation id inside
+        return await request.app[EDGE].handle(request)
 
 
 async def _bitrix24_hook(request: web.Request) -> web.Response:

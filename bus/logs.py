@@ -35,6 +35,18 @@ def bind_correlation(correlation_id: str) -> None:
 
 
 @contextmanager
+def call_scope() -> Iterator[None]:
+    """One HTTP call: the correlation id bound inside (:func:`bind_correlation`) is unbound at
+    the end. aiohttp may serve the requests of one keep-alive connection in one task: without
+    this, a later request on it (a health check) would log under the earlier call's id."""
+    token = CORRELATION_ID.set(None)
+    try:
+        yield
+    finally:
+        CORRELATION_ID.reset(token)
+
+
+@contextmanager
 def attempt_ids(message_id: str, correlation_id: str | None) -> Iterator[None]:
     """Carry the ids of one delivery attempt on every line logged inside the block."""
     message = MESSAGE_ID.set(message_id)

@@ -5,7 +5,7 @@ A :class:`Redactor` knows two kinds of secret:
 - the deployment's configured secrets: every ``SecretStr`` of the settings (passwords, tokens,
   client keys, the OAuth client secret and refresh token, the Bitrix24 webhook and its code), and
   the ones a system hands out while the bus runs (OAuth access and refresh tokens), told to it
-  with :meth:`Redactor.remember`; each is replaced wherever it occurs, plain or URL-encoded;
+  with :meth:`Redactor.remember_issued`; each is replaced wherever it occurs, plain or URL-encoded;
 - the shapes secrets travel in, whoever configured them: the code of a Bitrix24 webhook URL
   (``/rest/<user>/<code>/``), ``name=value`` pairs of query strings and form bodies whose name
   says secret (``auth``, ``client_secret``, ``refresh_token``, ``token``, ``password``, …),
@@ -20,6 +20,7 @@ it.
 
 from __future__ import annotations
 
+import collections
 import functools
 import logging
 import re
@@ -35,6 +36,9 @@ REDACTED = "***"
 #: Shorter configured values are redacted only by their shape: replacing every occurrence of a
 #: short word would mangle ordinary text.
 MIN_SECRET_LENGTH = 6
+#: How many of the tokens handed out while the process runs are redacted by value (their shapes
+#: and field names are redacted whatever their age).
+ISSUED_KEPT = 64
 
 #: A field, header or parameter name that says its value is a secret.
 SECRET_NAME = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|auth|cookie|bpmcsrf", re.I)
@@ -66,26 +70,34 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._lock = threading.Lock()
-        self._secrets: frozenset[str] = frozenset()
+        self._configured: frozenset[str] = frozenset()
+        #: tokens handed out while the process runs, the newest last (older ones expired)
+        self._issued: collections.deque[str] = collections.deque(maxlen=ISSUED_KEPT)
         self._pattern: re.Pattern[str] | None = None
         self.remember(*secrets)
 
     def remember(self, *secrets: str) -> None:
-        """Redact ``secrets`` too from now on (a token a system just handed out)."""
-        forms = {
-            form
-            for secret in secrets
-            if len(secret) >= MIN_SECRET_LENGTH
-            for form in (secret, quote(secret, safe=""), quote_plus(secret))
-        }
+        """Redact ``secrets`` (configured values) from now on, for as long as the process runs."""
         with self._lock:
-            if forms <= self._secrets:
-                return
-            known = self._secrets | forms
-            # Longest first: a secret containing another is replaced whole.
-            ordered = sorted(known, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(s) for s in ordered))
-            self._secrets = known
+            forms = _forms(secrets)
+            if not forms <= self._configured:
+                self._configured |= forms
+                self._compile()
+
+    def remember_issued(self, *tokens: str) -> None:
+        """Redact ``tokens`` a system just handed out; the :data:`ISSUED_KEPT` newest are kept
+        (a token that old has long expired, and each one makes every redaction slower)."""
+        with self._lock:
+            fresh = [form for form in _forms(tokens) if form not in self._issued]
+            if fresh:
+                self._issued.extend(fresh)
+                self._compile()
+
+    def _compile(self) -> None:
+        known = self._configured | set(self._issued)
+        # Longest first: a secret containing another is replaced whole.
+        ordered = sorted(known, key=len, reverse=True)
+        self._pattern = re.compile("|".join(re.escape(s) for s in ordered)) if ordered else None
 
     def text(self, text: str) -> str:
         """``text`` with every secret, known or by its shape, replaced by ``***``."""
@@ -127,6 +139,16 @@ class Redactor:
 def secret_name(name: str) -> bool:
     """Whether a field, header or parameter called ``name`` holds a secret."""
     return SECRET_NAME.search(name) is not None
+
+
+def _forms(secrets: Iterable[str]) -> set[str]:
+    """Each secret long enough to redact by value, as it is and URL-encoded."""
+    return {
+        form
+        for secret in secrets
+        if len(secret) >= MIN_SECRET_LENGTH
+        for form in (secret, quote(secret, safe=""), quote_plus(secret))
+    }
 
 
 def configured_secrets(settings: BaseModel) -> list[str]:

@@ -78,3 +78,15 @@ def test_concurrent_calls_keep_their_own_correlation_ids(
         ("handled a", "a"),
         ("handled b", "b"),
     ]
+
+
+def test_a_calls_correlation_id_ends_with_the_call() -> None:
+    async def two_calls_in_one_task() -> list[str | None]:
+        seen = []
+        with logs.call_scope():
+            logs.bind_correlation("first")
+            seen.append(logs.CORRELATION_ID.get())
+        seen.append(logs.CORRELATION_ID.get())  # a health check on the same connection
+        return seen
+
+    assert asyncio.run(two_calls_in_one_task()) == ["first", None]

@@ -13,6 +13,7 @@ from pydantic import SecretStr
 
 from bus.errors import TransientError
 from bus.redaction import (
+    ISSUED_KEPT,
     REDACTED,
     RedactingFilter,
     Redactor,
@@ -101,8 +102,12 @@ def test_tokens_handed_out_at_run_time_are_hidden_once_remembered() -> None:
     redactor = Redactor()
     token = secrets.token_hex(16)
     assert redactor.text(f"expired {token}") == f"expired {token}"
-    redactor.remember(token)
+    redactor.remember_issued(token)
     assert redactor.text(f"expired {token}") == f"expired {REDACTED}"
+    # Only the newest are kept: a token handed out long ago has expired.
+    later = [secrets.token_hex(16) for _ in range(ISSUED_KEPT)]
+    redactor.remember_issued(*later)
+    assert redactor.text(f"{token} {later[-1]}") == f"{token} {REDACTED}"
 
 
 def test_json_fields_and_headers_named_as_secrets_are_hidden() -> None:
@@ -133,7 +138,7 @@ def test_json_fields_and_headers_named_as_secrets_are_hidden() -> None:
 
 def test_delivery_errors_and_log_lines_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
     token = secrets.token_hex(16)
-    active().remember(token)
+    active().remember_issued(token)
     error = TransientError(f"bitrix24 unreachable: {WEBHOOK}/crm.deal.add.json ({token})")
     assert token not in error.detail and "k3y9w2x8q7p1m4n6" not in str(error)
 

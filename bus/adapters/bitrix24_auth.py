@@ -151,4 +151,6 @@ class OAuthTokens:
 
 def _redacted(pair: dict[str, Any]) -> None:
     """Tell the process's redactor the tokens of ``pair``."""
-    active().remember(*(str(pair[k]) for k in ("access_token", "refresh_token") if pair.get(k)))
+    active().remember_issued(
+        *(str(pair[k]) for k in ("access_token", "refresh_token") if pair.get(k))
+    )

@@ -135,9 +135,15 @@ def _journal(stack: Stack, query: str) -> list[Any]:
 
 
 def _settled(stack: Stack, at_least: int = 0) -> None:
-    """Wait until at least ``at_least`` messages are journaled and every one has finished."""
+    """Wait until at least ``at_least`` messages are journaled and every one has finished; a
+    failed step ends the wait at once, naming it (the flows must run for the scan to mean
+    anything, and the steps behind it would wait for an operator)."""
 
     def finished() -> bool:
+        failed = _journal(
+            stack, "SELECT method, operation, last_error FROM messages WHERE status = 'failed'"
+        )
+        assert failed == [], f"a flow failed: {failed}"
         [(total, open_)] = _journal(
             stack,
             "SELECT count(*), count(*) FILTER (WHERE status NOT IN"
