@@ -134,7 +134,11 @@ def _merge_payload(params: Mapping[str, Any]) -> dict[str, Any]:
     number = f" ({new_order['erp_number']})" if new_order.get("erp_number") else ""
     payload.update(
         order_id=new_order["order_id"],
-        lines=[{"item": line["item"], "quantity": line["quantity"]} for line in new_order["lines"]],
+        # A routed order's line says its unit, None for the ERP's default (schemas.steps).
+        lines=[
+            {"item": line["item"], "quantity": line["quantity"], "unit": line.get("unit")}
+            for line in new_order["lines"]
+        ],
         comment=f"Merged by the ERP{number} from {', '.join(params['orders'])}.",
     )
     return payload
