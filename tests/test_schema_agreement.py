@@ -17,7 +17,7 @@ from tests.support.schema_strategies import JSON_VALUES, from_schema, schema_val
 
 SCHEMAS = {name: generated_files()[f"{name}.params.json"] for name in METHODS}
 EXAMPLES = settings(
-    max_examples=40,
+    max_examples=25,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.filter_too_much, HealthCheck.too_slow],
@@ -75,6 +75,11 @@ def test_params_the_bus_refuses_are_schema_invalid(method: str, data: st.DataObj
     [
         ("balance.get", {"customer": "   "}),
         ("balance.get", {"customer": "\u3000\t"}),
+        ("balance.get", {"customer": "100\x0000"}),
+        (
+            "order.submit",
+            {"order_id": "A\x1f", "customer": "1", "lines": [{"item": "1", "quantity": 1}]},
+        ),
         ("order.merge", {"customer": "C1", "orders": ["A", "B"], "outcome": "accepted"}),
         (
             "order.merge",

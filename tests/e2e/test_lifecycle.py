@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from bus.settings import DEV_KEYS
-from tests.e2e.conftest import EVERY_PAIR, running, wait_until
+from tests.e2e.conftest import EVERY_PAIR, running, stack_dir, wait_until
 from tests.e2e.test_cli import cli_json
 from tests.e2e.test_provisioning import _steps_delivered
 from tests.e2e.test_systems import TIMINGS, _call
@@ -37,8 +37,19 @@ def _stack(log_dir: Path, tmp_path: Path, erp: str, crm: str) -> Iterator[Stack]
     yield from running(Stack(env, log_dir, erp=erp, crm=crm, simulators=(erp, crm, "storefront")))
 
 
+@pytest.fixture(scope="module", params=EVERY_PAIR, ids="-".join)
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """One deployment per pair for the module's address request and merges (neither touches
+    what the other reads: the storefront's requests, its orders)."""
+    base = stack_dir(tmp_path_factory, "-".join(request.param))
+    yield from _stack(base / "logs", base, *request.param)
+
+
 @pytest.fixture(params=EVERY_PAIR, ids="-".join)
-def stack(request: pytest.FixtureRequest, log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
+def fresh_stack(request: pytest.FixtureRequest, log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
+    """A deployment of its own: the storefront has heard of no request of customer 20000."""
     yield from _stack(log_dir, tmp_path, *request.param)
 
 
@@ -121,7 +132,8 @@ def test_a_request_waits_for_the_erps_decision_and_is_stuck_past_its_deadline(
     assert refused["code"] == -32602 and refused["data"]["fields"][0]["field"] == "request_id"
 
 
-def test_a_declined_employee_request_reaches_the_storefront(stack: Stack) -> None:
+def test_a_declined_employee_request_reaches_the_storefront(fresh_stack: Stack) -> None:
+    stack = fresh_stack
     asked = _call(
         stack,
         "storefront",

@@ -12,12 +12,11 @@ corrected (and told so in ``adjusted``), so wine never goes under the water cont
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import EVERY_PAIR, running
+from tests.e2e.conftest import EVERY_PAIR, running, stack_dir
 from tests.e2e.test_order_identity import _crm_orders, _erp_orders, _manager_mails, _rpc
 from tests.e2e.test_provisioning import _steps_delivered
 from tests.e2e.test_segments import CONTRACTS, _provision
@@ -30,16 +29,21 @@ GONE = {"navision": "item_blocked", "onec": "item_deleted"}
 CUSTOMER_GONE = {"navision": "customer_blocked", "onec": "customer_deleted"}
 
 
-@pytest.fixture(params=EVERY_PAIR, ids="-".join)
-def stack(request: pytest.FixtureRequest, log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
+@pytest.fixture(scope="module", params=EVERY_PAIR, ids="-".join)
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """One deployment per pair for the module, customers 10000 and 50000 provisioned: the test
+    that deactivates 10000 provisions it again, the other orders for 50000 only."""
     erp, crm = request.param
+    base = stack_dir(tmp_path_factory, f"{erp}-{crm}")
     env = {
-        "BUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bus.db'}",
+        "BUS_DATABASE_URL": f"sqlite+aiosqlite:///{base / 'bus.db'}",
         "BUS_DIRECTORY_TTL": "0.2",  # a deactivation is seen by the next order
         **TIMINGS,
     }
     simulators = (erp, crm, "storefront", "mail")
-    stack = Stack(env, log_dir, erp=erp, crm=crm, simulators=simulators)
+    stack = Stack(env, base / "logs", erp=erp, crm=crm, simulators=simulators)
     for provisioned in running(stack):
         for erp_key in (LICENSED, BY_CONTRACT):
             _provision(provisioned, erp_key)

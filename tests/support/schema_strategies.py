@@ -168,7 +168,8 @@ class _Builder:
         if fmt is not None:
             return _FORMAT_VALUES[fmt]
         pattern = node.get("pattern")
-        if pattern is not None and pattern.startswith("^") and pattern.endswith("$"):
+        if pattern is not None and re.search(r"\{\d+\}", pattern):
+            # a fixed-length pattern (a message id): random text would never match it
             return st.from_regex(pattern, fullmatch=True).filter(lambda s: low <= len(s) <= high)
         text = st.text(min_size=low, max_size=high) | st.text(
             st.sampled_from(" \t\n\u3000\x1cab0-#?%/&'\u00a0"), min_size=low, max_size=high
