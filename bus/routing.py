@@ -179,6 +179,15 @@ _CANCEL_IN_ERP = (
     Step("journal", "order.locate_cancelled", when=_CANCEL_TO_ERP),
     Step("erp", "order.cancel", when=_CANCEL_TO_ERP),
 )
+#: The flow that carries the CRM's edit of an order's lines to the ERP.
+_LINES_TO_ERP = "crm_lines_to_erp"
+#: After the cancellation's steps: the ERP order's lines become the CRM's (the journal finds the
+#: ERP order, and skips the ERP for a cancelled order; the ERP changes nothing when its lines
+#: already match).
+_LINES_IN_ERP = (
+    Step("journal", "order.locate_edited", when=_LINES_TO_ERP),
+    Step("erp", "order.lines", when=_LINES_TO_ERP),
+)
 
 #: A request of a customer that the ERP registers now and decides on later.
 _CUSTOMER_REQUEST = Route(
@@ -298,25 +307,38 @@ ROUTES: dict[str, Route] = {
     ),
     # Creatio's business process reports a saved order: read it, then bring the storefront's
     # order up to date (skipped when it shows what the bus itself last wrote or forwarded), and
-    # an order cancelled in Creatio is cancelled in the ERP ([ownership] crm_cancel_to_erp).
+    # an order cancelled in Creatio is cancelled in the ERP ([ownership] crm_cancel_to_erp),
+    # and the ERP order of any other takes the Creatio order's rows ([ownership]
+    # crm_lines_to_erp).
     # Keyed by the Creatio order, the only id the event carries: its changes land in order.
-    # The ERP's cancellation follows in this key too (the order's own ERP and CRM steps made
-    # what it reads, so they are done), not in the order's: an ERP status change of the same
-    # order may pass it (the README's ordering keys say so).
+    # The ERP's cancellation and lines follow in this key too (the order's own ERP and CRM steps
+    # made what they read, so they are done), not in the order's: an ERP status change of the
+    # same order may pass them (the README's ordering keys say so).
     "creatio.order_changed": Route(
-        steps=(Step("crm", "order.read"), Step("storefront", "order.update"), *_CANCEL_IN_ERP),
+        steps=(
+            Step("crm", "order.read"),
+            Step("storefront", "order.update"),
+            *_CANCEL_IN_ERP,
+            *_LINES_IN_ERP,
+        ),
         ordering_key="creatio-order:{order_id}",
         crm="creatio",
     ),
     # An outbound Bitrix24 event about a deal: read the deal, then bring the storefront's order
     # up to date (skipped when the deal shows what the bus itself last wrote or forwarded), and
-    # a lost deal's order is cancelled in the ERP ([ownership] crm_cancel_to_erp).
+    # a lost deal's order is cancelled in the ERP ([ownership] crm_cancel_to_erp), and the ERP
+    # order of any other takes the deal's product rows ([ownership] crm_lines_to_erp).
     # Keyed by the deal, the only id the event carries: its changes land in order.
-    # The ERP's cancellation follows in this key too (the order's own ERP and CRM steps made
-    # what it reads, so they are done), not in the order's: an ERP status change of the same
-    # order may pass it (the README's ordering keys say so).
+    # The ERP's cancellation and lines follow in this key too (the order's own ERP and CRM steps
+    # made what they read, so they are done), not in the order's: an ERP status change of the
+    # same order may pass them (the README's ordering keys say so).
     "bitrix24.deal_changed": Route(
-        steps=(Step("crm", "deal.read"), Step("storefront", "order.update"), *_CANCEL_IN_ERP),
+        steps=(
+            Step("crm", "deal.read"),
+            Step("storefront", "order.update"),
+            *_CANCEL_IN_ERP,
+            *_LINES_IN_ERP,
+        ),
         ordering_key="bitrix24-deal:{deal_id}",
         crm="bitrix24",
     ),

@@ -478,6 +478,12 @@ class OwnershipSettings(_Model):
         description="an order the CRM cancelled (a Bitrix24 deal lost, a Creatio order"
         " cancelled) is cancelled in the ERP: NAV deletes the sales order, 1C marks it deleted",
     )
+    crm_lines_to_erp: bool = Field(
+        default=True,
+        description="the order's lines as the CRM shows them (a deal's product rows, a Creatio"
+        " order's rows: item, quantity, unit) become the ERP order's lines, which the ERP"
+        " prices; an order the CRM cancelled keeps its lines, and matching lines change nothing",
+    )
     merges_to_crm: bool = Field(
         default=True,
         description="an accepted order.merge reaches the CRM: the new order's CRM order is made"

@@ -68,13 +68,18 @@ class Receipt:
     Parameters:
         state: the entity state a read operation observed; if the bus already knows it, the
             route's next step is skipped (an echo or a repeat).
-        skip_next: a reason to skip the route's next step (nothing to forward).
+        skip_next: a reason to skip the route's next step (nothing to forward), and the steps
+            after it.
+        skip_one: a reason to skip the route's next step only: the steps after it run, with
+            the facts of the steps before it (a step that does not apply to this change, where
+            the next pair of steps carries another flow).
     """
 
     reference: str
     details: dict[str, Any] = field(default_factory=dict)
     state: EntityState | None = None
     skip_next: str | None = None
+    skip_one: str | None = None
 
 
 class Adapter(Protocol):

@@ -10,7 +10,12 @@ saying so: there is nothing there to change.
 
 ``order.locate_cancelled`` does the same for the ERP's step after a CRM change event: the order
 (as the CRM's order was read) is found, and unless the CRM cancelled it and it has an ERP order,
-the ERP's step is skipped, saying why; nothing asks the ERP about any other change.
+the ERP's step is skipped, saying why; nothing asks the ERP about any other change. It skips
+that step only (``skip_one``): the steps after it carry the CRM's edit of the order's lines.
+
+``order.locate_edited`` does the same for the ERP's ``order.lines`` after it: the order's lines
+as the CRM shows them become the ERP order's, unless the CRM cancelled the order or it has no
+ERP order (the ERP's step is then skipped, saying why).
 """
 
 from __future__ import annotations
@@ -27,8 +32,11 @@ LOCATE = "order.locate"
 #: Where the order the CRM cancelled is, for the ERP step after it (skipped for any other
 #: change of the order, and without an ERP order).
 LOCATE_CANCELLED = "order.locate_cancelled"
+#: Where the order whose lines the CRM may have edited is, for the ERP step after it (skipped
+#: for an order the CRM cancelled, and without an ERP order).
+LOCATE_EDITED = "order.locate_edited"
 #: The operations of the journal.
-OPERATIONS = frozenset({LOCATE, LOCATE_CANCELLED})
+OPERATIONS = frozenset({LOCATE, LOCATE_CANCELLED, LOCATE_EDITED})
 
 
 class OrderBook(Protocol):
@@ -64,6 +72,8 @@ class JournalAdapter:
             return Receipt(order_id, skip_next=f"the bus knows no order {order_id}")
         if delivery.operation == LOCATE_CANCELLED:
             return _cancelled(delivery, found)
+        if delivery.operation == LOCATE_EDITED:
+            return _edited(delivery, found)
         if found.crm_reference is None:
             return Receipt(
                 order_id,
@@ -91,19 +101,33 @@ def _order_id(delivery: Delivery) -> str:
 
 def _cancelled(delivery: Delivery, found: OrderReferences) -> Receipt:
     """The ERP order of an order the CRM cancelled; any other change skips the ERP's step."""
+    status = _crm_status(delivery)
+    if status != "cancelled":
+        why = f"order {found.order_id} is {status} in the CRM: nothing for the ERP"
+        return _skipping(found, why)
+    if found.erp_number is None:
+        return _skipping(found, f"order {found.order_id} has no ERP order to cancel")
+    return Receipt(found.erp_number, details=found.as_fact())
+
+
+def _edited(delivery: Delivery, found: OrderReferences) -> Receipt:
+    """The ERP order whose lines become the CRM's; a cancelled order skips the ERP's step."""
+    if _crm_status(delivery) == "cancelled":
+        why = f"order {found.order_id} is cancelled in the CRM: its lines stay as they are"
+        return _skipping(found, why)
+    if found.erp_number is None:
+        return _skipping(found, f"order {found.order_id} has no ERP order to change")
+    return Receipt(found.erp_number, details=found.as_fact())
+
+
+def _crm_status(delivery: Delivery) -> str | None:
+    """The order's status as the CRM's order was read."""
     read = delivery.fact("order")
     status = read.get("status") if isinstance(read, dict) else None
-    reference = found.erp_number or found.order_id
-    if status != "cancelled":
-        return Receipt(
-            reference,
-            details=found.as_fact(),
-            skip_next=f"order {found.order_id} is {status} in the CRM: nothing for the ERP",
-        )
-    if found.erp_number is None:
-        return Receipt(
-            reference,
-            details=found.as_fact(),
-            skip_next=f"order {found.order_id} has no ERP order to cancel",
-        )
-    return Receipt(reference, details=found.as_fact())
+    return None if status is None else str(status)
+
+
+def _skipping(found: OrderReferences, why: str) -> Receipt:
+    """The references, skipping the ERP step after this one only (the route's later steps
+    carry another flow of the order)."""
+    return Receipt(found.erp_number or found.order_id, details=found.as_fact(), skip_one=why)

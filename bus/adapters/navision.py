@@ -29,7 +29,8 @@ the two leaves a header with some lines: ``lookup`` finds it and posts the lines
 
 ``order.cancel`` deletes the sales order of an order the CRM cancelled (NAV's way to cancel one;
 its sales setup's *Archive Orders* keeps a copy), read first for its ETag; an order gone already
-is cancelled already (:mod:`bus.adapters.erp_cancel`).
+is cancelled already (:mod:`bus.adapters.erp_cancel`). ``order.lines`` makes the sales order's
+lines the CRM's (:mod:`bus.adapters.navision_lines`).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from pydantic import ValidationError
 from bus.adapters.base import Delivery, EntityState, Receipt
 from bus.adapters.erp_cancel import OPERATION as CANCEL
 from bus.adapters.erp_cancel import cancelled, erp_order
+from bus.adapters.erp_lines import OPERATION as LINES
 from bus.adapters.http import (
     json_object,
     malformed,
@@ -52,6 +54,7 @@ from bus.adapters.http import (
     raise_for_status,
     upstream_errors,
 )
+from bus.adapters.navision_lines import replace_lines
 from bus.adapters.navision_soap import SYSTEM, Codeunit, xml_decimal
 from bus.adapters.odata_filters import key_segment
 from bus.adapters.orders import invalid_fields, placed_online, routed_order
@@ -107,6 +110,7 @@ class NavisionAdapter:
             "orders.history",
             "account.request",
             CANCEL,
+            LINES,
             *DOCUMENTS,
         }
     )
@@ -138,6 +142,8 @@ class NavisionAdapter:
             return await self._quote(routed_order(delivery))
         if delivery.operation == CANCEL:
             return await self._cancel(delivery)
+        if delivery.operation == LINES:
+            return await replace_lines(self._raw, delivery)
         if delivery.operation != "sales_order.create":
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
         body = sales_order_body(delivery.message_id, routed_order(delivery))

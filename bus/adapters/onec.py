@@ -31,7 +31,8 @@ message id, so repeating it is harmless.
 
 ``order.cancel`` marks the customer order of an order the CRM cancelled for deletion
 (``DeletionMark``, which unposts it; deleting marked objects is the administrator's); an order
-marked or gone already is cancelled already (:mod:`bus.adapters.erp_cancel`).
+marked or gone already is cancelled already (:mod:`bus.adapters.erp_cancel`). ``order.lines``
+makes the customer order's ``Товары`` the CRM's lines (:mod:`bus.adapters.onec_lines`).
 """
 
 from __future__ import annotations
@@ -50,8 +51,10 @@ from pydantic import ValidationError
 from bus.adapters.base import Delivery, EntityState, Receipt
 from bus.adapters.erp_cancel import OPERATION as CANCEL
 from bus.adapters.erp_cancel import cancelled, erp_order
+from bus.adapters.erp_lines import OPERATION as LINES
 from bus.adapters.http import json_object, malformed, raise_for_status, retry_after, upstream_errors
 from bus.adapters.onec_items import odata_error
+from bus.adapters.onec_lines import replace_rows
 from bus.adapters.onec_queries import service_error
 from bus.adapters.orders import invalid_fields, placed_online, routed_order
 from bus.errors import PermanentError, TransientError
@@ -134,6 +137,7 @@ class OnecAdapter:
             "orders.history",
             "account.request",
             CANCEL,
+            LINES,
             *DOCUMENTS,
         }
     )
@@ -174,6 +178,8 @@ class OnecAdapter:
             return await self._quote(routed_order(delivery))
         if delivery.operation == CANCEL:
             return await self._cancel(delivery)
+        if delivery.operation == LINES:
+            return await replace_rows(delivery, self._request, self._ref, self._unit)
         if delivery.operation != "sales_order.create":
             raise PermanentError(f"{SYSTEM} has no operation {delivery.operation!r}")
         order = routed_order(delivery)

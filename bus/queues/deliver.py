@@ -81,7 +81,7 @@ class Deliverer:
         message_id = claimed.message_id
         previous = await self._step_input(claimed)
         admission = Admission.DELIVER
-        if previous is None or not previous.get("skip_next"):
+        if previous is None or not (previous.get("skip_next") or previous.get("skip_one")):
             admission = await self._breakers.admit(claimed)
         if admission is Admission.HOLD:
             return Status.HELD
@@ -149,6 +149,10 @@ class Deliverer:
             reason = previous["skip_next"]
             skipped = {"skipped": reason, "skip_next": reason}  # and the steps after it
             return Finish(Status.DELIVERED, result=skipped), "skipped", None
+        if previous is not None and previous.get("skip_one"):
+            # this step only: the next one runs, seeing what the steps before this one found
+            skipped = {"skipped": previous["skip_one"], "context": _context(previous)}
+            return Finish(Status.DELIVERED, result=skipped), "skipped", None
         policy = self._settings.retry_policy(claimed.target)
         try:
             async with asyncio.timeout(policy.attempt_timeout * 2):
@@ -191,6 +195,8 @@ class Deliverer:
         result: dict[str, Any] = {"reference": receipt.reference, **receipt.details}
         if receipt.skip_next:
             result["skip_next"] = receipt.skip_next
+        if receipt.skip_one:
+            result["skip_one"] = receipt.skip_one
         if receipt.state is not None:
             result["state"] = receipt.state.as_dict()
             async with reading(self._engine) as conn:
@@ -209,7 +215,7 @@ class Deliverer:
 
 
 #: Keys of a step's result that are about that step only, not facts for the steps after it.
-_OWN_KEYS = frozenset({"context", "reference", "skip_next", "skipped", "state"})
+_OWN_KEYS = frozenset({"context", "reference", "skip_next", "skip_one", "skipped", "state"})
 
 
 def _context(previous: dict[str, Any]) -> dict[str, Any]:

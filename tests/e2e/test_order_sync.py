@@ -6,7 +6,9 @@ and the CRM's change event that the bus's own update causes is its echo, not car
 storefront (where it would turn ``shipped`` into the stage's ``in_progress``). An accepted merge
 reaches the CRM: the merged orders' CRM orders are closed, the new order's is made. An order the CRM
 cancels (a deal lost, a Creatio order cancelled) is cancelled in the ERP: NAV's sales order is
-deleted, 1C's customer order marked for deletion; any other change of the CRM's leaves the ERP.
+deleted, 1C's customer order marked for deletion. The order's lines as the CRM shows them become
+the ERP order's (NAV's sales lines, 1C's ``Товары``), which the ERP prices; a change of the CRM's
+that leaves the lines as they were writes nothing to the ERP.
 """
 
 from __future__ import annotations
@@ -36,9 +38,17 @@ from tests.e2e.test_systems import (
 )
 from tests.support.processes import Stack
 
+# Each test waits for two or more CRM events to settle, each seen through the CLI's listings, on a
+# machine the other test processes share.
+pytestmark = pytest.mark.timeout(300)
+
 #: The steps of an ERP's status change: the storefront, the journal's references of the order,
 #: the CRM's order read, the CRM's status.
 STATUS_STEPS = 4
+#: The steps of a CRM's change event after its read: the storefront, the ERP's cancellation.
+EVENT_STEPS = ["order.update", "order.locate_cancelled", "order.cancel"]
+#: The steps that carry the CRM's lines to the ERP order (``[ownership] crm_lines_to_erp``).
+LINES_STEPS = ["order.locate_edited", "order.lines"]
 #: The CRM's change events, by CRM.
 EVENTS = {"bitrix24": "bitrix24.deal_changed", "creatio": "creatio.order_changed"}
 
@@ -219,6 +229,13 @@ def _crm_edit(stack: Stack, order_id: str, cancel: bool) -> None:
     httpx.post(f"{url}/_control/bitrix24/edit_deal", json=edit).raise_for_status()
 
 
+def _step(stack: Stack, event: dict[str, Any], operation: str) -> dict[str, Any]:
+    """The step of a CRM change event with ``operation``, as message.get shows it."""
+    [child] = [c for c in event["children"] if c["operation"] == operation]
+    step: dict[str, Any] = _call(stack, "ops", "message.get", {"message_id": child["message_id"]})
+    return step
+
+
 def _last_event(stack: Stack) -> dict[str, Any]:
     """The CRM's latest change event, with its steps, once every event is finished."""
     _settled_events(stack)
@@ -238,14 +255,8 @@ def test_an_order_the_crm_cancels_is_cancelled_in_the_erp(stack: Stack) -> None:
     _crm_edit(stack, order["order_id"], cancel=False)
     wait_until(lambda: _settled_events(stack) > before, stack, 30, "the edit's event")
     edited = _last_event(stack)
-    assert [c["operation"] for c in edited["children"]] == [
-        "order.update",
-        "order.locate_cancelled",
-        "order.cancel",
-    ]
-    erp_step = _call(
-        stack, "ops", "message.get", {"message_id": edited["children"][-1]["message_id"]}
-    )
+    assert [c["operation"] for c in edited["children"]] == [*EVENT_STEPS, *LINES_STEPS]
+    erp_step = _step(stack, edited, "order.cancel")
     assert "nothing for the ERP" in erp_step["result"]["skipped"]
     assert not _cancelled_in_erp(stack, order["order_id"])
     assert _erp_order(stack, order["order_id"]) is not None
@@ -256,11 +267,11 @@ def test_an_order_the_crm_cancels_is_cancelled_in_the_erp(stack: Stack) -> None:
     wait_until(lambda: _settled_events(stack) > seen, stack, 30, "the cancellation's event")
     wait_until(lambda: _cancelled_in_erp(stack, order["order_id"]), stack, 30, "the ERP's cancel")
     lost = _last_event(stack)
-    erp_step = _call(
-        stack, "ops", "message.get", {"message_id": lost["children"][-1]["message_id"]}
-    )
+    erp_step = _step(stack, lost, "order.cancel")
     assert erp_step["status"] == "delivered"
     assert erp_step["result"]["erp_cancelled"] in ("sales order deleted", "marked for deletion")
+    # A cancelled order's lines stay as the ERP has them: the lines step is skipped, saying so.
+    assert "cancelled in the CRM" in _step(stack, lost, "order.lines")["result"]["skipped"]
     updates = _storefront_updates(stack.urls["storefront"], order["order_id"])
     assert updates[-1]["params"]["status"] == "cancelled"
 
@@ -320,3 +331,131 @@ def test_an_erps_merge_reaches_the_crm_and_the_new_order_follows_the_erp(stack: 
     )
     _steps_delivered(stack, provided["message_id"], steps=STATUS_STEPS)
     assert _crm_status(stack, "A-1003") == PROVIDED_IN[stack.crm]
+
+
+def _erp_quantities(stack: Stack, order_id: str) -> dict[str, float]:
+    """The ERP order's quantity of each item: NAV's sales lines, 1C's ``Товары`` rows."""
+    url = stack.urls[stack.erp]
+    if stack.erp == "navision":
+        found = httpx.get(
+            f"{url}/DynamicsNAV110/ODataV4/Company('CRONUS')/SalesOrder",
+            params={
+                "$filter": f"Your_Reference eq '{order_id}'",
+                "$expand": "SalesOrderSalesLines",
+            },
+            auth=("bus", "bus-secret"),
+        )
+        [order] = found.raise_for_status().json()["value"]
+        return {line["No"]: line["Quantity"] for line in order["SalesOrderSalesLines"]}
+    order = _erp_order(stack, order_id)
+    assert order is not None
+    items = httpx.get(
+        f"{url}/b2b/odata/standard.odata/Catalog_Номенклатура",
+        params={"$format": "json", "$select": "Ref_Key,Code"},
+        auth=("bus", "bus-secret"),
+    )
+    codes = {item["Ref_Key"]: item["Code"] for item in items.raise_for_status().json()["value"]}
+    return {codes[row["Номенклатура_Key"]]: row["Количество"] for row in order["Товары"]}
+
+
+def _erp_writes(stack: Stack) -> list[tuple[str, str]]:
+    """The requests the ERP received since its record was last cleared that were not reads."""
+    received = httpx.get(f"{stack.urls[stack.erp]}/_control/received").raise_for_status()
+    return [(r["method"], r["path"]) for r in received.json()["requests"] if r["method"] != "GET"]
+
+
+def _forget_erp_requests(stack: Stack) -> None:
+    httpx.delete(f"{stack.urls[stack.erp]}/_control/received").raise_for_status()
+
+
+def _crm_edit_quantity(stack: Stack, order_id: str, item: str, quantity: float) -> None:
+    """A manager's edit of one line's quantity in the CRM: a Bitrix24 deal's product rows saved
+    (which fires the deal's update), a Creatio order's row saved (which runs the order's
+    process)."""
+    url = stack.urls[stack.crm]
+    if stack.crm == "creatio":
+        _, rows = _creatio_order(url, order_id)
+        [row] = [r for r in rows if r["Name"] == item]
+        _creatio_patch(url, f"OrderProduct({row['Id']})", {"Quantity": quantity})
+        return
+    deal, rows = _bitrix24_deal(url, order_id)
+    kept = ("PRODUCT_NAME", "PRICE", "QUANTITY", "MEASURE_CODE", "MEASURE_NAME")
+    edited = [
+        {
+            **{key: row[key] for key in kept if row.get(key) is not None},
+            "QUANTITY": quantity if row["PRODUCT_NAME"] == item else row["QUANTITY"],
+        }
+        for row in rows
+    ]
+    rest = f"{url}/rest/1/bus-webhook-code"
+    saved = httpx.post(
+        f"{rest}/crm.deal.productrows.set.json", json={"id": deal["ID"], "rows": edited}
+    )
+    assert saved.raise_for_status().json()["result"] is True
+
+
+def test_a_line_the_crm_edits_reaches_the_erp_order(stack: Stack) -> None:
+    message_id, order = _submit(stack)
+    _both_steps_delivered(stack, message_id)
+    before = _settled_events(stack)  # the creation's own events (the bus's echo)
+    assert _erp_quantities(stack, order["order_id"]) == {"1000": 12, "1002": 6}
+
+    _crm_edit_quantity(stack, order["order_id"], "1000", 10)
+    wait_until(lambda: _settled_events(stack) > before, stack, 30, "the edit's event")
+    wait_until(
+        lambda: _erp_quantities(stack, order["order_id"]) == {"1000": 10, "1002": 6},
+        stack,
+        30,
+        "the ERP order's new quantity",
+    )
+    edited = _last_event(stack)
+    assert [c["operation"] for c in edited["children"]] == [*EVENT_STEPS, *LINES_STEPS]
+    lines_step = _step(stack, edited, "order.lines")
+    assert lines_step["result"]["erp_lines"] == "changed"
+    [update] = _storefront_updates(stack.urls["storefront"], order["order_id"])
+    assert {(li["item"], li["quantity"]) for li in update["params"]["lines"]} == {
+        ("1000", 10),
+        ("1002", 6),
+    }
+
+
+def test_a_crm_change_that_leaves_the_lines_writes_nothing_to_the_erp(stack: Stack) -> None:
+    message_id, order = _submit(stack)
+    _both_steps_delivered(stack, message_id)
+    before = _settled_events(stack)
+    _forget_erp_requests(stack)
+
+    _crm_edit(stack, order["order_id"], cancel=False)  # the stage or status moves on
+    wait_until(lambda: _settled_events(stack) > before, stack, 30, "the edit's event")
+    edited = _last_event(stack)
+    assert _step(stack, edited, "order.lines")["result"]["erp_lines"] == "unchanged"
+    assert _erp_writes(stack) == []
+    assert _erp_quantities(stack, order["order_id"]) == {"1000": 12, "1002": 6}
+    [update] = _storefront_updates(stack.urls["storefront"], order["order_id"])
+    assert update["params"]["status"] == "in_progress"
+
+
+@pytest.fixture(params=EVERY_PAIR, ids="-".join)
+def crm_lines_stay(
+    request: pytest.FixtureRequest, log_dir: Path, tmp_path: Path
+) -> Iterator[Stack]:
+    """A stack whose CRM does not own the order's lines."""
+    env = {"BUS_OWNERSHIP__CRM_LINES_TO_ERP": "false"}
+    yield from _stack(log_dir, tmp_path, *request.param, **env)
+
+
+def test_without_crm_lines_to_erp_the_crms_lines_stay_in_the_crm(crm_lines_stay: Stack) -> None:
+    stack = crm_lines_stay
+    message_id, order = _submit(stack)
+    _both_steps_delivered(stack, message_id)
+    before = _settled_events(stack)
+    _forget_erp_requests(stack)
+
+    _crm_edit_quantity(stack, order["order_id"], "1000", 10)
+    wait_until(lambda: _settled_events(stack) > before, stack, 30, "the edit's event")
+    edited = _last_event(stack)
+    assert [c["operation"] for c in edited["children"]] == EVENT_STEPS
+    [update] = _storefront_updates(stack.urls["storefront"], order["order_id"])
+    assert ("1000", 10) in {(li["item"], li["quantity"]) for li in update["params"]["lines"]}
+    assert _erp_quantities(stack, order["order_id"]) == {"1000": 12, "1002": 6}
+    assert _erp_writes(stack) == []
