@@ -24,7 +24,7 @@ import pytest
 from bus.settings import DEV_KEYS
 from simulators.creatio.store import seed_id
 from simulators.mail import extract_links
-from tests.e2e.conftest import EVERY_PAIR, running, wait_until
+from tests.e2e.conftest import EVERY_PAIR, running, stack_dir, wait_until
 from tests.e2e.test_systems import TIMINGS, _call, _creatio_patch
 from tests.support.processes import BusClient, Stack
 
@@ -51,10 +51,15 @@ def _stack(log_dir: Path, tmp_path: Path, erp: str, crm: str) -> Iterator[Stack]
     yield from running(Stack(env, log_dir, erp=erp, crm=crm, simulators=simulators))
 
 
-@pytest.fixture(params=EVERY_PAIR, ids="-".join)
-def stack(request: pytest.FixtureRequest, log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
+@pytest.fixture(scope="module", params=EVERY_PAIR, ids="-".join)
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """One deployment per pair for the tests that take it: one provisions customer 10000, the
+    other 30000, and each reads only its customer's users, reports and mails."""
     erp, crm = request.param
-    yield from _stack(log_dir, tmp_path, erp, crm)
+    base = stack_dir(tmp_path_factory, f"{erp}-{crm}")
+    yield from _stack(base / "logs", base, erp, crm)
 
 
 @pytest.fixture(params=["navision", "onec"])
