@@ -121,6 +121,9 @@ class Stack:
         self.api_port = free_port()
         self.api_url = f"http://127.0.0.1:{self.api_port}"
         self.env = {
+            # A development bus: the simulators' shipped credentials and the public keys are
+            # what a test stack uses (a test of the production refusal sets it to false).
+            "BUS_DEVELOPMENT": "true",
             **sandbox.as_environment(sandbox.settings_for(self.ports, smtp_port=free_port())),
             "BUS_ERP": erp,
             "BUS_CRM": crm,
