@@ -11,9 +11,12 @@ corrected (and told so in ``adjusted``), so wine never goes under the water cont
 
 from __future__ import annotations
 
+import base64
+import io
 from collections.abc import Iterator
 from typing import Any
 
+import openpyxl
 import pytest
 
 from tests.e2e.conftest import EVERY_PAIR, running, stack_dir
@@ -110,3 +113,40 @@ def test_the_contract_of_a_line_is_its_items_erp_category(stack: Stack) -> None:
     [moved] = [a for a in result["adjusted"] if a["field"] == "lines.0.product_type"]
     assert (moved["from"], moved["to"]) == ("water", "alcohol")
     _steps_delivered(stack, result["message_id"], steps=7)
+
+
+def test_the_excel_cart_applies_the_orders_rules_and_the_erps_stock(stack: Stack) -> None:
+    """The cart takes what order.submit takes: whole packs, the ERP's stock (1C's too, with what
+    can be had offered), each row priced in its own unit."""
+    bottles = "BOTTLE" if stack.erp == "navision" else "шт"
+    book = openpyxl.Workbook()
+    for row in (
+        ["Item", "Quantity", "Unit"],
+        ["1100", 2, bottles],  # 2: water comes in boxes of 24
+        ["1200", 1000, None],  # more corkscrews than the ERP has
+        ["1100", 48, bottles],  # two boxes' worth, counted in bottles
+        ["1100", 2, "BOX"],  # the same two boxes
+    ):
+        book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    cart = _call(
+        stack,
+        "storefront",
+        "cart.import_excel",
+        {"customer": LICENSED, "workbook": base64.b64encode(out.getvalue()).decode()},
+    )
+    packs, stock = cart["rejected"]
+    assert (packs["row"], packs["reason"]) == (2, "pack_size")
+    assert (stock["row"], stock["reason"]) == (3, "out_of_stock")
+    assert 0 < stock["available"] < 1000
+    in_bottles, in_boxes = cart["lines"]
+    assert in_boxes["price"] == pytest.approx(in_bottles["price"] * 24, rel=0.01)
+    assert in_boxes["amount"] == pytest.approx(in_bottles["amount"], rel=0.01)
+    # What the cart took, order.submit takes.
+    lines = [
+        {"item": line["item"], "quantity": line["quantity"], "unit": line["unit"]}
+        for line in cart["lines"]
+    ]
+    [answer] = _rpc(stack, [{"order_id": "CART-1", "customer": LICENSED, "lines": lines}])
+    assert answer["result"]["status"] in ("accepted", "delivered"), answer
