@@ -54,7 +54,8 @@ EXCEPTION_TEXT = re.compile(
     r"|Expecting (value|property name|',' delimiter)|Invalid control character"
 )
 
-SCHEMAS = {name: generated_files()[f"{name}.params.json"] for name in METHODS}
+_FILES = generated_files()  # once: it renders every schema and the OpenRPC document
+SCHEMAS = {name: _FILES[f"{name}.params.json"] for name in METHODS}
 CLIENTS = Settings().clients
 
 
