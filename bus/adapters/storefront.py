@@ -78,8 +78,6 @@ SET_PASSWORD_URL = "set_password_url"
 SET_PASSWORD_LINK = "set_password_link"
 #: What the storefront's ``order.merge`` takes.
 _MERGE_FIELDS = frozenset({"customer", "orders", "outcome", "new_order", "reason"})
-#: What the storefront's ``order.merge`` takes.
-_MERGE_FIELDS = frozenset({"customer", "orders", "outcome", "new_order", "reason"})
 #: ``user.create`` fields the CRM owns: an update clears the ones the account no longer has.
 _CRM_FIELDS = ("manager", "settings")
 
@@ -201,9 +199,6 @@ def _params(delivery: Delivery) -> dict[str, Any]:
         return {"customer": delivery.payload["erp_key"], "orders": delivery.fact("history") or []}
     if delivery.operation == "user.deactivate" and "erp_key" in delivery.payload:
         return {"customer": delivery.payload["erp_key"]}
-    if delivery.operation == "order.merge":
-        # the merge as the ERP sent it, without the new order the bus made of it for the CRM
-        return {k: v for k, v in delivery.payload.items() if k in _MERGE_FIELDS}
     if delivery.operation == "order.merge":
         # the merge as the ERP sent it, without the new order the bus made of it for the CRM
         return {k: v for k, v in delivery.payload.items() if k in _MERGE_FIELDS}
