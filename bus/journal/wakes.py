@@ -1,0 +1,37 @@
+"""What the journal hands the queue after a commit: the messages to wake, with their targets."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bus.journal.tables import messages
+
+
+class Wake(NamedTuple):
+    """A message that may run now, and the target whose queue its wake-up goes to.
+
+    The journal knows the target where it makes a message runnable (the row is at hand), so the
+    queue routes each wake-up without reading the message again.
+    """
+
+    message_id: str
+    target: str
+
+
+def ids(wakes: list[Wake]) -> list[str]:
+    """The message ids of ``wakes``, in order."""
+    return [wake.message_id for wake in wakes]
+
+
+async def wakes_of(conn: AsyncConnection, message_ids: list[str]) -> list[Wake]:
+    """The wake-ups of messages known only by id (one query); unknown ids are left out."""
+    if not message_ids:
+        return []
+    found = await conn.execute(
+        select(messages.c.id, messages.c.target).where(messages.c.id.in_(message_ids))
+    )
+    targets = {row.id: row.target for row in found}
+    return [Wake(m, targets[m]) for m in message_ids if m in targets]
