@@ -16,7 +16,7 @@ import httpx
 from aiohttp import web
 from sqlalchemy import text
 
-from bus import logs, metrics
+from bus import console, logs, metrics
 from bus.adapters import build_erp_queries
 from bus.adapters.http import cookieless_jar
 from bus.db import create_engine, reading
@@ -56,6 +56,7 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
+    console.install(app, settings, lambda request: request.config_dict[SERVICES].engine)
     return app
 
 

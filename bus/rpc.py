@@ -26,7 +26,7 @@ import logging
 import math
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -194,13 +194,7 @@ class RpcEdge:
         return _Context(name, self._clients[name], correlation_id)
 
     def _find_key(self, presented: str) -> str | None:
-        # aiohttp keeps a header's bytes that are not UTF-8 as surrogates: encoded back the same
-        # way, any header compares (and is refused) instead of failing to encode.
-        given = presented.encode("utf-8", "surrogateescape")
-        for key, name in self._keys.items():  # constant-time per key: no timing oracle
-            if hmac.compare_digest(key.encode(), given):
-                return name
-        return None
+        return client_of(self._keys, presented)
 
     async def _read_body(self, request: web.Request) -> bytes:
         limit = self._limits.max_body_bytes
@@ -234,6 +228,18 @@ class RpcEdge:
             message = "the connection closed before the body arrived"
             error = error_member(INVALID_REQUEST, "Invalid Request", _body_problem(message))
             raise _Refused(400, error) from None
+
+
+def client_of(keys: Mapping[str, str], presented: str) -> str | None:
+    """The name of the client whose key (``keys``: key -> client name) is ``presented``, or
+    ``None``; every key is compared in constant time, so the answer's timing tells nothing."""
+    # aiohttp keeps a header's bytes that are not UTF-8 as surrogates: encoded back the same
+    # way, any header compares (and is refused) instead of failing to encode.
+    given = presented.encode("utf-8", "surrogateescape")
+    for key, name in keys.items():
+        if hmac.compare_digest(key.encode(), given):
+            return name
+    return None
 
 
 class _Refused(Exception):
@@ -341,7 +347,7 @@ def _dispatchable(spec: MethodSpec, limits: Limits) -> Callable[..., Awaitable[A
                         ]
                     }
                 )
-            parsed = _parse_params(spec.params, params)
+            parsed = parse_params(spec.params, params)
             async with budget:
                 return Success(await spec.handler(call, parsed))
         except CallError as error:
@@ -378,7 +384,9 @@ def _journal_unavailable(error: Exception, call: Call, limits: Limits) -> Journa
     )
 
 
-def _parse_params(model: type[BaseModel], params: dict[str, Any]) -> BaseModel:
+def parse_params(model: type[BaseModel], params: dict[str, Any]) -> BaseModel:
+    """``params`` as a ``model``, or :class:`InvalidParams` naming each field that is wrong (as
+    the edge answers a call, and as an operator's edit of a payload is refused)."""
     try:
         return model.model_validate(params)
     except ValidationError as exc:
