@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import jinja2
+import markupsafe
 from aiohttp import web
 
 from bus import redaction
@@ -29,7 +30,10 @@ _HEADERS = {
 
 def _finalize(value: Any) -> Any:
     # Every text a template prints is redacted once more, whatever a page forgot to redact.
-    return redaction.redact(value) if isinstance(value, str) else value
+    # Markup is the templates' own (a macro's output), made of values finalized already.
+    if isinstance(value, str) and not isinstance(value, markupsafe.Markup):
+        return redaction.redact(value)
+    return value
 
 
 def _pretty(value: Any) -> str:
@@ -44,6 +48,17 @@ def _when(value: dt.datetime | None) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _age(seconds: float) -> str:
+    """A wait as operators read it: ``45 s``, ``12 min``, ``3 h 4 min``, ``2 d 3 h``."""
+    whole = max(0, int(seconds))
+    days, hours, minutes = whole // 86400, whole // 3600 % 24, whole // 60 % 60
+    if days:
+        return f"{days} d {hours} h"
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min" if minutes else f"{whole} s"
+
+
 _ENVIRONMENT = jinja2.Environment(
     loader=jinja2.PackageLoader("bus.console", "templates"),
     autoescape=True,
@@ -54,6 +69,7 @@ _ENVIRONMENT = jinja2.Environment(
 )
 _ENVIRONMENT.filters["pretty"] = _pretty
 _ENVIRONMENT.filters["when"] = _when
+_ENVIRONMENT.filters["age"] = _age
 
 
 def shown(value: Any) -> Any:

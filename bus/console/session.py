@@ -82,7 +82,7 @@ class SessionCookies:
 
     def write(self, request: web.Request, response: web.StreamResponse, session: Session) -> None:
         """Set ``session``'s cookie on ``response``: HttpOnly, SameSite=Strict, Secure over
-        HTTPS, for the console's paths only."""
+        HTTPS (:func:`over_https`), for the console's paths only."""
         content = {"client": session.client, "key": session.key_fingerprint, "csrf": session.csrf}
         token = self._fernet.encrypt(json.dumps(content).encode()).decode()
         response.set_cookie(
@@ -92,13 +92,25 @@ class SessionCookies:
             path="/console",
             httponly=True,
             samesite="Strict",
-            secure=request.secure,
+            secure=over_https(request),
         )
 
     @staticmethod
     def clear(response: web.StreamResponse) -> None:
         """End the session in the browser."""
         response.del_cookie(COOKIE, path="/console")
+
+
+def over_https(request: web.Request) -> bool:
+    """Whether the browser reached the bus over HTTPS: directly, or through a proxy that ended
+    TLS and says so (``X-Forwarded-Proto``, ``Forwarded: proto=``). Believing the header is safe
+    here: it can only make the cookie Secure, never less private."""
+    if request.secure:
+        return True
+    forwarded = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip().lower()
+    return forwarded == "https" or any(
+        element.get("proto", "").lower() == "https" for element in request.forwarded[:1]
+    )
 
 
 def _derived(journal_key: SecretStr) -> bytes:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient, make_mocked_request
 from aiohttp.web import Response
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -65,12 +66,22 @@ async def test_the_ops_key_starts_a_private_session(browser: Client) -> None:
     assert page.status == 200 and "ops" in await page.text()
 
 
-async def test_over_https_the_cookie_is_secure() -> None:
+@pytest.mark.parametrize(
+    ("headers", "tls", "secure"),
+    [
+        ({}, True, True),
+        ({"X-Forwarded-Proto": "https"}, False, True),  # a proxy ended TLS
+        ({"Forwarded": "for=10.0.0.1;proto=https"}, False, True),
+        ({"X-Forwarded-Proto": "http"}, False, False),
+        ({}, False, False),
+    ],
+)
+def test_over_https_the_cookie_is_secure(headers: dict[str, str], tls: bool, secure: bool) -> None:
     cookies = SessionCookies(Settings().journal_encryption_keys)
     response = Response()
-    https = make_mocked_request("POST", "/console/login", sslcontext=True)  # type: ignore[arg-type]
-    cookies.write(https, response, Session.start("ops", Settings().clients["ops"].key))
-    assert response.cookies[COOKIE]["secure"]
+    request = make_mocked_request("POST", "/console/login", headers=headers, sslcontext=tls)  # type: ignore[arg-type]
+    cookies.write(request, response, Session.start("ops", Settings().clients["ops"].key))
+    assert bool(response.cookies[COOKIE]["secure"]) is secure
 
 
 async def test_a_sign_in_goes_nowhere_but_the_console(browser: Client) -> None:
