@@ -23,7 +23,7 @@ import pytest
 
 from bus.settings import DEV_KEYS
 from simulators.creatio.store import seed_id
-from tests.e2e.conftest import EVERY_PAIR, running, wait_until
+from tests.e2e.conftest import EVERY_PAIR, running, stack_dir, wait_until
 from tests.e2e.test_provisioning import _steps_delivered
 from tests.e2e.test_systems import (
     TIMINGS,
@@ -65,9 +65,15 @@ def _stack(log_dir: Path, tmp_path: Path, erp: str, crm: str, **env: str) -> Ite
         yield started
 
 
-@pytest.fixture(params=EVERY_PAIR, ids="-".join)
-def stack(request: pytest.FixtureRequest, log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
-    yield from _stack(log_dir, tmp_path, *request.param)
+@pytest.fixture(scope="module", params=EVERY_PAIR, ids="-".join)
+def stack(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """One deployment per pair for the module's tests: each submits orders of its own and counts
+    the CRM's events from what was there before it; only one of them submits the storefront's
+    seeded orders A-1001 and A-1002."""
+    base = stack_dir(tmp_path_factory, "-".join(request.param))
+    yield from _stack(base / "logs", base, *request.param)
 
 
 def _crm_status(stack: Stack, order_id: str) -> str | None:
@@ -96,7 +102,7 @@ def _settled_events(stack: Stack) -> int:
     counts: dict[str, int] = {}
 
     def settled() -> bool:
-        listed = stack.run_cli("messages", "list", "--method", method, "--json")
+        listed = stack.run_cli("messages", "list", "--method", method, "--limit", "10000", "--json")
         counts["n"] = len(json.loads(listed.stdout or "[]"))
         return _deal_events_settled(stack, counts["n"], method)
 
@@ -148,9 +154,12 @@ def test_a_status_word_the_crm_has_no_status_for_leaves_the_crm_as_it_is(stack: 
     assert update["params"]["status"] == "packed"
 
 
-def test_a_merge_of_orders_the_bus_never_had_makes_the_new_orders_crm_order(stack: Stack) -> None:
-    """The storefront's seeded orders were never the bus's: their chains skip, saying so; the
-    new order's CRM order is made, and the ERP's status of it reaches it."""
+def test_a_merge_of_orders_the_bus_never_had_makes_the_new_orders_crm_order(
+    crm_lines_stay: Stack,
+) -> None:
+    """The storefront's seeded orders were never the bus's (on this deployment): their chains
+    skip, saying so; the new order's CRM order is made, and the ERP's status of it reaches it."""
+    stack = crm_lines_stay
     merged = _call(
         stack,
         "erp",
@@ -239,7 +248,9 @@ def _step(stack: Stack, event: dict[str, Any], operation: str) -> dict[str, Any]
 def _last_event(stack: Stack) -> dict[str, Any]:
     """The CRM's latest change event, with its steps, once every event is finished."""
     _settled_events(stack)
-    listed = stack.run_cli("messages", "list", "--method", EVENTS[stack.crm], "--json")
+    listed = stack.run_cli(
+        "messages", "list", "--method", EVENTS[stack.crm], "--limit", "10000", "--json"
+    )
     # Newest first; a route's later steps are listed too, with its method: the first step's.
     newest = next(m for m in json.loads(listed.stdout) if m["parent_id"] is None)
     event: dict[str, Any] = _call(stack, "ops", "message.get", {"message_id": newest["id"]})
@@ -435,13 +446,15 @@ def test_a_crm_change_that_leaves_the_lines_writes_nothing_to_the_erp(stack: Sta
     assert update["params"]["status"] == "in_progress"
 
 
-@pytest.fixture(params=EVERY_PAIR, ids="-".join)
+@pytest.fixture(scope="module", params=EVERY_PAIR, ids="-".join)
 def crm_lines_stay(
-    request: pytest.FixtureRequest, log_dir: Path, tmp_path: Path
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    """A stack whose CRM does not own the order's lines."""
+    """A deployment per pair whose CRM does not own the order's lines, and which has never
+    had the storefront's seeded orders A-1001 and A-1002."""
+    base = stack_dir(tmp_path_factory, "lines-stay-" + "-".join(request.param))
     env = {"BUS_OWNERSHIP__CRM_LINES_TO_ERP": "false"}
-    yield from _stack(log_dir, tmp_path, *request.param, **env)
+    yield from _stack(base / "logs", base, *request.param, **env)
 
 
 def test_without_crm_lines_to_erp_the_crms_lines_stay_in_the_crm(crm_lines_stay: Stack) -> None:
