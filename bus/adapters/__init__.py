@@ -24,6 +24,7 @@ from bus.adapters.navision import NavisionAdapter
 from bus.adapters.navision_queries import NavisionQueries
 from bus.adapters.onec import OnecAdapter
 from bus.adapters.onec_queries import OnecQueries
+from bus.adapters.shared import SharedRedis
 from bus.adapters.storefront import StorefrontAdapter
 from bus.redaction import configure
 from bus.sealing import Sealer
@@ -81,7 +82,9 @@ def build_adapters(
         "navision": lambda: NavisionAdapter(settings.navision, client),
         "onec": lambda: OnecAdapter(settings.onec, client),
         "creatio": lambda: CreatioAdapter(settings.creatio, client),
-        "bitrix24": lambda: Bitrix24Adapter(settings.bitrix24, client, secrets),
+        "bitrix24": lambda: Bitrix24Adapter(
+            settings.bitrix24, client, secrets, SharedRedis.of(settings)
+        ),
         "storefront": lambda: StorefrontAdapter(settings.storefront, client, sealer),
         "mail": lambda: MailAdapter(settings.mail, sealer),
         "directory": lambda: DirectoryAdapter(directory),

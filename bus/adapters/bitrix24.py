@@ -39,10 +39,18 @@ portal user whose email takes ``user.get``, scope ``user`` or ``user_basic``, wh
 not call.) A call without a manager provisions a customer without one, which its orders' mail
 steps then say.
 
-The portal drains 2 requests a second per webhook and answers 503 ``QUERY_LIMIT_EXCEEDED`` past its
-bucket: requests are paced by a leaky bucket, and a 503 waits and tries again within the attempt;
-past the attempt's budget it becomes a *throttled* error, which delays the message without
-counting the attempt. A 429 (the method's operating time budget) is throttled for a minute.
+The portal drains 2 requests a second and answers 503 ``QUERY_LIMIT_EXCEEDED`` past its bucket:
+requests are paced by a leaky bucket (``requests_per_second``, ``burst``) that every worker
+process keeps together, keyed by the portal's address (:mod:`bus.adapters.pace`), and a 503 waits
+and tries again within the attempt; past the attempt's budget (a wait for the pace included) it
+becomes a *throttled* error, which delays the message without counting the attempt. A 429 (the
+method's operating time budget) is throttled for a minute.
+
+The pace is spent on work: the portal's ``ONCRMDEALADD`` of a deal the bus added itself is not
+read (``deal.read`` skips the route's next steps, saying so). The deal is what the bus wrote, and
+every later change of it (its rows set, a robot's or a manager's edit) is an ``ONCRMDEALUPDATE``
+of its own, which is read. The deals the bus added are remembered for a day where every worker
+sees them (:mod:`bus.adapters.own_writes`); a deal not found there is read, as any other.
 """
 
 from __future__ import annotations
@@ -53,7 +61,6 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 import httpx
-from aiolimiter import AsyncLimiter
 
 from bus.adapters.accounts import CRM_SETTINGS, account_outcome, account_settings
 from bus.adapters.base import Delivery, EntityState, Receipt, SecretStore
@@ -72,6 +79,9 @@ from bus.adapters.orders import (
     placed_online,
     routed_order,
 )
+from bus.adapters.own_writes import OwnWrites
+from bus.adapters.pace import target_pace
+from bus.adapters.shared import SharedRedis
 from bus.errors import PermanentError, TransientError
 from bus.settings import Bitrix24Settings
 from schemas.notices import FailureReport
@@ -107,6 +117,8 @@ OPERATING_BUDGET_PAUSE = 60.0
 _THROTTLED = {"QUERY_LIMIT_EXCEEDED"}
 _TRANSIENT_CODES = {"INTERNAL_SERVER_ERROR", "ERROR_CORE", "OVERLOAD_LIMIT"}
 _SESSION_CODES = {"expired_token", "invalid_token", "NO_AUTH_FOUND", "INVALID_CREDENTIALS"}
+#: The event of a deal added: for a deal the bus added, nothing to read.
+DEAL_ADDED = "ONCRMDEALADD"
 
 
 class Bitrix24Adapter:
@@ -115,6 +127,9 @@ class Bitrix24Adapter:
     Parameters:
         settings: the webhook URL (``…/rest/<user>/<code>``), the pace, the retry policy.
         client: the process's shared HTTP client.
+        shared: the deployment's Redis, where every worker process keeps the portal's pace and
+            the deals the bus added; ``None`` (embedded): this process alone. Closed with the
+            adapter.
     """
 
     #: See :class:`bus.adapters.base.Adapter`.
@@ -134,6 +149,7 @@ class Bitrix24Adapter:
         settings: Bitrix24Settings,
         client: httpx.AsyncClient,
         secrets: SecretStore | None = None,
+        shared: SharedRedis | None = None,
     ) -> None:
         self._client = client
         self._timeout = settings.retry.attempt_timeout
@@ -142,9 +158,12 @@ class Bitrix24Adapter:
             if secrets is None:
                 raise ValueError("Bitrix24 OAuth needs a store for its rotating tokens")
             self._auth = OAuthTokens(settings.oauth, client, secrets, self._timeout)
-        # A leaky bucket: `burst` requests at once, then `requests_per_second`.
-        self._pace = settings.requests_per_second
-        self._limiter = AsyncLimiter(settings.burst, settings.burst / settings.requests_per_second)
+        # A leaky bucket: `burst` requests at once, then `requests_per_second`, per portal.
+        self._shared = shared
+        self._rate = settings.requests_per_second
+        portal = portal_address(settings)
+        self._pace = target_pace(SYSTEM, portal, self._rate, settings.burst, shared)
+        self._own_deals = OwnWrites(f"{SYSTEM}-deal:{portal}", shared)
         # A deal following the ERP's status (bus.adapters.bitrix24_sync).
         self._sync = DealSync(self.call, self._batch, settings.stages, STAGE_STATUS)
 
@@ -162,7 +181,7 @@ class Bitrix24Adapter:
         if delivery.operation == "order.create":
             return await self._create_order(delivery)
         if delivery.operation == "deal.read":
-            return await self._read_deal(int(delivery.payload["deal_id"]))
+            return await self._read_deal(int(delivery.payload["deal_id"]), delivery)
         if delivery.operation in SYNC_OPERATIONS:
             return await self._sync.deliver(delivery)
         if delivery.operation == "account.report":
@@ -205,10 +224,13 @@ class Bitrix24Adapter:
             found[0].get("ID") if isinstance(found[0], dict) else None, "deal", True
         )
         await self.call("crm.deal.productrows.set", {"id": deal_id, "rows": _rows(delivery)})
+        await self._own_deals.remember(str(deal_id))
         return _deal_receipt(deal_id)
 
     async def aclose(self) -> None:
-        """A webhook keeps no session: nothing to release."""
+        """A webhook keeps no session; the shared Redis client is closed."""
+        if self._shared is not None:
+            await self._shared.aclose()
 
     async def _create_order(self, delivery: Delivery) -> Receipt:
         company_id = await self._company_of(routed_order(delivery).customer)
@@ -222,9 +244,17 @@ class Bitrix24Adapter:
             + php_query({"id": "$result[deal]", "rows": _rows(delivery)}),
         }
         results = await self._batch(commands, idempotent=False)
-        return _deal_receipt(_entity_id(results["deal"], "deal", idempotent=False))
+        deal_id = _entity_id(results["deal"], "deal", idempotent=False)
+        await self._own_deals.remember(str(deal_id))
+        return _deal_receipt(deal_id)
 
-    async def _read_deal(self, deal_id: int) -> Receipt:
+    async def _read_deal(self, deal_id: int, delivery: Delivery) -> Receipt:
+        if delivery.payload.get("event") == DEAL_ADDED and await self._own_deals.made(str(deal_id)):
+            return Receipt(
+                str(deal_id),
+                skip_next=f"deal {deal_id} was added by the bus: its {DEAL_ADDED} is the bus's own"
+                " write (later changes come as ONCRMDEALUPDATE)",
+            )
         results = await self._batch(
             {
                 "deal": f"crm.deal.get?id={deal_id}",
@@ -404,7 +434,7 @@ class Bitrix24Adapter:
         give_up_at = loop.time() + self._timeout
         renewed = False
         while True:
-            await self._limiter.acquire()
+            await self._pace.acquire(within=give_up_at - loop.time())
             url, sent = await self._auth.request(method, params)
             with upstream_errors(SYSTEM, idempotent=idempotent):
                 response = await self._client.post(url, json=sent, timeout=self._timeout)
@@ -414,10 +444,19 @@ class Bitrix24Adapter:
             try:
                 return _result(response, idempotent)
             except TransientError as throttled:
-                wait = throttled.retry_after or 1.0 / self._pace
+                wait = throttled.retry_after or 1.0 / self._rate
                 if not throttled.throttled or loop.time() + wait > give_up_at:
                     raise
                 await asyncio.sleep(wait)  # the bucket drains; this attempt is not lost
+
+
+def portal_address(settings: Bitrix24Settings) -> str:
+    """Where the portal is, without the webhook's code: ``https://<portal>.bitrix24.ru``."""
+    if settings.oauth is not None:
+        url = httpx.URL(settings.oauth.portal_url)
+    else:
+        url = httpx.URL(settings.webhook_url.get_secret_value())
+    return str(url.copy_with(path="/", query=None, fragment=None, userinfo=b"")).rstrip("/")
 
 
 def _stale_token(response: httpx.Response) -> bool:

@@ -5,6 +5,11 @@ POST /_control/bitrix24/edit_deal        {"id", "fields"}: a manager's edit (ONC
 POST /_control/bitrix24/oauth/token      a new token pair, as /oauth/token/ answers
 POST /_control/bitrix24/oauth/expire     {"access_token"?}: expire one token or all
 POST /_control/bitrix24/operating_cost   {"method", "seconds"}: simulated time per call
+POST /_control/bitrix24/limits           {"capacity"?, "drain_per_second"?}: the leaky bucket,
+                                         emptied; answers the bucket's size and drain
+
+What the portal served, and when (a 503 of the bucket included), is the shared request record
+(``GET /_control/received``: each request's ``at`` and ``status``).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post(PREFIX + "oauth/token", issue_token)
     app.router.add_post(PREFIX + "oauth/expire", expire_tokens)
     app.router.add_post(PREFIX + "operating_cost", operating_cost)
+    app.router.add_post(PREFIX + "limits", limits)
 
 
 def _refusal(message: str, status: int = 400) -> web.Response:
@@ -105,3 +111,18 @@ async def operating_cost(request: web.Request) -> web.Response:
     costs = request.app[B24_KEY].operating.costs
     costs[method.lower()] = float(seconds)
     return web.json_response({"costs": costs})
+
+
+async def limits(request: web.Request) -> web.Response:
+    """Resize the leaky bucket and set its drain (each optional), and empty it."""
+    body = await _json_object(request, optional=True)
+    bucket = request.app[B24_KEY].bucket
+    capacity = body.get("capacity", bucket.capacity)
+    drain = body.get("drain_per_second", bucket.drain_per_second)
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+        return _refusal("capacity must be a whole number of requests, at least 1")
+    if isinstance(drain, bool) or not isinstance(drain, int | float) or drain <= 0:
+        return _refusal("drain_per_second must be a positive number")
+    bucket.capacity, bucket.drain_per_second = capacity, float(drain)
+    bucket.reset()
+    return web.json_response({"capacity": capacity, "drain_per_second": float(drain)})

@@ -381,6 +381,41 @@ async def test_rate_limit_with_fake_clock(aiohttp_client: ClientFactory) -> None
     assert (await client.get(f"{BASE}/crm.deal.list")).status == 200
 
 
+async def test_the_bucket_is_resized_and_emptied_by_control(aiohttp_client: ClientFactory) -> None:
+    clock = FakeClock()
+    client = await aiohttp_client(create_app(capacity=50, drain_per_second=2.0, clock=clock))
+    for _ in range(5):
+        assert (await client.get(f"{BASE}/crm.deal.list")).status == 200
+    resized = await client.post(
+        "/_control/bitrix24/limits", json={"capacity": 2, "drain_per_second": 4}
+    )
+    assert await resized.json() == {"capacity": 2, "drain_per_second": 4.0}
+    # Emptied: two go, the third is refused; a quarter of a second drains one at 4/s.
+    assert [(await client.get(f"{BASE}/crm.deal.list")).status for _ in range(3)] == [
+        200,
+        200,
+        503,
+    ]
+    clock.now += 0.25
+    assert (await client.get(f"{BASE}/crm.deal.list")).status == 200
+    assert (await client.get(f"{BASE}/crm.deal.list")).status == 503
+    # Each part is optional: the other stays as it was.
+    kept = await client.post("/_control/bitrix24/limits", json={"capacity": 3})
+    assert await kept.json() == {"capacity": 3, "drain_per_second": 4.0}
+    served = await client.get("/_control/received")
+    statuses = [r["status"] for r in (await served.json())["requests"]]
+    assert statuses == [200] * 5 + [200, 200, 503, 200, 503]
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [{"capacity": 0}, {"capacity": 1.5}, {"capacity": True}, {"drain_per_second": 0}, [1]],
+)
+async def test_limits_need_a_size_and_a_drain(b24: Client, spec: Any) -> None:
+    response = await b24.post("/_control/bitrix24/limits", json=spec)
+    assert response.status == 400
+
+
 @pytest.mark.parametrize(
     ("method", "params", "status", "error"),
     [
