@@ -71,12 +71,51 @@ def serve(
             "--migrate/--no-migrate", help="Upgrade the schema first (default: SQLite only)."
         ),
     ] = None,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="API processes sharing the port (SO_REUSEPORT); more than one needs Redis.",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the JSON-RPC API (with the embedded queue, also deliver)."""
     setup_logging()
     settings = load_settings()
     require_own_secrets(settings, "bus serve", edge=True)
+    if processes > 1 and not settings.redis_url:
+        refuse_start(
+            "bus serve refuses to start: --processes needs Redis (BUS_REDIS_URL); with the"
+            " embedded queue each process would deliver only what it accepted itself"
+        )
     when_journal_answers(settings, lambda: _prepare_schema(settings, migrate))
+    if processes == 1:
+        _serve(settings, host, port)
+        return
+    # Each process binds the same address with SO_REUSEPORT: the kernel spreads connections
+    # over them. They share nothing but the journal and Redis, as processes on several
+    # machines behind one load balancer do.
+    spawn = multiprocessing.get_context("spawn")
+    children = [spawn.Process(target=_serve_process, args=(host, port)) for _ in range(processes)]
+    for child in children:
+        child.start()
+    _wait_for_signal(children)
+    _stop_children(children, settings)
+    failed = [child for child in children if child.exitcode not in (0, -signal.SIGTERM)]
+    if failed:
+        raise typer.Exit(1)
+
+
+def _serve_process(host: str | None, port: int | None) -> None:
+    setup_logging()
+    _serve(load_settings(), host, port, reuse_port=True)
+
+
+def _serve(
+    settings: Settings, host: str | None, port: int | None, reuse_port: bool = False
+) -> None:
+    """Serve the API in this process until a signal; a port it cannot listen on ends it (exit 1)
+    with one line saying why."""
     from bus.app import create_app, server_options
 
     address = f"{host or settings.host}:{port or settings.port}"
@@ -94,6 +133,7 @@ def serve(
             port=port or settings.port,
             access_log=None,
             print=started,
+            reuse_port=reuse_port or None,
             **server_options(settings),
         )
     except OSError as error:
@@ -137,7 +177,7 @@ def worker(
     ]
     for child in children:
         child.start()
-    _wait_for_signal()
+    _wait_for_signal(children)
     _stop_children(children, settings)
 
 
@@ -153,7 +193,7 @@ def _stop_children(children: Sequence[BaseProcess], settings: Settings) -> None:
         child.join(max(0.0, deadline - time.monotonic()))
     for child in children:
         if child.is_alive():  # its leases expire and the sweeper hands its messages on
-            logging.getLogger("bus").warning("worker process %s did not stop; killed", child.pid)
+            logging.getLogger("bus").warning("process %s did not stop; killed", child.pid)
             child.kill()
             child.join()
 
@@ -197,11 +237,20 @@ def _serve_worker_metrics(host: str, port: int) -> None:
         raise typer.Exit(1) from None
 
 
-def _wait_for_signal() -> None:
+def _wait_for_signal(children: Sequence[BaseProcess] = ()) -> None:
+    """Wait for SIGINT or SIGTERM, or for one of ``children`` to end by itself (it could not
+    start, or died): the others are then stopped too, rather than serving on short-handed."""
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    stop.wait()
+    while not stop.wait(0.5 if children else None):
+        if ended := [child for child in children if not child.is_alive()]:
+            logging.getLogger("bus").error(
+                "process %s ended (exit code %s): stopping the others",
+                ended[0].pid,
+                ended[0].exitcode,
+            )
+            return
 
 
 @app.command()
