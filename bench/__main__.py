@@ -5,14 +5,16 @@
 - accept: ``order.submit`` calls/s and caller latency p50/p99 (wrk) on PostgreSQL + Redis, next to
   a bare aiohttp + jsonrpcserver server returning a constant.
 - deliver: orders delivered/s by one worker process (8 threads), next to a bare dramatiq actor
-  doing one httpx POST of the same order to the same Navision simulator.
+  doing one httpx POST of the same order to the same Navision simulator, and to a Celery task
+  doing the same (Redis broker, retries, ``--pool threads --concurrency 8``: bench.celery_peer).
 - latency: accept → simulator at low load (20 orders/s), next to a direct POST to the simulator.
 - prices: ``prices.get`` caller latency p50/p99, passing through to NAV's pricing codeunit (every
   call a new quantity, so no cache hit), next to the same SOAP call made directly; and the longest
   call while NAV hangs, next to the configured budget.
 
-Needs PostgreSQL and Redis on 127.0.0.1 and ``wrk`` (``apt-get install wrk``). Prints medians of
-``--repeat`` runs and writes every figure to ``bench/results/``.
+Needs PostgreSQL and Redis on 127.0.0.1, ``wrk`` (``apt-get install wrk``) and the ``bench`` extra
+(``pip install -e '.[bench]'``: Celery). Prints medians of ``--repeat`` runs and writes every figure
+to ``bench/results/``.
 """
 
 from __future__ import annotations
@@ -105,8 +107,10 @@ def bench_accept(stack: Stack, args: argparse.Namespace) -> dict[str, Figures]:
 
 
 def bench_deliver(stack: Stack, args: argparse.Namespace) -> dict[str, Figures]:
-    """Orders delivered per second by one worker process, against a bare dramatiq actor."""
-    runs: dict[str, list[Figures]] = {"bus": [], "baseline": []}
+    """Orders delivered per second by one worker process, against a bare dramatiq actor and a
+    Celery task doing the same POST."""
+    celery_peer = _celery_peer()
+    runs: dict[str, list[Figures]] = {"bus": [], "baseline": [], "celery": []}
     sim = httpx.Client(base_url=stack.sim_url, timeout=30)
     for run in range(args.repeat):
         sim.post("/_control/reset")
@@ -144,8 +148,43 @@ def bench_deliver(stack: Stack, args: argparse.Namespace) -> dict[str, Figures]:
         )
         runs["baseline"].append(delivery_rate(sim, args.orders) | {"rss_mib": bare.rss_mib()})
         bare.stop()
+
+        sim.post("/_control/reset")
+        runs["celery"].append(deliver_with_celery(celery_peer, stack, args.orders, tag))
     sim.close()
     return {name: medians(figures) for name, figures in runs.items()}
+
+
+def _celery_peer() -> Any:
+    """:mod:`bench.celery_peer`, or a clear stop when Celery is not installed."""
+    try:
+        import bench.celery_peer
+    except ImportError as missing:
+        raise SystemExit(
+            f"the delivery bench's Celery peer needs Celery ({missing}): pip install -e '.[bench]'"
+        ) from None
+    return bench.celery_peer
+
+
+def deliver_with_celery(peer: Any, stack: Stack, count: int, tag: str) -> Figures:
+    """The same orders as Celery tasks (queued first, as the bus's are), drained by one
+    ``--pool threads --concurrency 8`` worker process."""
+    namespace = f"bench-{uuid.uuid4().hex[:8]}"
+    nav_url = stack.env["BUS_NAVISION__URL"]
+    app = peer.build_app(REDIS_URL, namespace, nav_url)
+    peer.enqueue(app, [(f"{tag}-{n}", order(n, tag)) for n in range(count)])
+    worker = stack.spawn(
+        f"celery-worker-{tag}",
+        ["worker", "--redis-url", REDIS_URL, "--namespace", namespace, "--nav-url", nav_url],
+        module="bench.celery_peer",
+    )
+    sim = httpx.Client(base_url=stack.sim_url, timeout=30)
+    try:
+        return delivery_rate(sim, count) | {"rss_mib": worker.rss_mib()}
+    finally:
+        sim.close()
+        worker.stop()
+        clear_namespace(namespace)
 
 
 def accept_in_batches(stack: Stack, count: int, tag: str) -> None:
@@ -362,11 +401,17 @@ def clear_namespace(namespace: str) -> None:
 
 
 def report(name: str, figures: dict[str, Figures]) -> None:
+    """Each figure of the bus next to each peer's (``baseline``, ``celery``), with the ratio."""
     print(f"\n{name}: median of runs")
-    bus, base = figures["bus"], figures["baseline"]
+    bus = figures["bus"]
+    peers = [peer for peer in figures if peer != "bus"]
     for key in bus:
-        ratio = bus[key] / base[key] if base.get(key) else float("nan")
-        print(f"  {key:>8}  bus {bus[key]:10.1f}   baseline {base[key]:10.1f}   ratio {ratio:5.2f}")
+        line = f"  {key:>8}  bus {bus[key]:10.1f}"
+        for peer in peers:
+            base = figures[peer].get(key, float("nan"))
+            ratio = bus[key] / base if base else float("nan")
+            line += f"   {peer} {base:10.1f}  ratio {ratio:5.2f}"
+        print(line)
 
 
 if __name__ == "__main__":
