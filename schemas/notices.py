@@ -3,9 +3,10 @@
 :class:`StatusNotice` is the params of the storefront's ``message.status``, the callback that
 tells the storefront a status change of one of its messages (a step of its route delivered, with
 the ERP's order number when the step made one; a step failed or waiting for an operator, with the
-reason; an operator's replay, release or cancel). :class:`FailureReport` is what the customer's
-manager (a mail) and the CRM (a note on the customer's company or account) are told when a step
-of an order or of an account's provisioning fails for good or waits for an operator.
+reason; a step skipped, saying why; an operator's replay, release, cancel or edit).
+:class:`FailureReport` is what the customer's manager (a mail) and the CRM (a note on the
+customer's company or account) are told when a step of an order or of an account's provisioning
+fails for good or waits for an operator.
 
 Both are built by the worker in the transaction that finishes the message they are about
 (:mod:`bus.journal.notices`) and read back by the adapters that deliver them, so a field one side
@@ -33,9 +34,18 @@ Text = Annotated[str, BeforeValidator(_clip), StringConstraints(max_length=MAX_R
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 
 #: The status a notice reports: the message's new status.
-NoticeStatus = Literal["delivered", "failed", "unknown_outcome", "accepted", "blocked", "cancelled"]
+NoticeStatus = Literal[
+    "delivered",
+    "skipped",
+    "failed",
+    "unknown_outcome",
+    "accepted",
+    "blocked",
+    "cancelled",
+    "edited",
+]
 #: An operator's action that changed the status.
-OperatorAction = Literal["replay", "release", "cancel"]
+OperatorAction = Literal["replay", "release", "cancel", "edit"]
 #: What a failure report is about.
 Subject = Literal["order", "account"]
 
@@ -69,6 +79,9 @@ class StatusNotice(Notice):
     order_id: Name | None = None
     erp_number: Name | None = Field(default=None, description="the ERP's order number, if made")
     action: OperatorAction | None = Field(default=None, description="the operator's, if any")
+    edited_as: Name | None = Field(
+        default=None, description="an edit: the message that takes the edited one's place"
+    )
 
 
 class ManagerAddress(Notice):

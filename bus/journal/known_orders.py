@@ -57,7 +57,8 @@ async def known_order(conn: AsyncConnection, order_id: str) -> KnownOrder | None
                 messages.c.ordering_key == order_ordering_key(order_id),
                 messages.c.method.in_(ORDER_MAKERS),
             )
-            .order_by(messages.c.ordering_seq)
+            # an operator's edit of the order shares its place (the newer id): it is the order now
+            .order_by(messages.c.ordering_seq, messages.c.id.desc())
             .limit(1)
         )
     ).first()

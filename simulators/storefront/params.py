@@ -275,9 +275,11 @@ class MessageStatus(MethodParams):
     ``about`` is the message the storefront was given when it called the bus; ``step`` the
     message whose status changed (the same, or a later step of its route: the CRM order after
     the ERP's); ``status`` its new status: ``delivered`` (with the ERP's ``erp_number`` once the
-    route made one), ``failed`` or ``unknown_outcome`` (waiting for an operator, ``reason`` what
-    the target or the bus said), or what an operator's ``action`` (replay, release, cancel) left
-    it in, ``reason`` the operator's.
+    route made one), ``skipped`` (done without an effect, ``reason`` why), ``failed`` or
+    ``unknown_outcome`` (waiting for an operator, ``reason`` what the target or the bus said), or
+    what an operator's ``action`` (replay, release, cancel, edit) left it in, ``reason`` the
+    operator's; an edited message is ``edited`` and ``edited_as`` names the message that takes
+    its place.
     """
 
     about: MessageId
@@ -285,8 +287,18 @@ class MessageStatus(MethodParams):
     method: Key
     target: Key
     operation: Key
-    status: Literal["delivered", "failed", "unknown_outcome", "accepted", "blocked", "cancelled"]
+    status: Literal[
+        "delivered",
+        "skipped",
+        "failed",
+        "unknown_outcome",
+        "accepted",
+        "blocked",
+        "cancelled",
+        "edited",
+    ]
     reason: Annotated[str, StringConstraints(max_length=4000)] = ""
     order_id: Key | None = None
     erp_number: Key | None = None
-    action: Literal["replay", "release", "cancel"] | None = None
+    action: Literal["replay", "release", "cancel", "edit"] | None = None
+    edited_as: MessageId | None = None

@@ -72,6 +72,10 @@ class Simulator:
         return requests
 
 
+#: The statuses of a step that is done: delivered, or skipped saying why (nothing to do there).
+DONE = ("delivered", "skipped")
+
+
 def order(n: int, **overrides: Any) -> dict[str, Any]:
     params: dict[str, Any] = {
         "order_id": f"E-{n}",

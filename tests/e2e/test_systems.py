@@ -22,7 +22,7 @@ import pytest
 
 from bus.settings import DEV_KEYS
 from simulators.creatio.store import seed_id
-from tests.e2e.conftest import EVERY_PAIR, FAST, running, stack_dir, wait_until
+from tests.e2e.conftest import DONE, EVERY_PAIR, FAST, running, stack_dir, wait_until
 from tests.support.processes import BusClient, Stack
 
 #: Fast retries for every target of these stacks.
@@ -178,7 +178,7 @@ def test_documents_are_issued_by_the_erp_and_delivered_to_the_storefront(
 
 def _all_delivered(stack: Stack, message_id: str) -> bool:
     message = _call(stack, "ops", "message.get", {"message_id": message_id})
-    return all(m["status"] == "delivered" for m in [message, *message["children"]])
+    return all(m["status"] in DONE for m in [message, *message["children"]])
 
 
 def test_status_changes_from_the_erp_reach_the_storefront_after_the_order(
@@ -320,7 +320,7 @@ def _deal_events_settled(
     """At least ``at_least`` CRM change events journaled, and every one of them finished."""
     listed = stack.run_cli("messages", "list", "--method", method, "--limit", "10000", "--json")
     events = json.loads(listed.stdout or "[]")
-    return len(events) >= at_least and all(e["status"] == "delivered" for e in events)
+    return len(events) >= at_least and all(e["status"] in DONE for e in events)
 
 
 def _storefront_updates(storefront: str, order_id: str) -> list[dict[str, Any]]:
