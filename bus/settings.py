@@ -259,9 +259,14 @@ class Bitrix24Settings(TargetSettings):
     webhook_url: SecretStr = SecretStr("http://127.0.0.1:7050/rest/1/bus-webhook-code")
     oauth: Bitrix24OAuth | None = Field(default=None, description="use OAuth, not the webhook")
     requests_per_second: float = Field(
-        default=2.0, gt=0, description="this process's pace (the portal drains 2 requests/s)"
+        default=2.0,
+        gt=0,
+        description="the portal's pace, kept by every worker process together through Redis"
+        " (the portal drains 2 requests/s)",
     )
-    burst: int = Field(default=10, ge=1, description="requests allowed back to back")
+    burst: int = Field(
+        default=10, ge=1, description="requests allowed back to back (the portal's bucket: 50)"
+    )
     application_token: SecretStr = Field(
         default=SecretStr("dev-bitrix24-application-token"),
         description="auth[application_token] that outbound events to /hooks/bitrix24 carry",
@@ -539,10 +544,35 @@ class QueueSettings(_Model):
     requeue_after: float = Field(
         default=60.0, gt=0, description="re-enqueue a message queued but not claimed this long"
     )
-    worker_threads: int = Field(default=8, ge=1)
-    worker_timeout_ms: int = Field(default=20, ge=1, description="idle poll of a worker, ms")
+    worker_threads: int = Field(
+        default=8, ge=1, description="threads of each target's queue in a worker process"
+    )
+    target_threads: dict[str, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict,
+        description="threads of a target's queue, where not worker_threads (each target has a"
+        " queue and threads of its own: a paced or slow one never delays the others),"
+        " e.g. { bitrix24 = 2 }",
+    )
+    worker_timeout_ms: int = Field(
+        default=100,
+        ge=1,
+        description="how often a worker polls each idle queue, ms: the longest a message waits in"
+        " a queue that was idle (a queue with messages is read at once)",
+    )
     accept_batch: int = Field(default=500, ge=1, description="most accepts in one commit")
     accept_writers: int = Field(default=2, ge=1, description="concurrent accept commits")
+
+    @field_validator("target_threads")
+    @classmethod
+    def _known_targets(cls, threads: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(threads) - set(TARGETS))
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)}: not a target (one of {', '.join(TARGETS)})")
+        return threads
+
+    def threads_for(self, target: str) -> int:
+        """How many threads of a worker process serve ``target``'s queue."""
+        return self.target_threads.get(target, self.worker_threads)
 
 
 class RetentionSettings(_Model):

@@ -157,8 +157,15 @@ _BIND_ERRORS = {
 @app.command()
 def worker(
     processes: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    targets: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve only these targets' queues, comma-separated (navision,onec)."
+            " Default: every target's, and the shared queue."
+        ),
+    ] = None,
 ) -> None:
-    """Deliver messages from the Redis queue (and sweep) until stopped."""
+    """Deliver messages from the Redis queues (and sweep) until stopped."""
     setup_logging()
     settings = load_settings()
     require_own_secrets(settings, "bus worker", edge=False)
@@ -167,12 +174,13 @@ def worker(
             "bus worker refuses to start: it takes messages from Redis and redis_url"
             " (BUS_REDIS_URL) is not set; without Redis, bus serve delivers them itself"
         )
+    served = _served_targets(settings, targets)
     when_journal_answers(settings, lambda: asyncio.run(_ping(settings.database_url)))
     if processes == 1:
-        _run_worker(settings)
+        _run_worker(settings, targets=served)
         return
     children = [
-        multiprocessing.get_context("spawn").Process(target=_worker_process, args=(index,))
+        multiprocessing.get_context("spawn").Process(target=_worker_process, args=(index, served))
         for index in range(processes)
     ]
     for child in children:
@@ -198,14 +206,34 @@ def _stop_children(children: Sequence[BaseProcess], settings: Settings) -> None:
             child.join()
 
 
-def _worker_process(index: int) -> None:
+def _served_targets(settings: Settings, targets: str | None) -> list[str] | None:
+    """The targets of ``--targets``; ``None`` (all) without it. One the deployment does not
+    have ends the start, naming those it has."""
+    from bus.queues.broker import delivery_targets
+
+    if targets is None:
+        return None
+    named = [target.strip() for target in targets.split(",") if target.strip()]
+    known = delivery_targets(settings)
+    unknown = [target for target in named if target not in known]
+    if unknown or not named:
+        refuse_start(
+            f"bus worker refuses to start: --targets {targets!r} names"
+            f" {', '.join(unknown) or 'no target'}; this deployment's targets are"
+            f" {', '.join(known)}"
+        )
+    return named
+
+
+def _worker_process(index: int, targets: list[str] | None) -> None:
     setup_logging()
-    _run_worker(load_settings(), index)
+    _run_worker(load_settings(), index, targets)
 
 
-def _run_worker(settings: Settings, index: int = 0) -> None:
+def _run_worker(settings: Settings, index: int = 0, targets: list[str] | None = None) -> None:
     """Deliver and sweep until a signal; ``index``: the process's number among ``--processes``
-    (its metrics port is ``metrics.worker_port + index``)."""
+    (its metrics port is ``metrics.worker_port + index``); ``targets``: the queues it serves
+    (``None``: all)."""
     from bus.queues.broker import build_broker
     from bus.queues.sweeper import Sweeper
     from bus.queues.worker import start_worker
@@ -213,10 +241,10 @@ def _run_worker(settings: Settings, index: int = 0) -> None:
     if settings.metrics.worker_port is not None:
         _serve_worker_metrics(settings.metrics.worker_host, settings.metrics.worker_port + index)
     broker = build_broker(settings)
-    delivery = start_worker(settings, broker)
+    delivery = start_worker(settings, broker, targets)
     sweeper = Sweeper(settings, broker)
     sweeper.start()
-    logging.getLogger("bus").info("worker started (%d threads)", settings.queue.worker_threads)
+    logging.getLogger("bus").info("worker started")
     _wait_for_signal()
     sweeper.stop()
     delivery.stop()  # lets the attempts under way finish: see bus.queues.worker

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bus import metrics
 from bus.db import journal_unreachable, writing
 from bus.journal.accept import Accepted, AcceptOutcome, Command, LostInsertRace, accept_batch
+from bus.journal.wakes import Wake
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +34,7 @@ class GroupCommitter:
 
     Parameters:
         engine: the journal.
-        on_committed: called with the ids of newly accepted, runnable messages after each commit.
+        on_committed: called with the newly accepted, runnable messages after each commit.
         max_batch: most commands in one transaction.
         writers: transactions in flight at once.
     """
@@ -41,7 +42,7 @@ class GroupCommitter:
     def __init__(
         self,
         engine: AsyncEngine,
-        on_committed: Callable[[list[str]], None],
+        on_committed: Callable[[list[Wake]], None],
         *,
         max_batch: int = 500,
         writers: int = 4,
@@ -107,10 +108,10 @@ class GroupCommitter:
             if isinstance(outcome, Accepted) and outcome.created:
                 metrics.ACCEPTED.labels(command.method, command.target).inc()
         runnable = [
-            message_id
+            wake
             for outcome in outcomes
             if isinstance(outcome, Accepted) and outcome.created
-            for message_id in outcome.runnable
+            for wake in outcome.runnable
         ]
         self._on_committed(runnable)
 

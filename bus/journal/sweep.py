@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bus.journal.delivery import due, promote_next
 from bus.journal.ids import utcnow
 from bus.journal.tables import RELEASING, Status, messages, ordering_keys
+from bus.journal.wakes import Wake, ids
 
 #: An arbitrary constant naming the sweeper's PostgreSQL advisory lock.
 _SWEEPER_LOCK = 0x62757373  # "buss"
@@ -25,8 +26,8 @@ _SWEEPER_LOCK = 0x62757373  # "buss"
 
 async def take_due(
     conn: AsyncConnection, *, requeue_after: dt.timedelta, grace: dt.timedelta, limit: int
-) -> list[str]:
-    """Return up to ``limit`` due message ids and stamp them queued now (caller enqueues them).
+) -> list[Wake]:
+    """Return up to ``limit`` due messages and stamp them queued now (caller enqueues them).
 
     On PostgreSQL only one sweeper works at a time (a transaction-level advisory lock); the others
     return nothing for this round.
@@ -51,31 +52,30 @@ async def take_due(
             queue_lost,
         ),
     )
-    due_ids = list(
-        (
-            await conn.execute(
-                select(messages.c.id)
-                .where(or_(runnable, lease_expired))
-                .order_by(messages.c.id)
-                .limit(limit)
-            )
-        ).scalars()
+    found = await conn.execute(
+        select(messages.c.id, messages.c.target)
+        .where(or_(runnable, lease_expired))
+        .order_by(messages.c.id)
+        .limit(limit)
     )
-    if due_ids:
-        await conn.execute(update(messages).where(messages.c.id.in_(due_ids)).values(queued_at=now))
-    return due_ids
+    due_now = [Wake(row.id, row.target) for row in found]
+    if due_now:
+        await conn.execute(
+            update(messages).where(messages.c.id.in_(ids(due_now))).values(queued_at=now)
+        )
+    return due_now
 
 
 #: Statuses that do not hold a key's head: finished for good, or waiting behind the head.
 _NOT_A_HEAD = [*(status.value for status in RELEASING), Status.BLOCKED.value]
 
 
-async def promote_stranded(conn: AsyncConnection, *, limit: int) -> list[str]:
+async def promote_stranded(conn: AsyncConnection, *, limit: int) -> list[Wake]:
     """Promote the next message of every key that has ``blocked`` messages but no head.
 
     Each candidate key is checked again under its row lock, in a statement of its own (a fresh
     snapshot on PostgreSQL): a finish or an accept of the key that committed meanwhile is seen,
-    and one still running holds the lock until it has committed. Returns the promoted ids.
+    and one still running holds the lock until it has committed. Returns the promoted messages.
     """
     blocked = messages.alias("blocked")
     head = messages.alias("head")
@@ -94,7 +94,7 @@ async def promote_stranded(conn: AsyncConnection, *, limit: int) -> list[str]:
             )
         ).scalars()
     )
-    promoted: list[str] = []
+    promoted: list[Wake] = []
     for key in candidates:
         await conn.execute(
             select(ordering_keys.c.key).where(ordering_keys.c.key == key).with_for_update()
@@ -104,6 +104,6 @@ async def promote_stranded(conn: AsyncConnection, *, limit: int) -> list[str]:
             .where(messages.c.ordering_key == key, messages.c.status.not_in(_NOT_A_HEAD))
             .limit(1)
         )
-        if running is None and (next_id := await promote_next(conn, key)) is not None:
-            promoted.append(next_id)
+        if running is None and (next_one := await promote_next(conn, key)) is not None:
+            promoted.append(next_one)
     return promoted

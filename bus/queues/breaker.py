@@ -16,6 +16,7 @@ from bus.db import reading, writing
 from bus.journal import circuits
 from bus.journal.circuits import Admission, Circuit
 from bus.journal.delivery import Claim
+from bus.journal.wakes import Wake
 from bus.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class Breakers:
             log.info("breaker of %s: probing", target)
         return admission
 
-    async def succeeded(self, target: str, admission: Admission) -> list[str]:
+    async def succeeded(self, target: str, admission: Admission) -> list[Wake]:
         """The target answered: close its breaker if needed; the held messages it released."""
         cached = self._cache.get(target)
         calm = cached is not None and cached[0].failures == 0 and not cached[0].is_open

@@ -1,26 +1,48 @@
-"""The dramatiq broker: Redis when a URL is configured, otherwise the embedded in-process queue.
+"""The dramatiq broker and its queues: Redis when a URL is configured, otherwise in-process.
 
-The queue carries only message ids; a lost queue message is found again by the sweeper. Messages are
-built here directly (not through an actor object), so an API process can enqueue without importing
-or owning the worker's actor.
+The queues carry only message ids; a lost queue message is found again by the sweeper. Each target
+of the deployment has a queue of its own (``deliveries.navision``, ``deliveries.bitrix24``, …),
+served by worker threads of its own (:mod:`bus.queues.worker`), so a slow, paced or broken
+target's backlog waits in its queue and never in front of another target's messages. The shared
+``deliveries`` queue takes what has no queue of its own: a target the deployment no longer has
+(its messages then fail for want of an adapter, as they should) and wake-ups enqueued before
+queues were per target.
+
+Messages are built here directly (not through an actor object), so an API process can enqueue
+without importing or owning the worker's actor.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import current_millis
-from dramatiq.middleware import AsyncIO
 
-from bus.settings import Settings
+from bus.journal.wakes import Wake
+from bus.settings import ROLES, Settings
 
-#: The one queue of deliveries, and the actor that serves it.
+#: The shared queue of deliveries: targets without a queue of their own.
 DELIVERY_QUEUE = "deliveries"
+#: The actor that serves every delivery queue.
 DELIVER_ACTOR = "deliver"
+#: The bus's own target (steps the journal answers itself), beside the systems of ``ROLES``.
+JOURNAL_TARGET = "journal"
+
+
+def queue_name(target: str) -> str:
+    """The queue of ``target``'s wake-ups."""
+    return f"{DELIVERY_QUEUE}.{target}"
+
+
+def delivery_targets(settings: Settings) -> tuple[str, ...]:
+    """The targets of this deployment, each of which has a queue: its ERP, its CRM, the
+    storefront, mail, the directory and the journal."""
+    return (*dict.fromkeys(settings.system(role) for role in ROLES), JOURNAL_TARGET)
 
 
 class PipelinedRedisBroker(RedisBroker):
@@ -62,7 +84,8 @@ class PipelinedRedisBroker(RedisBroker):
 
 
 def build_broker(settings: Settings) -> dramatiq.Broker:
-    """Create the broker for ``settings``; after any fork, as brokers are not process-safe."""
+    """Create the broker for ``settings``, with the queue of each of the deployment's targets and
+    the shared one declared; after any fork, as brokers are not process-safe."""
     broker: dramatiq.Broker
     if settings.redis_url:
         broker = PipelinedRedisBroker(  # type: ignore[no-untyped-call]
@@ -70,15 +93,16 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         )
     else:
         broker = StubBroker()
-    broker.add_middleware(AsyncIO())
     broker.declare_queue(DELIVERY_QUEUE)
+    for target in delivery_targets(settings):
+        broker.declare_queue(queue_name(target))
     return broker
 
 
-def wake_up(message_id: str) -> dramatiq.Message[None]:
-    """The queue message that asks a worker to deliver ``message_id``."""
+def wake_up(queue: str, message_id: str) -> dramatiq.Message[None]:
+    """The queue message that asks a worker of ``queue`` to deliver ``message_id``."""
     return dramatiq.Message(
-        queue_name=DELIVERY_QUEUE,
+        queue_name=queue,
         actor_name=DELIVER_ACTOR,
         args=(message_id,),
         kwargs={},
@@ -86,12 +110,24 @@ def wake_up(message_id: str) -> dramatiq.Message[None]:
     )
 
 
-def enqueue(
-    broker: dramatiq.Broker, message_ids: list[str], *, delay_ms: int | None = None
-) -> None:
-    """Put wake-ups for ``message_ids`` on the queue (blocking: call it off the event loop)."""
+def wake_ups(broker: dramatiq.Broker, wakes: Sequence[Wake]) -> list[dramatiq.Message[None]]:
+    """The queue messages of ``wakes``, each on its target's queue if ``broker`` has it (one
+    declared by :func:`build_broker`), else on the shared one."""
+    declared = broker.get_declared_queues()
+    return [
+        wake_up(
+            queue if (queue := queue_name(wake.target)) in declared else DELIVERY_QUEUE,
+            wake.message_id,
+        )
+        for wake in wakes
+    ]
+
+
+def enqueue(broker: dramatiq.Broker, wakes: Sequence[Wake], *, delay_ms: int | None = None) -> None:
+    """Put wake-ups for ``wakes`` on their queues (blocking: call it off the event loop)."""
+    messages = wake_ups(broker, wakes)
     if isinstance(broker, PipelinedRedisBroker) and delay_ms is None:
-        broker.enqueue_many([wake_up(message_id) for message_id in message_ids])
+        broker.enqueue_many(messages)
         return
-    for message_id in message_ids:
-        broker.enqueue(wake_up(message_id), delay=delay_ms)
+    for message in messages:
+        broker.enqueue(message, delay=delay_ms)

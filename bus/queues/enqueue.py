@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bus.db import writing
 from bus.journal.tables import messages
+from bus.journal.wakes import Wake, ids
 from bus.queues.broker import enqueue
 
 log = logging.getLogger(__name__)
@@ -34,25 +35,25 @@ class Enqueuer:
         self._engine = engine
         self._pending: set[asyncio.Task[None]] = set()
 
-    def submit(self, message_ids: list[str], *, delay_ms: int | None = None) -> None:
-        """Enqueue ``message_ids`` soon, without making the caller wait."""
-        if not message_ids:
+    def submit(self, wakes: list[Wake], *, delay_ms: int | None = None) -> None:
+        """Enqueue ``wakes`` soon, without making the caller wait."""
+        if not wakes:
             return
-        task = asyncio.create_task(self.send(message_ids, delay_ms=delay_ms))
+        task = asyncio.create_task(self.send(wakes, delay_ms=delay_ms))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
-    async def send(self, message_ids: list[str], *, delay_ms: int | None = None) -> None:
-        """Enqueue ``message_ids`` now; on failure leave them to the sweeper."""
+    async def send(self, wakes: list[Wake], *, delay_ms: int | None = None) -> None:
+        """Enqueue ``wakes`` now; on failure leave them to the sweeper."""
         try:
-            await asyncio.to_thread(enqueue, self._broker, message_ids, delay_ms=delay_ms)
+            await asyncio.to_thread(enqueue, self._broker, wakes, delay_ms=delay_ms)
         except Exception:
             log.warning(
                 "enqueue of %d message(s) failed; the sweeper will retry them",
-                len(message_ids),
+                len(wakes),
                 exc_info=True,
             )
-            await self._leave_to_sweeper(message_ids)
+            await self._leave_to_sweeper(ids(wakes))
 
     async def drain(self) -> None:
         """Wait for every enqueue still under way (at shutdown)."""

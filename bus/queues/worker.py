@@ -1,15 +1,22 @@
-"""The delivery worker: the ``deliver`` actor, the resources it runs with, and its graceful stop.
+"""The delivery worker: a lane of worker threads per target, the ``deliver`` actor, the resources
+it runs with, and its graceful stop.
 
-Dramatiq runs async actors on one event loop thread per process; the engine, the HTTP client and the
-adapters belong to that loop, so they are built there on first use and closed there at shutdown.
+Each target's queue is served by threads of its own (a *lane*: a ``dramatiq.Worker`` that consumes
+only that queue), so a target whose attempts are slow, paced (Bitrix24's 2 requests/s) or failing
+occupies its own threads only; every other target's messages are taken as they come. A lane has
+``queue.worker_threads`` threads unless ``queue.target_threads`` names its target; the shared
+``deliveries`` queue (:mod:`bus.queues.broker`) has a lane of :data:`SHARED_THREADS`.
+
+The lanes share one broker, one event loop (dramatiq runs async actors on one loop thread per
+process) and the loop-bound resources built on it on first use: the engine, the HTTP client (with
+a connection for every thread of every lane, so a target that holds its connections takes none of
+another's) and the adapters.
 
 A stop (SIGTERM: a deploy, a scale-down) must not cut the attempts under way: a cut attempt is an
-``unknown_outcome`` that counts against the target's breaker. ``dramatiq.Worker.stop`` runs, in
-order: ``before_worker_shutdown`` (every middleware), then it stops the worker threads and joins
-them (each finishes the message it holds and takes no other), then the consumers (their prefetched
-messages go back to the queue), then ``after_worker_shutdown``, in which the ``AsyncIO`` middleware
-stops the event loop. So the runtime is marked stopping first, and closed only after the threads
-have finished, on the loop, before the loop stops: see :class:`_GracefulStop`.
+``unknown_outcome`` that counts against the target's breaker. :meth:`DeliveryWorker.stop` marks the
+runtime stopping (a message a thread still takes goes back to its queue, unrun), stops every lane
+at once (``dramatiq.Worker.stop``: each thread finishes the message it holds, the prefetched
+messages go back to their queue), and only then closes the runtime, on the loop, and stops it.
 """
 
 from __future__ import annotations
@@ -17,12 +24,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
 import httpx
-from dramatiq.asyncio import get_event_loop_thread
-from dramatiq.middleware import AsyncIO, Middleware
+from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
+from dramatiq.common import q_name
+from dramatiq.middleware import Middleware, SkipMessage
 
 from bus.adapters import Adapter, build_adapters
 from bus.adapters.http import cookieless_jar
@@ -31,7 +41,14 @@ from bus.db import create_engine
 from bus.journal.credentials import JournalSecrets
 from bus.journal.customers import CustomerDirectory
 from bus.journal.known_orders import JournalOrderBook
-from bus.queues.broker import DELIVER_ACTOR, DELIVERY_QUEUE, enqueue
+from bus.journal.wakes import Wake
+from bus.queues.broker import (
+    DELIVER_ACTOR,
+    DELIVERY_QUEUE,
+    delivery_targets,
+    queue_name,
+    wake_up,
+)
 from bus.queues.deliver import Deliverer
 from bus.queues.enqueue import Enqueuer
 from bus.sealing import Sealer
@@ -43,6 +60,8 @@ log = logging.getLogger(__name__)
 _BOOKKEEPING = 5.0
 #: Seconds that closing the adapters, the HTTP client and the engine may take at the very end.
 _CLOSE_TIMEOUT = 10.0
+#: Threads of the shared queue's lane: it only sees wake-ups of targets without a queue.
+SHARED_THREADS = 1
 
 
 def stop_grace(settings: Settings) -> float:
@@ -57,12 +76,35 @@ def stop_grace(settings: Settings) -> float:
     return min(settings.queue.lease, 2 * longest + _BOOKKEEPING)
 
 
-class WorkerRuntime:
-    """The loop-bound resources of one worker process, created lazily on the actors' loop."""
+@dataclass(frozen=True)
+class Lane:
+    """One queue, and how many worker threads of its own serve it in a worker process."""
 
-    def __init__(self, settings: Settings, broker: dramatiq.Broker) -> None:
+    queue: str
+    threads: int
+
+
+def lanes(settings: Settings, targets: Sequence[str] | None = None) -> list[Lane]:
+    """The lanes of a worker process: each target's queue with its threads. By default every
+    target of the deployment, and the shared queue; else only ``targets``' queues."""
+    chosen = delivery_targets(settings) if targets is None else targets
+    own = [Lane(queue_name(target), settings.queue.threads_for(target)) for target in chosen]
+    return own if targets is not None else [*own, Lane(DELIVERY_QUEUE, SHARED_THREADS)]
+
+
+class WorkerRuntime:
+    """The loop-bound resources of one worker process, created lazily on the actors' loop.
+
+    Parameters:
+        settings: the deployment.
+        broker: where follow-up wake-ups go.
+        threads: the worker threads of every lane together (the HTTP client's connections).
+    """
+
+    def __init__(self, settings: Settings, broker: dramatiq.Broker, threads: int) -> None:
         self._settings = settings
         self._broker = broker
+        self._threads = threads
         self._deliverer: Deliverer | None = None
         self._closers: list[Any] = []
         self._lock: asyncio.Lock | None = None
@@ -71,19 +113,7 @@ class WorkerRuntime:
 
     async def deliver(self, message_id: str) -> None:
         """Make one attempt at ``message_id`` (the actor's body)."""
-        if self.stopping.is_set():
-            await self._hand_back(message_id)
-            return
         await (await self.deliverer()).deliver(message_id)
-
-    async def _hand_back(self, message_id: str) -> None:
-        # A worker thread polling the work queue when the stop began may still take one message
-        # (dramatiq checks its stop flag only between polls). Starting it would make the stop wait
-        # for a whole attempt; the next worker takes it from the queue at once instead.
-        try:
-            await asyncio.to_thread(enqueue, self._broker, [message_id])
-        except Exception:  # the sweeper re-enqueues it after queue.requeue_after
-            log.warning("stopping: could not hand %s back to the queue", message_id, exc_info=True)
 
     async def deliverer(self) -> Deliverer:
         """The process's :class:`Deliverer`, built on first use."""
@@ -96,10 +126,14 @@ class WorkerRuntime:
 
     def _build(self) -> Deliverer:
         settings = self._settings
-        threads = settings.queue.worker_threads
-        engine = create_engine(settings.database_url, pool_size=threads)
+        # Database work is short (claim, finish) next to the attempts: the largest lane's worth
+        # of connections serves every lane; an attempt holds an HTTP connection throughout, so
+        # every thread has one.
+        engine = create_engine(settings.database_url, pool_size=_largest_lane(settings))
         client = httpx.AsyncClient(
-            limits=httpx.Limits(max_connections=threads * 2, max_keepalive_connections=threads),
+            limits=httpx.Limits(
+                max_connections=self._threads, max_keepalive_connections=self._threads
+            ),
             event_hooks=EVENT_HOOKS,
             cookies=cookieless_jar(),
         )
@@ -113,8 +147,8 @@ class WorkerRuntime:
         )
         enqueuer = Enqueuer(self._broker, engine)
 
-        async def send(message_ids: list[str], delay_ms: int | None) -> None:
-            await enqueuer.send(message_ids, delay_ms=delay_ms)
+        async def send(wakes: list[Wake], delay_ms: int | None) -> None:
+            await enqueuer.send(wakes, delay_ms=delay_ms)
 
         self._closers = [*(a.aclose for a in adapters.values()), client.aclose, engine.dispose]
         return Deliverer(settings, engine, adapters, send)
@@ -126,42 +160,48 @@ class WorkerRuntime:
         self._closers, self._deliverer = [], None
 
 
-class _GracefulStop(Middleware):
-    """Marks the runtime stopping when the worker begins to stop; closes it once the worker
-    threads have finished their messages, on the loop, before the AsyncIO middleware stops it.
+def _largest_lane(settings: Settings) -> int:
+    return max(settings.queue.threads_for(target) for target in delivery_targets(settings))
 
-    Closing in ``before_worker_shutdown`` (as this once did) closed the HTTP client under the
-    running attempts: each became ``unknown_outcome`` ("client has been closed") and counted
-    against the target's breaker. The close must come in ``after_worker_shutdown``, and before
-    ``AsyncIO``'s: after-hooks run in reverse order of addition, so this middleware is added
-    after ``AsyncIO``.
+
+class _HandBack(Middleware):
+    """Once the process is stopping, a message a worker thread still takes goes back to its
+    queue, unrun.
+
+    A thread polling its lane's work queue when the stop began may still take one message
+    (dramatiq checks its stop flag only between polls). Starting it would make the stop wait for a
+    whole attempt; another worker takes it from the queue at once instead.
     """
 
-    def __init__(self, runtime: WorkerRuntime, grace: float) -> None:
-        self._runtime = runtime
-        self._grace = grace
+    def __init__(self, stopping: threading.Event) -> None:
+        self._stopping = stopping
 
-    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        self._runtime.stopping.set()
-        log.info(
-            "stopping: no new messages; waiting up to %gs for the attempts under way", self._grace
-        )
-
-    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
-        running = sum(thread.is_alive() for thread in worker.workers)
-        if running:  # past the grace: closing cuts them, as a lost lease would have
-            log.warning("stopping: %d attempt(s) still running after %gs", running, self._grace)
-        loop_thread = get_event_loop_thread()
-        if loop_thread is not None:
-            loop_thread.run_coroutine(asyncio.wait_for(self._runtime.aclose(), _CLOSE_TIMEOUT))
+    def before_process_message(self, broker: dramatiq.Broker, message: Any) -> None:
+        if not self._stopping.is_set():
+            return
+        [message_id] = message.args
+        try:
+            broker.enqueue(wake_up(q_name(message.queue_name), message_id))
+        except Exception:  # the sweeper re-enqueues it after queue.requeue_after
+            log.warning("stopping: could not hand %s back to the queue", message_id, exc_info=True)
+        raise SkipMessage()
 
 
-def declare_deliver_actor(broker: dramatiq.Broker, settings: Settings) -> WorkerRuntime:
-    """Register the ``deliver`` actor on ``broker``; return the runtime it uses.
+class _OneWorkerPerLane(logging.Filter):
+    """Drops dramatiq's warning that a second worker adds its middleware to the broker: each
+    lane is a ``dramatiq.Worker`` of its own on the one broker, and each adds one, by design."""
 
-    The broker must have the ``AsyncIO`` middleware (:func:`bus.queues.broker.build_broker`).
-    """
-    runtime = WorkerRuntime(settings, broker)
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not (args and type(args[0]).__name__ == "_WorkerMiddleware")
+
+
+def declare_deliver_actor(
+    broker: dramatiq.Broker, settings: Settings, threads: int
+) -> WorkerRuntime:
+    """Register the ``deliver`` actor on ``broker`` (it serves every delivery queue: a message
+    names its actor, and each lane consumes its own queue); return the runtime it uses."""
+    runtime = WorkerRuntime(settings, broker, threads)
 
     async def deliver(message_id: str) -> None:
         await runtime.deliver(message_id)
@@ -174,30 +214,74 @@ def declare_deliver_actor(broker: dramatiq.Broker, settings: Settings) -> Worker
         max_retries=0,  # retry state lives in SQL; see bus.queues.retry
         time_limit=int(settings.queue.lease * 1000),
     )
-    broker.add_middleware(_GracefulStop(runtime, stop_grace(settings)), after=AsyncIO)
+    broker.add_middleware(_HandBack(runtime.stopping))
     return runtime
 
 
 class DeliveryWorker:
-    """A running dramatiq worker of the ``deliver`` actor, stopped gracefully by :meth:`stop`."""
+    """The running lanes of one process, and the event loop their actor runs on; stopped
+    gracefully by :meth:`stop`."""
 
-    def __init__(self, worker: dramatiq.Worker, grace: float) -> None:
-        self._worker = worker
+    def __init__(
+        self,
+        workers: list[dramatiq.Worker],
+        runtime: WorkerRuntime,
+        loop: EventLoopThread,
+        grace: float,
+    ) -> None:
+        self._workers = workers
+        self._runtime = runtime
+        self._loop = loop
         self.grace = grace
 
     def stop(self) -> None:
         """Take no new messages, let the attempts under way finish (for at most :attr:`grace`
-        seconds), put the prefetched messages back on the queue, then close (blocking)."""
-        self._worker.stop(timeout=int(self.grace * 1000))
+        seconds), put the prefetched messages back on their queues, then close (blocking)."""
+        self._runtime.stopping.set()
+        log.info(
+            "stopping: no new messages; waiting up to %gs for the attempts under way", self.grace
+        )
+        # Every lane at once, so that the stop takes one grace, not one per lane.
+        stops = [
+            threading.Thread(target=worker.stop, kwargs={"timeout": int(self.grace * 1000)})
+            for worker in self._workers
+        ]
+        for stop in stops:
+            stop.start()
+        for stop in stops:
+            stop.join()
+        running = sum(t.is_alive() for worker in self._workers for t in worker.workers)
+        if running:  # past the grace: closing cuts them, as a lost lease would have
+            log.warning("stopping: %d attempt(s) still running after %gs", running, self.grace)
+        self._loop.run_coroutine(asyncio.wait_for(self._runtime.aclose(), _CLOSE_TIMEOUT))
+        self._loop.stop()  # type: ignore[no-untyped-call]
+        self._loop.join()
+        set_event_loop_thread(None)
 
 
-def start_worker(settings: Settings, broker: dramatiq.Broker) -> DeliveryWorker:
-    """Start delivering: declare the actor and start a worker with the configured threads."""
-    declare_deliver_actor(broker, settings)
-    worker = dramatiq.Worker(
-        broker,
-        worker_threads=settings.queue.worker_threads,
-        worker_timeout=settings.queue.worker_timeout_ms,
+def start_worker(
+    settings: Settings, broker: dramatiq.Broker, targets: Sequence[str] | None = None
+) -> DeliveryWorker:
+    """Start delivering: the event loop, the actor, and a lane per queue (:func:`lanes`)."""
+    chosen = lanes(settings, targets)
+    runtime = declare_deliver_actor(broker, settings, sum(lane.threads for lane in chosen))
+    loop = EventLoopThread(log)
+    loop.start(timeout=1.0)
+    set_event_loop_thread(loop)
+    logging.getLogger(f"dramatiq.broker.{type(broker).__name__}").addFilter(_OneWorkerPerLane())
+    workers = [
+        dramatiq.Worker(
+            broker,
+            queues={lane.queue},
+            worker_threads=lane.threads,
+            worker_timeout=settings.queue.worker_timeout_ms,
+        )
+        for lane in chosen
+    ]
+    for worker in workers:
+        worker.start()
+    log.info(
+        "delivering from %s",
+        ", ".join(f"{lane.queue} ({lane.threads} threads)" for lane in chosen),
     )
-    worker.start()
-    return DeliveryWorker(worker, stop_grace(settings))
+    return DeliveryWorker(workers, runtime, loop, stop_grace(settings))

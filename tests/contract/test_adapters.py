@@ -26,6 +26,7 @@ from bus.errors import DeliveryError, PermanentError, TransientError, UnknownOut
 from bus.journal import circuits
 from bus.journal.accept import Command, accept_batch
 from bus.journal.tables import Status, messages
+from bus.journal.wakes import Wake
 from bus.migrate import upgrade
 from bus.queues.deliver import Deliverer
 from bus.settings import Bitrix24Settings, Settings, TargetSettings
@@ -269,10 +270,10 @@ async def test_the_breaker_holds_while_the_target_is_down_and_releases_after(
     await asyncio.to_thread(upgrade, url)
     engine = create_engine(url)
     target = system.pair.simulator
-    woken: list[str] = []
+    woken: list[Wake] = []
 
-    async def send(ids: list[str], delay_ms: int | None) -> None:
-        woken.extend(ids)
+    async def send(wakes: list[Wake], delay_ms: int | None) -> None:
+        woken.extend(wakes)
 
     settings = Settings(**{target: system.settings})  # type: ignore[arg-type]
     deliverer = Deliverer(settings, engine, {target: system.adapter}, send)
@@ -294,12 +295,14 @@ async def test_the_breaker_holds_while_the_target_is_down_and_releases_after(
         async with writing(engine) as conn:
             probe = await circuits.probe_candidates(conn)
         assert len(probe) == 1
-        assert await deliverer.deliver(probe[0]) is Status.DELIVERED
+        assert await deliverer.deliver(probe[0].message_id) is Status.DELIVERED
         for message_id in ids:
             while (await _message(engine, message_id))["status"] != Status.DELIVERED:
                 await asyncio.sleep(0.05)  # retry_wait backoff of the failed ones
                 await deliverer.deliver(message_id)
-        assert set(ids) - {probe[0]} <= set(woken)  # released messages were woken
+        # Released messages were woken, each on its target's queue.
+        assert set(ids) - {probe[0].message_id} <= {wake.message_id for wake in woken}
+        assert {wake.target for wake in woken} == {target}
         for message_id, delivery in zip(ids, deliveries, strict=True):
             landed = Delivery(message_id, delivery.operation, delivery.payload)
             assert await system.count(landed) == 1

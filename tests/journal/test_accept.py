@@ -13,6 +13,7 @@ from bus.errors import IdempotencyConflict
 from bus.journal.accept import Accepted, Command, accept_batch
 from bus.journal.group_commit import GroupCommitter
 from bus.journal.tables import Status, messages
+from bus.journal.wakes import Wake, ids
 
 
 def command(key: str | None = None, order: str = "A-1", qty: int = 1, **extra: str) -> Command:
@@ -63,7 +64,7 @@ async def test_repeats_inside_one_batch_are_recognised(journal: AsyncEngine) -> 
 
 
 async def test_group_commit_answers_repeated_keys_from_the_journal(journal: AsyncEngine) -> None:
-    committed: list[str] = []
+    committed: list[Wake] = []
     committer = GroupCommitter(journal, committed.extend, max_batch=10, writers=1)
     committer.start()
     first = await committer.accept(command("k-1"))
@@ -77,7 +78,10 @@ async def test_group_commit_answers_repeated_keys_from_the_journal(journal: Asyn
     assert again.message_id == first.message_id and not again.created
     assert isinstance(conflict, IdempotencyConflict)
     assert isinstance(fresh, Accepted) and fresh.created
-    assert sorted(committed) == sorted([first.message_id, fresh.message_id])
+    # each runnable message with its target, whose queue wakes it
+    assert sorted(committed) == sorted(
+        [Wake(first.message_id, "navision"), Wake(fresh.message_id, "navision")]
+    )
 
 
 async def test_without_a_key_every_call_is_new(journal: AsyncEngine) -> None:
@@ -98,7 +102,7 @@ async def test_only_the_head_of_an_ordering_key_is_runnable(journal: AsyncEngine
 
 
 async def test_sequences_are_gap_free_under_concurrent_group_commits(journal: AsyncEngine) -> None:
-    committed: list[str] = []
+    committed: list[Wake] = []
     committer = GroupCommitter(journal, committed.extend, max_batch=7, writers=4)
     committer.start()
     outcomes = await asyncio.gather(
@@ -117,7 +121,7 @@ async def test_sequences_are_gap_free_under_concurrent_group_commits(journal: As
         assert [seq for seq, _ in of_key] == list(range(1, 31))
         assert [status for _, status in of_key].count(Status.ACCEPTED.value) == 1
         assert of_key[0][1] == Status.ACCEPTED.value
-    assert sorted(committed) == sorted(
+    assert sorted(ids(committed)) == sorted(
         o.message_id for o in outcomes if isinstance(o, Accepted) and o.status is Status.ACCEPTED
     )
 
