@@ -11,6 +11,14 @@
 - prices: ``prices.get`` caller latency p50/p99, passing through to NAV's pricing codeunit (every
   call a new quantity, so no cache hit), next to the same SOAP call made directly; and the longest
   call while NAV hangs, next to the configured budget.
+- listings: the operators' listings (``bus messages list``) and ``message.get``'s read on a journal
+  of ``--listing-messages`` messages the bench fills itself (bench.journal_listings), next to the
+  same on an empty journal.
+- isolation: a NAV order behind a Bitrix24 backlog and provisioning during a Bitrix24 burst, next
+  to both on an idle bus (bench.isolation).
+
+``all`` runs each, then prints the issue's table: every figure next to its baseline, with the
+ratio. The delivery bench also reports what the journal keeps per delivered message.
 
 Needs PostgreSQL and Redis on 127.0.0.1, ``wrk`` (``apt-get install wrk``) and the ``bench`` extra
 (``pip install -e '.[bench]'``: Celery). Prints medians of ``--repeat`` runs and writes every figure
@@ -20,6 +28,8 @@ to ``bench/results/``.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import importlib.util
 import json
 import re
 import statistics
@@ -34,8 +44,11 @@ from typing import Any
 import dramatiq
 import httpx
 import redis
+from sqlalchemy import text
 
 from bench.baselines import BASELINE_QUEUE, build_baseline_broker
+from bus.db import create_engine
+from bus.migrate import upgrade
 from bus.sandbox import free_port
 from bus.settings import DEV_KEYS
 from tests.support.processes import Stack
@@ -152,7 +165,33 @@ def bench_deliver(stack: Stack, args: argparse.Namespace) -> dict[str, Figures]:
         sim.post("/_control/reset")
         runs["celery"].append(deliver_with_celery(celery_peer, stack, args.orders, tag))
     sim.close()
-    return {name: medians(figures) for name, figures in runs.items()}
+    result = {name: medians(figures) for name, figures in runs.items()}
+    result["bus"] |= asyncio.run(journal_per_message(stack.env["BUS_DATABASE_URL"]))
+    return result
+
+
+async def journal_per_message(database_url: str) -> Figures:
+    """What the journal keeps per delivered message: its rows and its attempts' rows as stored
+    (``pg_column_size``; indexes and dead rows not counted), and the share of the attempts'
+    request and response bodies in it."""
+    engine = create_engine(database_url, null_pool=True)
+    try:
+        async with engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT (SELECT count(*) FROM messages WHERE status = 'delivered') AS n,"
+                        " (SELECT sum(pg_column_size(m.*)) FROM messages AS m) AS messages,"
+                        " (SELECT sum(pg_column_size(a.*)) FROM attempts AS a) AS attempts,"
+                        " (SELECT sum(coalesce(pg_column_size(request), 0)"
+                        " + coalesce(pg_column_size(response), 0)) FROM attempts) AS bodies"
+                    )
+                )
+            ).one()
+    finally:
+        await engine.dispose()
+    kept = float(row.messages + row.attempts)
+    return {"journal_kb_per_msg": kept / row.n / 1024, "bodies_pct": 100 * float(row.bodies) / kept}
 
 
 def _celery_peer() -> Any:
@@ -347,19 +386,82 @@ BENCHES: dict[str, Callable[[Stack, argparse.Namespace], dict[str, Figures]]] = 
 }
 
 
+def bench_listings(args: argparse.Namespace) -> dict[str, Figures]:
+    """Each listing on a journal of ``--listing-messages`` messages, next to an empty journal."""
+    return {
+        "bus": _listings(args.listing_messages, args.repeat),
+        "baseline": _listings(0, args.repeat),
+    }
+
+
+def _listings(count: int, repeat: int) -> Figures:
+    with fresh_postgres_database() as database_url:
+        upgrade(database_url)
+        return asyncio.run(_fill_and_list(database_url, count, repeat))
+
+
+async def _fill_and_list(database_url: str, count: int, repeat: int) -> Figures:
+    from bench import journal_listings
+
+    engine = create_engine(database_url)
+    try:
+        if count:
+            await journal_listings._fill(engine, count)
+        figures = await journal_listings._measure(engine, count, repeat)
+    finally:
+        await engine.dispose()
+    return {f"{name} ms": ms for name, ms, _ in figures}
+
+
+def bench_isolation(args: argparse.Namespace) -> dict[str, Figures]:
+    """A NAV order behind a Bitrix24 backlog, and provisioning during a Bitrix24 burst of
+    ``--burst-orders``, next to both on an idle bus."""
+    if importlib.util.find_spec("bench.isolation") is None:
+        print("\nisolation: not measured here (this tree has no bench.isolation)")
+        return {}
+    from bench import isolation
+
+    burst = argparse.Namespace(orders=args.burst_orders, workers=1, bitrix24_threads=0)
+    figures = isolation.run(burst)
+    return {
+        "bus": {
+            "nav_order_s": figures["nav_behind_backlog_s"],
+            "provisioning_s": figures["provisioning_burst_s"],
+        },
+        "baseline": {
+            "nav_order_s": figures["nav_idle_s"],
+            "provisioning_s": figures["provisioning_idle_s"],
+        },
+    }
+
+
+#: Benches that make their own journal and processes.
+STANDALONE: dict[str, Callable[[argparse.Namespace], dict[str, Figures]]] = {
+    "listings": bench_listings,
+    "isolation": bench_isolation,
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("which", nargs="?", default="all", choices=[*BENCHES, "all"])
+    parser.add_argument("which", nargs="?", default="all", choices=[*BENCHES, *STANDALONE, "all"])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--orders", type=int, default=2000)
     parser.add_argument("--latency-orders", type=int, default=200)
+    parser.add_argument("--listing-messages", type=int, default=1_000_000)
+    parser.add_argument("--burst-orders", type=int, default=100)
     args = parser.parse_args()
     results: dict[str, Any] = {}
-    for name in BENCHES if args.which == "all" else [args.which]:
+    for name in [*BENCHES, *STANDALONE] if args.which == "all" else [args.which]:
+        if name in STANDALONE:
+            if figures := STANDALONE[name](args):
+                results[name] = figures
+                report(name, figures)
+            continue
         with fresh_postgres_database() as database_url, tempfile.TemporaryDirectory() as logs:
             namespace = f"bench-{uuid.uuid4().hex[:8]}"
             stack = Stack(
@@ -387,6 +489,8 @@ def main() -> None:
                 stack.stop()
                 clear_namespace(namespace)
         report(name, results[name])
+    if args.which == "all":
+        print_table(results)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"{time.strftime('%Y%m%d-%H%M%S')}.json"
     out.write_text(json.dumps({"args": vars(args), "results": results}, indent=2))
@@ -405,13 +509,100 @@ def report(name: str, figures: dict[str, Figures]) -> None:
     print(f"\n{name}: median of runs")
     bus = figures["bus"]
     peers = [peer for peer in figures if peer != "bus"]
+    width = max(len(key) for key in bus)
     for key in bus:
-        line = f"  {key:>8}  bus {bus[key]:10.1f}"
+        line = f"  {key:>{width}}  bus {bus[key]:10.1f}"
         for peer in peers:
             base = figures[peer].get(key, float("nan"))
             ratio = bus[key] / base if base else float("nan")
             line += f"   {peer} {base:10.1f}  ratio {ratio:5.2f}"
         print(line)
+
+
+#: The rows of issue 13's table: (figure, bench, the bus's key, peer, the peer's key, baseline).
+TABLE = [
+    (
+        "accepted order.submit/s per API process",
+        "accept",
+        "per_s",
+        "baseline",
+        "per_s",
+        "aiohttp + jsonrpcserver, constant",
+    ),
+    (
+        "delivered/s per worker process",
+        "deliver",
+        "per_s",
+        "baseline",
+        "per_s",
+        "bare dramatiq actor, one httpx POST",
+    ),
+    (
+        "delivered/s per worker process, vs Celery",
+        "deliver",
+        "per_s",
+        "celery",
+        "per_s",
+        "Celery task: Redis, retries, 8 threads, one POST",
+    ),
+    (
+        "NAV order behind a Bitrix24 backlog (s)",
+        "isolation",
+        "nav_order_s",
+        "baseline",
+        "nav_order_s",
+        "NAV idle",
+    ),
+    (
+        "provisioning during a Bitrix24 burst (s)",
+        "isolation",
+        "provisioning_s",
+        "baseline",
+        "provisioning_s",
+        "idle",
+    ),
+    (
+        "messages list --stuck at N messages (ms)",
+        "listings",
+        "--stuck ms",
+        "baseline",
+        "--stuck ms",
+        "empty journal",
+    ),
+    (
+        "messages list --method, no match (ms)",
+        "listings",
+        "--method (no match) ms",
+        "baseline",
+        "--method (no match) ms",
+        "empty journal",
+    ),
+    (
+        "messages list --error, no match (ms)",
+        "listings",
+        "--error (no match) ms",
+        "baseline",
+        "--error (no match) ms",
+        "empty journal",
+    ),
+    ("journal per delivered message (KB)", "deliver", "journal_kb_per_msg", "", "", ""),
+    ("  of which attempt bodies (%)", "deliver", "bodies_pct", "", "", ""),
+]
+
+
+def print_table(results: dict[str, dict[str, Figures]]) -> None:
+    """Issue 13's table: each figure the run measured next to its baseline, with the ratio."""
+    print("\n| figure | bus | baseline | ratio |\n|---|---|---|---|")
+    for figure, bench, key, peer, peer_key, baseline in TABLE:
+        if bench not in results:
+            continue
+        bus = results[bench]["bus"][key]
+        if not peer:
+            print(f"| {figure} | {bus:,.1f} | | |")
+            continue
+        base = results[bench][peer][peer_key]
+        ratio = f"{bus / base:.2f}×" if base else ""
+        print(f"| {figure} | {bus:,.1f} | {base:,.1f} ({baseline}) | {ratio} |")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def build_app(redis_url: str, namespace: str, nav_url: str) -> Celery:
     local = threading.local()
     url = f"{nav_url}/Company('CRONUS')/SalesOrder"
 
-    @app.task(  # type: ignore[untyped-decorator]
+    @app.task(
         name=TASK,
         autoretry_for=(httpx.HTTPError,),
         retry_backoff=True,

@@ -24,7 +24,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bus.db import create_engine, reading
 from bus.journal.deadlines import Deadlines
+from bus.journal.groups import failure_groups
 from bus.journal.ids import utcnow
+from bus.journal.overview import overview
 from bus.journal.queries import MessageFilter, get_message, list_messages
 from bus.migrate import upgrade
 from bus.settings import Settings
@@ -148,7 +150,28 @@ async def _measure(engine: AsyncEngine, count: int, repeat: int) -> list[tuple[s
 
         ms, _ = await _median_ms(one, repeat)
         figures.append((f"message.get's read (bodies={bodies})", ms, 1))
-    return figures
+    return figures + await _measure_operators_views(engine, repeat)
+
+
+async def _measure_operators_views(
+    engine: AsyncEngine, repeat: int
+) -> list[tuple[str, float, int]]:
+    """``bus status``'s overview (rows: its counts) and ``bus messages groups`` (rows: groups)."""
+
+    async def status() -> Any:
+        async with reading(engine) as conn:
+            return await overview(conn)
+
+    async def groups() -> Any:
+        async with reading(engine) as conn:
+            return await failure_groups(conn)
+
+    status_ms, found = await _median_ms(status, repeat)
+    groups_ms, grouped = await _median_ms(groups, repeat)
+    return [
+        ("bus status (overview)", status_ms, len(found.counts)),
+        ("bus messages groups", groups_ms, len(grouped)),
+    ]
 
 
 async def _run(url: str, count: int, repeat: int) -> None:

@@ -54,7 +54,7 @@ class Demo:
         while True:
             message = await self.call("ops", "message.get", {"message_id": message_id})
             steps = [message, *message["children"]]
-            if all(step["status"] in ("delivered", "failed") for step in steps):
+            if all(step["status"] in ("delivered", "skipped", "failed") for step in steps):
                 return dict(message)
             if asyncio.get_running_loop().time() > deadline:
                 raise RuntimeError(f"{message_id} is still {[s['status'] for s in steps]}")

@@ -42,6 +42,12 @@ ACCEPTED = Counter(
     ["method", "target"],
 )
 DELIVERED = Counter("bus_messages_delivered", "Messages the target confirmed", ["method", "target"])
+SKIPPED = Counter(
+    "bus_messages_skipped",
+    "Steps done without an effect (the step before was cancelled or had nothing to hand on, or"
+    " the target had nothing to do), each saying why",
+    ["method", "target"],
+)
 FAILED = Counter(
     "bus_messages_failed",
     "Messages that failed permanently (a permanent error, or no attempt left): they wait for"
@@ -60,7 +66,11 @@ ATTEMPT_SECONDS = Histogram(
 _STATUS_GAUGES: tuple[tuple[str, str, tuple[Status, ...]], ...] = (
     ("bus_queue_depth", "Messages waiting for a delivery attempt", CLAIMABLE),
     ("bus_messages_in_flight", "Messages a worker is attempting now", (Status.IN_FLIGHT,)),
-    ("bus_messages_held", "Messages held by their target's breaker", (Status.HELD,)),
+    (
+        "bus_messages_held",
+        "Messages held by their target's breaker or an operator's pause of it",
+        (Status.HELD,),
+    ),
     ("bus_messages_blocked", "Messages waiting for an earlier one of their key", (Status.BLOCKED,)),
     ("bus_messages_awaiting_operator", "Failed messages (replay or cancel)", (Status.FAILED,)),
 )

@@ -1,29 +1,47 @@
-"""What integration engineers do to messages: find, inspect, replay, release and cancel them.
+"""What operators do: see the bus at a glance, find and group failures, inspect messages, and
+replay, release or cancel them.
 
-The CLI is a thin shell over these functions. Each action runs in its own transaction per message
-and is recorded with who did it and why; wake-ups are enqueued after the commit (with the embedded
-queue, which lives inside ``bus serve``, the sweeper picks replayed messages up instead). An
-action on a message of the storefront's is told to it in the action's transaction
-(:func:`bus.journal.notices.tell_operator_action`), unless ``[storefront] notify = "none"``.
+The CLI is a thin shell over these functions. Replay and cancel run in batches
+(:mod:`bus.journal.bulk`): many messages per transaction, each one recorded with who did it and
+why, and told to the storefront in the batch's transaction (unless ``[storefront] notify =
+"none"``). What may run then is woken after each batch's commit (with the embedded queue, which
+lives inside ``bus serve``, its sweeper picks replayed messages up instead). Release acts on a few
+held messages at a time: one transaction each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import functools
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import redis
+import tenacity
+from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bus.db import reading, writing
-from bus.errors import CallError
-from bus.journal import operator
+from bus.errors import CallError, MessageNotFound
+from bus.journal import bulk, operator
+from bus.journal.groups import FailureGroup, failure_groups, group_members
 from bus.journal.notices import tell_operator_action
+from bus.journal.overview import Overview, overview, queue_depths, with_queues
 from bus.journal.queries import MessageFilter, get_message, list_messages
-from bus.journal.tables import Status
-from bus.queues.broker import build_broker, enqueue
+from bus.journal.tables import Status, messages
+from bus.journal.wakes import Wake
+from bus.queues.broker import DELIVERY_QUEUE, build_broker, delivery_targets, enqueue, queue_name
 from bus.settings import Settings
-from schemas.notices import OperatorAction
+
+#: Messages per transaction of a bulk replay or cancel.
+BATCH_SIZE = 500
+#: PostgreSQL states worth another try of a batch: deadlock (with a worker finishing a message
+#: of the batch), serialization failure.
+_RETRYABLE_SQLSTATES = {"40P01", "40001"}
+_TRIES = 3
 
 
 @dataclass(frozen=True)
@@ -34,6 +52,16 @@ class ActionResult:
     ok: bool
     status: str | None = None
     error: str | None = None
+
+
+def refusals(results: Sequence[ActionResult]) -> Counter[str]:
+    """How many messages were refused, per reason (most common first when iterated with
+    ``most_common``)."""
+    return Counter(r.error or "refused" for r in results if not r.ok)
+
+
+#: Told how many more messages were handled, after each batch (a progress bar).
+Progress = Callable[[int], None]
 
 
 class Action(Protocol):
@@ -47,13 +75,66 @@ class Action(Protocol):
         *,
         actor: str,
         reason: str,
+        progress: Progress | None = None,
     ) -> Awaitable[list[ActionResult]]: ...
+
+
+async def status(settings: Settings, engine: AsyncEngine, *, minutes: int = 15) -> Overview:
+    """The overview of the bus (:func:`bus.journal.overview.overview`), with the depth of its
+    Redis queues when it has them."""
+    async with reading(engine) as conn:
+        found = await overview(conn, minutes=minutes)
+    if not settings.redis_url:
+        return found
+    try:
+        depths = await queue_depths(
+            settings.redis_url, settings.redis_namespace, delivery_queues(settings)
+        )
+    except redis.RedisError as error:
+        return with_queues(found, (), error=f"Redis did not answer: {error}")
+    return with_queues(found, depths)
+
+
+def delivery_queues(settings: Settings) -> list[str]:
+    """The names of the Redis queues that deliveries wait in: each target's, and the shared one
+    (:mod:`bus.queues.broker`)."""
+    return [*(queue_name(target) for target in delivery_targets(settings)), DELIVERY_QUEUE]
+
+
+async def groups(engine: AsyncEngine, where: MessageFilter | None = None) -> list[FailureGroup]:
+    """The failure groups (:func:`bus.journal.groups.failure_groups`)."""
+    async with reading(engine) as conn:
+        return await failure_groups(conn, where)
 
 
 async def find(engine: AsyncEngine, where: MessageFilter, limit: int) -> list[dict[str, Any]]:
     """Messages matching ``where``, newest first."""
     async with reading(engine) as conn:
         return await list_messages(conn, where, limit=limit)
+
+
+async def count(engine: AsyncEngine, where: MessageFilter) -> int:
+    """How many messages match ``where``: all of them, whatever a listing shows."""
+    async with reading(engine) as conn:
+        return int(await conn.scalar(where.apply(select(func.count()).select_from(messages))) or 0)
+
+
+async def select_ids(
+    engine: AsyncEngine,
+    where: MessageFilter | None,
+    *,
+    group: str | None = None,
+    limit: int | None = None,
+) -> list[str]:
+    """The ids of every message matching ``where`` (and in failure group ``group``), newest
+    first; at most ``limit``."""
+    async with reading(engine) as conn:
+        if group is not None:
+            found = await group_members(conn, group, where)
+            return found[:limit] if limit is not None else found
+        query = (where or MessageFilter()).apply(select(messages.c.id))
+        query = query.order_by(messages.c.id.desc()).limit(limit)
+        return list((await conn.execute(query)).scalars())
 
 
 async def show(engine: AsyncEngine, message_id: str) -> dict[str, Any] | None:
@@ -63,85 +144,140 @@ async def show(engine: AsyncEngine, message_id: str) -> dict[str, Any] | None:
 
 
 async def replay(
-    settings: Settings, engine: AsyncEngine, message_ids: list[str], *, actor: str, reason: str
+    settings: Settings,
+    engine: AsyncEngine,
+    message_ids: list[str],
+    *,
+    actor: str,
+    reason: str,
+    progress: Progress | None = None,
+    batch_size: int = BATCH_SIZE,
 ) -> list[ActionResult]:
-    """Replay each message; runnable ones are woken at once when a Redis queue is configured."""
-
-    async def replay_one(conn: AsyncConnection, message_id: str) -> ActionResult:
-        status = await operator.replay(conn, message_id, actor=actor, reason=reason)
-        told.extend(await _tell(settings, conn, message_id, "replay", reason))
-        return ActionResult(message_id, True, status=status.value)
-
-    told: list[str] = []
-    results = await _each(engine, message_ids, replay_one)
-    _wake(settings, [r.message_id for r in results if r.status == Status.ACCEPTED.value] + told)
-    return results
-
-
-async def release(
-    settings: Settings, engine: AsyncEngine, message_ids: list[str], *, actor: str, reason: str
-) -> list[ActionResult]:
-    """Release each held message; released ones are woken at once with a Redis queue."""
-
-    async def release_one(conn: AsyncConnection, message_id: str) -> ActionResult:
-        await operator.release(conn, message_id, actor=actor, reason=reason)
-        told.extend(await _tell(settings, conn, message_id, "release", reason))
-        return ActionResult(message_id, True, status=Status.ACCEPTED.value)
-
-    told: list[str] = []
-    results = await _each(engine, message_ids, release_one)
-    _wake(settings, [r.message_id for r in results if r.ok] + told)
-    return results
+    """Replay each message (:func:`bus.journal.bulk.replay`), ``batch_size`` per transaction;
+    the runnable ones are woken after each commit when a Redis queue is configured."""
+    act = functools.partial(bulk.replay, actor=actor, reason=reason, notify=_notify(settings))
+    return await _in_batches(settings, engine, message_ids, act, progress, batch_size)
 
 
 async def cancel(
-    settings: Settings, engine: AsyncEngine, message_ids: list[str], *, actor: str, reason: str
-) -> list[ActionResult]:
-    """Cancel each message; the next message of a released ordering key is woken."""
-    promoted: list[str] = []
-
-    async def cancel_one(conn: AsyncConnection, message_id: str) -> ActionResult:
-        next_id = await operator.cancel(conn, message_id, actor=actor, reason=reason)
-        promoted.extend([next_id] if next_id else [])
-        promoted.extend(await _tell(settings, conn, message_id, "cancel", reason))
-        return ActionResult(message_id, True, status=Status.CANCELLED.value)
-
-    results = await _each(engine, message_ids, cancel_one)
-    _wake(settings, promoted)
-    return results
-
-
-async def _each(
+    settings: Settings,
     engine: AsyncEngine,
     message_ids: list[str],
-    act: Callable[[AsyncConnection, str], Awaitable[ActionResult]],
+    *,
+    actor: str,
+    reason: str,
+    progress: Progress | None = None,
+    batch_size: int = BATCH_SIZE,
 ) -> list[ActionResult]:
-    """Apply ``act`` to each message in its own transaction; one refusal does not stop the rest."""
+    """Cancel each message (:func:`bus.journal.bulk.cancel`), ``batch_size`` per transaction;
+    the next message of each released ordering key is woken after the commit."""
+    act = functools.partial(bulk.cancel, actor=actor, reason=reason, notify=_notify(settings))
+    return await _in_batches(settings, engine, message_ids, act, progress, batch_size)
+
+
+async def release(
+    settings: Settings,
+    engine: AsyncEngine,
+    message_ids: list[str],
+    *,
+    actor: str,
+    reason: str,
+    progress: Progress | None = None,
+) -> list[ActionResult]:
+    """Release each held message in its own transaction; released ones are woken at once with
+    a Redis queue."""
     results: list[ActionResult] = []
+    waker = _Waker(settings)
     for message_id in message_ids:
         try:
             async with writing(engine) as conn:
-                results.append(await act(conn, message_id))
+                woken = [await operator.release(conn, message_id, actor=actor, reason=reason)]
+                if _notify(settings):
+                    woken += await tell_operator_action(conn, message_id, "release", reason)
         except CallError as exc:
             results.append(ActionResult(message_id, False, error=_reason(exc)))
+        else:
+            results.append(ActionResult(message_id, True, status=Status.ACCEPTED.value))
+            await waker.wake(woken)
+        if progress is not None:
+            progress(1)
     return results
 
 
-async def _tell(
-    settings: Settings, conn: AsyncConnection, message_id: str, action: OperatorAction, reason: str
-) -> list[str]:
-    """Tell the storefront of the action, in its transaction, unless it hears of nothing."""
-    if settings.storefront.notify == "none":
-        return []
-    return await tell_operator_action(conn, message_id, action, reason)
+_Batch = Callable[[AsyncConnection, Sequence[str]], Awaitable[bulk.BatchOutcome]]
 
 
-def _wake(settings: Settings, message_ids: list[str]) -> None:
-    if message_ids and settings.redis_url:
-        enqueue(build_broker(settings), message_ids)
+async def _in_batches(
+    settings: Settings,
+    engine: AsyncEngine,
+    message_ids: list[str],
+    act: _Batch,
+    progress: Progress | None,
+    batch_size: int,
+) -> list[ActionResult]:
+    """Apply ``act`` to ``message_ids``, ``batch_size`` per transaction; wake what it made
+    runnable after each commit; one refusal does not stop the rest."""
+    results: list[ActionResult] = []
+    waker = _Waker(settings)
+    for start in range(0, len(message_ids), batch_size):
+        batch = message_ids[start : start + batch_size]
+        outcome = await _committed(engine, act, batch)
+        await waker.wake(list(outcome.wake))
+        refused = {r.message_id: r.reason for r in outcome.refused}
+        done = dict(outcome.done)
+        for message_id in dict.fromkeys(batch):
+            if message_id in done:
+                results.append(ActionResult(message_id, True, status=done[message_id].value))
+            else:
+                results.append(ActionResult(message_id, False, error=refused.get(message_id)))
+        if progress is not None:
+            progress(len(batch))
+    return results
+
+
+async def _committed(engine: AsyncEngine, act: _Batch, batch: list[str]) -> bulk.BatchOutcome:
+    """``act`` on ``batch`` in a transaction of its own, tried again after a deadlock."""
+
+    async def once() -> bulk.BatchOutcome:
+        async with writing(engine) as conn:
+            return await act(conn, batch)
+
+    retrying = tenacity.AsyncRetrying(
+        retry=tenacity.retry_if_exception(_deadlocked),
+        stop=tenacity.stop_after_attempt(_TRIES),
+        reraise=True,
+    )
+    return await retrying(once)
+
+
+def _deadlocked(error: BaseException) -> bool:
+    return isinstance(error, DBAPIError) and (
+        getattr(error.orig, "sqlstate", None) in _RETRYABLE_SQLSTATES
+    )
+
+
+class _Waker:
+    """Wakes messages through the Redis queue (built once per action); nothing to do with the
+    embedded queue, whose sweeper picks runnable messages up."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._broker = build_broker(settings) if settings.redis_url else None
+
+    async def wake(self, wakes: list[Wake]) -> None:
+        """Enqueue ``wakes`` (off the event loop: the Redis client blocks)."""
+        if wakes and self._broker is not None:
+            await asyncio.to_thread(enqueue, self._broker, wakes)
+
+
+def _notify(settings: Settings) -> bool:
+    """Whether the storefront hears of operators' actions on its messages."""
+    return settings.storefront.notify != "none"
 
 
 def _reason(error: CallError) -> str:
+    """Why, in the words of :attr:`bus.journal.bulk.Refusal.reason`."""
+    if isinstance(error, MessageNotFound):
+        return "no such message"
     data = error.data if isinstance(error.data, dict) else {}
-    status = data.get("status")
-    return f"{error.message} (status {status})" if status else error.message
+    found = data.get("status")
+    return f"status {found}" if found else error.message

@@ -18,6 +18,7 @@ from bus.journal.tables import (
     messages,
     operator_actions,
     ordering_keys,
+    target_pauses,
 )
 from bus.migrate import upgrade
 from tests.support.servers import fresh_postgres_database
@@ -59,6 +60,7 @@ async def journal(journal_url: str) -> AsyncIterator[AsyncEngine]:
             circuits,
             entity_states,
             credentials,
+            target_pauses,
         ):
             await conn.execute(delete(table))
     yield engine

@@ -5,11 +5,22 @@ Each module adds its commands to the tree in :mod:`bus.cli.common`; importing th
 
 from __future__ import annotations
 
-from bus.cli import journal, messages, run, setup
+from bus.cli import edit, journal, messages, run, setup, status, targets
 from bus.cli.common import app
 from bus.cli.run import _CHILD_EXIT_MARGIN
 
-__all__ = ["_CHILD_EXIT_MARGIN", "app", "journal", "main", "messages", "run", "setup"]
+__all__ = [
+    "_CHILD_EXIT_MARGIN",
+    "app",
+    "edit",
+    "journal",
+    "main",
+    "messages",
+    "run",
+    "setup",
+    "status",
+    "targets",
+]
 
 
 def main() -> None:

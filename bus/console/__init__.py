@@ -16,7 +16,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bus import redaction
-from bus.console import access, actions, pages
+from bus.console import access, actions, groups, overview, pages
 from bus.console.context import CONTEXT, ConsoleContext
 from bus.console.render import see_other
 from bus.console.session import SessionCookies
@@ -39,6 +39,11 @@ def install(
     console.router.add_post("/login", access.login)
     console.router.add_post("/logout", access.logout)
     console.router.add_get("/static/console.css", _style)
+    console.router.add_get("/", overview.overview_page)
+    console.router.add_get("/messages", overview.listing)
+    console.router.add_get("/groups", groups.groups_page)
+    console.router.add_get("/groups/{group}", groups.group_page)
+    console.router.add_post("/groups/{group}/{action}", groups.act_on_group)
     console.router.add_get("/messages/{message_id}", pages.message)
     console.router.add_post("/messages/{message_id}/{action}", actions.act_on_message)
     console.router.add_get("/search", pages.search_page)

@@ -25,7 +25,7 @@ OPERATORS = frozenset({"ops"})
 #: Paths of the console open to anyone: the sign-in form and the style sheet.
 _OPEN = ("/console/login", "/console/static/")
 #: Where a sign-in goes when it was not sent from elsewhere.
-HOME = "/console/search"
+HOME = "/console/"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

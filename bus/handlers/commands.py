@@ -130,6 +130,7 @@ def routed_command(
         correlation_id=correlation_id,
         then=tuple(rest),
         branches=branches,
+        awaits=route.reply,
     )
 
 

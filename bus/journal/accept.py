@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text, tuple_, update
+from sqlalchemy import bindparam, select, text, tuple_, update
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bus.errors import IdempotencyConflict
 from bus.journal.ids import new_message_id, utcnow
 from bus.journal.tables import Status, messages, ordering_keys
+from bus.journal.wakes import Wake
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,9 @@ class Command:
     #: what the caller sent, when the bus adjusted it into ``payload`` (a moved delivery date):
     #: a repeated call is recognised by what was sent, whenever it is repeated.
     sent: dict[str, Any] | None = None
+    #: the method of the answer this message waits for (a request's decision): recorded on its
+    #: row until a message of that method is journaled as its child.
+    awaits: str | None = None
 
     def canonical_payload(self) -> tuple[str, str]:
         """The payload as canonical JSON, and a digest of method and what the caller sent.
@@ -103,7 +107,7 @@ class Accepted:
     status: Status
     created: bool
     #: the messages this accept journaled that may run now (the message, or its branches' heads)
-    runnable: tuple[str, ...] = ()
+    runnable: tuple[Wake, ...] = ()
 
 
 AcceptOutcome = Accepted | IdempotencyConflict
@@ -154,6 +158,7 @@ async def accept_batch(
         for index in first_of_key.values()
     }
     fresh = [row for group in journaled.values() for row in group]
+    await _record_answers(conn, [rows[index] for index in journaled])
     await _sequence_and_block(conn, fresh)
     try:
         await _insert(conn, fresh)
@@ -166,7 +171,11 @@ async def accept_batch(
     done = [(rows[i], commands[i].done) for i in journaled]
     await _record_done(conn, [(row, result) for row, result in done if result is not None])
     for index, group in journaled.items():
-        runnable = tuple(row["id"] for row in group if row["status"] == Status.ACCEPTED.value)
+        runnable = tuple(
+            Wake(row["id"], row["target"])
+            for row in group
+            if row["status"] == Status.ACCEPTED.value
+        )
         outcomes[index] = Accepted(rows[index]["id"], Status(rows[index]["status"]), True, runnable)
     for index in repeats_in_batch:
         first = rows[first_of_key[keys[index]]]
@@ -194,6 +203,7 @@ def _new_row(command: Command, now: dt.datetime) -> dict[str, Any]:
         "attempts_total": 0,
         "parent_id": command.parent_id,
         "correlation_id": command.correlation_id,
+        "awaiting": command.awaits,
         "accepted_at": now,
         "cycle_started_at": now,
         "updated_at": now,
@@ -233,10 +243,30 @@ def _step_rows(command: Command, first: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _child(first: dict[str, Any], target: str, operation: str, suffix: str) -> dict[str, Any]:
-    row = dict(first, target=target, operation=operation, parent_id=first["id"])
+    row = dict(first, target=target, operation=operation, parent_id=first["id"], awaiting=None)
     row["id"] = new_message_id()
     row["idempotency_key"] = f"{first['idempotency_key']}{suffix}"
     return row
+
+
+async def _record_answers(conn: AsyncConnection, rows: list[dict[str, Any]]) -> None:
+    """A message journaled under a parent that awaits its method answers the parent: the parent
+    awaits nothing more, from this transaction on. The parents' rows are locked before any
+    ordering key, as a finish locks its message and then its key, and in one order in every
+    batch: an answer deadlocks neither with a finish nor with another batch."""
+    answers = sorted(
+        ({"parent": row["parent_id"], "answer": row["method"]} for row in rows if row["parent_id"]),
+        key=lambda answer: (answer["parent"], answer["answer"]),
+    )
+    if answers:
+        await conn.execute(_ANSWERED, answers)
+
+
+_ANSWERED = (
+    update(messages)
+    .where(messages.c.id == bindparam("parent"), messages.c.awaiting == bindparam("answer"))
+    .values(awaiting=None)
+)
 
 
 async def _record_done(
@@ -357,6 +387,7 @@ _PER_ROW = {
     "status": "varchar",
     "parent_id": "varchar",
     "correlation_id": "varchar",
+    "awaiting": "varchar",
 }
 #: One statement for any batch size: rows travel as one array per column, so SQLAlchemy neither
 #: recompiles per size nor processes every row's binds (the accept path's largest CPU cost).

@@ -18,12 +18,15 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bus.journal.holds import hold_claimed
 from bus.journal.ids import utcnow
+from bus.journal.pauses import paused_targets
 from bus.journal.tables import Status, circuits, messages
+from bus.journal.wakes import Wake
 from bus.settings import BreakerSettings
 
 CLOSED = "closed"
@@ -107,8 +110,10 @@ async def _open(
     return Circuit(target, OPEN, failures, probe_at)
 
 
-async def record_success(conn: AsyncConnection, target: str, breaker: BreakerSettings) -> list[str]:
-    """Close the breaker and release its held messages; their ids, to enqueue after commit."""
+async def record_success(
+    conn: AsyncConnection, target: str, breaker: BreakerSettings
+) -> list[Wake]:
+    """Close the breaker and release its held messages; them, to wake after the commit."""
     now = utcnow()
     await conn.execute(
         update(circuits)
@@ -124,11 +129,15 @@ async def record_success(conn: AsyncConnection, target: str, breaker: BreakerSet
     )
     released = await conn.execute(
         update(messages)
-        .where(messages.c.target == target, messages.c.status == Status.HELD.value)
+        .where(
+            messages.c.target == target,
+            messages.c.status == Status.HELD.value,
+            messages.c.target.not_in(paused_targets(now)),  # they wait for the pause's end
+        )
         .values(status=Status.ACCEPTED.value, updated_at=now, queued_at=now)
         .returning(messages.c.id)
     )
-    return list(released.scalars())
+    return [Wake(message_id, target) for message_id in released.scalars()]
 
 
 async def admit(
@@ -160,14 +169,13 @@ async def admit(
         )
         return Admission.PROBE, Circuit(target, OPEN, circuit.failures, next_probe)
     reason = f"{target} is unavailable: its circuit breaker is open until {circuit.probe_at}"
-    held = await conn.execute(
-        _HOLD, {"message_id": claimed_id, "fence": fence, "reason": reason, "now": now}
-    )
-    return (Admission.HOLD if held.rowcount == 1 else Admission.LOST), circuit
+    held = await hold_claimed(conn, claimed_id, fence, reason)
+    return (Admission.HOLD if held else Admission.LOST), circuit
 
 
-async def release_closed(conn: AsyncConnection) -> list[str]:
-    """Make runnable every message held for a breaker that is not open; their ids, to enqueue.
+async def release_closed(conn: AsyncConnection) -> list[Wake]:
+    """Make runnable every message held for a breaker that is not open, of a target that is not
+    paused; them, to wake.
 
     The probe's success releases held messages as it closes the breaker; this is the sweeper's
     net under that, for whatever a crash or an operator's edit of the breaker left behind.
@@ -176,35 +184,18 @@ async def release_closed(conn: AsyncConnection) -> list[str]:
     still_open = select(circuits.c.target).where(circuits.c.state == OPEN)
     released = await conn.execute(
         update(messages)
-        .where(messages.c.status == Status.HELD.value, messages.c.target.not_in(still_open))
+        .where(
+            messages.c.status == Status.HELD.value,
+            messages.c.target.not_in(still_open),
+            messages.c.target.not_in(paused_targets(now)),  # held by an operator's pause
+        )
         .values(status=Status.ACCEPTED.value, updated_at=now, queued_at=now)
-        .returning(messages.c.id)
+        .returning(messages.c.id, messages.c.target)
     )
-    return list(released.scalars())
+    return [Wake(row.id, row.target) for row in released]
 
 
-_HOLD = (
-    update(messages)
-    .where(
-        messages.c.id == bindparam("message_id"),
-        messages.c.status == Status.IN_FLIGHT.value,
-        messages.c.attempts_total == bindparam("fence"),
-    )
-    .values(
-        status=Status.HELD.value,
-        # The claim counted an attempt that never happened: give it back.
-        attempts=messages.c.attempts - 1,
-        attempts_total=messages.c.attempts_total - 1,
-        lease_until=None,
-        next_attempt_at=None,
-        queued_at=None,
-        last_error=bindparam("reason"),
-        updated_at=bindparam("now"),
-    )
-)
-
-
-async def probe_candidates(conn: AsyncConnection, limit: int = 1) -> list[str]:
+async def probe_candidates(conn: AsyncConnection, limit: int = 1) -> list[Wake]:
     """For every open breaker whose probe is due, its oldest held message, made runnable again.
 
     The sweeper enqueues them; the worker that claims one then takes the probe.
@@ -212,10 +203,14 @@ async def probe_candidates(conn: AsyncConnection, limit: int = 1) -> list[str]:
     now = utcnow()
     due = (
         await conn.execute(
-            select(circuits.c.target).where(circuits.c.state == OPEN, circuits.c.probe_at <= now)
+            select(circuits.c.target).where(
+                circuits.c.state == OPEN,
+                circuits.c.probe_at <= now,
+                circuits.c.target.not_in(paused_targets(now)),  # no probe while paused
+            )
         )
     ).scalars()
-    woken: list[str] = []
+    woken: list[Wake] = []
     for target in list(due):
         oldest = (
             await conn.execute(
@@ -232,5 +227,5 @@ async def probe_candidates(conn: AsyncConnection, limit: int = 1) -> list[str]:
                 .where(messages.c.id.in_(ids), messages.c.status == Status.HELD.value)
                 .values(status=Status.ACCEPTED.value, updated_at=now, queued_at=now)
             )
-            woken.extend(ids)
+            woken.extend(Wake(message_id, target) for message_id in ids)
     return woken

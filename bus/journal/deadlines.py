@@ -3,8 +3,9 @@ is reported stuck.
 
 A request is done when every message of it is delivered (the ERP's step, the document's delivery
 to the storefront) and, for a request the ERP answers later (``Route.reply``), when the answer
-has arrived. A failed or cancelled message settles it too: that is an operator's business, not a
-silent wait.
+has arrived: the request's row says which answer it still ``awaiting``, cleared when the answer is
+journaled (:mod:`bus.journal.accept`). A failed or cancelled message settles it too: that is an
+operator's business, not a silent wait.
 """
 
 from __future__ import annotations
@@ -17,42 +18,43 @@ from typing import Any
 from sqlalchemy import (
     ColumnElement,
     CompoundSelect,
-    Select,
     and_,
     exists,
     false,
+    func,
     or_,
     select,
     union_all,
 )
 
 from bus.journal.tables import Status, messages
-from bus.routing import ROUTES
 from bus.settings import Settings
 
 #: Statuses in which a message waits for nothing more.
-_FINISHED = (Status.DELIVERED.value, Status.FAILED.value, Status.CANCELLED.value)
+_FINISHED = (
+    Status.DELIVERED.value,
+    Status.SKIPPED.value,
+    Status.FAILED.value,
+    Status.CANCELLED.value,
+)
 #: Statuses that settle a request without it being done.
 _GIVEN_UP = (Status.FAILED.value, Status.CANCELLED.value)
 
 
 @dataclass(frozen=True)
 class Deadlines:
-    """When each kind of request must be done, and which answer it waits for.
+    """When each kind of request must be done.
 
     Parameters:
         seconds: method -> seconds after acceptance.
-        replies: method -> the method of the answer it waits for.
     """
 
     seconds: Mapping[str, float]
-    replies: Mapping[str, str]
 
     @classmethod
     def of(cls, settings: Settings) -> Deadlines:
-        """The deadlines of ``settings.deadlines`` and the replies of the routes."""
-        replies = {method: route.reply for method, route in ROUTES.items() if route.reply}
-        return cls(settings.deadlines, replies)
+        """The deadlines of ``settings.deadlines``."""
+        return cls(settings.deadlines)
 
     def view(self, message: dict[str, Any], now: dt.datetime) -> dict[str, Any]:
         """``deadline`` (ISO time or ``None``) and ``stuck`` of a message read with its children."""
@@ -66,31 +68,22 @@ class Deadlines:
         rows = [message, *message["children"]]
         if any(row["status"] in _GIVEN_UP for row in rows):
             return False
-        reply = self.replies.get(message["method"])
-        answered = reply is None or any(c["method"] == reply for c in message["children"])
-        return not answered or any(row["status"] not in _FINISHED for row in rows)
+        unfinished = any(row["status"] not in _FINISHED for row in rows)
+        return message["awaiting"] is not None or unfinished
 
-    def _candidates(self) -> CompoundSelect[Any]:
+    @staticmethod
+    def _candidates() -> CompoundSelect[Any]:
         """Ids that may be stuck, each found on an index instead of by testing every request:
-        an unfinished request, the parent of an unfinished message, a request without the
-        answer it waits for. A journal of millions of delivered requests holds few of them."""
+        an unfinished request or the parent of an unfinished message (one scan of the
+        unfinished, on ``ix_messages_status_due``), a request still awaiting its answer (on
+        ``ix_messages_awaiting``, which holds only those). A journal of millions of delivered
+        requests holds few of them."""
         c = messages.c
-        child = messages.alias("child")
-        reply = messages.alias("reply")
         waiting = [status.value for status in Status if status.value not in _FINISHED]
-        found: list[Select[Any]] = [
-            select(c.id).where(c.status.in_(waiting), c.parent_id.is_(None)),
-            select(child.c.parent_id).where(
-                child.c.status.in_(waiting), child.c.parent_id.is_not(None)
-            ),
-        ]
-        for method, answer in self.replies.items():
-            if method in self.seconds:
-                answered = exists().where(reply.c.parent_id == c.id, reply.c.method == answer)
-                found.append(
-                    select(c.id).where(c.method == method, c.parent_id.is_(None), ~answered)
-                )
-        return union_all(*found)
+        return union_all(
+            select(func.coalesce(c.parent_id, c.id)).where(c.status.in_(waiting)),
+            select(c.id).where(c.awaiting.is_not(None)),
+        )
 
     def stuck(self, now: dt.datetime) -> ColumnElement[bool]:
         """The SQL condition of :meth:`view`'s ``stuck``, for listing stuck requests."""
@@ -101,10 +94,6 @@ class Deadlines:
             and_(c.method == method, c.accepted_at < now - dt.timedelta(seconds=seconds))
             for method, seconds in self.seconds.items()
         ]
-        unanswered = [
-            and_(c.method == method, ~exists().where(mine, child.c.method == reply))
-            for method, reply in self.replies.items()
-        ]
         return and_(
             c.id.in_(self._candidates()),
             c.parent_id.is_(None),
@@ -114,6 +103,6 @@ class Deadlines:
             or_(
                 c.status.notin_(_FINISHED),
                 exists().where(mine, child.c.status.notin_(_FINISHED)),
-                *unanswered,
+                c.awaiting.is_not(None),
             ),
         )

@@ -13,13 +13,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, bindparam, insert, or_, select, text, update
+from sqlalchemy import ColumnElement, and_, bindparam, insert, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bus.db import autocommit, writing
 from bus.journal.accept import Accepted, Command, accept_batch
 from bus.journal.ids import utcnow
+from bus.journal.pauses import paused_at_claim
 from bus.journal.tables import CLAIMABLE, RELEASING, Status, attempts, messages, ordering_keys
+from bus.journal.wakes import Wake
 
 #: A wake-up may arrive a little before ``next_attempt_at`` (clock skew between machines).
 EARLY_TOLERANCE = dt.timedelta(seconds=1)
@@ -31,7 +33,9 @@ def due(now: Any) -> ColumnElement[bool]:
     A retry without a next attempt time is not due: that is an ``unknown_outcome`` whose retries
     are exhausted, parked for an operator (reading a missing time as "now" retried it forever).
     """
-    waiting = [status.value for status in CLAIMABLE if status is not Status.ACCEPTED]
+    # Each status a bound parameter of its own: SQLAlchemy expands an IN list of plain values
+    # again on every execution, which was a few percent of a worker's CPU in the claim.
+    waiting = [literal(status.value) for status in CLAIMABLE if status is not Status.ACCEPTED]
     return or_(
         messages.c.status == Status.ACCEPTED.value,
         and_(messages.c.status.in_(waiting), messages.c.next_attempt_at <= now),
@@ -56,6 +60,8 @@ class Claim:
     source: str = ""
     #: the correlation id of the call that sent it (its log lines carry it)
     correlation_id: str | None = None
+    #: the claim saw the target paused by an operator (:mod:`bus.journal.pauses`): hold it
+    paused: bool = False
 
     @property
     def may_have_landed(self) -> bool:
@@ -130,6 +136,7 @@ _CLAIM = (
         messages.c.parent_id,
         messages.c.source,
         messages.c.correlation_id,
+        paused_at_claim(),  # a subquery on the claim's own round trip: no query more per delivery
     )
 )
 # Statements built once: constructing and cache-keying them per call was a tenth of a worker's CPU.
@@ -188,6 +195,7 @@ async def claim(conn: AsyncConnection, message_id: str, lease: dt.timedelta) -> 
         parent_id=row.parent_id,
         source=row.source,
         correlation_id=row.correlation_id,
+        paused=bool(row.paused),
     )
 
 
@@ -211,7 +219,9 @@ async def step_input(
                 messages.c.ordering_key == mine.c.ordering_key,
                 messages.c.ordering_seq < mine.c.ordering_seq,
             )
-            .order_by(messages.c.ordering_seq.desc())
+            # an edited message takes its original's place (the same sequence number): the
+            # newer one, the edit, is the step that ran
+            .order_by(messages.c.ordering_seq.desc(), messages.c.id.desc())
             .limit(1)
         )
     ).first()
@@ -220,7 +230,7 @@ async def step_input(
 
 async def finish(
     engine: AsyncEngine, claimed: Claim, record: AttemptRecord, outcome: Finish
-) -> list[str]:
+) -> list[Wake]:
     """Record the attempt and move the message to ``outcome``; if that released its ordering key
     with messages still waiting, promote the next one; journal the outcome's follow-ups. All in
     one transaction.
@@ -231,18 +241,23 @@ async def finish(
     key and has no follow-up runs in autocommit, one round trip. The promotion is a statement of
     its own, after the finish took the key's row lock: its fresh snapshot sees every accept of
     the key that committed before, and accepts after it wait for this commit and see the lower
-    count.
+    count. A finish that releases the key it is the last open message of (nothing can wait
+    behind it) is one statement too, in autocommit: :data:`_PG_FINISH_LAST`.
 
     Returns:
-        The ids to wake (the promoted message, runnable follow-ups), after this returns.
+        The messages to wake (the promoted one, runnable follow-ups), after this returns.
     """
     values = _finish_values(claimed, record, outcome)
     postgres = engine.dialect.name == "postgresql"
     releases_key = values["releases"] and claimed.ordering_key is not None
-    if postgres and not releases_key and not outcome.follow_ups:
+    if postgres and not outcome.follow_ups:
         async with autocommit(engine) as conn:
-            await conn.execute(_PG_FINISH, _as_pg_json(values))
-        return []
+            if not releases_key:
+                await conn.execute(_PG_FINISH, _as_pg_json(values))
+                return []
+            if (await conn.execute(_PG_FINISH_LAST, _as_pg_json(values))).scalar():
+                return []
+        # others of the key are open: finish and promote in one transaction, below
     async with writing(engine) as conn:
         if postgres and not outcome.follow_ups:
             applied, still_open = (
@@ -258,21 +273,21 @@ async def finish(
         return woken
 
 
-async def _follow_ups(conn: AsyncConnection, commands: tuple[Command, ...]) -> list[str]:
+async def _follow_ups(conn: AsyncConnection, commands: tuple[Command, ...]) -> list[Wake]:
     if not commands:
         return []
     outcomes = await accept_batch(conn, commands, check_existing=True)
     return [
-        message_id
+        wake
         for outcome in outcomes
         if isinstance(outcome, Accepted) and outcome.created
-        for message_id in outcome.runnable
+        for wake in outcome.runnable
     ]
 
 
 def _finish_values(claimed: Claim, record: AttemptRecord, outcome: Finish) -> dict[str, Any]:
     now = utcnow()
-    finished = outcome.status in (Status.DELIVERED, Status.FAILED)
+    finished = outcome.status in (*RELEASING, Status.FAILED)
     return {
         # the attempt
         "message_id": claimed.message_id,
@@ -345,6 +360,35 @@ _PG_FINISH = text(
 )
 
 
+#: :data:`_PG_FINISH` for the last open message of its key, or nothing. Under the message's row
+#: lock, then the key's (the order every finish takes them in), the key's count is read as it
+#: is now, not as the statement's snapshot saw it: 1 means this message is the only one open,
+#: so no message waits behind it, and an accept of the key waits for this commit and finds the
+#: key free. Anything else changes nothing here and answers false: the caller finishes in a
+#: transaction that promotes the next message.
+_PG_FINISH_LAST = text(
+    "WITH mine AS (SELECT ordering_key FROM messages WHERE id = :message_id FOR UPDATE),"
+    " held AS (SELECT open_count FROM ordering_keys"
+    " WHERE key = (SELECT ordering_key FROM mine) FOR UPDATE),"
+    " last AS (SELECT 1 FROM held WHERE open_count = 1),"
+    " attempt AS ("
+    " INSERT INTO attempts (message_id, number, started_at, duration_ms, outcome, http_status,"
+    " error, request, response) SELECT :message_id, :number, :started_at, :duration_ms,"
+    " :outcome, :http_status, :error, CAST(:request AS jsonb), CAST(:response AS jsonb)"
+    " FROM last),"
+    " finished AS ("
+    " UPDATE messages SET status = :status, attempts = attempts - :uncounted,"
+    " updated_at = :updated_at, lease_until = NULL,"
+    " last_error = :last_error, next_attempt_at = :next_attempt_at, queued_at = :queued_at,"
+    " result = CAST(:result AS jsonb), finished_at = :finished_at"
+    " WHERE id = :message_id AND status = 'in_flight' AND attempts_total = :fence"
+    " AND EXISTS (SELECT 1 FROM last) RETURNING ordering_key),"
+    " released AS (UPDATE ordering_keys SET open_count = open_count - 1"
+    " WHERE key = (SELECT ordering_key FROM finished) RETURNING open_count)"
+    " SELECT EXISTS (SELECT 1 FROM last)"
+)
+
+
 def _as_pg_json(values: dict[str, Any]) -> dict[str, Any]:
     encoded = dict(values)
     for name in _JSON_VALUES:
@@ -368,8 +412,8 @@ async def count_open(conn: AsyncConnection, key: str, delta: int) -> int:
     )
 
 
-async def release_key(conn: AsyncConnection, key: str | None) -> str | None:
-    """A message of ``key`` finished for good: count it out and promote the next; its id, if any.
+async def release_key(conn: AsyncConnection, key: str | None) -> Wake | None:
+    """A message of ``key`` finished for good: count it out and promote the next; it, if any.
 
     Taking the key's row lock first serializes with accepts of the key: either the accept sees
     the lower count (its message is the head), or this promotion sees the accept's message.
@@ -380,8 +424,8 @@ async def release_key(conn: AsyncConnection, key: str | None) -> str | None:
     return await promote_next(conn, key) if still_open else None
 
 
-async def promote_next(conn: AsyncConnection, key: str | None) -> str | None:
-    """Make the oldest ``blocked`` message of ``key`` runnable; return its id, if any.
+async def promote_next(conn: AsyncConnection, key: str | None) -> Wake | None:
+    """Make the oldest ``blocked`` message of ``key`` runnable; return it, to wake, if any.
 
     The update applies only to a message still ``blocked``: one cancelled meanwhile by an operator
     stays cancelled, and the next one in line is taken instead.
@@ -389,17 +433,17 @@ async def promote_next(conn: AsyncConnection, key: str | None) -> str | None:
     if key is None:
         return None
     while True:
-        next_id = (await conn.execute(_OLDEST_BLOCKED, {"ordering_key": key})).scalar()
-        if next_id is None:
+        oldest = (await conn.execute(_OLDEST_BLOCKED, {"ordering_key": key})).first()
+        if oldest is None:
             return None
         now = utcnow()
-        promoted = await conn.execute(_PROMOTE, {"message_id": next_id, "now": now})
+        promoted = await conn.execute(_PROMOTE, {"message_id": oldest.id, "now": now})
         if promoted.rowcount == 1:
-            return str(next_id)
+            return Wake(str(oldest.id), oldest.target)
 
 
 _OLDEST_BLOCKED = (
-    select(messages.c.id)
+    select(messages.c.id, messages.c.target)
     .where(
         messages.c.ordering_key == bindparam("ordering_key"),
         messages.c.status == Status.BLOCKED.value,

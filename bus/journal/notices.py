@@ -22,7 +22,7 @@ A notice is never about a notice (:func:`is_notice`): its own failure begets not
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bus.journal.accept import Accepted, Command, accept_batch
 from bus.journal.delivery import Claim, Finish
 from bus.journal.tables import Status, messages, operator_actions
+from bus.journal.wakes import Wake
 from schemas.notices import FailureReport, NoticeStatus, OperatorAction, StatusNotice
 
 #: The method (and the storefront operation) of a status notice.
@@ -49,6 +50,8 @@ _TOLD: dict[Status, NoticeStatus] = {
     Status.ACCEPTED: "accepted",
     Status.BLOCKED: "blocked",
     Status.CANCELLED: "cancelled",
+    Status.SKIPPED: "skipped",
+    Status.EDITED: "edited",
 }
 
 
@@ -99,13 +102,13 @@ def failure_notice(claimed: Claim, outcome: Finish) -> Command:
 
 
 def delivered_notice(claimed: Claim, erp_number: str | None, skipped: str | None) -> Command:
-    """The storefront's notice that ``claimed`` was delivered (or skipped, saying why), with
-    the ERP's order number when the route made one."""
+    """The storefront's notice that ``claimed`` was delivered (or ``skipped``, saying why),
+    with the ERP's order number when the route made one."""
     notice = step_notice(
         claimed,
-        Status.DELIVERED,
+        Status.SKIPPED if skipped else Status.DELIVERED,
         erp_number=erp_number,
-        reason=f"skipped: {skipped}" if skipped else "",
+        reason=skipped or "",
     )
     return status_notice(notice, str(claimed.attempt))
 
@@ -154,34 +157,50 @@ def failure_reports(
 
 async def tell_operator_action(
     conn: AsyncConnection, message_id: str, action: OperatorAction, reason: str
-) -> list[str]:
+) -> list[Wake]:
     """Journal the storefront's notice of an operator's ``action`` on ``message_id``, in the
-    action's transaction (after it); the notice's id when it may run now.
+    action's transaction (after it); the notice, to wake, when it may run now.
 
     Only a message of the storefront's is told (and never a notice). The idempotency key counts
     the message's operator actions, so each action is told once.
     """
-    row = (
-        await conn.execute(
-            select(
-                messages.c.id,
-                messages.c.parent_id,
-                messages.c.method,
-                messages.c.target,
-                messages.c.operation,
-                messages.c.payload,
-                messages.c.source,
-                messages.c.status,
-            ).where(messages.c.id == message_id)
-        )
-    ).first()
-    if row is None or row.source != "storefront" or is_notice(row.method):
-        return []
-    count = await conn.scalar(
-        select(func.count())
-        .select_from(operator_actions)
-        .where(operator_actions.c.message_id == message_id)
+    return await tell_operator_actions(conn, [message_id], action, reason)
+
+
+async def tell_operator_actions(
+    conn: AsyncConnection, message_ids: Sequence[str], action: OperatorAction, reason: str
+) -> list[Wake]:
+    """:func:`tell_operator_action` for many messages at once (one batch of an operator's bulk
+    replay or cancel): three statements whatever their number."""
+    rows = await conn.execute(
+        select(
+            messages.c.id,
+            messages.c.parent_id,
+            messages.c.method,
+            messages.c.target,
+            messages.c.operation,
+            messages.c.payload,
+            messages.c.source,
+            messages.c.status,
+        ).where(messages.c.id.in_(message_ids), messages.c.source == "storefront")
     )
-    notice = notice_of(dict(row._mapping), Status(row.status), action=action, reason=reason)
-    [outcome] = await accept_batch(conn, [status_notice(notice, f"{action}:{count}")])
-    return list(outcome.runnable) if isinstance(outcome, Accepted) else []
+    told = [row for row in rows if not is_notice(row.method)]
+    if not told:
+        return []
+    counted = await conn.execute(
+        select(operator_actions.c.message_id, func.count())
+        .where(operator_actions.c.message_id.in_([row.id for row in told]))
+        .group_by(operator_actions.c.message_id)
+    )
+    counts: dict[str, int] = {message_id: count for message_id, count in counted}
+    commands = [
+        status_notice(
+            notice_of(dict(row._mapping), Status(row.status), action=action, reason=reason),
+            f"{action}:{counts.get(row.id, 0)}",
+        )
+        for row in sorted(told, key=lambda row: row.id)
+    ]
+    outcomes = await accept_batch(conn, commands)
+    return [
+        wake for outcome in outcomes if isinstance(outcome, Accepted) for wake in outcome.runnable
+    ]

@@ -11,7 +11,15 @@ from bus.errors import InvalidTransition, MessageNotFound
 from bus.journal.circuits import OPEN
 from bus.journal.delivery import count_open, release_key
 from bus.journal.ids import utcnow
-from bus.journal.tables import REPLAYABLE, Status, circuits, messages, operator_actions
+from bus.journal.tables import (
+    RELEASING,
+    REPLAYABLE,
+    Status,
+    circuits,
+    messages,
+    operator_actions,
+)
+from bus.journal.wakes import Wake
 
 
 async def replay(conn: AsyncConnection, message_id: str, *, actor: str, reason: str) -> Status:
@@ -60,8 +68,8 @@ async def replay(conn: AsyncConnection, message_id: str, *, actor: str, reason: 
     return new_status
 
 
-async def release(conn: AsyncConnection, message_id: str, *, actor: str, reason: str) -> str:
-    """Let a ``held`` message through now; returns its id, to wake.
+async def release(conn: AsyncConnection, message_id: str, *, actor: str, reason: str) -> Wake:
+    """Let a ``held`` message through now; returns it, to wake.
 
     The operator says the target is back: if its breaker is still open, its probe falls due now,
     so this message is the probe. Its success closes the breaker and releases every other held
@@ -89,18 +97,18 @@ async def release(conn: AsyncConnection, message_id: str, *, actor: str, reason:
         .values(probe_at=now, updated_at=now)
     )
     await _record(conn, message_id, "release", actor, reason, row.status)
-    return message_id
+    return Wake(message_id, row.target)
 
 
-async def cancel(conn: AsyncConnection, message_id: str, *, actor: str, reason: str) -> str | None:
-    """Withdraw a message that has not been delivered; returns the next id of its key, if promoted.
+async def cancel(conn: AsyncConnection, message_id: str, *, actor: str, reason: str) -> Wake | None:
+    """Withdraw a message that has not been delivered; returns the next of its key, if promoted.
 
     Raises:
         MessageNotFound: no such message.
-        InvalidTransition: the message is delivered, cancelled already, or in flight right now.
+        InvalidTransition: the message is delivered, skipped, cancelled already, or in flight now.
     """
     row = await _load(conn, message_id)
-    final_or_running = {Status.DELIVERED.value, Status.CANCELLED.value, Status.IN_FLIGHT.value}
+    final_or_running = {*(status.value for status in RELEASING), Status.IN_FLIGHT.value}
     if row.status in final_or_running:
         raise InvalidTransition({"message_id": message_id, "status": row.status})
     now = utcnow()
@@ -153,7 +161,7 @@ async def _load(conn: AsyncConnection, message_id: str):  # type: ignore[no-unty
 
 async def _key_has_other_head(conn: AsyncConnection, key: str, message_id: str) -> bool:
     """True when another message of ``key`` is runnable or running (only one head at a time)."""
-    waiting_or_done = [Status.DELIVERED.value, Status.CANCELLED.value, Status.BLOCKED.value]
+    waiting_or_done = [*(status.value for status in RELEASING), Status.BLOCKED.value]
     found = await conn.scalar(
         select(messages.c.id)
         .where(

@@ -66,7 +66,8 @@ async def get_message(
     conn: AsyncConnection, message_id: str, *, bodies: bool = True
 ) -> dict[str, Any] | None:
     """Return one message as a dict, with its ``attempts``, operator ``actions``, the
-    ``children`` (the later steps of its route) and, when blocked, what ``blocked_by``; or
+    ``children`` (the later steps of its route), when blocked, what ``blocked_by``, and the
+    operator's ``edit`` it underwent or came from; or
     ``None``. Without ``bodies`` the attempts come without their request and response (the
     larger part of the journal), for readers that do not show them."""
     row = (
@@ -100,7 +101,40 @@ async def get_message(
     )
     message["children"] = [dict(step) for step in steps.mappings()]
     message["blocked_by"] = await _blocked_by(conn, message)
+    message["edit"] = await _edit(conn, message)
     return message
+
+
+async def _edit(conn: AsyncConnection, message: dict[str, Any]) -> dict[str, Any] | None:
+    """An operator's edit this message underwent or came from (``bus messages edit``): the
+    original, the edit, who, when, why and the payload's diff; ``None`` for most messages."""
+    original = message["id"] if message["status"] == Status.EDITED.value else None
+    original = original or message.get("edited_from")
+    if original is None:
+        return None
+    action = (
+        (
+            await conn.execute(
+                select(operator_actions)
+                .where(
+                    operator_actions.c.message_id == original, operator_actions.c.action == "edit"
+                )
+                .order_by(operator_actions.c.id.desc())
+                .limit(1)
+            )
+        )
+        .mappings()
+        .first()
+    )
+    detail = (action["detail"] if action is not None else None) or {}
+    return {
+        "original": original,
+        "edited": detail.get("edited_as") or (message["id"] if original != message["id"] else None),
+        "actor": action["actor"] if action is not None else None,
+        "reason": action["reason"] if action is not None else None,
+        "at": action["at"] if action is not None else None,
+        "diff": detail.get("diff"),
+    }
 
 
 async def _blocked_by(conn: AsyncConnection, message: dict[str, Any]) -> dict[str, Any] | None:

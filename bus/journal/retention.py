@@ -2,11 +2,11 @@
 
 A route is a message the bus accepted (``parent_id`` empty) with every message journaled under
 it: its later steps, the notices they raised, the orders of a split cart. A route is archived and
-deleted as one, and only when every message of it is ``delivered`` or ``cancelled`` and none has
-changed for the retention age: a step still waiting may need an earlier step's result, so nothing
-of a route with a ``failed``, ``held``, ``blocked``, ``retry_wait``, ``accepted``, ``in_flight`` or
-``unknown_outcome`` message is touched. Attempts and operator actions go with their message; an
-ordering key goes when no message of it is left.
+deleted as one, and only when every message of it is ``delivered``, ``skipped`` or ``cancelled``
+and none has changed for the retention age: a step still waiting may need an earlier step's
+result, so nothing of a route with a ``failed``, ``held``, ``blocked``, ``retry_wait``,
+``accepted``, ``in_flight`` or ``unknown_outcome`` message is touched. Attempts and operator
+actions go with their message; an ordering key goes when no message of it is left.
 
 Each batch is one short transaction: its routes are read, written to the archive, then deleted
 (the delete is fenced by status and age, so a route an operator replays meanwhile stays). The

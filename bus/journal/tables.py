@@ -1,4 +1,5 @@
-"""The journal's tables: messages, their delivery attempts, ordering keys and operator actions."""
+"""The journal's tables: messages, their delivery attempts, ordering keys, operator actions and
+the targets' breakers and pauses."""
 
 from __future__ import annotations
 
@@ -48,6 +49,13 @@ class Status(StrEnum):
     BLOCKED = "blocked"
     #: withdrawn by an operator
     CANCELLED = "cancelled"
+    #: done without an effect: the step before it was cancelled or found nothing to hand on (an
+    #: echo, a deal the bus did not make), or its target had nothing to do (a mail to nobody);
+    #: its result says why (``skipped``)
+    SKIPPED = "skipped"
+    #: replaced by an operator's edit (``bus messages edit``): the message ``edited_from`` it took
+    #: its place in its ordering key; replay or cancel that one, never this one again
+    EDITED = "edited"
 
 
 #: What moves each non-terminal status forward, within a bounded time and without luck
@@ -64,14 +72,18 @@ OWNERS: dict[Status, str] = {
     " up first); exhausted (no next_attempt_at), an operator: replay or cancel",
     Status.HELD: "its breaker: the probe's success releases every held message in the closing"
     " transaction; the sweeper wakes one held message per open breaker whose probe is due and"
-    " releases held messages whose breaker is closed; an operator may release it",
+    " releases held messages whose breaker is closed and whose target is not paused; its"
+    " target's pause: the operator's resume releases the target's held messages in the resuming"
+    " transaction, and once the pause's --until passes the sweeper ends it and releases them;"
+    " an operator may release it",
     Status.BLOCKED: "the finish of the message before it, which promotes it in the same"
     " transaction; the sweeper promotes the oldest blocked message of a key that has no head",
     Status.FAILED: "an operator: replay (a fresh budget) or cancel (releases the key)",
 }
 
-#: Statuses that release the ordering key: the next message of the key may run.
-RELEASING = (Status.DELIVERED, Status.CANCELLED)
+#: Statuses that release the ordering key: the next message of the key may run. They are the
+#: terminal ones: nothing moves a message on from them but an operator's replay.
+RELEASING = (Status.DELIVERED, Status.SKIPPED, Status.CANCELLED, Status.EDITED)
 #: Statuses a worker may claim (when due).
 CLAIMABLE = (Status.ACCEPTED, Status.RETRY_WAIT, Status.UNKNOWN_OUTCOME)
 #: Statuses an operator may replay.
@@ -128,6 +140,14 @@ messages = Table(
     Column("cycle_started_at", UtcDateTime, nullable=False),
     Column("updated_at", UtcDateTime, nullable=False),
     Column("finished_at", UtcDateTime),
+    # The method of the answer a request waits for (its route's reply: ``request.decided``),
+    # until that answer is journaled as its child, which clears it in the same transaction;
+    # ``NULL`` for every other message. Stuck requests are found on it (revision 0005).
+    Column("awaiting", String(64)),
+    # The message an operator edited into this one (``bus messages edit``): the original is
+    # cancelled and this one took its place in its ordering key (revision 0006). No foreign key:
+    # retention may archive the original's route while this one still runs.
+    Column("edited_from", String(26)),
     UniqueConstraint("source", "idempotency_key", name="uq_messages_idempotency"),
     Index("ix_messages_status_due", "status", "next_attempt_at"),
     Index("ix_messages_ordering", "ordering_key", "ordering_seq"),
@@ -143,6 +163,20 @@ messages = Table(
         "id",
         postgresql_where=text("last_error IS NOT NULL"),
         sqlite_where=text("last_error IS NOT NULL"),
+    ),
+    # the edits of a message, found from the original (revision 0006): few
+    Index(
+        "ix_messages_edited_from",
+        "edited_from",
+        postgresql_where=text("edited_from IS NOT NULL"),
+        sqlite_where=text("edited_from IS NOT NULL"),
+    ),
+    # requests still waiting for their answer (revision 0005): few, whatever the journal's size
+    Index(
+        "ix_messages_awaiting",
+        "id",
+        postgresql_where=text("awaiting IS NOT NULL"),
+        sqlite_where=text("awaiting IS NOT NULL"),
     ),
 )
 
@@ -186,6 +220,9 @@ operator_actions = Table(
     Column("reason", Text, nullable=False),
     Column("from_status", String(20), nullable=False),
     Column("at", UtcDateTime, nullable=False),
+    # What the action did beyond the status (an edit: the message it became and the payload's
+    # diff, redacted), revision 0006.
+    Column("detail", Json),
     Index("ix_operator_actions_message", "message_id"),
 )
 
@@ -200,6 +237,35 @@ circuits = Table(
     Column("opened_at", UtcDateTime),
     Column("probe_at", UtcDateTime),
     Column("updated_at", UtcDateTime, nullable=False),
+)
+
+target_pauses = Table(
+    "target_pauses",
+    metadata,
+    # An operator's maintenance window of a target (``bus targets pause``): while it is on, a
+    # claimed message of the target is held without an attempt and nothing is sent. One row per
+    # window, kept after it ends (who paused and resumed it, and why); at most one is on per
+    # target. Distinct from the breaker (``circuits``): a resume never closes a breaker, and a
+    # breaker closing never ends a pause (revision 0006).
+    Column(
+        "id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    ),
+    Column("target", String(64), nullable=False),
+    Column("paused_at", UtcDateTime, nullable=False),
+    Column("paused_by", String(100), nullable=False),
+    Column("reason", Text, nullable=False),
+    # the window's announced end: the sweeper ends the pause once it passes; NULL: until resumed
+    Column("until", UtcDateTime),
+    Column("resumed_at", UtcDateTime),
+    Column("resumed_by", String(100)),
+    Column("resume_reason", Text),
+    Index(
+        "uq_target_pauses_on",
+        "target",
+        unique=True,
+        postgresql_where=text("resumed_at IS NULL"),
+        sqlite_where=text("resumed_at IS NULL"),
+    ),
 )
 
 entity_states = Table(

@@ -1,8 +1,9 @@
 """One delivery attempt: claim, check for an earlier effect, call the adapter, record, finish.
 
-Around the attempt: the target's circuit breaker may hold the message instead (no attempt is
-counted), the route's previous step hands over its result (or asks to skip this step), and entity
-states are remembered so that the bus's own writes coming back as events are not forwarded.
+Around the attempt: an operator's pause of the target or its circuit breaker may hold the message
+instead (no attempt is counted, nothing is sent), the route's previous step hands over its result
+(or asks to skip this step: it ends ``skipped``, saying why), and entity states are remembered so
+that the bus's own writes coming back as events are not forwarded.
 
 The claim is the idempotency gate (a duplicate wake-up claims nothing and returns). An attempt that
 follows one that may have landed first asks the target whether the effect is there (``lookup``),
@@ -30,12 +31,14 @@ from bus.adapters import Adapter, Delivery, EntityState, Receipt
 from bus.adapters.recording import ExchangeLog, start_log
 from bus.db import autocommit, reading, writing
 from bus.errors import DeliveryError, PermanentError, TransientError, UnknownOutcome
+from bus.journal import pauses
 from bus.journal.accept import Command
 from bus.journal.circuits import Admission
 from bus.journal.delivery import AttemptRecord, Claim, Finish, claim, finish, step_input
 from bus.journal.entity_states import known, remember
 from bus.journal.ids import utcnow
 from bus.journal.tables import Status
+from bus.journal.wakes import Wake
 from bus.queues.breaker import Breakers
 from bus.queues.notify import Notifier
 from bus.queues.retry import after_failure
@@ -43,8 +46,8 @@ from bus.settings import Settings
 
 log = logging.getLogger(__name__)
 
-#: ``send(ids, delay_ms)``: put wake-ups on the queue after a commit.
-Send = Callable[[list[str], int | None], Awaitable[None]]
+#: ``send(wakes, delay_ms)``: put wake-ups on their targets' queues after a commit.
+Send = Callable[[list[Wake], int | None], Awaitable[None]]
 
 
 class Deliverer:
@@ -80,9 +83,7 @@ class Deliverer:
     async def _deliver(self, claimed: Claim) -> Status | None:
         message_id = claimed.message_id
         previous = await self._step_input(claimed)
-        admission = Admission.DELIVER
-        if previous is None or not (previous.get("skip_next") or previous.get("skip_one")):
-            admission = await self._breakers.admit(claimed)
+        admission = await self._admit(claimed, previous)
         if admission is Admission.HOLD:
             return Status.HELD
         if admission is Admission.LOST:
@@ -104,8 +105,21 @@ class Deliverer:
             await self._send(wake, None)
         if outcome.next_attempt_at is not None:
             delay = outcome.next_attempt_at - utcnow()
-            await self._send([message_id], max(0, int(delay.total_seconds() * 1000)))
+            retry = Wake(message_id, claimed.target)
+            await self._send([retry], max(0, int(delay.total_seconds() * 1000)))
         return outcome.status
+
+    async def _admit(self, claimed: Claim, previous: dict[str, Any] | None) -> Admission:
+        """Whether to attempt now. A step the one before skips asks its target nothing, so it
+        goes on; otherwise the target's pause by an operator, then its breaker, may hold it."""
+        if previous is not None and (previous.get("skip_next") or previous.get("skip_one")):
+            return Admission.DELIVER
+        if claimed.paused:  # decided again under the pause's lock: a resume may have ended it
+            async with writing(self._engine) as conn:
+                held = await pauses.hold(conn, claimed.message_id, claimed.attempt, claimed.target)
+            if held is not None:
+                return Admission.HOLD if held else Admission.LOST
+        return await self._breakers.admit(claimed)
 
     async def _notices(
         self, claimed: Claim, outcome: Finish, previous: dict[str, Any] | None
@@ -127,13 +141,13 @@ class Deliverer:
         if before is None:
             return None
         status, result = before
-        if status is not Status.DELIVERED:  # cancelled by an operator, then this one released
+        if status not in (Status.DELIVERED, Status.SKIPPED):  # cancelled by an operator
             return {"skip_next": f"the step before was {status.value}"}
         return result
 
     async def _observe_health(
         self, target: str, admission: Admission, kind: str, error: DeliveryError | None
-    ) -> list[str]:
+    ) -> list[Wake]:
         """Feed the attempt's outcome to the target's breaker; the held messages it released."""
         if kind in ("skipped", "error", "throttled"):
             return []  # the target was not asked, or we do not know what it said
@@ -148,11 +162,11 @@ class Deliverer:
         if previous is not None and previous.get("skip_next"):
             reason = previous["skip_next"]
             skipped = {"skipped": reason, "skip_next": reason}  # and the steps after it
-            return Finish(Status.DELIVERED, result=skipped), "skipped", None
+            return Finish(Status.SKIPPED, result=skipped), "skipped", None
         if previous is not None and previous.get("skip_one"):
             # this step only: the next one runs, seeing what the steps before this one found
             skipped = {"skipped": previous["skip_one"], "context": _context(previous)}
-            return Finish(Status.DELIVERED, result=skipped), "skipped", None
+            return Finish(Status.SKIPPED, result=skipped), "skipped", None
         policy = self._settings.retry_policy(claimed.target)
         try:
             async with asyncio.timeout(policy.attempt_timeout * 2):
@@ -166,6 +180,8 @@ class Deliverer:
             log.exception("attempt at %s raised unexpectedly", claimed.message_id)
             lost = UnknownOutcome(f"internal error: {type(unexpected).__name__}")
             return after_failure(policy, claimed, lost, utcnow()), "error", lost
+        if result.get("skipped"):  # the adapter found nothing to do (a mail to nobody), saying why
+            return Finish(Status.SKIPPED, result=result), "skipped", None
         return Finish(Status.DELIVERED, result=result), "delivered", None
 
     async def _perform(self, claimed: Claim, previous: dict[str, Any] | None) -> dict[str, Any]:
@@ -231,6 +247,8 @@ def _count(claimed: Claim, record: AttemptRecord, outcome: Finish) -> None:
     )
     if outcome.status is Status.DELIVERED:
         metrics.DELIVERED.labels(claimed.method, claimed.target).inc()
+    elif outcome.status is Status.SKIPPED:
+        metrics.SKIPPED.labels(claimed.method, claimed.target).inc()
     elif outcome.waits_for_operator:
         metrics.FAILED.labels(claimed.method, claimed.target).inc()
         error = redaction.redact(outcome.error or record.error or "")

@@ -2,8 +2,8 @@
 
 - **The storefront**, for a message it sent (any step of its route): with ``[storefront] notify``
   ``"failures"`` (the default) when a step fails for good or waits for an operator; with
-  ``"all"`` also when a step is delivered (with the ERP's order number once the route made one),
-  which costs one storefront call per delivered step; ``"none"`` tells nothing.
+  ``"all"`` also when a step is delivered (with the ERP's order number once the route made one)
+  or skipped (saying why), which costs one storefront call per such step; ``"none"`` tells nothing.
 - **The customer's manager and the CRM**, for any step of an ``order.submit`` (its branches too)
   or of an account's ``account.create`` / ``account.deactivate`` that fails for good or waits for
   an operator: a :class:`schemas.notices.FailureReport`, mailed and noted on the customer. The
@@ -68,7 +68,7 @@ class Notifier:
         if outcome.waits_for_operator:
             told = (failure_notice(claimed, outcome),) if storefront else ()
             return told + await self._reports(claimed, outcome, previous)
-        if outcome.status is Status.DELIVERED and storefront and mode == "all":
+        if outcome.status in (Status.DELIVERED, Status.SKIPPED) and storefront and mode == "all":
             result = outcome.result or {}
             skipped = result.get("skipped")
             number = _erp_number(claimed, result)

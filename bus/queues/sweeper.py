@@ -1,7 +1,8 @@
 """The sweeper: re-enqueues whatever is due and not in the queue, so nothing accepted is lost.
 
 It also wakes one held message of each open circuit breaker whose probe is due (the worker that
-claims it probes the target), releases messages held for a breaker that is closed, and promotes
+claims it probes the target), releases messages held for a breaker that is closed, ends the
+operators' pauses whose ``--until`` passed and releases what they held, and promotes
 the next message of a key left without a head: every line of ``bus.journal.tables.OWNERS`` that
 names the sweeper.
 
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bus.db import create_engine, writing
 from bus.journal.circuits import probe_candidates, release_closed
+from bus.journal.pauses import end_expired
 from bus.journal.retention import Retention
 from bus.journal.sweep import promote_stranded, take_due
 from bus.queues.broker import enqueue
@@ -101,15 +103,18 @@ async def sweep_once(settings: Settings, engine: AsyncEngine, broker: dramatiq.B
         )
         probes = await probe_candidates(conn)
         released = await release_closed(conn)
+        resumed = await end_expired(conn)
         promoted = await promote_stranded(conn, limit=SWEEP_LIMIT)
     if probes:
         log.info("sweeper wakes %d held message(s) to probe open breakers", len(probes))
     if released:
         log.warning("sweeper releases %d message(s) held for closed breakers", len(released))
+    if resumed:
+        log.warning("sweeper releases %d message(s) held by pauses that ended", len(resumed))
     if promoted:
         log.warning("sweeper promotes %d message(s) of keys left without a head", len(promoted))
-    due += probes + released + promoted
-    if due:
+    due += probes + released + resumed + promoted
+    if due:  # each to its target's queue
         log.info("sweeper re-enqueues %d message(s)", len(due))
         await asyncio.to_thread(enqueue, broker, due)
     return len(due)

@@ -21,7 +21,9 @@ What is checked (DESIGN.md §4 and §7):
 - **at most once**: a call never acknowledged may have been journaled (the answer was lost): its
   messages have at most one effect each; an effect no journaled message explains is an orphan;
 - **nothing left behind**: no message is ``accepted``, ``in_flight``, ``retry_wait``,
-  ``unknown_outcome``, ``held`` or ``blocked`` once the bus has drained. None is ``failed`` either:
+  ``unknown_outcome``, ``held`` or ``blocked`` once the bus has drained (``skipped`` is finished:
+  a step with nothing to do, which says why; one that does not, or a ``delivered`` one whose
+  result says it was skipped, is a finding). None is ``failed`` either:
   every call of the drill is valid and every fault is transient (a target down for seconds, a 5xx,
   a crash), so a permanent refusal means the bus did something wrong (a deactivate before its
   create, a repeated create) and exhausted retries mean it did not ride out an outage it should;
@@ -49,7 +51,10 @@ import httpx
 from tests.chaos.deployment import NAV_AUTH, NAV_ODATA, Deployment
 from tests.chaos.load import CUSTOMERS, Call, order_identity
 
-TERMINAL = ("delivered", "failed", "cancelled")
+TERMINAL = ("delivered", "skipped", "failed", "cancelled")
+#: Done without an effect (the step before had nothing to hand on, or there was nothing to do),
+#: saying why in its result: finished as a delivery is, with nothing to count in the simulators.
+DONE = ("delivered", "skipped")
 #: How many offending messages each finding lists.
 SAMPLES = 8
 _DEAL_MARKER = re.compile(r"Bus message ([0-9A-Z]{26})")
@@ -325,8 +330,8 @@ class Effects:
         nobody to go to, a deactivation of a customer without a user)."""
         target, operation = message.target, message.operation
         result = message.result or {}
-        if result.get("skipped") or result.get("user_outcome") == "nothing_to_deactivate":
-            return None
+        if message.status == "skipped" or result.get("user_outcome") == "nothing_to_deactivate":
+            return None  # a delivered result that says skipped is a finding of its own
         if target == "navision" and operation == "sales_order.create":
             return len(self.nav_by_message.get(message.id, []))
         if target == "bitrix24" and operation == "order.create":
@@ -615,6 +620,14 @@ def _statuses(journal: Journal, report: Audit) -> None:
         report.say(f"  not delivered: {target}:{operation} {status} {n}")
     stuck = report.finding("messages left non-terminal after the drain")
     failed = report.finding("messages failed (every call is valid and every fault transient)")
+    unexplained = report.finding("skipped messages that do not say why")
+    mislabelled = report.finding("delivered messages whose result says they were skipped")
+    for message in journal.messages.values():
+        skipped = (message.result or {}).get("skipped")
+        if message.status == "skipped" and not skipped:
+            unexplained.add(message.describe(journal.read_at))
+        if message.status == "delivered" and skipped:
+            mislabelled.add(message.describe(journal.read_at))
     for message in sorted(journal.messages.values(), key=lambda m: (m.status, m.accepted_at)):
         if message.status in TERMINAL and message.status != "failed":
             continue
@@ -778,7 +791,7 @@ def _order_per_key(calls: list[Call], journal: Journal, effects: Effects, report
             started = after.first_attempt_at
             if started is None:
                 continue
-            if before.status not in ("delivered", "cancelled") or (
+            if before.status not in (*DONE, "cancelled") or (
                 before.finished_at is None or started < before.finished_at
             ):
                 early.add(
@@ -840,7 +853,7 @@ def _final_states(journal: Journal, effects: Effects, report: Audit) -> None:
     """Each order shows its last status change; each account, its last create or deactivate."""
     wrong = report.finding("orders and accounts not left in the state of their last message")
     for key, group in journal.keyed.items():
-        if any(m.status != "delivered" for m in group):
+        if any(m.status not in DONE for m in group):
             continue  # reported as stuck or failed already
         if key.startswith("order:"):
             updates = [m for m in group if m.operation == "order.update"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bus.db import reading, writing
@@ -16,10 +17,7 @@ from bus.journal.queries import MessageFilter, get_message, list_messages
 from bus.journal.tables import Status
 from tests.journal.test_delivery import claim_one, finish_one
 
-DEADLINES = Deadlines(
-    seconds={"address.request": 60.0, "invoice.request": 60.0},
-    replies={"address.request": "request.decided"},
-)
+DEADLINES = Deadlines(seconds={"address.request": 60.0, "invoice.request": 60.0})
 
 
 def _request(method: str, key: str, then: tuple[tuple[str, str], ...] = ()) -> Command:
@@ -32,6 +30,22 @@ def _request(method: str, key: str, then: tuple[tuple[str, str], ...] = ()) -> C
         idempotency_key=key,
         ordering_key=f"customer:{key}",
         then=then,
+        # as its route journals it (bus.handlers.commands.routed_command)
+        awaits="request.decided" if method == "address.request" else None,
+    )
+
+
+def _decision(request_id: str, key: str, method: str = "request.decided") -> Command:
+    """The ERP's decision about ``request_id`` (accepted as ``_request(..., key)``), as
+    ``bus.handlers.requests`` journals it: the request's child, under the request's key."""
+    return dataclasses.replace(
+        _request("address.request", f"d-{key}"),
+        method=method,
+        target="storefront",
+        operation="request.update",
+        ordering_key=f"customer:{key}",
+        parent_id=request_id,
+        awaits=None,
     )
 
 
@@ -76,15 +90,7 @@ async def test_a_request_is_stuck_past_its_deadline_until_the_erp_answers(
     assert await _stuck(journal, later) == {request: True}  # not even registered
     await _deliver(journal, request)
     assert await _stuck(journal, later) == {request: True}  # registered, not decided
-    decided = dataclasses.replace(
-        _request("address.request", "d-1"),
-        method="request.decided",
-        target="storefront",
-        operation="request.update",
-        ordering_key="customer:r-1",
-        parent_id=request,
-    )
-    decision = await _accept(journal, decided)
+    decision = await _accept(journal, _decision(request, "r-1"))
     assert await _stuck(journal, later) == {request: True}  # decided, the storefront not told
     await _deliver(journal, decision)
     assert await _stuck(journal, later) == {request: False}
@@ -106,3 +112,45 @@ async def test_a_document_is_done_when_every_step_is_and_failed_is_not_stuck(
     [step] = message["children"]
     await _deliver(journal, step["id"])
     assert await _stuck(journal, later) == {invoice: False, failing: False}
+
+
+async def _registered(journal: AsyncEngine, key: str) -> str:
+    """A request the ERP registered (its step delivered): what a decision may answer."""
+    request = await _accept(journal, _request("address.request", key))
+    await _deliver(journal, request)
+    return request
+
+
+async def test_of_many_requests_those_still_awaiting_their_answer_are_stuck(
+    journal: AsyncEngine,
+) -> None:
+    requests = [await _registered(journal, f"m-{n}") for n in range(6)]
+    for n, request in enumerate(requests[:3]):
+        await _deliver(journal, await _accept(journal, _decision(request, f"m-{n}")))
+    later = utcnow() + dt.timedelta(seconds=61)
+    assert await _stuck(journal, later) == {r: r in requests[3:] for r in requests}
+    assert await _stuck(journal, utcnow()) == dict.fromkeys(requests, False)  # none due yet
+
+
+async def test_an_answer_rolled_back_answers_nothing(journal: AsyncEngine) -> None:
+    """The request stops awaiting in the answer's own transaction, or not at all."""
+    request = await _registered(journal, "rb-1")
+    with pytest.raises(RuntimeError):
+        async with writing(journal) as conn:
+            [accepted] = await accept_batch(conn, [_decision(request, "rb-1")])
+            assert isinstance(accepted, Accepted)
+            raise RuntimeError("the transaction fails after the decision was journaled")
+    later = utcnow() + dt.timedelta(seconds=61)
+    assert await _stuck(journal, later) == {request: True}
+    await _deliver(journal, await _accept(journal, _decision(request, "rb-1")))
+    assert await _stuck(journal, later) == {request: False}
+
+
+async def test_a_message_under_a_request_answers_it_only_with_the_awaited_method(
+    journal: AsyncEngine,
+) -> None:
+    request = await _registered(journal, "o-1")
+    note = await _accept(journal, _decision(request, "o-1", method="request.noted"))
+    await _deliver(journal, note)
+    later = utcnow() + dt.timedelta(seconds=61)
+    assert await _stuck(journal, later) == {request: True}

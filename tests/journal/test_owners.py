@@ -17,13 +17,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bus.adapters.directory import DirectoryAdapter
 from bus.db import reading, writing
 from bus.errors import InvalidTransition, UnknownOutcome
-from bus.journal import circuits, operator
+from bus.journal import circuits, operator, pauses
 from bus.journal.accept import Accepted, Command, accept_batch
 from bus.journal.customers import CustomerDirectory
 from bus.journal.delivery import Finish
 from bus.journal.ids import utcnow
 from bus.journal.queries import get_message
-from bus.journal.tables import OWNERS, Status, messages
+from bus.journal.tables import OWNERS, RELEASING, Status, messages, target_pauses
+from bus.journal.wakes import Wake
 from bus.queues.broker import build_broker
 from bus.queues.deliver import Deliverer
 from bus.queues.retry import after_failure
@@ -58,7 +59,7 @@ async def accept_all(engine: AsyncEngine, *commands: Command) -> list[str]:
 def deliverer(engine: AsyncEngine) -> Deliverer:
     """A worker's deliverer with the directory adapter; wake-ups are dropped (the test drives)."""
 
-    async def send(_ids: list[str], _delay: int | None) -> None:
+    async def send(_wakes: list[Wake], _delay: int | None) -> None:
         return None
 
     adapters = {"directory": DirectoryAdapter(CustomerDirectory(engine))}
@@ -70,7 +71,8 @@ async def sweep(engine: AsyncEngine) -> int:
 
 
 def test_every_status_is_either_terminal_or_has_an_owner() -> None:
-    terminal = {Status.DELIVERED, Status.CANCELLED}
+    terminal = {Status.DELIVERED, Status.SKIPPED, Status.CANCELLED, Status.EDITED}
+    assert set(RELEASING) == terminal  # what finishes a message releases its key
     assert set(OWNERS) == set(Status) - terminal
     assert all(owner.strip() for owner in OWNERS.values())
 
@@ -85,7 +87,7 @@ async def test_a_worker_with_a_stale_view_of_a_closed_breaker_delivers_instead_o
     assert await worker.deliver(first) is Status.HELD  # this worker now believes it open
     async with writing(journal) as conn:  # another worker's probe closed it and released first
         released = await circuits.record_success(conn, "directory", DIRECTORY.breaker)
-    assert released == [first]
+    assert released == [Wake(first, "directory")]
     # Within the worker's cache window it must not hold a message of a closed breaker.
     assert await worker.deliver(second) is Status.DELIVERED
     assert await worker.deliver(first) is Status.DELIVERED
@@ -158,7 +160,8 @@ async def test_an_operator_releases_a_held_message_with_a_reason(journal: AsyncE
         await conn.execute(
             update(messages).where(messages.c.id == held).values(status=Status.HELD.value)
         )
-        assert await operator.release(conn, held, actor="ops", reason="NAV is back") == held
+        released = await operator.release(conn, held, actor="ops", reason="NAV is back")
+        assert released == Wake(held, "directory")
         with pytest.raises(InvalidTransition):
             await operator.release(conn, held, actor="ops", reason="twice")
     async with reading(journal) as conn:
@@ -198,3 +201,88 @@ async def test_statuses_left_non_terminal_all_have_a_way_forward(journal: AsyncE
     async with reading(journal) as conn:
         statuses = set((await conn.execute(select(messages.c.status))).scalars())
     assert statuses <= {status.value for status in OWNERS}
+
+
+async def attempts_of(engine: AsyncEngine, message_id: str) -> tuple[int, int]:
+    async with reading(engine) as conn:
+        row = (
+            await conn.execute(
+                select(messages.c.attempts, messages.c.attempts_total).where(
+                    messages.c.id == message_id
+                )
+            )
+        ).one()
+    return row.attempts, row.attempts_total
+
+
+async def test_a_paused_target_holds_without_an_attempt_until_the_operator_resumes_it(
+    journal: AsyncEngine,
+) -> None:
+    worker = deliverer(journal)
+    [held] = await accept_all(journal, remember("k-1"))
+    async with writing(journal) as conn:
+        await pauses.pause(conn, "directory", actor="ops", reason="directory upgrade")
+    assert await worker.deliver(held) is Status.HELD
+    assert await attempts_of(journal, held) == (0, 0)  # the attempt was given back
+    assert await sweep(journal) == 0  # the sweeper's release of closed breakers leaves it held
+    assert await status_of(journal, held) == Status.HELD
+    async with writing(journal) as conn:  # a breaker closing does not end the pause either
+        assert await circuits.record_success(conn, "directory", DIRECTORY.breaker) == []
+        window, released = await pauses.resume(conn, "directory", actor="ops", reason="done")
+    assert [wake.message_id for wake in released] == [held]
+    assert (window.paused_by, window.resumed_by, window.resume_reason) == ("ops", "ops", "done")
+    assert await worker.deliver(held) is Status.DELIVERED
+    assert await attempts_of(journal, held) == (1, 1)
+
+
+async def test_the_sweeper_ends_a_pause_whose_until_passed_and_releases_what_it_held(
+    journal: AsyncEngine,
+) -> None:
+    worker = deliverer(journal)
+    first, second = await accept_all(journal, remember("k-1", "C-1"), remember("k-2", "C-2"))
+    until = utcnow() + dt.timedelta(minutes=5)
+    async with writing(journal) as conn:
+        await pauses.pause(conn, "directory", actor="ops", reason="window", until=until)
+    assert await worker.deliver(first) is Status.HELD
+    async with writing(journal) as conn:  # five minutes later, as far as the journal knows
+        await conn.execute(update(target_pauses).values(until=utcnow() - dt.timedelta(seconds=1)))
+    # a claim no longer sees the pause, whether or not the sweeper has ended it yet
+    assert await worker.deliver(second) is Status.DELIVERED
+    assert await sweep(journal) == 1
+    assert await status_of(journal, first) == Status.ACCEPTED
+    async with reading(journal) as conn:
+        [window] = await pauses.history(conn, "directory")
+    assert window.resumed_by == pauses.UNTIL_ACTOR and window.resumed_at is not None
+    assert await worker.deliver(first) is Status.DELIVERED
+
+
+async def test_a_claim_that_saw_a_pause_ended_meanwhile_is_delivered_not_held(
+    journal: AsyncEngine,
+) -> None:
+    [message_id] = await accept_all(journal, remember("k-1"))
+    async with writing(journal) as conn:
+        await pauses.pause(conn, "directory", actor="ops", reason="window")
+    claimed = await claim_one(journal, message_id)
+    assert claimed is not None and claimed.paused
+    async with writing(journal) as conn:  # the operator resumes between the claim and the hold
+        await pauses.resume(conn, "directory", actor="ops", reason="done early")
+    async with writing(journal) as conn:
+        assert await pauses.hold(conn, message_id, claimed.attempt, "directory") is None
+    assert await status_of(journal, message_id) == Status.IN_FLIGHT  # the worker goes on
+
+
+async def test_a_resume_leaves_messages_to_a_breaker_still_open(journal: AsyncEngine) -> None:
+    worker = deliverer(journal)
+    [message_id] = await accept_all(journal, remember("k-1"))
+    async with writing(journal) as conn:
+        await pauses.pause(conn, "directory", actor="ops", reason="window")
+        await circuits.record_failure(conn, "directory", DIRECTORY.breaker, probing=False)
+    assert await worker.deliver(message_id) is Status.HELD
+    async with writing(journal) as conn:
+        await pauses.resume(conn, "directory", actor="ops", reason="done")
+    # released, then held again by the breaker, still without an attempt
+    assert await worker.deliver(message_id) is Status.HELD
+    assert await attempts_of(journal, message_id) == (0, 0)
+    async with reading(journal) as conn:
+        message = await get_message(conn, message_id)
+    assert message is not None and "circuit breaker is open" in message["last_error"]
