@@ -147,7 +147,7 @@ def _settled(stack: Stack, at_least: int = 0) -> None:
         [(total, open_)] = _journal(
             stack,
             "SELECT count(*), count(*) FILTER (WHERE status NOT IN"
-            " ('delivered', 'failed', 'cancelled')) FROM messages",
+            " ('delivered', 'skipped', 'edited', 'failed', 'cancelled')) FROM messages",
         )
         return bool(total >= at_least and open_ == 0)
 
