@@ -1,11 +1,13 @@
 -- wrk script: POST a distinct order.submit per request and count JSON-RPC errors.
 local counter = 0
 local thread_id = 0
-local errors = 0
+local threads = {}
+errors = 0  -- global: done() reads each thread's count with thread:get
 
 function setup(thread)
   thread_id = thread_id + 1
   thread:set("tid", thread_id)
+  table.insert(threads, thread)
 end
 
 function init(args)
@@ -32,7 +34,11 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  io.write(string.format("RESULT requests=%d seconds=%.3f p50_ms=%.3f p99_ms=%.3f\n",
+  local failed = 0
+  for _, thread in ipairs(threads) do
+    failed = failed + (thread:get("errors") or 0)
+  end
+  io.write(string.format("RESULT requests=%d seconds=%.3f p50_ms=%.3f p99_ms=%.3f errors=%d\n",
     summary.requests, summary.duration / 1e6, latency:percentile(50) / 1e3,
-    latency:percentile(99) / 1e3))
+    latency:percentile(99) / 1e3, failed))
 end
