@@ -615,11 +615,18 @@ def print_table(results: dict[str, dict[str, Figures]]) -> None:
             continue
         bus = results[bench]["bus"][key]
         if not peer:
-            print(f"| {figure} | {bus:,.1f} | | |")
+            print(f"| {figure} | {_figure(bus)} | | |")
             continue
         base = results[bench][peer][peer_key]
         ratio = f"{bus / base:.2f}×" if base else ""
-        print(f"| {figure} | {bus:,.1f} | {base:,.1f} ({baseline}) | {ratio} |")
+        print(f"| {figure} | {_figure(bus)} | {_figure(base)} ({baseline}) | {ratio} |")
+
+
+def _figure(value: float) -> str:
+    """Three significant digits or more: 1,234 / 98.7 / 0.039."""
+    if value >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.1f}" if value >= 10 else f"{value:.2g}" if value < 1 else f"{value:.2f}"
 
 
 if __name__ == "__main__":
