@@ -178,6 +178,7 @@ def bench_deliver(stack: Stack, args: argparse.Namespace) -> dict[str, Figures]:
         )
         runs["baseline"].append(delivery_rate(sim, args.orders) | {"rss_mib": bare.rss_mib()})
         bare.stop()
+        clear_namespace(namespace)  # the bare actor's queue and heartbeats
 
         sim.post("/_control/reset")
         runs["celery"].append(deliver_with_celery(celery_peer, stack, args.orders, tag))
