@@ -36,6 +36,8 @@ _FINISHED = (
     Status.SKIPPED.value,
     Status.FAILED.value,
     Status.CANCELLED.value,
+    # replaced by an operator's edit, which waits in its place (and awaits its answer)
+    Status.EDITED.value,
 )
 #: Statuses that settle a request without it being done.
 _GIVEN_UP = (Status.FAILED.value, Status.CANCELLED.value)

@@ -132,6 +132,7 @@ async def edit(
             lease_until=None,
             finished_at=now,
             updated_at=now,
+            awaiting=None,  # a request's answer is its edit's now: the ERP decides the edit
         )
     )
     if changed.rowcount != 1:  # a worker claimed it meanwhile (SQLite reads it unlocked)

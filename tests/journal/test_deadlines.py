@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bus.db import reading, writing
+from bus.journal import edits
 from bus.journal.accept import Accepted, Command, accept_batch
 from bus.journal.deadlines import Deadlines
 from bus.journal.delivery import Finish
@@ -154,3 +155,28 @@ async def test_a_message_under_a_request_answers_it_only_with_the_awaited_method
     await _deliver(journal, note)
     later = utcnow() + dt.timedelta(seconds=61)
     assert await _stuck(journal, later) == {request: True}
+
+
+async def test_an_edited_request_is_not_stuck_its_edit_waits_in_its_place(
+    journal: AsyncEngine,
+) -> None:
+    """An operator's edit replaces the request (``bus messages edit``): the ERP registers and
+    decides the edit, never the original, so the edit is what can be stuck."""
+    request = await _accept(journal, _request("address.request", "e-1"))
+    await _deliver(journal, request, Status.FAILED)  # the ERP refused it: an operator edits it
+    async with writing(journal) as conn:
+        row = await edits.original(conn, request)
+        done = await edits.edit(
+            conn,
+            row,
+            {"customer": "10001"},
+            actor="alice",
+            reason="the customer's number was wrong",
+            diff="-10000 +10001",
+        )
+    later = utcnow() + dt.timedelta(seconds=61)
+    assert await _stuck(journal, later) == {request: False, done.edited: True}
+    await _deliver(journal, done.edited)  # registered by the ERP
+    assert await _stuck(journal, later) == {request: False, done.edited: True}  # not decided
+    await _deliver(journal, await _accept(journal, _decision(done.edited, "e-1")))
+    assert await _stuck(journal, later) == {request: False, done.edited: False}
