@@ -340,20 +340,29 @@ _ATTEMPT_COLUMNS = (
 )
 _JSON_VALUES = ("request", "response", "result")
 
-#: The finish as one statement: data-modifying CTEs run together, atomically. The key's count
-#: drops only if the fenced update applied and the status releases the key.
-_PG_FINISH = text(
-    "WITH attempt AS ("
+#: The parts of the one-statement finishes below: the attempt's row, and the fenced update of
+#: the message (it applies only while this worker's claim still holds).
+_PG_INSERT_ATTEMPT = (
     " INSERT INTO attempts (message_id, number, started_at, duration_ms, outcome, http_status,"
-    " error, request, response) VALUES (:message_id, :number, :started_at, :duration_ms,"
-    " :outcome, :http_status, :error, CAST(:request AS jsonb), CAST(:response AS jsonb))),"
-    " finished AS ("
+    " error, request, response)"
+)
+_PG_ATTEMPT_ROW = (
+    " :message_id, :number, :started_at, :duration_ms, :outcome, :http_status, :error,"
+    " CAST(:request AS jsonb), CAST(:response AS jsonb)"
+)
+_PG_UPDATE_FINISHED = (
     " UPDATE messages SET status = :status, attempts = attempts - :uncounted,"
     " updated_at = :updated_at, lease_until = NULL,"
     " last_error = :last_error, next_attempt_at = :next_attempt_at, queued_at = :queued_at,"
     " result = CAST(:result AS jsonb), finished_at = :finished_at"
     " WHERE id = :message_id AND status = 'in_flight' AND attempts_total = :fence"
-    " RETURNING ordering_key)"
+)
+
+#: The finish as one statement: data-modifying CTEs run together, atomically. The key's count
+#: drops only if the fenced update applied and the status releases the key.
+_PG_FINISH = text(
+    f"WITH attempt AS ({_PG_INSERT_ATTEMPT} VALUES ({_PG_ATTEMPT_ROW})),"
+    f" finished AS ({_PG_UPDATE_FINISHED} RETURNING ordering_key)"
     " UPDATE ordering_keys SET open_count = open_count - 1"
     " WHERE CAST(:releases AS boolean) AND key = (SELECT ordering_key FROM finished)"
     " RETURNING open_count"
@@ -371,18 +380,8 @@ _PG_FINISH_LAST = text(
     " held AS (SELECT open_count FROM ordering_keys"
     " WHERE key = (SELECT ordering_key FROM mine) FOR UPDATE),"
     " last AS (SELECT 1 FROM held WHERE open_count = 1),"
-    " attempt AS ("
-    " INSERT INTO attempts (message_id, number, started_at, duration_ms, outcome, http_status,"
-    " error, request, response) SELECT :message_id, :number, :started_at, :duration_ms,"
-    " :outcome, :http_status, :error, CAST(:request AS jsonb), CAST(:response AS jsonb)"
-    " FROM last),"
-    " finished AS ("
-    " UPDATE messages SET status = :status, attempts = attempts - :uncounted,"
-    " updated_at = :updated_at, lease_until = NULL,"
-    " last_error = :last_error, next_attempt_at = :next_attempt_at, queued_at = :queued_at,"
-    " result = CAST(:result AS jsonb), finished_at = :finished_at"
-    " WHERE id = :message_id AND status = 'in_flight' AND attempts_total = :fence"
-    " AND EXISTS (SELECT 1 FROM last) RETURNING ordering_key),"
+    f" attempt AS ({_PG_INSERT_ATTEMPT} SELECT {_PG_ATTEMPT_ROW} FROM last),"
+    f" finished AS ({_PG_UPDATE_FINISHED} AND EXISTS (SELECT 1 FROM last) RETURNING ordering_key),"
     " released AS (UPDATE ordering_keys SET open_count = open_count - 1"
     " WHERE key = (SELECT ordering_key FROM finished) RETURNING open_count)"
     " SELECT EXISTS (SELECT 1 FROM last)"
