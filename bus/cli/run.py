@@ -96,14 +96,10 @@ def serve(
     # over them. They share nothing but the journal and Redis, as processes on several
     # machines behind one load balancer do.
     spawn = multiprocessing.get_context("spawn")
-    children = [spawn.Process(target=_serve_process, args=(host, port)) for _ in range(processes)]
-    for child in children:
-        child.start()
-    _wait_for_signal(children)
-    _stop_children(children, settings)
-    failed = [child for child in children if child.exitcode not in (0, -signal.SIGTERM)]
-    if failed:
-        raise typer.Exit(1)
+    _supervise(
+        [spawn.Process(target=_serve_process, args=(host, port)) for _ in range(processes)],
+        settings,
+    )
 
 
 def _serve_process(host: str | None, port: int | None) -> None:
@@ -179,14 +175,24 @@ def worker(
     if processes == 1:
         _run_worker(settings, targets=served)
         return
-    children = [
-        multiprocessing.get_context("spawn").Process(target=_worker_process, args=(index, served))
-        for index in range(processes)
-    ]
+    spawn = multiprocessing.get_context("spawn")
+    _supervise(
+        [spawn.Process(target=_worker_process, args=(i, served)) for i in range(processes)],
+        settings,
+    )
+
+
+def _supervise(children: Sequence[BaseProcess], settings: Settings) -> None:
+    """Start ``children`` and run until a signal, or until one of them ends by itself; then
+    stop the others. Exit 1 when one ended by itself or failed to stop, so that a supervisor
+    (systemd's Restart=on-failure) starts the command again."""
     for child in children:
         child.start()
-    _wait_for_signal(children)
+    a_child_ended = _wait_for_signal(children)
     _stop_children(children, settings)
+    failed = [child for child in children if child.exitcode not in (0, -signal.SIGTERM)]
+    if a_child_ended or failed:
+        raise typer.Exit(1)
 
 
 def _stop_children(children: Sequence[BaseProcess], settings: Settings) -> None:
@@ -265,9 +271,10 @@ def _serve_worker_metrics(host: str, port: int) -> None:
         raise typer.Exit(1) from None
 
 
-def _wait_for_signal(children: Sequence[BaseProcess] = ()) -> None:
+def _wait_for_signal(children: Sequence[BaseProcess] = ()) -> bool:
     """Wait for SIGINT or SIGTERM, or for one of ``children`` to end by itself (it could not
-    start, or died): the others are then stopped too, rather than serving on short-handed."""
+    start, or died): the others are then stopped too, rather than serving on short-handed.
+    True when a child ended."""
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
@@ -278,7 +285,8 @@ def _wait_for_signal(children: Sequence[BaseProcess] = ()) -> None:
                 ended[0].pid,
                 ended[0].exitcode,
             )
-            return
+            return True
+    return False
 
 
 @app.command()
