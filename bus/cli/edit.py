@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import getpass
 import json
+import os
+import shlex
+import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import click
 import typer
 
 from bus import editing
@@ -81,11 +84,35 @@ def _in_editor(message_id: str) -> str:
     """The payload as the operator saved it in ``$EDITOR``."""
     shown = _refusing(lambda: with_engine(lambda engine: editing.shown_payload(engine, message_id)))
     original = json.dumps(shown, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
-    saved: str | None = click.edit(original, extension=".json")
-    if saved is None or saved == original:
+    saved = _edited_in_editor(original)
+    if saved == original:
         typer.echo("not edited: the payload was not changed; nothing done", err=True)
         raise typer.Exit(1)
     return saved
+
+
+def _edited_in_editor(text: str) -> str:
+    """``text`` as the operator saved it in ``$VISUAL``, ``$EDITOR`` or ``vi``.
+
+    The editor runs on a ``.json`` file in a private temporary folder (the payload may hold
+    customer data); an editor that cannot start or exits with an error ends the command.
+    """
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    with tempfile.TemporaryDirectory(prefix="bus-edit-") as folder:
+        path = Path(folder) / "payload.json"
+        path.write_text(text, encoding="utf-8")
+        try:
+            ended = subprocess.run([*shlex.split(editor), str(path)], check=False)
+        except OSError as error:
+            typer.echo(f"not edited: cannot start {editor!r}: {error.strerror}", err=True)
+            raise typer.Exit(1) from None
+        if ended.returncode != 0:
+            typer.echo(
+                f"not edited: the editor {editor!r} exited with {ended.returncode}; nothing done",
+                err=True,
+            )
+            raise typer.Exit(1)
+        return path.read_text(encoding="utf-8")
 
 
 def _read(path: Path) -> str:
