@@ -445,10 +445,12 @@ def bench_isolation(args: argparse.Namespace) -> dict[str, Figures]:
         "bus": {
             "nav_order_s": figures["nav_behind_backlog_s"],
             "provisioning_s": figures["provisioning_burst_s"],
+            "provisioning_facing_s": figures["provisioning_burst_facing_s"],
         },
         "baseline": {
             "nav_order_s": figures["nav_idle_s"],
             "provisioning_s": figures["provisioning_idle_s"],
+            "provisioning_facing_s": figures["provisioning_idle_facing_s"],
         },
     }
 
@@ -572,7 +574,15 @@ TABLE = [
         "NAV idle",
     ),
     (
-        "provisioning during a Bitrix24 burst (s)",
+        "provisioning during a Bitrix24 burst: user and mail (s)",
+        "isolation",
+        "provisioning_facing_s",
+        "baseline",
+        "provisioning_facing_s",
+        "idle",
+    ),
+    (
+        "  every step, its Bitrix24 comment included (s)",
         "isolation",
         "provisioning_s",
         "baseline",

@@ -34,6 +34,7 @@ __all__ = [
     "Adapter",
     "Delivery",
     "OPERATIONS",
+    "REQUESTLESS",
     "DocumentStore",
     "EntityState",
     "OrderBook",
@@ -56,6 +57,10 @@ OPERATIONS: dict[str, frozenset[str]] = {
     "directory": DirectoryAdapter.operations,
     "journal": JournalAdapter.operations,
 }
+
+#: The operations a system's adapter answers without a request to the system, by system name:
+#: they wait behind none of its backlog (bus.queues.broker.lane_of).
+REQUESTLESS: dict[str, frozenset[str]] = {"bitrix24": Bitrix24Adapter.requestless}
 
 
 def build_adapters(

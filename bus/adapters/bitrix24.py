@@ -143,6 +143,10 @@ class Bitrix24Adapter:
             *SYNC_OPERATIONS,
         }
     )
+    #: The operations answered from the call alone, sending the portal nothing (the robot's call
+    #: carries what ``account.read`` would read): they need none of its pace or threads, so
+    #: their wake-ups go to the journal's queue (:func:`bus.queues.broker.lane_of`).
+    requestless: ClassVar[frozenset[str]] = frozenset({"account.read"})
 
     def __init__(
         self,

@@ -172,7 +172,7 @@ async def accept_batch(
     await _record_done(conn, [(row, result) for row, result in done if result is not None])
     for index, group in journaled.items():
         runnable = tuple(
-            Wake(row["id"], row["target"])
+            Wake(row["id"], row["target"], row["operation"])
             for row in group
             if row["status"] == Status.ACCEPTED.value
         )

@@ -106,7 +106,9 @@ async def replay(
         done[row.id] = await _rejoin(conn, row, now)
     await _record(conn, ready, "replay", actor, reason, now)
     told = await tell_operator_actions(conn, list(done), "replay", reason) if notify else []
-    runnable = [Wake(row.id, row.target) for row in ready if done[row.id] is Status.ACCEPTED]
+    runnable = [
+        Wake(row.id, row.target, row.operation) for row in ready if done[row.id] is Status.ACCEPTED
+    ]
     return BatchOutcome(_in_order(message_ids, done), refused, (*runnable, *told))
 
 
@@ -142,7 +144,7 @@ async def _locked(conn: AsyncConnection, message_ids: Sequence[str]) -> dict[str
     """The batch's rows by id, locked until the commit (in id order: one lock order for all)."""
     c = messages.c
     query = (
-        select(c.id, c.status, c.target, c.ordering_key, c.ordering_seq)
+        select(c.id, c.status, c.target, c.operation, c.ordering_key, c.ordering_seq)
         .where(c.id.in_(list(message_ids)))
         .order_by(c.id)
         .with_for_update()

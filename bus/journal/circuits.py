@@ -135,9 +135,9 @@ async def record_success(
             messages.c.target.not_in(paused_targets(now)),  # they wait for the pause's end
         )
         .values(status=Status.ACCEPTED.value, updated_at=now, queued_at=now)
-        .returning(messages.c.id)
+        .returning(messages.c.id, messages.c.operation)
     )
-    return [Wake(message_id, target) for message_id in released.scalars()]
+    return [Wake(row.id, target, row.operation) for row in released]
 
 
 async def admit(
@@ -190,9 +190,9 @@ async def release_closed(conn: AsyncConnection) -> list[Wake]:
             messages.c.target.not_in(paused_targets(now)),  # held by an operator's pause
         )
         .values(status=Status.ACCEPTED.value, updated_at=now, queued_at=now)
-        .returning(messages.c.id, messages.c.target)
+        .returning(messages.c.id, messages.c.target, messages.c.operation)
     )
-    return [Wake(row.id, row.target) for row in released]
+    return [Wake(row.id, row.target, row.operation) for row in released]
 
 
 async def probe_candidates(conn: AsyncConnection, limit: int = 1) -> list[Wake]:
@@ -214,18 +214,18 @@ async def probe_candidates(conn: AsyncConnection, limit: int = 1) -> list[Wake]:
     for target in list(due):
         oldest = (
             await conn.execute(
-                select(messages.c.id)
+                select(messages.c.id, messages.c.operation)
                 .where(messages.c.target == target, messages.c.status == Status.HELD.value)
                 .order_by(messages.c.id)
                 .limit(limit)
             )
-        ).scalars()
-        ids = list(oldest)
+        ).all()
+        ids = [row.id for row in oldest]
         if ids:
             await conn.execute(
                 update(messages)
                 .where(messages.c.id.in_(ids), messages.c.status == Status.HELD.value)
                 .values(status=Status.ACCEPTED.value, updated_at=now, queued_at=now)
             )
-            woken.extend(Wake(message_id, target) for message_id in ids)
+            woken.extend(Wake(row.id, target, row.operation) for row in oldest)
     return woken

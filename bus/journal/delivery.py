@@ -438,11 +438,11 @@ async def promote_next(conn: AsyncConnection, key: str | None) -> Wake | None:
         now = utcnow()
         promoted = await conn.execute(_PROMOTE, {"message_id": oldest.id, "now": now})
         if promoted.rowcount == 1:
-            return Wake(str(oldest.id), oldest.target)
+            return Wake(str(oldest.id), oldest.target, oldest.operation)
 
 
 _OLDEST_BLOCKED = (
-    select(messages.c.id, messages.c.target)
+    select(messages.c.id, messages.c.target, messages.c.operation)
     .where(
         messages.c.ordering_key == bindparam("ordering_key"),
         messages.c.status == Status.BLOCKED.value,

@@ -150,7 +150,9 @@ async def edit(
             detail={"edited_as": new_id, "diff": diff, "carried": list(carried)},
         )
     )
-    return Edited(row["id"], new_id, row["status"], carried, Wake(new_id, row["target"]))
+    return Edited(
+        row["id"], new_id, row["status"], carried, Wake(new_id, row["target"], row["operation"])
+    )
 
 
 async def _carry(

@@ -61,7 +61,7 @@ async def release(conn: AsyncConnection, message_id: str, *, actor: str, reason:
         .values(probe_at=now, updated_at=now)
     )
     await _record(conn, message_id, "release", actor, reason, row.status)
-    return Wake(message_id, row.target)
+    return Wake(message_id, row.target, row.operation)
 
 
 async def cancel(conn: AsyncConnection, message_id: str, *, actor: str, reason: str) -> Wake | None:
@@ -107,9 +107,12 @@ async def _transition(
 async def _load(conn: AsyncConnection, message_id: str):  # type: ignore[no-untyped-def]
     row = (
         await conn.execute(
-            select(messages.c.status, messages.c.ordering_key, messages.c.target).where(
-                messages.c.id == message_id
-            )
+            select(
+                messages.c.status,
+                messages.c.ordering_key,
+                messages.c.target,
+                messages.c.operation,
+            ).where(messages.c.id == message_id)
         )
     ).first()
     if row is None:

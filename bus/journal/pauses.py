@@ -277,6 +277,6 @@ async def _release(
         update(messages)
         .where(messages.c.target == target, messages.c.status == Status.HELD.value)
         .values(status=Status.ACCEPTED.value, updated_at=now, queued_at=queued_at)
-        .returning(messages.c.id)
+        .returning(messages.c.id, messages.c.operation)
     )
-    return [Wake(message_id, target) for message_id in released.scalars()]
+    return [Wake(row.id, target, row.operation) for row in released]

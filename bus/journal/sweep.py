@@ -53,12 +53,12 @@ async def take_due(
         ),
     )
     found = await conn.execute(
-        select(messages.c.id, messages.c.target)
+        select(messages.c.id, messages.c.target, messages.c.operation)
         .where(or_(runnable, lease_expired))
         .order_by(messages.c.id)
         .limit(limit)
     )
-    due_now = [Wake(row.id, row.target) for row in found]
+    due_now = [Wake(row.id, row.target, row.operation) for row in found]
     if due_now:
         await conn.execute(
             update(messages).where(messages.c.id.in_(ids(due_now))).values(queued_at=now)

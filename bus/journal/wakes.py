@@ -11,14 +11,15 @@ from bus.journal.tables import messages
 
 
 class Wake(NamedTuple):
-    """A message that may run now, and the target whose queue its wake-up goes to.
+    """A message that may run now, with its target and operation, which choose its queue.
 
-    The journal knows the target where it makes a message runnable (the row is at hand), so the
-    queue routes each wake-up without reading the message again.
+    The journal knows both where it makes a message runnable (the row is at hand), so the queue
+    routes each wake-up without reading the message again (:func:`bus.queues.broker.lane_of`).
     """
 
     message_id: str
     target: str
+    operation: str
 
 
 def ids(wakes: list[Wake]) -> list[str]:
@@ -31,7 +32,9 @@ async def wakes_of(conn: AsyncConnection, message_ids: list[str]) -> list[Wake]:
     if not message_ids:
         return []
     found = await conn.execute(
-        select(messages.c.id, messages.c.target).where(messages.c.id.in_(message_ids))
+        select(messages.c.id, messages.c.target, messages.c.operation).where(
+            messages.c.id.in_(message_ids)
+        )
     )
-    targets = {row.id: row.target for row in found}
-    return [Wake(m, targets[m]) for m in message_ids if m in targets]
+    known = {row.id: Wake(row.id, row.target, row.operation) for row in found}
+    return [known[m] for m in message_ids if m in known]

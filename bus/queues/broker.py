@@ -23,6 +23,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import current_millis
 
+from bus.adapters import REQUESTLESS
 from bus.journal.wakes import Wake
 from bus.settings import ROLES, Settings
 
@@ -110,13 +111,23 @@ def wake_up(queue: str, message_id: str) -> dramatiq.Message[None]:
     )
 
 
+def lane_of(wake: Wake) -> str:
+    """The target whose queue and threads serve ``wake``: its own, or the journal's for a step its
+    adapter answers without sending the target anything (Bitrix24's ``account.read``). Such a
+    step must not wait its turn behind the target's paced backlog: a customer being provisioned
+    would wait minutes for a step that takes a millisecond."""
+    if wake.operation in REQUESTLESS.get(wake.target, frozenset()):
+        return JOURNAL_TARGET
+    return wake.target
+
+
 def wake_ups(broker: dramatiq.Broker, wakes: Sequence[Wake]) -> list[dramatiq.Message[None]]:
-    """The queue messages of ``wakes``, each on its target's queue if ``broker`` has it (one
-    declared by :func:`build_broker`), else on the shared one."""
+    """The queue messages of ``wakes``, each on its lane's queue (:func:`lane_of`) if ``broker``
+    has it (one declared by :func:`build_broker`), else on the shared one."""
     declared = broker.get_declared_queues()
     return [
         wake_up(
-            queue if (queue := queue_name(wake.target)) in declared else DELIVERY_QUEUE,
+            queue if (queue := queue_name(lane_of(wake))) in declared else DELIVERY_QUEUE,
             wake.message_id,
         )
         for wake in wakes

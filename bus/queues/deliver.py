@@ -105,7 +105,7 @@ class Deliverer:
             await self._send(wake, None)
         if outcome.next_attempt_at is not None:
             delay = outcome.next_attempt_at - utcnow()
-            retry = Wake(message_id, claimed.target)
+            retry = Wake(message_id, claimed.target, claimed.operation)
             await self._send([retry], max(0, int(delay.total_seconds() * 1000)))
         return outcome.status
 

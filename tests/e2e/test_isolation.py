@@ -4,7 +4,9 @@ Two ``bus worker`` processes on PostgreSQL + Redis (or, embedded, ``bus serve`` 
 orders to NAV, then to Bitrix24. A burst of orders leaves a backlog of Bitrix24 steps (the bus
 paces Bitrix24 at 2 requests/s; in the slow case the portal also answers each request after 3 s),
 which holds every thread Bitrix24 has. A new order's NAV step, on NAV's own queue and threads, is
-delivered within a few seconds all the same.
+delivered within a few seconds all the same; so are the steps of a customer's provisioning that
+the customer waits for (the storefront user, the set-password mail), even though the provisioning
+begins with a Bitrix24 step (``account.read``, answered from the robot's call).
 """
 
 from __future__ import annotations
@@ -39,13 +41,16 @@ TIMINGS = {
 BURST = 60
 #: How long a new NAV order may take from its acceptance to NAV's answer, behind the backlog.
 BOUND = 5.0
+#: How long a provisioning may take, behind the backlog, to make the user and send the mail
+#: (idle: under a second; the backlog alone is half a minute of Bitrix24's pace).
+PROVISIONING_BOUND = 10.0
 
 
 @pytest.fixture
 def stack(request: pytest.FixtureRequest, log_dir: Path, tmp_path: Path) -> Iterator[Stack]:
     """The NAV and Bitrix24 simulators and the API: on PostgreSQL + Redis with two workers, or
     the embedded deployment (SQLite, the API delivering in its own threads)."""
-    simulators = ("navision", "bitrix24")
+    simulators = ("navision", "bitrix24", "storefront", "mail")
     if request.param == "embedded":
         env = {"BUS_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bus.db'}", **TIMINGS}
         yield from running(Stack(env, log_dir, simulators=simulators))
@@ -75,7 +80,13 @@ def nav_created(stack: Stack) -> int:
 
 def bitrix24_backlog(stack: Stack) -> int:
     """How many Bitrix24 steps are not delivered yet (the journal's count)."""
-    query = "SELECT count(*) FROM messages WHERE target = 'bitrix24' AND status != 'delivered'"
+    return journal_count(
+        stack, "SELECT count(*) FROM messages WHERE target = 'bitrix24' AND status != 'delivered'"
+    )
+
+
+def journal_count(stack: Stack, query: str) -> int:
+    """A ``count(*)`` of the stack's journal."""
     database_url = stack.env["BUS_DATABASE_URL"]
     if database_url.startswith("sqlite"):
         with sqlite3.connect(database_url.split(":///", 1)[1]) as connection:
@@ -119,15 +130,7 @@ def test_a_nav_order_is_delivered_at_once_behind_a_bitrix24_backlog(
     client = BusClient(stack.api_url, DEV_KEYS["storefront"])
     try:
         nav_step_latency(client, stack, 0)  # the first opens the connections
-        burst = [
-            {"jsonrpc": "2.0", "id": n, "method": "order.submit", "params": order(n)}
-            for n in range(1, BURST + 1)
-        ]
-        answers = client.http.post(client.url, json=burst).json()
-        assert all("result" in answer for answer in answers), answers
-        wait_until(lambda: nav_created(stack) > BURST, stack, 60, "NAV to create the burst")
-        backlog = bitrix24_backlog(stack)
-        assert backlog >= BURST // 2, f"only {backlog} Bitrix24 steps left: no backlog to test"
+        backlog = burst_behind_bitrix24(client, stack)
 
         latencies = [nav_step_latency(client, stack, BURST + n) for n in range(1, 4)]
 
@@ -135,3 +138,58 @@ def test_a_nav_order_is_delivered_at_once_behind_a_bitrix24_backlog(
         assert bitrix24_backlog(stack) > 0  # they went past it, not after it
     finally:
         client.close()
+
+
+def burst_behind_bitrix24(client: BusClient, stack: Stack) -> int:
+    """Submit :data:`BURST` orders and wait until NAV made them: their Bitrix24 steps are the
+    backlog; its size."""
+    burst = [
+        {"jsonrpc": "2.0", "id": n, "method": "order.submit", "params": order(n)}
+        for n in range(1, BURST + 1)
+    ]
+    answers = client.http.post(client.url, json=burst).json()
+    assert all("result" in answer for answer in answers), answers
+    wait_until(lambda: nav_created(stack) > BURST, stack, 60, "NAV to create the burst")
+    backlog = bitrix24_backlog(stack)
+    assert backlog >= BURST // 2, f"only {backlog} Bitrix24 steps left: no backlog to test"
+    return backlog
+
+
+def customer_facing_done(stack: Stack, message_id: str) -> bool:
+    """Whether the provisioning's storefront user and set-password mail are done."""
+    done = journal_count(
+        stack,
+        f"SELECT count(*) FROM messages WHERE '{message_id}' IN (id, parent_id)"
+        " AND operation IN ('user.create', 'mail.set_password_link')"
+        " AND status IN ('delivered', 'skipped')",
+    )
+    return done == 2
+
+
+@pytest.mark.parametrize("stack", ["redis"], indirect=True)
+def test_a_customer_is_provisioned_at_once_behind_a_bitrix24_backlog(stack: Stack) -> None:
+    """Provisioning begins with Bitrix24's ``account.read``, which sends Bitrix24 nothing: it
+    does not wait its turn behind the paced deals, and neither does the customer."""
+    client = BusClient(stack.api_url, DEV_KEYS["storefront"])
+    robot = BusClient(stack.api_url, DEV_KEYS["crm"])
+    try:
+        nav_step_latency(client, stack, 0)  # the first opens the connections
+        backlog = burst_behind_bitrix24(client, stack)
+        contact = {"name": "Olga Smirnova", "email": "olga@20000.example", "primary": True}
+        manager = {"name": "Irina Volkova", "email": "irina.volkova@b2b.example"}
+        started = time.monotonic()
+        message_id = robot.call(
+            "account.create",
+            {"erp_key": "20000", "contacts": [contact], "settings": {"manager": manager}},
+        )["message_id"]
+        while not customer_facing_done(stack, message_id):
+            took = time.monotonic() - started
+            assert took < PROVISIONING_BOUND, (
+                f"the user and the mail of {message_id} not done after {took:.1f} s behind"
+                f" {backlog} Bitrix24 steps\n{stack.logs()[-4000:]}"
+            )
+            time.sleep(0.1)
+        assert bitrix24_backlog(stack) > 0  # it went past the backlog, not after it
+    finally:
+        client.close()
+        robot.close()

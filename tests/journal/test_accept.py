@@ -80,7 +80,10 @@ async def test_group_commit_answers_repeated_keys_from_the_journal(journal: Asyn
     assert isinstance(fresh, Accepted) and fresh.created
     # each runnable message with its target, whose queue wakes it
     assert sorted(committed) == sorted(
-        [Wake(first.message_id, "navision"), Wake(fresh.message_id, "navision")]
+        [
+            Wake(first.message_id, "navision", "sales_order.create"),
+            Wake(fresh.message_id, "navision", "sales_order.create"),
+        ]
     )
 
 

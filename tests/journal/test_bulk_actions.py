@@ -60,7 +60,9 @@ async def test_a_batch_replays_what_it_may_and_says_why_not_for_the_rest(
         ("01NOSUCHMESSAGE00000000000", "no such message"),
     ]
     woken = {wake.message_id for wake in outcome.wake}
-    assert set(failed) <= woken and Wake(failed[0], "navision") in outcome.wake
+    assert (
+        set(failed) <= woken and Wake(failed[0], "navision", "sales_order.create") in outcome.wake
+    )
     for message_id in failed:
         assert await status_of(journal, message_id) == Status.ACCEPTED
     again = await claim_one(journal, failed[0])

@@ -147,7 +147,12 @@ async def test_the_sweeper_finds_lost_wake_ups_and_expired_leases(journal: Async
     async with writing(journal) as conn:
         due = await take_due(conn, limit=100, **windows)
     # each with its target, whose queue the sweeper sends it to
-    assert sorted(due) == sorted([Wake(never_queued, "navision"), Wake(in_flight, "navision")])
+    assert sorted(due) == sorted(
+        [
+            Wake(never_queued, "navision", "sales_order.create"),
+            Wake(in_flight, "navision", "sales_order.create"),
+        ]
+    )
     async with writing(journal) as conn:
         await conn.execute(
             update(messages).where(messages.c.id == queued).values(queued_at=long_ago)
@@ -192,7 +197,7 @@ async def test_cancelling_a_failed_head_releases_the_next(journal: AsyncEngine) 
     await finish_one(journal, claimed, Finish(Status.FAILED, error="400"))
     async with writing(journal) as conn:
         promoted = await operator.cancel(conn, head, actor="ann", reason="duplicate order")
-    assert promoted == Wake(second, "navision")
+    assert promoted == Wake(second, "navision", "sales_order.create")
     assert await status_of(journal, second) == Status.ACCEPTED
     await assert_open_counts_match(journal)
     async with writing(journal) as conn:  # a cancelled head replayed waits behind the new head
@@ -239,7 +244,7 @@ async def test_a_finish_journals_its_follow_ups_only_when_it_applies(journal: As
         notices = (
             await conn.execute(select(messages).where(messages.c.method == "message.status"))
         ).all()
-    assert [Wake(notice.id, notice.target) for notice in notices] == woken
+    assert [Wake(notice.id, notice.target, notice.operation) for notice in notices] == woken
     [notice] = notices
     assert (notice.parent_id, notice.target, notice.status) == (
         message_id,

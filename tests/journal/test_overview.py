@@ -133,8 +133,8 @@ def redis_namespace() -> Iterator[str]:
 async def test_queue_depths_are_read_from_dramatiqs_keys(redis_namespace: str) -> None:
     settings = Settings(redis_url=REDIS_URL, redis_namespace=redis_namespace)
     broker = build_broker(settings)
-    enqueue(broker, [Wake(f"m-{n}", "navision") for n in range(3)])
-    enqueue(broker, [Wake("m-later", "navision")], delay_ms=60_000)
+    enqueue(broker, [Wake(f"m-{n}", "navision", "sales_order.create") for n in range(3)])
+    enqueue(broker, [Wake("m-later", "navision", "sales_order.create")], delay_ms=60_000)
     nav, crm = queue_name("navision"), queue_name("bitrix24")
     depths = await queue_depths(REDIS_URL, redis_namespace, [nav, crm])
     assert [(d.queue, d.ready, d.delayed, d.in_progress, d.dead) for d in depths] == [

@@ -87,7 +87,7 @@ async def test_a_worker_with_a_stale_view_of_a_closed_breaker_delivers_instead_o
     assert await worker.deliver(first) is Status.HELD  # this worker now believes it open
     async with writing(journal) as conn:  # another worker's probe closed it and released first
         released = await circuits.record_success(conn, "directory", DIRECTORY.breaker)
-    assert released == [Wake(first, "directory")]
+    assert released == [Wake(first, "directory", "customer.remember")]
     # Within the worker's cache window it must not hold a message of a closed breaker.
     assert await worker.deliver(second) is Status.DELIVERED
     assert await worker.deliver(first) is Status.DELIVERED
@@ -161,7 +161,7 @@ async def test_an_operator_releases_a_held_message_with_a_reason(journal: AsyncE
             update(messages).where(messages.c.id == held).values(status=Status.HELD.value)
         )
         released = await operator.release(conn, held, actor="ops", reason="NAV is back")
-        assert released == Wake(held, "directory")
+        assert released == Wake(held, "directory", "customer.remember")
         with pytest.raises(InvalidTransition):
             await operator.release(conn, held, actor="ops", reason="twice")
     async with reading(journal) as conn:

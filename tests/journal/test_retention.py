@@ -53,7 +53,7 @@ async def route(journal: AsyncEngine, order: str, *, step: Status | None) -> lis
     assert isinstance(first, Accepted)
     claimed = await claim_one(journal, first.message_id)
     assert claimed is not None
-    [(second, _)] = await finish(
+    [(second, _, _)] = await finish(
         journal, claimed, EXCHANGE, Finish(Status.DELIVERED, result={"reference": "101001"})
     )
     if step is None or step is Status.FAILED:

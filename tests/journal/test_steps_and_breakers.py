@@ -79,7 +79,7 @@ async def test_a_split_is_delivered_at_accept_and_its_branches_run_side_by_side(
     }
     heads = {by_key[(f"order:S-1/{b}", "order.create")].id for b in ("D-W", "D-A")}
     # both orders may run now, not the parent; each woken on its target's queue
-    assert set(parent.runnable) == {Wake(head, "bitrix24") for head in heads}
+    assert set(parent.runnable) == {Wake(head, "bitrix24", "order.create") for head in heads}
     assert by_key[(None, "order.split")].result == {"route": "by_contract"}
     # A branch's head has no step before it; its mail sees the head's result, not the other's.
     water = by_key[("order:S-1/D-W", "order.create")]
@@ -120,7 +120,7 @@ async def test_the_breaker_opens_at_the_threshold_and_one_probe_releases_the_hel
         assert await circuits.probe_candidates(conn) == []  # not before the cooldown
     await asyncio.sleep(BREAKER.cooldown + 0.05)
     async with writing(journal) as conn:
-        [(probe, target)] = await circuits.probe_candidates(conn)
+        [(probe, target, _)] = await circuits.probe_candidates(conn)
     assert target == "navision"
     claimed_probe = await claim_one(journal, probe)
     assert claimed_probe is not None
@@ -141,7 +141,9 @@ async def test_the_breaker_opens_at_the_threshold_and_one_probe_releases_the_hel
     async with writing(journal) as conn:
         released = await circuits.record_success(conn, "navision", BREAKER)
         state = await circuits.read(conn, "navision")
-    assert sorted(released) == sorted(Wake(held, "navision") for held in set(ids) - {probe})
+    assert sorted(released) == sorted(
+        Wake(held, "navision", "sales_order.create") for held in set(ids) - {probe}
+    )
     assert not state.is_open and state.failures == 0
 
 

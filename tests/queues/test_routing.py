@@ -92,11 +92,11 @@ def test_each_wake_up_goes_to_its_targets_queue_and_others_to_the_shared_one() -
     enqueue(
         broker,
         [
-            Wake("m-nav", "navision"),
-            Wake("m-b24", "bitrix24"),
-            Wake("m-shop", "storefront"),
-            Wake("m-nav-2", "navision"),
-            Wake("m-1c", "onec"),  # a system this deployment no longer has
+            Wake("m-nav", "navision", "sales_order.create"),
+            Wake("m-b24", "bitrix24", "order.create"),
+            Wake("m-shop", "storefront", "user.create"),
+            Wake("m-nav-2", "navision", "sales_order.create"),
+            Wake("m-1c", "onec", "sales_order.create"),  # a system the deployment no longer has
         ],
     )
     assert every_queue(broker) == {
@@ -107,9 +107,27 @@ def test_each_wake_up_goes_to_its_targets_queue_and_others_to_the_shared_one() -
     }
 
 
+def test_a_step_that_sends_its_target_nothing_waits_in_no_queue_of_the_target() -> None:
+    """Bitrix24's ``account.read`` (the robot's call carries the account) goes to the journal's
+    queue: a customer's provisioning never waits behind Bitrix24's paced backlog for it."""
+    broker = build_broker(SETTINGS)
+    enqueue(
+        broker,
+        [
+            Wake("m-deal", "bitrix24", "order.create"),
+            Wake("m-read", "bitrix24", "account.read"),
+            Wake("m-report", "bitrix24", "account.report"),
+        ],
+    )
+    assert every_queue(broker) == {
+        "deliveries.bitrix24": ["m-deal", "m-report"],
+        "deliveries.journal": ["m-read"],
+    }
+
+
 def test_a_delayed_wake_up_waits_on_its_targets_delay_queue() -> None:
     broker = build_broker(SETTINGS)
-    enqueue(broker, [Wake("m-b24", "bitrix24")], delay_ms=60_000)
+    enqueue(broker, [Wake("m-b24", "bitrix24", "order.create")], delay_ms=60_000)
     assert every_queue(broker) == {"deliveries.bitrix24.DQ": ["m-b24"]}
 
 
@@ -256,7 +274,13 @@ def test_pipelined_wake_ups_reach_a_real_worker_of_each_queue(redis_settings: Se
     target's queue reads each wake-up back (a release that changes the script fails here)."""
     sender = build_broker(redis_settings)
     assert isinstance(sender, PipelinedRedisBroker)
-    wakes = [Wake(f"m-{n}", "bitrix24" if n % 2 else "navision") for n in range(20)]
+    wakes = [
+        Wake(
+            f"m-{n}",
+            *(("bitrix24", "order.create") if n % 2 else ("navision", "sales_order.create")),
+        )
+        for n in range(20)
+    ]
     enqueue(sender, wakes)
 
     receiver = build_broker(redis_settings)
