@@ -265,7 +265,11 @@ class Bitrix24Settings(TargetSettings):
         " (the portal drains 2 requests/s)",
     )
     burst: int = Field(
-        default=10, ge=1, description="requests allowed back to back (the portal's bucket: 50)"
+        default=10,
+        ge=1,
+        le=47,
+        description="requests allowed back to back (the portal's bucket: 50, less the 3 that"
+        " steps a person waits on may add)",
     )
     application_token: SecretStr = Field(
         default=SecretStr("dev-bitrix24-application-token"),

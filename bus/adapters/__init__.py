@@ -35,6 +35,7 @@ __all__ = [
     "Delivery",
     "OPERATIONS",
     "REQUESTLESS",
+    "URGENT",
     "DocumentStore",
     "EntityState",
     "OrderBook",
@@ -59,8 +60,12 @@ OPERATIONS: dict[str, frozenset[str]] = {
 }
 
 #: The operations a system's adapter answers without a request to the system, by system name:
-#: they wait behind none of its backlog (bus.queues.broker.lane_of).
+#: they wait behind none of its backlog (bus.queues.broker.queue_of).
 REQUESTLESS: dict[str, frozenset[str]] = {"bitrix24": Bitrix24Adapter.requestless}
+
+#: The operations a person waits on, of a system whose backlog may be long (a paced one), by
+#: system name: they go ahead of it, in a queue of their own and in the pace.
+URGENT: dict[str, frozenset[str]] = {"bitrix24": Bitrix24Adapter.urgent}
 
 
 def build_adapters(

@@ -145,8 +145,14 @@ class Bitrix24Adapter:
     )
     #: The operations answered from the call alone, sending the portal nothing (the robot's call
     #: carries what ``account.read`` would read): they need none of its pace or threads, so
-    #: their wake-ups go to the journal's queue (:func:`bus.queues.broker.lane_of`).
+    #: their wake-ups go to the journal's queue (:func:`bus.queues.broker.queue_of`).
     requestless: ClassVar[frozenset[str]] = frozenset({"account.read"})
+    #: The operations a person waits on: the comment on a customer's company that says what became
+    #: of its storefront account, which the manager who asked for it reads. They go ahead of a
+    #: backlog of deals, in the portal's queue (:func:`bus.queues.broker.queue_of`) and in its
+    #: pace (:func:`bus.adapters.pace.ahead_of_backlog`). Failure reports do not: a storm of
+    #: them is a backlog of its own, which the pace's small budget for these would only slow.
+    urgent: ClassVar[frozenset[str]] = frozenset({"account.report"})
 
     def __init__(
         self,

@@ -7,9 +7,16 @@ of the bus's namespace that names the target and where it is (a portal's address
 GCRA, the leaky bucket kept as one number, the theoretical arrival time (TAT) of the next
 request. Each request atomically reserves the next free moment and is told how long to wait for
 it; the time is Redis's own (``TIME``), so the processes' clocks do not matter, and waiters are
-served in the order they asked. Without Redis (the embedded deployment: one process) the pace is
-an in-process :class:`aiolimiter.AsyncLimiter`, the same leaky bucket; so it is, for a while,
-when Redis cannot be reached (logged once): deliveries go on, each process at the full pace.
+served in the order they asked. Without Redis (the embedded deployment: one process) the same
+arithmetic runs in the process; so it does, for a while, when Redis cannot be reached (logged
+once): deliveries go on, each process at the full pace.
+
+Served in the order they asked, a request a person waits on (the comment on a customer's
+company that the manager reads) would wait behind every deal of a backlog: minutes. Requests made
+inside :func:`ahead_of_backlog` wait for a small budget of their own instead, and the backlog pays
+for each: the pace's next free moment moves one interval on. Over time the target sees the pace;
+at once, at most :data:`AHEAD_BURST` requests more than the burst. (A limiter library such as
+``aiolimiter`` has no way to let one request go ahead and have the queue pay for it.)
 
 A library of windows (``limits``: fixed, moving and sliding-counter windows that are hit or
 tested) cannot wait for a slot: waiting would be polling until a window resets, unfair between
@@ -25,38 +32,78 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Protocol
-
-from aiolimiter import AsyncLimiter
 
 from bus.adapters.shared import UNREACHABLE, SharedRedis
 from bus.errors import TransientError
 
-#: Reserve the next moment a request may go. KEYS[1]: the pace. ARGV: microseconds between
-#: requests, how many may go at once, the longest wait the caller accepts (microseconds).
-#: Returns the microseconds to wait, or minus the wait when it is longer than accepted (then
-#: nothing is reserved). The key expires when the bucket would be empty again.
+#: The budget of the requests a person waits on (:func:`ahead_of_backlog`): this share of the
+#: pace, this many at once. Each is paid for by the backlog (its next request goes one interval
+#: later), so the target sees the pace over time and at most this many more at once: within
+#: Bitrix24's bucket of 50 beside the bus's default burst of 10.
+AHEAD_SHARE = 0.25
+AHEAD_BURST = 3
+
+#: Reserve the next moment a request may go. KEYS[1]: the pace; KEYS[2], when given, the budget
+#: of requests ahead of the backlog. ARGV: microseconds between requests, how many may go at
+#: once, the longest wait the caller accepts (microseconds), and for KEYS[2] its microseconds
+#: between requests and how many at once. Returns the microseconds to wait, or minus the wait
+#: when it is longer than accepted (then nothing is reserved). A request ahead of the backlog
+#: waits for its own budget only and moves the pace's next moment one interval on. Each key
+#: expires when its bucket would be empty again.
 GCRA = """
 local now = redis.call('TIME')
 local now_us = tonumber(now[1]) * 1000000 + tonumber(now[2])
+local function next_moment(key, interval, burst)
+  local tat = math.max(tonumber(redis.call('GET', key)) or now_us, now_us)
+  return tat, math.max(tat - (burst - 1) * interval - now_us, 0)
+end
+local function take(key, tat, interval)
+  local next_tat = tat + interval
+  local expire_ms = math.ceil((next_tat - now_us) / 1000)
+  redis.call('SET', key, string.format('%d', next_tat), 'PX', expire_ms)
+end
 local interval, burst, longest = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local tat = math.max(tonumber(redis.call('GET', KEYS[1])) or now_us, now_us)
-local wait = math.max(tat - (burst - 1) * interval - now_us, 0)
+local key, own_interval, own_burst = KEYS[1], interval, burst
+if #KEYS == 2 then
+  key, own_interval, own_burst = KEYS[2], tonumber(ARGV[4]), tonumber(ARGV[5])
+end
+local tat, wait = next_moment(key, own_interval, own_burst)
 if wait > longest then
   return -wait
 end
-local next_tat = tat + interval
-local expire_ms = math.ceil((next_tat - now_us) / 1000)
-redis.call('SET', KEYS[1], string.format('%d', next_tat), 'PX', expire_ms)
+take(key, tat, own_interval)
+if #KEYS == 2 then
+  take(KEYS[1], (next_moment(KEYS[1], interval, burst)), interval)
+end
 return wait
 """
+
+_ahead: ContextVar[bool] = ContextVar("ahead_of_backlog", default=False)
+
+
+@contextmanager
+def ahead_of_backlog() -> Iterator[None]:
+    """The requests made inside go ahead of the target's backlog: they wait for a budget of
+    their own (:data:`AHEAD_SHARE` of the pace, :data:`AHEAD_BURST` at once), not behind the
+    moments the backlog's requests have reserved. For the steps a person waits on (a comment
+    the manager reads), not for bulk work."""
+    token = _ahead.set(True)
+    try:
+        yield
+    finally:
+        _ahead.reset(token)
 
 
 class Pace(Protocol):
     """Waits for the moment the next request to a target may go."""
 
     async def acquire(self, within: float) -> None:
-        """Wait for this request's moment.
+        """Wait for this request's moment (ahead of the backlog inside
+        :func:`ahead_of_backlog`).
 
         Raises:
             TransientError: (throttled) the moment is more than ``within`` seconds away;
@@ -65,20 +112,43 @@ class Pace(Protocol):
         ...
 
 
+class _Bucket:
+    """GCRA in this process: the script's arithmetic, on the event loop's clock."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self._interval = 1.0 / rate
+        self._burst = burst
+        self._tat = 0.0
+
+    def wait(self, now: float) -> float:
+        """Seconds from ``now`` until the next request may go."""
+        return max(max(self._tat, now) - (self._burst - 1) * self._interval - now, 0.0)
+
+    def take(self, now: float) -> None:
+        """Reserve the next moment."""
+        self._tat = max(self._tat, now) + self._interval
+
+
 class LocalPace:
     """The pace kept by this process alone: a leaky bucket of ``burst`` draining ``rate``/s."""
 
     def __init__(self, name: str, rate: float, burst: int) -> None:
         self._name = name
-        self._limiter = AsyncLimiter(burst, burst / rate)
+        self._pace = _Bucket(rate, burst)
+        self._ahead = _Bucket(rate * AHEAD_SHARE, AHEAD_BURST)
 
     async def acquire(self, within: float) -> None:
         """See :meth:`Pace.acquire`."""
-        try:
-            async with asyncio.timeout(max(within, 0.0)):
-                await self._limiter.acquire()
-        except TimeoutError:
-            raise _too_far(self._name, within) from None
+        now = asyncio.get_running_loop().time()
+        own = self._ahead if _ahead.get() else self._pace
+        wait = own.wait(now)
+        if wait > within:
+            raise _too_far(self._name, wait)
+        own.take(now)
+        if own is self._ahead:
+            self._pace.take(now)  # the backlog pays for it
+        if wait:
+            await asyncio.sleep(wait)
 
 
 class SharedPace:
@@ -97,8 +167,9 @@ class SharedPace:
         self._script = shared.client.register_script(GCRA)
         self._name = name
         self._key = key
-        self._interval_us = max(1, round(1_000_000 / rate))
-        self._burst = burst
+        self._pace_args = [_interval_us(rate), burst]
+        self._ahead_key = f"{key}:ahead"
+        self._ahead_args = [_interval_us(rate * AHEAD_SHARE), AHEAD_BURST]
         self._fallback = fallback
 
     async def acquire(self, within: float) -> None:
@@ -107,12 +178,11 @@ class SharedPace:
             await self._fallback.acquire(within)
             return
         longest_us = max(0, math.floor(within * 1_000_000))
+        keys, args = [self._key], [*self._pace_args, longest_us]
+        if _ahead.get():
+            keys, args = [*keys, self._ahead_key], [*args, *self._ahead_args]
         try:
-            wait_us = int(
-                await self._script(
-                    keys=[self._key], args=[self._interval_us, self._burst, longest_us]
-                )
-            )
+            wait_us = int(await self._script(keys=keys, args=args))
         except UNREACHABLE as error:
             self._shared.failed(f"the pace of {self._name}", error)
             await self._fallback.acquire(within)
@@ -133,6 +203,10 @@ def target_pace(
     if shared is None:
         return local
     return SharedPace(shared, target, shared.key("pace", target, where), rate, burst, local)
+
+
+def _interval_us(rate: float) -> int:
+    return max(1, round(1_000_000 / rate))
 
 
 def _too_far(name: str, wait: float) -> TransientError:

@@ -14,7 +14,7 @@ class Wake(NamedTuple):
     """A message that may run now, with its target and operation, which choose its queue.
 
     The journal knows both where it makes a message runnable (the row is at hand), so the queue
-    routes each wake-up without reading the message again (:func:`bus.queues.broker.lane_of`).
+    routes each wake-up without reading the message again (:func:`bus.queues.broker.queue_of`).
     """
 
     message_id: str

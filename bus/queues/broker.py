@@ -3,7 +3,10 @@
 The queues carry only message ids; a lost queue message is found again by the sweeper. Each target
 of the deployment has a queue of its own (``deliveries.navision``, ``deliveries.bitrix24``, …),
 served by worker threads of its own (:mod:`bus.queues.worker`), so a slow, paced or broken
-target's backlog waits in its queue and never in front of another target's messages. The shared
+target's backlog waits in its queue and never in front of another target's messages. A target
+with steps a person waits on (:data:`bus.adapters.URGENT`: Bitrix24's comments that the manager
+reads) has a second queue for them, ``deliveries.bitrix24.urgent``, so they never wait behind its
+own backlog either. The shared
 ``deliveries`` queue takes what has no queue of its own: a target the deployment no longer has
 (its messages then fail for want of an adapter, as they should) and wake-ups enqueued before
 queues were per target.
@@ -23,7 +26,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.common import current_millis
 
-from bus.adapters import REQUESTLESS
+from bus.adapters import REQUESTLESS, URGENT
 from bus.journal.wakes import Wake
 from bus.settings import ROLES, Settings
 
@@ -40,10 +43,20 @@ def queue_name(target: str) -> str:
     return f"{DELIVERY_QUEUE}.{target}"
 
 
+def urgent_queue_name(target: str) -> str:
+    """The queue of the wake-ups of ``target``'s steps a person waits on."""
+    return f"{queue_name(target)}.urgent"
+
+
 def delivery_targets(settings: Settings) -> tuple[str, ...]:
     """The targets of this deployment, each of which has a queue: its ERP, its CRM, the
     storefront, mail, the directory and the journal."""
     return (*dict.fromkeys(settings.system(role) for role in ROLES), JOURNAL_TARGET)
+
+
+def urgent_targets(settings: Settings) -> tuple[str, ...]:
+    """The targets of this deployment with a queue for the steps a person waits on."""
+    return tuple(target for target in delivery_targets(settings) if target in URGENT)
 
 
 class PipelinedRedisBroker(RedisBroker):
@@ -97,6 +110,8 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
     broker.declare_queue(DELIVERY_QUEUE)
     for target in delivery_targets(settings):
         broker.declare_queue(queue_name(target))
+    for target in urgent_targets(settings):
+        broker.declare_queue(urgent_queue_name(target))
     return broker
 
 
@@ -111,25 +126,25 @@ def wake_up(queue: str, message_id: str) -> dramatiq.Message[None]:
     )
 
 
-def lane_of(wake: Wake) -> str:
-    """The target whose queue and threads serve ``wake``: its own, or the journal's for a step its
-    adapter answers without sending the target anything (Bitrix24's ``account.read``). Such a
-    step must not wait its turn behind the target's paced backlog: a customer being provisioned
-    would wait minutes for a step that takes a millisecond."""
+def queue_of(wake: Wake) -> str:
+    """The queue whose threads serve ``wake``: its target's; the journal's for a step its adapter
+    answers without sending the target anything (Bitrix24's ``account.read``); its target's
+    urgent one for a step a person waits on (Bitrix24's comments). Neither may wait its turn
+    behind the target's paced backlog: a customer being provisioned, or the manager reading
+    what became of it, would wait minutes."""
     if wake.operation in REQUESTLESS.get(wake.target, frozenset()):
-        return JOURNAL_TARGET
-    return wake.target
+        return queue_name(JOURNAL_TARGET)
+    if wake.operation in URGENT.get(wake.target, frozenset()):
+        return urgent_queue_name(wake.target)
+    return queue_name(wake.target)
 
 
 def wake_ups(broker: dramatiq.Broker, wakes: Sequence[Wake]) -> list[dramatiq.Message[None]]:
-    """The queue messages of ``wakes``, each on its lane's queue (:func:`lane_of`) if ``broker``
-    has it (one declared by :func:`build_broker`), else on the shared one."""
+    """The queue messages of ``wakes``, each on its queue (:func:`queue_of`) if ``broker`` has it
+    (one declared by :func:`build_broker`), else on the shared one."""
     declared = broker.get_declared_queues()
     return [
-        wake_up(
-            queue if (queue := queue_name(lane_of(wake))) in declared else DELIVERY_QUEUE,
-            wake.message_id,
-        )
+        wake_up(queue if (queue := queue_of(wake)) in declared else DELIVERY_QUEUE, wake.message_id)
         for wake in wakes
     ]
 

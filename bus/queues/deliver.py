@@ -1,7 +1,8 @@
 """One delivery attempt: claim, check for an earlier effect, call the adapter, record, finish.
 
 Around the attempt: an operator's pause of the target or its circuit breaker may hold the message
-instead (no attempt is counted, nothing is sent), the route's previous step hands over its result
+instead (no attempt is counted, nothing is sent), a step a person waits on goes ahead of its
+target's backlog in the target's pace, the route's previous step hands over its result
 (or asks to skip this step: it ends ``skipped``, saying why), and entity states are remembered so
 that the bus's own writes coming back as events are not forwarded.
 
@@ -22,12 +23,14 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bus import logs, metrics, redaction
-from bus.adapters import Adapter, Delivery, EntityState, Receipt
+from bus.adapters import URGENT, Adapter, Delivery, EntityState, Receipt
+from bus.adapters.pace import ahead_of_backlog
 from bus.adapters.recording import ExchangeLog, start_log
 from bus.db import autocommit, reading, writing
 from bus.errors import DeliveryError, PermanentError, TransientError, UnknownOutcome
@@ -170,7 +173,8 @@ class Deliverer:
         policy = self._settings.retry_policy(claimed.target)
         try:
             async with asyncio.timeout(policy.attempt_timeout * 2):
-                result = await self._perform(claimed, previous)
+                with _paced_as(claimed):
+                    result = await self._perform(claimed, previous)
         except DeliveryError as exc:
             return after_failure(policy, claimed, exc, utcnow()), _kind(exc), exc
         except TimeoutError:
@@ -228,6 +232,14 @@ class Deliverer:
     async def _remember(self, state: EntityState) -> None:
         async with writing(self._engine) as conn:
             await remember(conn, state)
+
+
+def _paced_as(claimed: Claim) -> AbstractContextManager[None]:
+    """A step a person waits on goes ahead of its target's backlog in the target's pace too
+    (its wake-up went to the target's urgent queue: bus.queues.broker.queue_of)."""
+    if claimed.operation in URGENT.get(claimed.target, frozenset()):
+        return ahead_of_backlog()
+    return nullcontext()
 
 
 #: Keys of a step's result that are about that step only, not facts for the steps after it.

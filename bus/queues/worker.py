@@ -4,8 +4,9 @@ it runs with, and its graceful stop.
 Each target's queue is served by threads of its own (a *lane*: a ``dramatiq.Worker`` that consumes
 only that queue), so a target whose attempts are slow, paced (Bitrix24's 2 requests/s) or failing
 occupies its own threads only; every other target's messages are taken as they come. A lane has
-``queue.worker_threads`` threads unless ``queue.target_threads`` names its target; the shared
-``deliveries`` queue (:mod:`bus.queues.broker`) has a lane of :data:`SHARED_THREADS`.
+``queue.worker_threads`` threads unless ``queue.target_threads`` names its target; a target's
+queue of steps a person waits on has a lane of :data:`URGENT_THREADS`, and the shared
+``deliveries`` queue (:mod:`bus.queues.broker`) one of :data:`SHARED_THREADS`.
 
 The lanes share one broker, one event loop (dramatiq runs async actors on one loop thread per
 process) and the loop-bound resources built on it on first use: the engine, the HTTP client (with
@@ -47,6 +48,8 @@ from bus.queues.broker import (
     DELIVERY_QUEUE,
     delivery_targets,
     queue_name,
+    urgent_queue_name,
+    urgent_targets,
     wake_up,
 )
 from bus.queues.deliver import Deliverer
@@ -62,6 +65,8 @@ _BOOKKEEPING = 5.0
 _CLOSE_TIMEOUT = 10.0
 #: Threads of the shared queue's lane: it only sees wake-ups of targets without a queue.
 SHARED_THREADS = 1
+#: Threads of a target's lane of steps a person waits on: a few comments, one at a time.
+URGENT_THREADS = 1
 
 
 def stop_grace(settings: Settings) -> float:
@@ -85,11 +90,18 @@ class Lane:
 
 
 def lanes(settings: Settings, targets: Sequence[str] | None = None) -> list[Lane]:
-    """The lanes of a worker process: each target's queue with its threads. By default every
-    target of the deployment, and the shared queue; else only ``targets``' queues."""
+    """The lanes of a worker process: each target's queue with its threads, and its urgent
+    queue's. By default every target of the deployment, and the shared queue; else only
+    ``targets``' queues."""
     chosen = delivery_targets(settings) if targets is None else targets
     own = [Lane(queue_name(target), settings.queue.threads_for(target)) for target in chosen]
-    return own if targets is not None else [*own, Lane(DELIVERY_QUEUE, SHARED_THREADS)]
+    urgent = [
+        Lane(urgent_queue_name(target), URGENT_THREADS)
+        for target in urgent_targets(settings)
+        if target in chosen
+    ]
+    shared = [Lane(DELIVERY_QUEUE, SHARED_THREADS)] if targets is None else []
+    return [*own, *urgent, *shared]
 
 
 class WorkerRuntime:

@@ -17,7 +17,14 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import redis
 
-from bus.adapters.pace import LocalPace, Pace, target_pace
+from bus.adapters.pace import (
+    AHEAD_BURST,
+    AHEAD_SHARE,
+    LocalPace,
+    Pace,
+    ahead_of_backlog,
+    target_pace,
+)
 from bus.adapters.shared import RETRY_AFTER, SharedRedis
 from bus.errors import TransientError
 from tests.support.redisserver import RedisServer
@@ -165,6 +172,53 @@ async def test_the_local_pace_refuses_a_wait_past_the_budget() -> None:
     with pytest.raises(TransientError) as refused:
         await pace.acquire(within=0.05)
     assert refused.value.throttled
+
+
+@pytest.fixture(params=["shared", "local"])
+async def pace(request: pytest.FixtureRequest, namespace: str) -> AsyncIterator[Pace]:
+    """Bitrix24's pace kept through Redis, or by the process alone."""
+    if request.param == "local":
+        yield target_pace("bitrix24", "https://portal.example", RATE, BURST, None)
+        return
+    link = SharedRedis(REDIS_URL, namespace)
+    yield target_pace("bitrix24", "https://portal.example", RATE, BURST, link)
+    await link.aclose()
+
+
+async def ahead_grants(pace: Pace, count: int, start_after: float) -> list[tuple[float, float]]:
+    """After ``start_after`` seconds, acquire ``count`` times ahead of the backlog; when each was
+    asked for, and when it was granted."""
+    await asyncio.sleep(start_after)
+    asked_and_granted = []
+    with ahead_of_backlog():
+        for _ in range(count):
+            asked = time.time()
+            await pace.acquire(within=60)
+            asked_and_granted.append((asked, time.time()))
+    return asked_and_granted
+
+
+async def test_a_request_ahead_of_the_backlog_waits_for_none_of_it(pace: Pace) -> None:
+    """A backlog of 40 requests (2 s of the pace) is reserved; a request a person waits on,
+    asked a moment later, goes at once, and so do its budget's few; the backlog pays for them:
+    every grant together keeps the pace, with at most the budget's burst more at once."""
+    backlog = [grants_of(pace, 10) for _ in range(4)]
+    ahead = ahead_grants(pace, AHEAD_BURST, start_after=0.2)
+    *per_task, asked_and_granted = await asyncio.gather(*backlog, ahead)
+    waits = [granted - asked for asked, granted in asked_and_granted]
+    assert max(waits) < JITTER, f"waited {waits} behind the backlog"
+    grants = [t for times in per_task for t in times] + [t for _, t in asked_and_granted]
+    assert conforms(grants, RATE, BURST + AHEAD_BURST) == []
+    # the backlog paid: all of them took as long as the pace makes them, the ahead ones included
+    assert max(grants) - min(grants) >= least_span(len(grants), RATE, BURST) - JITTER
+
+
+async def test_requests_ahead_of_the_backlog_keep_a_pace_of_their_own(pace: Pace) -> None:
+    """Past its burst, the budget ahead of the backlog is a share of the pace: a storm of them
+    cannot take the target's whole pace from the backlog."""
+    grants = [t for _, t in await ahead_grants(pace, AHEAD_BURST + 3, start_after=0)]
+    assert conforms(grants, RATE * AHEAD_SHARE, AHEAD_BURST) == []
+    assert max(grants) - min(grants) >= 3 / (RATE * AHEAD_SHARE) - JITTER
 
 
 async def test_unreachable_redis_paces_locally_logs_once_and_comes_back(

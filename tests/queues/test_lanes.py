@@ -1,7 +1,8 @@
 """The lanes of a worker process: each target's queue with threads of its own.
 
 By default a worker serves every target of the deployment (``queue.worker_threads`` each, or the
-target's ``queue.target_threads``) and the shared queue; ``bus worker --targets`` serves only the
+target's ``queue.target_threads``), a target's queue of steps a person waits on, and the shared
+queue; ``bus worker --targets`` serves only the
 targets it names, and refuses to start naming one the deployment does not have.
 """
 
@@ -13,7 +14,7 @@ import sys
 
 import pytest
 
-from bus.queues.worker import SHARED_THREADS, Lane, lanes
+from bus.queues.worker import SHARED_THREADS, URGENT_THREADS, Lane, lanes
 from bus.settings import Settings
 from tests.support.servers import REDIS_URL
 
@@ -27,6 +28,7 @@ def test_a_worker_serves_every_target_with_its_own_threads_and_the_shared_queue(
         Lane("deliveries.mail", 8),
         Lane("deliveries.directory", 8),
         Lane("deliveries.journal", 8),
+        Lane("deliveries.bitrix24.urgent", URGENT_THREADS),
         Lane("deliveries", SHARED_THREADS),
     ]
 
@@ -36,6 +38,10 @@ def test_a_worker_of_some_targets_serves_only_their_queues() -> None:
     assert lanes(settings, ["navision", "storefront"]) == [
         Lane("deliveries.navision", 5),
         Lane("deliveries.storefront", 3),
+    ]
+    assert lanes(settings, ["bitrix24"]) == [
+        Lane("deliveries.bitrix24", 3),
+        Lane("deliveries.bitrix24.urgent", URGENT_THREADS),
     ]
 
 

@@ -42,6 +42,7 @@ from bus.queues.broker import (
     delivery_targets,
     enqueue,
     queue_name,
+    urgent_queue_name,
 )
 from bus.queues.deliver import Deliverer
 from bus.queues.enqueue import Enqueuer
@@ -84,7 +85,9 @@ def test_the_broker_has_a_queue_per_target_of_the_deployment() -> None:
         declared = {q for q in build_broker(settings).get_declared_queues() if "DQ" not in q}
         targets = {erp, crm, "storefront", "mail", "directory", "journal"}
         assert set(delivery_targets(settings)) == targets
-        assert declared == {DELIVERY_QUEUE, *(queue_name(t) for t in targets)}
+        # Bitrix24's comments that the manager reads have a queue of their own
+        urgent = {urgent_queue_name("bitrix24")} if crm == "bitrix24" else set()
+        assert declared == {DELIVERY_QUEUE, *(queue_name(t) for t in targets), *urgent}
 
 
 def test_each_wake_up_goes_to_its_targets_queue_and_others_to_the_shared_one() -> None:
@@ -107,9 +110,11 @@ def test_each_wake_up_goes_to_its_targets_queue_and_others_to_the_shared_one() -
     }
 
 
-def test_a_step_that_sends_its_target_nothing_waits_in_no_queue_of_the_target() -> None:
+def test_steps_without_a_request_or_that_a_person_waits_on_skip_the_targets_backlog() -> None:
     """Bitrix24's ``account.read`` (the robot's call carries the account) goes to the journal's
-    queue: a customer's provisioning never waits behind Bitrix24's paced backlog for it."""
+    queue, and ``account.report`` (the comment the manager reads) to Bitrix24's urgent one: a
+    customer's provisioning never waits behind Bitrix24's paced backlog of deals. A failure
+    report does: a storm of them is a backlog of its own."""
     broker = build_broker(SETTINGS)
     enqueue(
         broker,
@@ -117,10 +122,12 @@ def test_a_step_that_sends_its_target_nothing_waits_in_no_queue_of_the_target() 
             Wake("m-deal", "bitrix24", "order.create"),
             Wake("m-read", "bitrix24", "account.read"),
             Wake("m-report", "bitrix24", "account.report"),
+            Wake("m-failure", "bitrix24", "failure.report"),
         ],
     )
     assert every_queue(broker) == {
-        "deliveries.bitrix24": ["m-deal", "m-report"],
+        "deliveries.bitrix24": ["m-deal", "m-failure"],
+        "deliveries.bitrix24.urgent": ["m-report"],
         "deliveries.journal": ["m-read"],
     }
 
@@ -183,8 +190,8 @@ async def test_a_finish_wakes_the_next_step_on_its_own_targets_queue(
     assert await deliverer(SETTINGS, journal, broker).deliver(accepted.message_id) is (
         Status.DELIVERED
     )
-    [next_step] = queued(broker, "deliveries.bitrix24")
-    assert every_queue(broker) == {"deliveries.bitrix24": [next_step]}
+    [next_step] = queued(broker, "deliveries.bitrix24.urgent")
+    assert every_queue(broker) == {"deliveries.bitrix24.urgent": [next_step]}
 
 
 async def test_a_retry_waits_on_its_targets_delay_queue(journal: AsyncEngine) -> None:
