@@ -20,6 +20,7 @@ from bus import console, logs, metrics
 from bus.adapters import build_erp_queries
 from bus.adapters.http import cookieless_jar
 from bus.db import create_engine, reading
+from bus.directory_changes import DirectoryListener
 from bus.handlers import all_methods
 from bus.handlers.hooks import bitrix24_event
 from bus.health import ReadinessProbe
@@ -97,6 +98,8 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         cart = CartImporter(checks, prices, settings.erp)
         balance = BalanceService(settings.balance, source, settings.erp)
         router = OrderRouter(settings, CustomerDirectory(engine))
+        changes = DirectoryListener(settings, router.forget, router.forget_all)
+        changes.start()
         services = Services(settings, engine, committer, prices, cart, balance, router, checks)
         app[SERVICES] = services
         app[EDGE] = RpcEdge(all_methods(services), settings.clients, settings.limits)
@@ -105,6 +108,7 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         try:
             yield
         finally:
+            await changes.stop()
             await committer.stop()
             await enqueuer.drain()
             for stop in embedded:  # blocking: the delivery threads finish their attempts

@@ -74,7 +74,8 @@ class OrderRouter:
     """Plans each order by the deployment's rules and the customer's profile in the directory.
 
     Profiles are read once per ``settings.directory_ttl`` seconds per customer and process (an
-    order's accept must not wait on the journal for what rarely changes); a customer the
+    order's accept must not wait on the journal for what rarely changes), and dropped as soon as
+    a change of the customer's is announced (:mod:`bus.directory_changes`); a customer the
     directory does not know is asked again each time, so it is routed by its profile as soon as
     it is provisioned. The profile is read on every route: it also says whether the customer was
     deactivated (:mod:`bus.order_checks`).
@@ -99,6 +100,14 @@ class OrderRouter:
             if kept is not None:
                 profile = self._profiles[customer] = CustomerProfile.model_validate(kept)
         return profile
+
+    def forget(self, customer: str) -> None:
+        """Drop ``customer``'s profile: its next order reads the directory."""
+        self._profiles.pop(customer, None)
+
+    def forget_all(self) -> None:
+        """Drop every profile."""
+        self._profiles.clear()
 
     def plan(self, order: dict[str, Any], profile: CustomerProfile | None) -> OrderPlan:
         """The plan for ``order`` of a customer with ``profile`` (see :func:`plan_order`)."""

@@ -667,7 +667,9 @@ class Settings(BaseSettings):
     directory_ttl: float = Field(
         default=5.0,
         gt=0,
-        description="how long a process reuses a customer's profile when routing its orders",
+        description="how long a process reuses a customer's profile when routing its orders"
+        " (a new profile written by a worker drops it at once; this bounds it when Redis is"
+        " unreachable)",
     )
     order_routes: tuple[OrderRoute, ...] = Field(
         default_factory=_default_order_routes,

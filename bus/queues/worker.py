@@ -39,6 +39,7 @@ from bus.adapters import Adapter, build_adapters
 from bus.adapters.http import cookieless_jar
 from bus.adapters.recording import EVENT_HOOKS
 from bus.db import create_engine
+from bus.directory_changes import AnnouncedDirectory
 from bus.journal.credentials import JournalSecrets
 from bus.journal.customers import CustomerDirectory
 from bus.journal.known_orders import JournalOrderBook
@@ -150,11 +151,13 @@ class WorkerRuntime:
             cookies=cookieless_jar(),
         )
         orders = JournalOrderBook(engine, erp=settings.erp, crm=settings.crm)
+        # API processes drop a profile they keep as soon as this process writes it
+        directory = AnnouncedDirectory(CustomerDirectory(engine), settings)
         adapters: dict[str, Adapter] = build_adapters(
             settings,
             client,
             JournalSecrets(engine, Sealer.from_settings(settings)),
-            CustomerDirectory(engine),
+            directory,
             orders,
         )
         enqueuer = Enqueuer(self._broker, engine)
@@ -162,7 +165,12 @@ class WorkerRuntime:
         async def send(wakes: list[Wake], delay_ms: int | None) -> None:
             await enqueuer.send(wakes, delay_ms=delay_ms)
 
-        self._closers = [*(a.aclose for a in adapters.values()), client.aclose, engine.dispose]
+        self._closers = [
+            *(a.aclose for a in adapters.values()),
+            directory.aclose,
+            client.aclose,
+            engine.dispose,
+        ]
         return Deliverer(settings, engine, adapters, send)
 
     async def aclose(self) -> None:
