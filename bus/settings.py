@@ -267,8 +267,8 @@ class Bitrix24Settings(TargetSettings):
     burst: int = Field(
         default=10,
         ge=1,
-        le=47,
-        description="requests allowed back to back (the portal's bucket: 50, less the 3 that"
+        le=44,
+        description="requests allowed back to back (the portal's bucket: 50, less the 6 that"
         " steps a person waits on may add)",
     )
     application_token: SecretStr = Field(

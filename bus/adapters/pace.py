@@ -41,11 +41,12 @@ from bus.adapters.shared import UNREACHABLE, SharedRedis
 from bus.errors import TransientError
 
 #: The budget of the requests a person waits on (:func:`ahead_of_backlog`): this share of the
-#: pace, this many at once. Each is paid for by the backlog (its next request goes one interval
-#: later), so the target sees the pace over time and at most this many more at once: within
-#: Bitrix24's bucket of 50 beside the bus's default burst of 10.
-AHEAD_SHARE = 0.25
-AHEAD_BURST = 3
+#: pace, this many at once (a few provisionings in a row, two requests each). Each is paid for
+#: by the backlog (its next request goes one interval later), so the target sees the pace over
+#: time and at most this many more at once: within Bitrix24's bucket of 50 beside the bus's
+#: burst (at most 44). However many there are, the backlog keeps the other half of the pace.
+AHEAD_SHARE = 0.5
+AHEAD_BURST = 6
 
 #: Reserve the next moment a request may go. KEYS[1]: the pace; KEYS[2], when given, the budget
 #: of requests ahead of the backlog. ARGV: microseconds between requests, how many may go at
