@@ -8,15 +8,19 @@ transaction through :func:`reading`, so readers never queue behind writers under
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
 _READ_ONLY = "bus_read_only"
 
@@ -99,6 +103,50 @@ async def autocommit(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     one round trip instead of three (BEGIN, statement, COMMIT)."""
     async with engine.connect() as conn:
         yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+
+
+@dataclass(frozen=True)
+class DriverStatement:
+    """A statement compiled once for asyncpg, run on the driver's own connection
+    (:func:`driver_connection`): the SQL with ``$n`` placeholders and the names of its
+    parameters in their order.
+
+    For the worker's statements run once per attempt (the claim, the finish): SQLAlchemy's
+    execution around each (its execution context, result processing, type processors) cost about
+    as much CPU as asyncpg's own work. Values go as asyncpg takes them: aware datetimes, and JSON
+    as text where the statement casts it (``CAST(:result AS jsonb)``); JSON comes back decoded
+    (the engine's connections carry SQLAlchemy's JSON codecs).
+    """
+
+    sql: str
+    names: tuple[str, ...]
+    constants: Mapping[str, Any]
+
+    @classmethod
+    def of(cls, statement: ClauseElement) -> DriverStatement:
+        """Compile ``statement`` for asyncpg; its literal values are kept as constants."""
+        compiled = statement.compile(dialect=PGDialect_asyncpg())  # type: ignore[no-untyped-call]
+        assert isinstance(compiled, SQLCompiler)  # a statement's compiler, which knows the order
+        return cls(str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
+
+    def arguments(self, values: Mapping[str, Any]) -> list[Any]:
+        """The positional arguments for ``values`` by name (the constants where not given)."""
+        return [values[name] if name in values else self.constants[name] for name in self.names]
+
+
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A pooled PostgreSQL connection's ``asyncpg.Connection``, outside any transaction: each
+    statement commits on its own. A connection the journal can no longer be reached on is
+    invalidated in the pool, as SQLAlchemy does with the errors of its own statements."""
+    async with engine.connect() as conn:
+        pooled = await conn.get_raw_connection()
+        try:
+            yield pooled.driver_connection
+        except Exception as error:
+            if journal_unreachable(error):
+                await conn.invalidate(error)
+            raise
 
 
 #: SQLSTATEs (or their class) of a server that cannot be reached now, not of a wrong statement:

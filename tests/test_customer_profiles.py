@@ -20,6 +20,7 @@ from bus.errors import PermanentError
 from bus.order_routing import OrderRouter
 from bus.settings import Settings, StorefrontSettings
 from schemas.steps import CustomerFacts, CustomerProfile
+from tests.support.documents import MemoryDocuments
 
 MANAGER = {"name": "Olga", "email": "olga@b2b.example"}
 ACCOUNT = {"erp_key": "20000", "segment": "horeca", "contacts": [], "settings": {}}
@@ -40,19 +41,6 @@ FACTS = {
 }
 
 
-class Store:
-    """The directory's table in memory."""
-
-    def __init__(self) -> None:
-        self.kept: dict[str, dict[str, Any]] = {}
-
-    async def get(self, name: str) -> dict[str, Any] | None:
-        return self.kept.get(name)
-
-    async def put(self, name: str, value: dict[str, Any]) -> None:
-        self.kept[name] = value
-
-
 def remember(customer: dict[str, Any] | None, **settings: Any) -> Delivery:
     context = {"crm_settings": settings, **({"customer": customer} if customer else {})}
     previous = {"reference": "20000", "context": context}
@@ -60,7 +48,7 @@ def remember(customer: dict[str, Any] | None, **settings: Any) -> Delivery:
 
 
 async def test_the_directory_keeps_the_erps_facts_and_the_crms_manager_as_a_profile() -> None:
-    store = Store()
+    store = MemoryDocuments()
     await DirectoryAdapter(store).deliver(remember(FACTS, manager=MANAGER))
     profile = CustomerProfile.model_validate(store.kept["20000"])
     assert [c.number for c in profile.contracts] == ["D-W", "D-A"]
@@ -90,14 +78,14 @@ async def test_the_directory_keeps_the_erps_facts_and_the_crms_manager_as_a_prof
 async def test_facts_that_are_not_the_erps_customer_are_refused_naming_the_field(
     broken: dict[str, Any], field: str
 ) -> None:
-    store = Store()
+    store = MemoryDocuments()
     with pytest.raises(PermanentError, match=rf"the ERP's customer is unreadable: {field}: "):
         await DirectoryAdapter(store).deliver(remember({**FACTS, **broken}, manager=MANAGER))
     assert store.kept == {}
 
 
 async def test_a_profile_kept_before_profiles_were_typed_routes_and_refuses_as_it_did() -> None:
-    store = Store()
+    store = MemoryDocuments()
     store.kept["10000"] = {
         "name": "Chain",
         "segment": None,
@@ -117,7 +105,7 @@ async def test_a_profile_kept_before_profiles_were_typed_routes_and_refuses_as_i
 async def test_a_customer_never_provisioned_is_deactivated_with_a_profile_that_says_only_that() -> (
     None
 ):
-    store = Store()
+    store = MemoryDocuments()
     delivery = Delivery("01M81CZA5PRBW5YNXYBG64HDFG", "customer.deactivate", {"erp_key": "30000"})
     await DirectoryAdapter(store).deliver(delivery)
     assert list(store.kept["30000"]) == ["deactivated"]

@@ -15,22 +15,10 @@ import pytest
 from bus.adapters.shared import RETRY_AFTER
 from bus.directory_changes import AnnouncedDirectory, DirectoryListener
 from bus.settings import Settings
+from tests.support.documents import MemoryDocuments
 from tests.support.redisserver import RedisServer
 
 pytestmark = pytest.mark.redis
-
-
-class Store:
-    """A directory in memory."""
-
-    def __init__(self) -> None:
-        self.kept: dict[str, dict[str, Any]] = {}
-
-    async def get(self, key: str) -> dict[str, Any] | None:
-        return self.kept.get(key)
-
-    async def put(self, key: str, value: dict[str, Any]) -> None:
-        self.kept[key] = value
 
 
 async def until(check: Any, seconds: float) -> None:
@@ -50,7 +38,7 @@ async def test_a_listener_hears_changes_once_redis_answers_and_drops_what_it_may
     cleared: list[bool] = []
     listener = DirectoryListener(settings, forgotten.append, lambda: cleared.append(True))
     listener.start()
-    directory = AnnouncedDirectory(Store(), settings)
+    directory = AnnouncedDirectory(MemoryDocuments(), settings)
     try:
         await directory.put("10000", {"name": "before Redis"})  # heard in this process only
         await until(lambda: forgotten == ["10000"], 1)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, bindparam, insert, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from bus.db import autocommit, writing
+from bus.db import DriverStatement, autocommit, driver_connection, writing
 from bus.journal.accept import Accepted, Command, accept_batch
 from bus.journal.ids import utcnow
 from bus.journal.pauses import paused_at_claim
@@ -167,10 +168,11 @@ _FINISH = (
 )
 
 
-async def claim(conn: AsyncConnection, message_id: str, lease: dt.timedelta) -> Claim | None:
+async def claim(engine: AsyncEngine, message_id: str, lease: dt.timedelta) -> Claim | None:
     """Claim ``message_id`` for one attempt under a lease; ``None`` if it is not ours to run.
 
-    One atomic statement: it needs no transaction around it (see :func:`bus.db.autocommit`).
+    One atomic statement in autocommit (it needs no transaction around it); on PostgreSQL on the
+    driver's connection (:class:`bus.db.DriverStatement`).
     """
     now = utcnow()
     parameters = {
@@ -179,23 +181,32 @@ async def claim(conn: AsyncConnection, message_id: str, lease: dt.timedelta) -> 
         "early": now + EARLY_TOLERANCE,
         "lease_until": now + lease,
     }
-    row = (await conn.execute(_CLAIM, parameters)).first()
-    if row is None:
-        return None
+    row: Mapping[Any, Any] | None
+    if engine.dialect.name == "postgresql":
+        async with driver_connection(engine) as driver:
+            row = await driver.fetchrow(_PG_CLAIM.sql, *_PG_CLAIM.arguments(parameters))
+    else:
+        async with autocommit(engine) as conn:
+            found = (await conn.execute(_CLAIM, parameters)).first()
+        row = None if found is None else found._mapping
+    return None if row is None else _claimed(row)
+
+
+def _claimed(row: Mapping[Any, Any]) -> Claim:
     return Claim(
-        message_id=row.id,
-        method=row.method,
-        target=row.target,
-        operation=row.operation,
-        payload=row.payload,
-        attempt=row.attempts_total,
-        attempt_in_cycle=row.attempts,
-        cycle_started_at=row.cycle_started_at,
-        ordering_key=row.ordering_key,
-        parent_id=row.parent_id,
-        source=row.source,
-        correlation_id=row.correlation_id,
-        paused=bool(row.paused),
+        message_id=row["id"],
+        method=row["method"],
+        target=row["target"],
+        operation=row["operation"],
+        payload=row["payload"],
+        attempt=row["attempts_total"],
+        attempt_in_cycle=row["attempts"],
+        cycle_started_at=row["cycle_started_at"],
+        ordering_key=row["ordering_key"],
+        parent_id=row["parent_id"],
+        source=row["source"],
+        correlation_id=row["correlation_id"],
+        paused=bool(row["paused"]),
     )
 
 
@@ -251,11 +262,13 @@ async def finish(
     postgres = engine.dialect.name == "postgresql"
     releases_key = values["releases"] and claimed.ordering_key is not None
     if postgres and not outcome.follow_ups:
-        async with autocommit(engine) as conn:
+        encoded = _as_pg_json(values)
+        async with driver_connection(engine) as driver:
             if not releases_key:
-                await conn.execute(_PG_FINISH, _as_pg_json(values))
+                await driver.execute(_DRIVER_FINISH.sql, *_DRIVER_FINISH.arguments(encoded))
                 return []
-            if (await conn.execute(_PG_FINISH_LAST, _as_pg_json(values))).scalar():
+            last = _DRIVER_FINISH_LAST
+            if await driver.fetchval(last.sql, *last.arguments(encoded)):
                 return []
         # others of the key are open: finish and promote in one transaction, below
     async with writing(engine) as conn:
@@ -386,6 +399,12 @@ _PG_FINISH_LAST = text(
     " WHERE key = (SELECT ordering_key FROM finished) RETURNING open_count)"
     " SELECT EXISTS (SELECT 1 FROM last)"
 )
+
+
+#: The claim and the two finishes in autocommit, compiled once for the driver's connection.
+_PG_CLAIM = DriverStatement.of(_CLAIM)
+_DRIVER_FINISH = DriverStatement.of(_PG_FINISH)
+_DRIVER_FINISH_LAST = DriverStatement.of(_PG_FINISH_LAST)
 
 
 def _as_pg_json(values: dict[str, Any]) -> dict[str, Any]:

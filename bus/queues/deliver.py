@@ -32,7 +32,7 @@ from bus import logs, metrics, redaction
 from bus.adapters import URGENT, Adapter, Delivery, EntityState, Receipt
 from bus.adapters.pace import ahead_of_backlog
 from bus.adapters.recording import ExchangeLog, start_log
-from bus.db import autocommit, reading, writing
+from bus.db import reading, writing
 from bus.errors import DeliveryError, PermanentError, TransientError, UnknownOutcome
 from bus.journal import pauses
 from bus.journal.accept import Command
@@ -76,8 +76,7 @@ class Deliverer:
 
     async def deliver(self, message_id: str) -> Status | None:
         """Make one attempt at ``message_id``; the status it leaves, or ``None`` if not claimed."""
-        async with autocommit(self._engine) as conn:
-            claimed = await claim(conn, message_id, self._lease)
+        claimed = await claim(self._engine, message_id, self._lease)
         if claimed is None:
             return None
         with logs.attempt_ids(message_id, claimed.correlation_id):

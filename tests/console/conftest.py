@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bus import console
-from bus.db import autocommit, writing
+from bus.db import writing
 from bus.journal.accept import Accepted, Command, accept_batch
 from bus.journal.delivery import AttemptRecord, Finish, claim, finish
 from bus.journal.ids import utcnow
@@ -85,8 +85,7 @@ async def failed_order(
     async with writing(journal) as conn:
         [accepted] = await accept_batch(conn, [command])
     assert isinstance(accepted, Accepted)
-    async with autocommit(journal) as conn:
-        claimed = await claim(conn, accepted.message_id, dt.timedelta(seconds=30))
+    claimed = await claim(journal, accepted.message_id, dt.timedelta(seconds=30))
     assert claimed is not None
     request, response = exchange or (None, None)
     record = AttemptRecord(

@@ -40,6 +40,7 @@ from schemas.steps import OrderReceipt, ReceiptLine
 from simulators import SIMULATORS
 from simulators.bitrix24 import B24_KEY
 from simulators.mail import MAIL_KEY
+from tests.support.documents import MemoryDocuments
 
 #: One attempt's budget in the suite: short, so the ``slow`` fault turns into a timeout quickly.
 ATTEMPT_TIMEOUT = 1.5
@@ -271,19 +272,6 @@ def _bitrix24(base: str, app: web.Application) -> Built:
     return settings, lambda client: Bitrix24Adapter(settings, client)
 
 
-class MemorySecrets:
-    """A secret store in memory (the journal's table in production)."""
-
-    def __init__(self) -> None:
-        self.values: dict[str, dict[str, Any]] = {}
-
-    async def get(self, name: str) -> dict[str, Any] | None:
-        return self.values.get(name)
-
-    async def put(self, name: str, value: dict[str, Any]) -> None:
-        self.values[name] = value
-
-
 def installed_oauth(base: str, app: web.Application) -> Bitrix24OAuth:
     """The simulated portal's local application, installed now (its first refresh token)."""
     _, refresh_token = app[B24_KEY].oauth.issue()
@@ -304,7 +292,7 @@ def _bitrix24_oauth(base: str, app: web.Application) -> Built:
         retry=RETRY,
         breaker=BREAKER,
     )
-    secrets = MemorySecrets()
+    secrets = MemoryDocuments()
     return settings, lambda client: Bitrix24Adapter(settings, client, secrets)
 
 

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bus.db import autocommit, reading, writing
+from bus.db import reading, writing
 from bus.errors import InvalidTransition
 from bus.journal import operator
 from bus.journal.accept import Accepted, accept_batch
@@ -33,8 +33,7 @@ async def accepted_ids(engine: AsyncEngine, *keys: str, order: str = "A-1") -> l
 
 
 async def claim_one(engine: AsyncEngine, message_id: str) -> Claim | None:
-    async with autocommit(engine) as conn:  # as the worker claims
-        return await claim(conn, message_id, LEASE)
+    return await claim(engine, message_id, LEASE)
 
 
 async def finish_one(engine: AsyncEngine, claimed: Claim, outcome: Finish) -> str | None:
