@@ -275,6 +275,9 @@ entity_states = Table(
     # an event showing the same state is the bus's own echo.
     Column("entity", String(200), primary_key=True),
     Column("fingerprint", String(64), nullable=False),
+    # The states it showed just before, [fingerprint, superseded at] newest first: an event read
+    # while the bus's next write is under way shows one of them, and is its echo too.
+    Column("earlier", Json),
     Column("updated_at", UtcDateTime, nullable=False),
 )
 

@@ -219,11 +219,11 @@ class Deliverer:
         if receipt.state is not None:
             result["state"] = receipt.state.as_dict()
             async with reading(self._engine) as conn:
-                last = await known(conn, receipt.state.entity)
-            if last == receipt.state.fingerprint:
+                own = await known(conn, receipt.state.entity)
+            if receipt.state.fingerprint in own:
                 result["skip_next"] = (
-                    f"{receipt.state.entity} is as the bus last wrote or forwarded it"
-                    " (its own echo, or an event repeated)"
+                    f"{receipt.state.entity} is as the bus last wrote or forwarded it, or just"
+                    " before (its own echo, or an event repeated)"
                 )
                 log.info("%s unchanged: not forwarded", receipt.state.entity)
         return result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -14,8 +15,9 @@ from bus.journal import circuits
 from bus.journal.accept import Accepted, Branch, accept_batch
 from bus.journal.credentials import JournalSecrets
 from bus.journal.delivery import Finish, step_input
-from bus.journal.entity_states import known, remember
-from bus.journal.tables import Status, messages
+from bus.journal.entity_states import ECHO_WINDOW, known, remember
+from bus.journal.ids import utcnow
+from bus.journal.tables import Status, entity_states, messages
 from bus.journal.wakes import Wake
 from bus.settings import BreakerSettings
 from tests.journal.test_accept import command
@@ -157,16 +159,27 @@ async def test_a_failed_probe_doubles_the_cooldown(journal: AsyncEngine) -> None
     assert cooldown == BREAKER.cooldown * 2
 
 
-async def test_entity_states_and_credentials_keep_the_newest(journal: AsyncEngine) -> None:
+async def test_entity_states_are_the_newest_and_those_just_before_it(journal: AsyncEngine) -> None:
+    states = [EntityState.of("order:1", {"status": s}) for s in ("new", "shipped", "delivered")]
     async with writing(journal) as conn:
-        await remember(conn, EntityState.of("order:1", {"status": "new"}))
-        await remember(conn, EntityState.of("order:1", {"status": "shipped"}))
+        for state in states:
+            await remember(conn, state)
+        await remember(conn, states[-1])  # again: it stays the newest, nothing else moves
     async with reading(journal) as conn:
-        assert (
-            await known(conn, "order:1")
-            == EntityState.of("order:1", {"status": "shipped"}).fingerprint
+        assert await known(conn, "order:1") == {s.fingerprint for s in states}
+        assert await known(conn, "order:2") == frozenset()
+    # Superseded longer ago than the echo window: no longer the bus's own.
+    async with writing(journal) as conn:
+        stale = (utcnow() - ECHO_WINDOW - dt.timedelta(seconds=1)).isoformat()
+        earlier = [[states[1].fingerprint, stale], [states[0].fingerprint, stale]]
+        await conn.execute(
+            update(entity_states).where(entity_states.c.entity == "order:1").values(earlier=earlier)
         )
-        assert await known(conn, "order:2") is None
+    async with reading(journal) as conn:
+        assert await known(conn, "order:1") == {states[-1].fingerprint}
+
+
+async def test_credentials_keep_the_newest(journal: AsyncEngine) -> None:
     secrets = JournalSecrets(journal)
     await secrets.put("bitrix24-oauth", {"refresh_token": "one"})
     await secrets.put("bitrix24-oauth", {"refresh_token": "two"})
