@@ -9,15 +9,14 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import inspect, text
-from sqlalchemy.engine import Connection
+from sqlalchemy import text
 
 from bus.adapters import EntityState
 from bus.db import create_engine, reading, writing
 from bus.journal.entity_states import known, remember
 from bus.journal.ids import utcnow
 from bus.migrate import alembic_config, upgrade
-from tests.support.servers import fresh_postgres_database
+from tests.journal.migrations import columns_of, journal_at
 
 BEFORE = EntityState.of("order:A-1", {"status": "new"})
 AFTER = EntityState.of("order:A-1", {"status": "shipped"})
@@ -26,16 +25,9 @@ AFTER = EntityState.of("order:A-1", {"status": "shipped"})
 @pytest.fixture(params=["sqlite", "postgres"])
 def old_journal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A journal at revision 0006 that remembers one state of order A-1."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-        upgrade(url, "0006")
+    with journal_at(request.param, "0006", tmp_path) as url:
         asyncio.run(_fill(url))
         yield url
-    else:
-        with fresh_postgres_database() as url:
-            upgrade(url, "0006")
-            asyncio.run(_fill(url))
-            yield url
 
 
 async def _fill(url: str) -> None:
@@ -66,22 +58,6 @@ async def _use(url: str) -> tuple[frozenset[str], frozenset[str]]:
         await engine.dispose()
 
 
-def _columns(url: str) -> list[str]:
-    async def read() -> list[str]:
-        engine = create_engine(url, null_pool=True)
-        try:
-            async with engine.connect() as conn:
-
-                def names(sync: Connection) -> list[str]:
-                    return [c["name"] for c in inspect(sync).get_columns("entity_states")]
-
-                return await conn.run_sync(names)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(read())
-
-
 def test_the_revision_keeps_the_remembered_state_and_adds_the_earlier_ones(
     old_journal: str,
 ) -> None:
@@ -91,6 +67,6 @@ def test_the_revision_keeps_the_remembered_state_and_adds_the_earlier_ones(
     assert both == {BEFORE.fingerprint, AFTER.fingerprint}
 
     command.downgrade(alembic_config(old_journal), "0006")
-    assert "earlier" not in _columns(old_journal)
+    assert "earlier" not in columns_of(old_journal, "entity_states")
     upgrade(old_journal)  # and up again
-    assert "earlier" in _columns(old_journal)
+    assert "earlier" in columns_of(old_journal, "entity_states")

@@ -9,15 +9,14 @@ from pathlib import Path
 
 import pytest
 from alembic import command
-from sqlalchemy import inspect, select, text
-from sqlalchemy.engine import Connection
+from sqlalchemy import Inspector, select, text
 
 from bus.db import create_engine, reading, writing
 from bus.journal import pauses
 from bus.journal.ids import utcnow
 from bus.journal.tables import messages, operator_actions
 from bus.migrate import alembic_config, upgrade
-from tests.support.servers import fresh_postgres_database
+from tests.journal.migrations import inspected, journal_at
 
 MESSAGE = "01MESSAGE00000000000000000"
 
@@ -25,16 +24,9 @@ MESSAGE = "01MESSAGE00000000000000000"
 @pytest.fixture(params=["sqlite", "postgres"])
 def old_journal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A journal at revision 0005 holding a message and an operator's action on it."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-        upgrade(url, "0005")
+    with journal_at(request.param, "0005", tmp_path) as url:
         asyncio.run(_fill(url))
         yield url
-    else:
-        with fresh_postgres_database() as url:
-            upgrade(url, "0005")
-            asyncio.run(_fill(url))
-            yield url
 
 
 async def _fill(url: str) -> None:
@@ -79,21 +71,15 @@ async def _use(url: str) -> tuple[str | None, str | None, list[str]]:
     return edited_from, detail, windows
 
 
-async def _tables(url: str) -> tuple[set[str], set[str], set[str]]:
-    def read(conn: Connection) -> tuple[set[str], set[str], set[str]]:
-        found = inspect(conn)
+def _tables(url: str) -> tuple[set[str], set[str], set[str]]:
+    def read(found: Inspector) -> tuple[set[str], set[str], set[str]]:
         return (
             set(found.get_table_names()),
             {column["name"] for column in found.get_columns("messages")},
             {column["name"] for column in found.get_columns("operator_actions")},
         )
 
-    engine = create_engine(url, null_pool=True)
-    try:
-        async with engine.connect() as conn:
-            return await conn.run_sync(read)
-    finally:
-        await engine.dispose()
+    return inspected(url, read)
 
 
 def test_the_revision_adds_pauses_and_edits_to_a_journal_in_use_and_goes_back(
@@ -102,12 +88,12 @@ def test_the_revision_adds_pauses_and_edits_to_a_journal_in_use_and_goes_back(
     upgrade(old_journal)
 
     assert asyncio.run(_use(old_journal)) == (None, None, ["NAV upgrade"])
-    tables, columns, action_columns = asyncio.run(_tables(old_journal))
+    tables, columns, action_columns = _tables(old_journal)
     assert "target_pauses" in tables and "edited_from" in columns and "detail" in action_columns
 
     command.downgrade(alembic_config(old_journal), "0005")
-    tables, columns, action_columns = asyncio.run(_tables(old_journal))
+    tables, columns, action_columns = _tables(old_journal)
     assert "target_pauses" not in tables
     assert "edited_from" not in columns and "detail" not in action_columns
     upgrade(old_journal)  # and up again
-    assert "target_pauses" in asyncio.run(_tables(old_journal))[0]
+    assert "target_pauses" in _tables(old_journal)[0]

@@ -15,7 +15,7 @@ from bus.db import create_engine, reading, writing
 from bus.journal.ids import utcnow
 from bus.journal.tables import messages
 from bus.migrate import alembic_config, upgrade
-from tests.support.servers import fresh_postgres_database
+from tests.journal.migrations import journal_at
 
 #: id -> (method, parent): the journal 0004 left.
 JOURNAL = {
@@ -31,14 +31,8 @@ JOURNAL = {
 @pytest.fixture(params=["sqlite", "postgres"])
 def old_journal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A journal at revision 0004, the one before requests record their answers."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-        upgrade(url, "0004")
+    with journal_at(request.param, "0004", tmp_path) as url:
         yield url
-    else:
-        with fresh_postgres_database() as url:
-            upgrade(url, "0004")
-            yield url
 
 
 async def _fill(url: str) -> None:

@@ -15,7 +15,7 @@ from bus.db import create_engine, reading, writing
 from bus.journal.ids import utcnow
 from bus.journal.tables import messages
 from bus.migrate import alembic_config, upgrade
-from tests.support.servers import fresh_postgres_database
+from tests.journal.migrations import journal_at
 
 NEW_INDEXES = {
     "ix_messages_method_id",
@@ -28,14 +28,8 @@ NEW_INDEXES = {
 @pytest.fixture(params=["sqlite", "postgres"])
 def old_journal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A journal at revision 0003, the one before retention."""
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'old.db'}"
-        upgrade(url, "0003")
+    with journal_at(request.param, "0003", tmp_path) as url:
         yield url
-    else:
-        with fresh_postgres_database() as url:
-            upgrade(url, "0003")
-            yield url
 
 
 async def _put_message(url: str) -> None:
