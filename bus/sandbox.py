@@ -6,6 +6,7 @@ place that knows their addresses, credentials and how to subscribe the bus to th
 
 from __future__ import annotations
 
+import random
 import socket
 from collections.abc import Callable
 from typing import Any
@@ -93,8 +94,28 @@ async def start_simulators(
 
 
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as probe:
+    """A TCP port free on 127.0.0.1 now, and likely still free when a server binds it: one below
+    the kernel's ephemeral range. A port there (what binding port 0 hands out) may be taken
+    meanwhile as the local end of any outgoing connection, or by another process's port 0 (a
+    ``bus serve`` of the test suite's, started beside many others, once found its port taken)."""
+    below = _ephemeral_start()
+    for port in random.sample(range(below // 2, below), 64):
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue  # in use: try another
+            return port
+    with socket.socket() as probe:  # every one tried is in use: whatever the kernel hands out
         probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+        fallback: int = probe.getsockname()[1]
+    return fallback
+
+
+def _ephemeral_start() -> int:
+    """The first port of the kernel's ephemeral range (Linux's default where it cannot be read)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as found:
+            return max(2048, int(found.read().split()[0]))
+    except (OSError, ValueError, IndexError):
+        return 32768
