@@ -1,10 +1,11 @@
 """Recording each attempt's HTTP exchange, with secrets redacted, for the attempt log.
 
 The shared httpx client carries two event hooks; they append to the exchange list of the current
-delivery, found through a context variable, so adapters record without knowing it. Everything
-recorded goes through the process's :mod:`bus.redaction`: the URL (a Bitrix24 webhook's code,
-OAuth parameters of the query), the headers, and the bodies (JSON fields named as secrets, form
-bodies' secret parameters, every configured secret and token handed out wherever it occurs).
+delivery, found through a context variable, so adapters record without knowing it. What is stored
+is made when the attempt is recorded, and only if it is kept. Everything stored goes through the
+process's :mod:`bus.redaction`: the URL (a Bitrix24 webhook's code, OAuth parameters of the
+query), the headers, and the bodies (JSON fields named as secrets, form bodies' secret
+parameters, every configured secret and token handed out wherever it occurs).
 """
 
 from __future__ import annotations
@@ -23,10 +24,38 @@ _MAX_BODY = 8_192
 
 @dataclass
 class Exchange:
-    """One HTTP request and its response, ready to store."""
+    """One HTTP request and its response as they went. What is stored of them (:attr:`request`,
+    :attr:`response`) is built and redacted when asked for: an attempt whose bodies are not kept
+    (``retention.keep_exchange = "failed"``, a delivered one) parses and redacts nothing."""
 
-    request: dict[str, Any]
-    response: dict[str, Any] | None = None
+    sent: httpx.Request
+    received: httpx.Response | None = None
+
+    @property
+    def status(self) -> int | None:
+        """The response's HTTP status; ``None`` if none came."""
+        return None if self.received is None else self.received.status_code
+
+    @property
+    def request(self) -> dict[str, Any]:
+        """The request to store, redacted."""
+        return {
+            "method": self.sent.method,
+            "url": active().text(str(self.sent.url)),
+            "headers": redact_headers(self.sent.headers),
+            "body": _body(self.sent.content),
+        }
+
+    @property
+    def response(self) -> dict[str, Any] | None:
+        """The response to store, redacted; ``None`` if none came."""
+        if self.received is None:
+            return None
+        return {
+            "status": self.received.status_code,
+            "headers": redact_headers(self.received.headers),
+            "body": _body(self.received.content),
+        }
 
 
 @dataclass
@@ -56,27 +85,14 @@ def start_log() -> ExchangeLog:
 async def _on_request(request: httpx.Request) -> None:
     log = _current.get()
     if log is not None:
-        log.exchanges.append(
-            Exchange(
-                request={
-                    "method": request.method,
-                    "url": active().text(str(request.url)),
-                    "headers": redact_headers(request.headers),
-                    "body": _body(request.content),
-                }
-            )
-        )
+        log.exchanges.append(Exchange(request))
 
 
 async def _on_response(response: httpx.Response) -> None:
     log = _current.get()
     if log is not None and log.last is not None:
-        await response.aread()
-        log.last.response = {
-            "status": response.status_code,
-            "headers": redact_headers(response.headers),
-            "body": _body(response.content),
-        }
+        await response.aread()  # its body, for the record, whoever reads the response
+        log.last.received = response
 
 
 #: Pass to ``httpx.AsyncClient(event_hooks=...)``.

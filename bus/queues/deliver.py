@@ -94,10 +94,10 @@ class Deliverer:
         started_at, started = utcnow(), time.perf_counter()
         outcome, kind, error = await self._attempt(claimed, previous)
         wake = await self._observe_health(claimed.target, admission, kind, error)
-        record = _record(started_at, started, kind, error, exchanges)
-        if kind == "delivered" and self._settings.retention.keep_exchange == "failed":
-            # what a delivered attempt sent and got back is in its result: the bodies add nothing
-            record = dataclasses.replace(record, request=None, response=None)
+        # what a delivered attempt sent and got back is in its result: with keep_exchange =
+        # "failed", its bodies add nothing (and are not even redacted)
+        keep = kind != "delivered" or self._settings.retention.keep_exchange == "all"
+        record = _record(started_at, started, kind, error, exchanges, keep_bodies=keep)
         notices = await self._notices(claimed, outcome, previous)
         if notices:  # journaled only if the finish applies: never lost, never doubled
             outcome = dataclasses.replace(outcome, follow_ups=notices)
@@ -294,15 +294,17 @@ def _record(
     kind: str,
     error: DeliveryError | None,
     exchanges: ExchangeLog,
+    keep_bodies: bool,
 ) -> AttemptRecord:
+    """The attempt's row; its requests and responses (redacted) only if ``keep_bodies``."""
     last = exchanges.last
-    last_status = (last.response or {}).get("status") if last else None
+    kept = exchanges.exchanges if keep_bodies else []
     return AttemptRecord(
         started_at=started_at,
         duration_ms=(time.perf_counter() - started) * 1000,
         outcome=kind,
-        http_status=(error.http_status if error else None) or last_status,
+        http_status=(error.http_status if error else None) or (last.status if last else None),
         error=error.detail if error else None,
-        request=[exchange.request for exchange in exchanges.exchanges] or None,
-        response=[exchange.response for exchange in exchanges.exchanges] or None,
+        request=[exchange.request for exchange in kept] or None,
+        response=[exchange.response for exchange in kept] or None,
     )
