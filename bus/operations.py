@@ -33,7 +33,7 @@ from bus.journal.overview import Overview, overview, queue_depths, with_queues
 from bus.journal.queries import MessageFilter, get_message, list_messages
 from bus.journal.tables import Status, messages
 from bus.journal.wakes import Wake
-from bus.queues.broker import DELIVERY_QUEUE, build_broker, delivery_targets, enqueue, queue_name
+from bus.queues.broker import build_broker, delivery_queues, enqueue
 from bus.settings import Settings
 
 #: Messages per transaction of a bulk replay or cancel.
@@ -93,12 +93,6 @@ async def status(settings: Settings, engine: AsyncEngine, *, minutes: int = 15) 
     except redis.RedisError as error:
         return with_queues(found, (), error=f"Redis did not answer: {error}")
     return with_queues(found, depths)
-
-
-def delivery_queues(settings: Settings) -> list[str]:
-    """The names of the Redis queues that deliveries wait in: each target's, and the shared one
-    (:mod:`bus.queues.broker`)."""
-    return [*(queue_name(target) for target in delivery_targets(settings)), DELIVERY_QUEUE]
 
 
 async def groups(engine: AsyncEngine, where: MessageFilter | None = None) -> list[FailureGroup]:

@@ -97,6 +97,15 @@ class PipelinedRedisBroker(RedisBroker):
         ]
 
 
+def delivery_queues(settings: Settings) -> list[str]:
+    """Every queue deliveries wait in: each target's, the urgent ones, and the shared one."""
+    return [
+        *(queue_name(target) for target in delivery_targets(settings)),
+        *(urgent_queue_name(target) for target in urgent_targets(settings)),
+        DELIVERY_QUEUE,
+    ]
+
+
 def build_broker(settings: Settings) -> dramatiq.Broker:
     """Create the broker for ``settings``, with the queue of each of the deployment's targets and
     the shared one declared; after any fork, as brokers are not process-safe."""
@@ -107,11 +116,8 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
         )
     else:
         broker = StubBroker()
-    broker.declare_queue(DELIVERY_QUEUE)
-    for target in delivery_targets(settings):
-        broker.declare_queue(queue_name(target))
-    for target in urgent_targets(settings):
-        broker.declare_queue(urgent_queue_name(target))
+    for queue in delivery_queues(settings):
+        broker.declare_queue(queue)
     return broker
 
 

@@ -26,7 +26,7 @@ from sqlalchemy import func, select, update
 from bus.db import create_engine, reading, writing
 from bus.journal.accept import Accepted, Command, accept_batch
 from bus.journal.tables import messages, operator_actions
-from bus.queues.broker import queue_name
+from bus.queues.broker import queue_name, urgent_queue_name
 from bus.settings import DEV_KEYS
 from tests.e2e.conftest import (
     FAST,
@@ -433,6 +433,7 @@ def test_status_and_groups_show_what_failed_and_why(breaker_stack: Stack) -> Non
     assert len(found["throughput"]) == 15
     queues = {q["queue"]: q for q in found["queues"]}
     assert queue_name("navision") in queues and found["queue_error"] is None
+    assert urgent_queue_name("bitrix24") in queues  # a queue of the deployment's, empty or not
     text = cli_ok(stack, "status")
     assert_reads_at_80_columns(text)
     assert re.search(r"navision\s+open\s+\d+\s+\d+\s+in \d+m", text), text
