@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 #: What hears of a change: called with the customer's ERP key.
 Forget = Callable[[str], None]
 
+#: Seconds between pings of an idle subscription.
+HEALTH_CHECK = 10
+
 _local_listeners: list[Forget] = []
 
 
@@ -134,7 +137,10 @@ class DirectoryListener:
     async def _listen(self, url: str) -> None:
         outage = False
         while True:
-            client = aioredis.Redis.from_url(url, socket_connect_timeout=TIMEOUT)
+            # pinged while idle: a connection that died silently is noticed, not waited on
+            client = aioredis.Redis.from_url(
+                url, socket_connect_timeout=TIMEOUT, health_check_interval=HEALTH_CHECK
+            )
             try:
                 async with client.pubsub(ignore_subscribe_messages=True) as pubsub:
                     await pubsub.subscribe(channel(self._settings.redis_namespace))
