@@ -184,7 +184,7 @@ async def claim(engine: AsyncEngine, message_id: str, lease: dt.timedelta) -> Cl
     row: Mapping[Any, Any] | None
     if engine.dialect.name == "postgresql":
         async with driver_connection(engine) as driver:
-            row = await driver.fetchrow(_PG_CLAIM.sql, *_PG_CLAIM.arguments(parameters))
+            row = await driver.fetchrow(_DRIVER_CLAIM.sql, *_DRIVER_CLAIM.arguments(parameters))
     else:
         async with autocommit(engine) as conn:
             found = (await conn.execute(_CLAIM, parameters)).first()
@@ -402,7 +402,7 @@ _PG_FINISH_LAST = text(
 
 
 #: The claim and the two finishes in autocommit, compiled once for the driver's connection.
-_PG_CLAIM = DriverStatement.of(_CLAIM)
+_DRIVER_CLAIM = DriverStatement.of(_CLAIM)
 _DRIVER_FINISH = DriverStatement.of(_PG_FINISH)
 _DRIVER_FINISH_LAST = DriverStatement.of(_PG_FINISH_LAST)
 
