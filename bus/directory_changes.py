@@ -12,7 +12,8 @@ customer's profile, so its next order reads the directory.
 
 Redis pub/sub keeps nothing for a listener that is away: a listener that (re)subscribes drops every
 profile it holds, and while it cannot subscribe, ``directory_ttl`` bounds how old a profile may be.
-An announcement that cannot be published is logged; the profile is in the journal all the same.
+An announcement that cannot be published is logged (once per outage of Redis, as
+:class:`bus.adapters.shared.SharedRedis` says); the profile is in the journal all the same.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from bus.adapters.base import DocumentStore
-from bus.adapters.shared import RETRY_AFTER, TIMEOUT, UNREACHABLE
+from bus.adapters.shared import RETRY_AFTER, TIMEOUT, UNREACHABLE, SharedRedis
 from bus.redaction import redact
 from bus.settings import Settings
 
@@ -55,14 +56,7 @@ class AnnouncedDirectory:
 
     def __init__(self, store: DocumentStore, settings: Settings) -> None:
         self._store = store
-        self._redis = (
-            aioredis.Redis.from_url(
-                settings.redis_url, socket_connect_timeout=TIMEOUT, socket_timeout=TIMEOUT
-            )
-            if settings.redis_url
-            else None
-        )
-        self._channel = channel(settings.redis_namespace)
+        self._shared = SharedRedis.of(settings)
 
     async def get(self, key: str) -> dict[str, Any] | None:
         """See :class:`DocumentStore`."""
@@ -73,22 +67,20 @@ class AnnouncedDirectory:
         await self._store.put(key, value)
         for forget in list(_local_listeners):
             forget(key)
-        if self._redis is None:
+        shared = self._shared
+        if shared is None:
             return
-        try:
-            await self._redis.publish(self._channel, key)
-        except UNREACHABLE as error:  # the listeners' ttl bounds how long they keep the old one
-            log.warning(
-                "could not announce the new profile of customer %s (%s): API processes may"
-                " route by the old one for up to directory_ttl",
-                key,
-                redact(str(error)),
-            )
+        try:  # every time, however recently Redis failed: profiles change rarely
+            await shared.client.publish(channel(shared.namespace), key)
+        except UNREACHABLE as error:  # directory_ttl bounds how long the listeners keep the old
+            shared.failed("new customer profiles are announced", error)
+            return
+        shared.answered()
 
     async def aclose(self) -> None:
         """Close the Redis connection, if any."""
-        if self._redis is not None:
-            await self._redis.aclose()
+        if self._shared is not None:
+            await self._shared.aclose()
 
 
 class DirectoryListener:

@@ -6,10 +6,9 @@ served by worker threads of its own (:mod:`bus.queues.worker`), so a slow, paced
 target's backlog waits in its queue and never in front of another target's messages. A target
 with steps a person waits on (:data:`bus.adapters.URGENT`: Bitrix24's comments that the manager
 reads) has a second queue for them, ``deliveries.bitrix24.urgent``, so they never wait behind its
-own backlog either. The shared
-``deliveries`` queue takes what has no queue of its own: a target the deployment no longer has
-(its messages then fail for want of an adapter, as they should) and wake-ups enqueued before
-queues were per target.
+own backlog either. The shared ``deliveries`` queue takes what has no queue of its own: a target
+the deployment no longer has (its messages then fail for want of an adapter, as they should) and
+wake-ups enqueued before queues were per target.
 
 Messages are built here directly (not through an actor object), so an API process can enqueue
 without importing or owning the worker's actor.
