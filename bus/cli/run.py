@@ -88,10 +88,13 @@ def serve(
             "bus serve refuses to start: --processes needs Redis (BUS_REDIS_URL); with the"
             " embedded queue each process would deliver only what it accepted itself"
         )
-    when_journal_answers(settings, lambda: _prepare_schema(settings, migrate))
     if processes == 1:
-        _serve(settings, host, port)
+        # the port first: one taken ends the start before the schema or the worker is touched
+        sockets = _listen(settings, host, port)
+        when_journal_answers(settings, lambda: _prepare_schema(settings, migrate))
+        _serve(settings, sockets)
         return
+    when_journal_answers(settings, lambda: _prepare_schema(settings, migrate))
     # Each process binds the same address with SO_REUSEPORT: the kernel spreads connections
     # over them. They share nothing but the journal and Redis, as processes on several
     # machines behind one load balancer do.
@@ -104,41 +107,61 @@ def serve(
 
 def _serve_process(host: str | None, port: int | None) -> None:
     setup_logging()
-    _serve(load_settings(), host, port, reuse_port=True)
+    settings = load_settings()
+    _serve(settings, _listen(settings, host, port, reuse_port=True))
 
 
-def _serve(
+def _listen(
     settings: Settings, host: str | None, port: int | None, reuse_port: bool = False
-) -> None:
-    """Serve the API in this process until a signal; a port it cannot listen on ends it (exit 1)
-    with one line saying why."""
-    from bus.app import create_app, server_options
+) -> list[socket.socket]:
+    """The sockets ``bus serve`` listens on, bound now: an address it cannot have ends the
+    process (exit 1) with one line saying why, before anything else starts."""
+    host, port = host or settings.host, port or settings.port
+    bound: list[socket.socket] = []
+    try:
+        for family, kind, proto, _, address in socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        ):
+            listener = socket.socket(family, kind, proto)
+            bound.append(listener)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if reuse_port:
+                listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:  # as asyncio does: the IPv4 address is bound apart
+                listener.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            listener.bind(address)
+    except OSError as error:
+        for listener in bound:
+            listener.close()
+        if error.errno not in _BIND_ERRORS:
+            raise
+        logging.getLogger("bus").error(
+            "bus serve cannot listen on %s:%s: %s", host, port, _BIND_ERRORS[error.errno]
+        )
+        raise typer.Exit(1) from None
+    return bound
 
-    address = f"{host or settings.host}:{port or settings.port}"
-    listening = threading.Event()
+
+def _serve(settings: Settings, sockets: list[socket.socket]) -> None:
+    """Serve the API in this process on ``sockets`` (:func:`_listen`) until a signal."""
+    from bus.app import create_app, server_options
 
     def started(_: str) -> None:
         # aiohttp calls this once every site listens: the one line saying where.
-        listening.set()
-        logging.getLogger("bus").info("listening on http://%s (JSON-RPC at /rpc)", address)
+        for listener in sockets:
+            host, port = listener.getsockname()[:2]
+            shown = f"[{host}]" if listener.family == socket.AF_INET6 else host
+            logging.getLogger("bus").info(
+                "listening on http://%s:%s (JSON-RPC at /rpc)", shown, port
+            )
 
-    try:
-        web.run_app(
-            create_app(settings),
-            host=host or settings.host,
-            port=port or settings.port,
-            access_log=None,
-            print=started,
-            reuse_port=reuse_port or None,
-            **server_options(settings),
-        )
-    except OSError as error:
-        if listening.is_set() or error.errno not in _BIND_ERRORS:
-            raise
-        logging.getLogger("bus").error(
-            "bus serve cannot listen on %s: %s", address, _BIND_ERRORS[error.errno]
-        )
-        raise typer.Exit(1) from None
+    web.run_app(
+        create_app(settings),
+        sock=sockets,
+        access_log=None,
+        print=started,
+        **server_options(settings),
+    )
 
 
 #: Why a port cannot be listened on, by errno, as ``bus serve`` says it.

@@ -150,6 +150,9 @@ def test_a_port_already_taken_is_said_so(sqlite_env: dict[str, str]) -> None:
             " (another process listens there)"
         ],
     )
+    # the one line, before anything starts (the embedded deployment's worker included)
+    said = [line for line in error_lines(done) if "development API keys" not in line]
+    assert len(said) == 1, done.stderr
 
 
 @pytest.fixture
