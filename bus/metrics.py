@@ -29,6 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bus.db import reading
+from bus.journal.accept import Accepted, AcceptOutcome
 from bus.journal.tables import CLAIMABLE, Status, circuits, messages
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,8 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 ACCEPTED = Counter(
     "bus_messages_accepted",
-    "Messages journaled by the accept pipeline (a repeated call is not counted again)",
+    "Messages journaled, once committed: each call's and each of its steps', and the notices and"
+    " reports a finish journals (a repeated call is not counted again)",
     ["method", "target"],
 )
 DELIVERED = Counter("bus_messages_delivered", "Messages the target confirmed", ["method", "target"])
@@ -141,6 +143,15 @@ class _JournalCollector(Collector):
             for state in _BREAKER_STATES:
                 breakers.add_metric([target, state], int(current == state))
         yield breakers
+
+
+def count_accepted(outcomes: Iterable[AcceptOutcome]) -> None:
+    """Count the messages committed accepts journaled (:data:`ACCEPTED`): call it after the
+    commit, so that a batch rolled back and written again is counted once."""
+    for outcome in outcomes:
+        if isinstance(outcome, Accepted):
+            for method, target in outcome.journaled:
+                ACCEPTED.labels(method, target).inc()
 
 
 def exposition(snapshot: JournalSnapshot | None = None) -> bytes:

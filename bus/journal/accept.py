@@ -108,6 +108,8 @@ class Accepted:
     created: bool
     #: the messages this accept journaled that may run now (the message, or its branches' heads)
     runnable: tuple[Wake, ...] = ()
+    #: the method and target of every message this accept journaled (the call's and its steps')
+    journaled: tuple[tuple[str, str], ...] = ()
 
 
 AcceptOutcome = Accepted | IdempotencyConflict
@@ -176,7 +178,13 @@ async def accept_batch(
             for row in group
             if row["status"] == Status.ACCEPTED.value
         )
-        outcomes[index] = Accepted(rows[index]["id"], Status(rows[index]["status"]), True, runnable)
+        outcomes[index] = Accepted(
+            rows[index]["id"],
+            Status(rows[index]["status"]),
+            True,
+            runnable,
+            journaled=tuple((row["method"], row["target"]) for row in group),
+        )
     for index in repeats_in_batch:
         first = rows[first_of_key[keys[index]]]
         outcomes[index] = _repeat_outcome(first, rows[index]["payload_hash"])

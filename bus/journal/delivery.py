@@ -17,8 +17,9 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, bindparam, insert, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bus import metrics
 from bus.db import DriverStatement, autocommit, driver_connection, writing
-from bus.journal.accept import Accepted, Command, accept_batch
+from bus.journal.accept import Accepted, AcceptOutcome, Command, accept_batch
 from bus.journal.ids import utcnow
 from bus.journal.pauses import paused_at_claim
 from bus.journal.tables import CLAIMABLE, RELEASING, Status, attempts, messages, ordering_keys
@@ -279,23 +280,24 @@ async def finish(
             )
         else:
             applied, still_open = await _finish_in_steps(conn, values)
-        woken = await _follow_ups(conn, outcome.follow_ups) if applied else []
+        journaled = await _follow_ups(conn, outcome.follow_ups) if applied else []
+        woken = [
+            wake
+            for accepted in journaled
+            if isinstance(accepted, Accepted) and accepted.created
+            for wake in accepted.runnable
+        ]
         if still_open:  # else nothing waits: not released, lease lost, or the key's last one
             promoted = await promote_next(conn, claimed.ordering_key)
             woken += [promoted] if promoted is not None else []
-        return woken
+    metrics.count_accepted(journaled)
+    return woken
 
 
-async def _follow_ups(conn: AsyncConnection, commands: tuple[Command, ...]) -> list[Wake]:
+async def _follow_ups(conn: AsyncConnection, commands: tuple[Command, ...]) -> list[AcceptOutcome]:
     if not commands:
         return []
-    outcomes = await accept_batch(conn, commands, check_existing=True)
-    return [
-        wake
-        for outcome in outcomes
-        if isinstance(outcome, Accepted) and outcome.created
-        for wake in outcome.runnable
-    ]
+    return await accept_batch(conn, commands, check_existing=True)
 
 
 def _finish_values(claimed: Claim, record: AttemptRecord, outcome: Finish) -> dict[str, Any]:

@@ -102,11 +102,10 @@ class GroupCommitter:
                 if not future.done():
                     future.set_exception(exc)
             return
-        for (command, future), outcome in zip(batch, outcomes, strict=True):
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
             if not future.done():  # the caller may have given up (its time budget)
                 future.set_result(outcome)
-            if isinstance(outcome, Accepted) and outcome.created:
-                metrics.ACCEPTED.labels(command.method, command.target).inc()
+        metrics.count_accepted(outcomes)
         runnable = [
             wake
             for outcome in outcomes

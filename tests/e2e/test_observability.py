@@ -19,6 +19,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from bus.journal.notices import NOTICE_METHOD
 from bus.sandbox import free_port
 from bus.settings import DEV_KEYS
 from tests.e2e.conftest import ERP_ONLY, production_env, running, wait_until
@@ -119,6 +120,11 @@ def test_metrics_and_json_logs_of_delivered_and_failed_orders(json_stack: Stack)
     samples = scrape(f"{stack.api_url}/metrics")
     order = {"method": "order.submit", "target": erp}
     assert value(samples, "bus_messages_accepted_total", **order) == 2
+    # and what the failure's finish journaled: the storefront's notice of it
+    assert (
+        value(samples, "bus_messages_accepted_total", method=NOTICE_METHOD, target="storefront")
+        == 1
+    )
     assert value(samples, "bus_messages_delivered_total", **order) == 1
     assert value(samples, "bus_messages_failed_total", **order) == 1
     histogram = "bus_delivery_attempt_duration_seconds"
