@@ -549,12 +549,14 @@ class QueueSettings(_Model):
         default=60.0, gt=0, description="re-enqueue a message queued but not claimed this long"
     )
     worker_threads: int = Field(
-        default=8, ge=1, description="threads of each target's queue in a worker process"
+        default=8,
+        ge=1,
+        description="attempts at once of each target's queue in a worker process (its lane)",
     )
     target_threads: dict[str, Annotated[int, Field(ge=1)]] = Field(
         default_factory=dict,
-        description="threads of a target's queue, where not worker_threads (each target has a"
-        " queue and threads of its own: a paced or slow one never delays the others),"
+        description="attempts at once of a target's queue, where not worker_threads (each target"
+        " has a queue and a lane of its own: a paced or slow one never delays the others),"
         " e.g. { bitrix24 = 2 }",
     )
     worker_timeout_ms: int = Field(

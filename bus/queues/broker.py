@@ -81,18 +81,23 @@ class PipelinedRedisBroker(RedisBroker):
             self.emit_after("enqueue", message, None)
 
     def _enqueue_args(self, message: dramatiq.Message[None]) -> list[Any]:
-        # The argument layout of dramatiq/brokers/redis.py's _dispatch for the "enqueue" command.
+        redis_id = message.options["redis_message_id"]
+        return self.dispatch_args("enqueue", message.queue_name, redis_id, message.encode())
+
+    def dispatch_args(self, command: str, queue: str, *args: Any) -> list[Any]:
+        """The arguments of dramatiq's dispatch script for ``command`` on ``queue``, laid out as
+        dramatiq/brokers/redis.py's ``_dispatch`` lays them out (this worker's id and heartbeat,
+        a chance of maintenance), for calls made without the broker's own client."""
         return [
-            "enqueue",
+            command,
             current_millis(),
-            message.queue_name,
+            queue,
             self.broker_id,
             self.heartbeat_timeout,
             self.dead_message_ttl,
-            self._should_do_maintenance("enqueue"),
+            self._should_do_maintenance(command),
             self._max_unpack_size(),  # type: ignore[no-untyped-call]
-            message.options["redis_message_id"],
-            message.encode(),
+            *args,
         ]
 
 

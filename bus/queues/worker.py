@@ -1,23 +1,24 @@
-"""The delivery worker: a lane of worker threads per target, the ``deliver`` actor, the resources
-it runs with, and its graceful stop.
+"""The delivery worker: a lane per target's queue, the resources its attempts run with, and its
+graceful stop.
 
-Each target's queue is served by threads of its own (a *lane*: a ``dramatiq.Worker`` that consumes
-only that queue), so a target whose attempts are slow, paced (Bitrix24's 2 requests/s) or failing
-occupies its own threads only; every other target's messages are taken as they come. A lane has
-``queue.worker_threads`` threads unless ``queue.target_threads`` names its target; a target's
-queue of steps a person waits on has a lane of :data:`URGENT_THREADS`, and the shared
-``deliveries`` queue (:mod:`bus.queues.broker`) one of :data:`SHARED_THREADS`.
+Each target's queue is served by a lane of its own, so a target whose attempts are slow, paced
+(Bitrix24's 2 requests/s) or failing occupies its own lane only; every other target's messages are
+taken as they come. A lane runs ``queue.worker_threads`` attempts at once unless
+``queue.target_threads`` names its target; a target's queue of steps a person waits on has a lane
+of :data:`URGENT_THREADS`, and the shared ``deliveries`` queue (:mod:`bus.queues.broker`) one of
+:data:`SHARED_THREADS`.
 
-The lanes share one broker, one event loop (dramatiq runs async actors on one loop thread per
-process) and the loop-bound resources built on it on first use: the engine, the HTTP client (with
-a connection for every thread of every lane, so a target that holds its connections takes none of
-another's) and the adapters.
+Every attempt runs on the process's one event loop, with the loop-bound resources built on it on
+first use: the engine, the HTTP client (with a connection for every attempt a lane may run, so a
+target that holds its connections takes none of another's) and the adapters. With Redis, the
+lanes themselves are tasks of that loop (:mod:`bus.queues.lanes`); on the embedded queue each is a
+``dramatiq.Worker`` of its own with that many threads, handing its messages to the loop (the
+``deliver`` actor).
 
 A stop (SIGTERM: a deploy, a scale-down) must not cut the attempts under way: a cut attempt is an
 ``unknown_outcome`` that counts against the target's breaker. :meth:`DeliveryWorker.stop` marks the
-runtime stopping (a message a thread still takes goes back to its queue, unrun), stops every lane
-at once (``dramatiq.Worker.stop``: each thread finishes the message it holds, the prefetched
-messages go back to their queue), and only then closes the runtime, on the loop, and stops it.
+runtime stopping, stops every lane at once (each lets the attempts it runs finish and hands what it
+fetched ahead back to its queue), and only then closes the runtime, on the loop, and stops it.
 """
 
 from __future__ import annotations
@@ -25,12 +26,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
 import httpx
+import redis.asyncio as aredis
 from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
 from dramatiq.common import q_name
 from dramatiq.middleware import Middleware, SkipMessage
@@ -47,6 +49,7 @@ from bus.journal.wakes import Wake
 from bus.queues.broker import (
     DELIVER_ACTOR,
     DELIVERY_QUEUE,
+    PipelinedRedisBroker,
     delivery_targets,
     queue_name,
     urgent_queue_name,
@@ -55,6 +58,7 @@ from bus.queues.broker import (
 )
 from bus.queues.deliver import Deliverer
 from bus.queues.enqueue import Enqueuer
+from bus.queues.lanes import AsyncLane, RedisQueues
 from bus.sealing import Sealer
 from bus.settings import ROLES, Settings
 
@@ -185,8 +189,8 @@ def _largest_lane(settings: Settings) -> int:
 
 
 class _HandBack(Middleware):
-    """Once the process is stopping, a message a worker thread still takes goes back to its
-    queue, unrun.
+    """Once the process is stopping, a message a worker thread (of the embedded queue's lanes)
+    still takes goes back to its queue, unrun.
 
     A thread polling its lane's work queue when the stop began may still take one message
     (dramatiq checks its stop flag only between polls). Starting it would make the stop wait for a
@@ -217,11 +221,10 @@ class _OneWorkerPerLane(logging.Filter):
 
 
 def declare_deliver_actor(
-    broker: dramatiq.Broker, settings: Settings, threads: int
-) -> WorkerRuntime:
+    broker: dramatiq.Broker, settings: Settings, runtime: WorkerRuntime
+) -> None:
     """Register the ``deliver`` actor on ``broker`` (it serves every delivery queue: a message
-    names its actor, and each lane consumes its own queue); return the runtime it uses."""
-    runtime = WorkerRuntime(settings, broker, threads)
+    names its actor, and each lane consumes its own queue), running on ``runtime``."""
 
     async def deliver(message_id: str) -> None:
         await runtime.deliver(message_id)
@@ -235,21 +238,20 @@ def declare_deliver_actor(
         time_limit=int(settings.queue.lease * 1000),
     )
     broker.add_middleware(_HandBack(runtime.stopping))
-    return runtime
+
+
+#: ``stop_lanes(grace)``: stop every lane at once, within ``grace`` seconds; the attempts cut.
+StopLanes = Callable[[float], int]
 
 
 class DeliveryWorker:
-    """The running lanes of one process, and the event loop their actor runs on; stopped
+    """The running lanes of one process, and the event loop their attempts run on; stopped
     gracefully by :meth:`stop`."""
 
     def __init__(
-        self,
-        workers: list[dramatiq.Worker],
-        runtime: WorkerRuntime,
-        loop: EventLoopThread,
-        grace: float,
+        self, stop_lanes: StopLanes, runtime: WorkerRuntime, loop: EventLoopThread, grace: float
     ) -> None:
-        self._workers = workers
+        self._stop_lanes = stop_lanes
         self._runtime = runtime
         self._loop = loop
         self.grace = grace
@@ -261,18 +263,9 @@ class DeliveryWorker:
         log.info(
             "stopping: no new messages; waiting up to %gs for the attempts under way", self.grace
         )
-        # Every lane at once, so that the stop takes one grace, not one per lane.
-        stops = [
-            threading.Thread(target=worker.stop, kwargs={"timeout": int(self.grace * 1000)})
-            for worker in self._workers
-        ]
-        for stop in stops:
-            stop.start()
-        for stop in stops:
-            stop.join()
-        running = sum(t.is_alive() for worker in self._workers for t in worker.workers)
-        if running:  # past the grace: closing cuts them, as a lost lease would have
-            log.warning("stopping: %d attempt(s) still running after %gs", running, self.grace)
+        cut = self._stop_lanes(self.grace)
+        if cut:  # past the grace: closing cuts them, as a lost lease would have
+            log.warning("stopping: %d attempt(s) still running after %gs", cut, self.grace)
         self._loop.run_coroutine(asyncio.wait_for(self._runtime.aclose(), _CLOSE_TIMEOUT))
         self._loop.stop()  # type: ignore[no-untyped-call]
         self._loop.join()
@@ -282,12 +275,66 @@ class DeliveryWorker:
 def start_worker(
     settings: Settings, broker: dramatiq.Broker, targets: Sequence[str] | None = None
 ) -> DeliveryWorker:
-    """Start delivering: the event loop, the actor, and a lane per queue (:func:`lanes`)."""
+    """Start delivering: the event loop, and a lane per queue (:func:`lanes`): on the loop itself
+    with Redis (:mod:`bus.queues.lanes`), else dramatiq's worker threads."""
     chosen = lanes(settings, targets)
-    runtime = declare_deliver_actor(broker, settings, sum(lane.threads for lane in chosen))
     loop = EventLoopThread(log)
     loop.start(timeout=1.0)
     set_event_loop_thread(loop)
+    runtime = WorkerRuntime(settings, broker, sum(lane.threads for lane in chosen))
+    if isinstance(broker, PipelinedRedisBroker):
+        stop_lanes = _start_async_lanes(settings, broker, chosen, runtime, loop)
+    else:
+        stop_lanes = _start_thread_lanes(settings, broker, chosen, runtime)
+    log.info(
+        "delivering from %s",
+        ", ".join(f"{lane.queue} ({lane.threads} at once)" for lane in chosen),
+    )
+    return DeliveryWorker(stop_lanes, runtime, loop, stop_grace(settings))
+
+
+def _start_async_lanes(
+    settings: Settings,
+    broker: PipelinedRedisBroker,
+    chosen: list[Lane],
+    runtime: WorkerRuntime,
+    loop: EventLoopThread,
+) -> StopLanes:
+    """Serve each lane's queue on the loop; return how to stop them."""
+
+    async def start() -> tuple[RedisQueues, list[AsyncLane]]:
+        queues = RedisQueues(broker, aredis.Redis.from_url(settings.redis_url or ""))
+        served = [
+            AsyncLane(
+                queues,
+                lane.queue,
+                lane.threads,
+                runtime.deliver,
+                poll=settings.queue.worker_timeout_ms / 1000,
+                limit=settings.queue.lease,
+            )
+            for lane in chosen
+        ]
+        for lane in served:
+            lane.start()
+        return queues, served
+
+    queues, served = loop.run_coroutine(start())
+
+    async def stop(grace: float) -> int:
+        cut = await asyncio.gather(*(lane.stop(grace) for lane in served))
+        await queues.aclose()
+        return sum(cut)
+
+    return lambda grace: int(loop.run_coroutine(stop(grace)))
+
+
+def _start_thread_lanes(
+    settings: Settings, broker: dramatiq.Broker, chosen: list[Lane], runtime: WorkerRuntime
+) -> StopLanes:
+    """Serve each lane's queue with dramatiq worker threads of its own; return how to stop
+    them."""
+    declare_deliver_actor(broker, settings, runtime)
     logging.getLogger(f"dramatiq.broker.{type(broker).__name__}").addFilter(_OneWorkerPerLane())
     workers = [
         dramatiq.Worker(
@@ -300,8 +347,17 @@ def start_worker(
     ]
     for worker in workers:
         worker.start()
-    log.info(
-        "delivering from %s",
-        ", ".join(f"{lane.queue} ({lane.threads} threads)" for lane in chosen),
-    )
-    return DeliveryWorker(workers, runtime, loop, stop_grace(settings))
+
+    def stop(grace: float) -> int:
+        # Every lane at once, so that the stop takes one grace, not one per lane.
+        stops = [
+            threading.Thread(target=worker.stop, kwargs={"timeout": int(grace * 1000)})
+            for worker in workers
+        ]
+        for each in stops:
+            each.start()
+        for each in stops:
+            each.join()
+        return sum(t.is_alive() for worker in workers for t in worker.workers)
+
+    return stop

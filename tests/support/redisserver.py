@@ -93,7 +93,7 @@ class RedisServer:
 
     def restart(self) -> None:
         """Stop the server (losing everything in it) and start it again on the same port."""
-        self._halt()
+        self.halt()
         self.start()
         self.restarts += 1
 
@@ -106,7 +106,7 @@ class RedisServer:
     def stop(self) -> None:
         """Stop the server and remove its directory."""
         try:
-            self._halt()
+            self.halt()
         finally:
             shutil.rmtree(self.root, ignore_errors=True)
 
@@ -114,7 +114,8 @@ class RedisServer:
         """The end of the server's log, for a failing test's report."""
         return file_tail(self.log_path, chars)
 
-    def _halt(self) -> None:
+    def halt(self) -> None:
+        """Stop the server, keeping its directory: :meth:`start` brings it back, empty."""
         process, self._process = self._process, None
         if process is None or process.poll() is not None:
             return

@@ -1,0 +1,186 @@
+"""A worker's lanes on its event loop (bus.queues.lanes), against a real Redis.
+
+What the API enqueues (pipelined, and a retry's delayed wake-up) is run and acknowledged; a stop
+lets the attempts under way finish within the grace, cuts the rest, and hands back what was
+fetched ahead for another worker; a Redis that goes away and comes back is served again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import dramatiq
+import pytest
+import redis
+import redis.asyncio as aredis
+
+from bus.journal.wakes import Wake
+from bus.queues.broker import PipelinedRedisBroker, build_broker, enqueue, queue_name
+from bus.queues.lanes import AsyncLane, RedisQueues
+from bus.settings import Settings
+from tests.support.redisserver import RedisServer
+from tests.support.servers import REDIS_URL, redis_or_skip
+
+QUEUE = queue_name("navision")
+
+
+@pytest.fixture
+def settings() -> Iterator[Settings]:
+    """Settings with a Redis namespace of their own, removed afterwards."""
+    client = redis_or_skip()
+    namespace = f"bus-lanes-{uuid.uuid4().hex[:8]}"
+    yield Settings(redis_url=REDIS_URL, redis_namespace=namespace)
+    for key in client.scan_iter(f"{namespace}*"):
+        client.delete(key)
+    client.close()
+
+
+class Attempts:
+    """A lane's ``deliver``: records each message id; ``hold`` keeps attempts from ending."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.finished: list[str] = []
+        self.release = asyncio.Event()
+        self.hold = False
+
+    async def __call__(self, message_id: str) -> None:
+        self.started.append(message_id)
+        if self.hold:
+            await self.release.wait()
+        self.finished.append(message_id)
+
+
+@pytest.fixture
+async def queues(settings: Settings) -> AsyncIterator[RedisQueues]:
+    broker = build_broker(settings)
+    assert isinstance(broker, PipelinedRedisBroker)
+    found = RedisQueues(broker, aredis.Redis.from_url(REDIS_URL))
+    yield found
+    await found.aclose()
+
+
+def lane(queues: RedisQueues, attempts: Attempts, threads: int = 2) -> AsyncLane:
+    return AsyncLane(queues, QUEUE, threads, attempts, poll=0.05, limit=30)
+
+
+def waiting(settings: Settings, queue: str = QUEUE) -> list[str]:
+    """The message ids on ``queue`` in Redis (not taken by a worker), oldest first."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        ids = client.lrange(f"{settings.redis_namespace}:{queue}", 0, -1)
+        bodies = client.hmget(f"{settings.redis_namespace}:{queue}.msgs", ids) if ids else []
+    finally:
+        client.close()
+    return [dramatiq.Message.decode(body).args[0] for body in bodies if body is not None]
+
+
+def stored(settings: Settings, queue: str = QUEUE) -> int:
+    """Messages of ``queue`` Redis still keeps (waiting, or taken and not acknowledged)."""
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        return int(client.hlen(f"{settings.redis_namespace}:{queue}.msgs"))
+    finally:
+        client.close()
+
+
+async def until(condition: object, timeout: float = 10) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():  # type: ignore[operator]
+            await asyncio.sleep(0.02)
+
+
+def wakes(count: int, prefix: str = "m") -> list[Wake]:
+    return [Wake(f"{prefix}-{n}", "navision", "sales_order.create") for n in range(count)]
+
+
+async def test_what_the_api_enqueues_and_a_delayed_retry_are_run_and_acknowledged(
+    settings: Settings, queues: RedisQueues
+) -> None:
+    sender = build_broker(settings)
+    enqueue(sender, wakes(10))
+    enqueue(sender, [Wake("retry", "navision", "sales_order.create")], delay_ms=300)
+    attempts = Attempts()
+    served = lane(queues, attempts, threads=3)
+    served.start()
+    await until(lambda: len(attempts.finished) == 10)
+    assert "retry" not in attempts.started  # not before it is due
+    await until(lambda: "retry" in attempts.finished)
+    assert await served.stop(grace=5) == 0
+    assert sorted(attempts.finished) == sorted([*(w.message_id for w in wakes(10)), "retry"])
+    # every one acknowledged: nothing left in Redis, on the queue or its delay queue
+    assert stored(settings) == 0
+    assert stored(settings, f"{QUEUE}.DQ") == 0
+
+
+async def test_no_more_than_its_threads_run_at_once(
+    settings: Settings, queues: RedisQueues
+) -> None:
+    enqueue(build_broker(settings), wakes(7))
+    attempts = Attempts()
+    attempts.hold = True
+    served = lane(queues, attempts, threads=3)
+    served.start()
+    await until(lambda: len(attempts.started) == 3)
+    await asyncio.sleep(0.3)
+    assert len(attempts.started) == 3
+    attempts.release.set()
+    await until(lambda: len(attempts.finished) == 7)
+    await served.stop(grace=5)
+
+
+async def test_a_stop_lets_attempts_finish_and_hands_back_what_was_fetched_ahead(
+    settings: Settings, queues: RedisQueues
+) -> None:
+    enqueue(build_broker(settings), wakes(6))
+    attempts = Attempts()
+    attempts.hold = True
+    served = lane(queues, attempts, threads=2)  # fetches 4: 2 run, 2 wait in the lane
+    served.start()
+    await until(lambda: len(attempts.started) == 2)
+    stopping = asyncio.create_task(served.stop(grace=5))
+    await asyncio.sleep(0.2)
+    attempts.release.set()  # the attempts under way end within the grace
+    assert await stopping == 0
+    assert attempts.finished == attempts.started  # none started after the stop began
+    # the two it ran are acknowledged; the other four wait on the queue for any worker
+    assert sorted(waiting(settings)) == sorted(
+        w.message_id for w in wakes(6) if w.message_id not in attempts.started
+    )
+    assert stored(settings) == 4
+
+
+async def test_an_attempt_past_the_grace_is_cut_and_left_to_redis(
+    settings: Settings, queues: RedisQueues
+) -> None:
+    enqueue(build_broker(settings), wakes(1))
+    attempts = Attempts()
+    attempts.hold = True
+    served = lane(queues, attempts, threads=2)
+    served.start()
+    await until(lambda: len(attempts.started) == 1)
+    assert await served.stop(grace=0.2) == 1
+    assert attempts.finished == []
+    # not acknowledged: dramatiq's maintenance hands it back once this worker's heartbeat stops
+    assert waiting(settings) == [] and stored(settings) == 1
+
+
+async def test_a_lane_serves_again_once_redis_is_back(settings: Settings) -> None:
+    with RedisServer() as server:
+        broker = PipelinedRedisBroker(url=server.url, namespace=settings.redis_namespace)
+        queues = RedisQueues(broker, aredis.Redis.from_url(server.url))
+        attempts = Attempts()
+        served = lane(queues, attempts)
+        served.start()
+        broker.enqueue(dramatiq.Message(QUEUE, "deliver", ("before",), {}, {}))
+        await until(lambda: attempts.finished == ["before"])
+        server.halt()  # as a crash: the lane meets the outage
+        await asyncio.sleep(1.5)
+        server.start()  # empty: a restart without persistence loses the script, too
+        broker = PipelinedRedisBroker(url=server.url, namespace=settings.redis_namespace)
+        broker.enqueue(dramatiq.Message(QUEUE, "deliver", ("after",), {}, {}))
+        await until(lambda: attempts.finished == ["before", "after"], timeout=15)
+        assert await served.stop(grace=5) == 0
+        await queues.aclose()
