@@ -40,6 +40,9 @@ log = logging.getLogger(__name__)
 
 #: Delayed wake-ups a lane holds at once until they are due (the rest wait in Redis).
 _DELAYED_HELD = 100
+#: Seconds at most between looks at a delay queue: a retry's delay is seconds long, and an idle
+#: lane would otherwise ask Redis twice per poll.
+_DELAYED_POLL = 1.0
 #: Seconds between tries while Redis cannot be reached.
 _REDIS_BACKOFF = 1.0
 
@@ -225,7 +228,7 @@ class AsyncLane:
         if self._stopping:
             return
         if now >= self._next_delayed_fetch and len(self._delayed) < _DELAYED_HELD:
-            self._next_delayed_fetch = now + int(self._poll * 1000)
+            self._next_delayed_fetch = now + int(max(self._poll, _DELAYED_POLL) * 1000)
             for message in await self._queues.fetch(
                 self._delay_queue, _DELAYED_HELD - len(self._delayed)
             ):
