@@ -14,8 +14,8 @@ instead). A refusal names every field and changes nothing.
 The journal's part is :mod:`bus.journal.edits`: the original becomes ``edited``, the edit takes
 its place in its key, and the operator's action keeps who, why and the payload's unified diff
 (both sides redacted). A message of the storefront's is told (``message.status``, ``action``
-``edit``, ``edited_as`` the new message) in the same transaction. The edit is woken at once with
-a Redis queue; the embedded queue's sweeper picks it up otherwise.
+``edit``, ``edited_as`` the new message) in the same transaction. The edit and the notice are
+woken as every operator action's messages are (:class:`bus.operations.Waker`).
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from bus.journal.accept import Accepted, accept_batch
 from bus.journal.notices import NOTICE_METHOD, REPORT_METHOD, is_notice, notice_of, status_notice
 from bus.journal.tables import Status, operator_actions
 from bus.journal.wakes import Wake
-from bus.queues.broker import build_broker, enqueue
+from bus.operations import Waker, waking
 from bus.routing import ROUTES
 from bus.rpc import parse_params
 from bus.settings import Settings
@@ -96,23 +96,26 @@ async def edit(
     *,
     actor: str,
     reason: str,
+    waker: Waker | None = None,
 ) -> EditOutcome:
-    """Journal ``edited`` (the payload as the operator left it) as the edit of ``message_id``.
+    """Journal ``edited`` (the payload as the operator left it) as the edit of ``message_id``;
+    the edit and the storefront's notice are woken after the commit (:func:`bus.operations.waking`).
 
     Raises:
         MessageNotFound, InvalidTransition: see :func:`bus.journal.edits.original`.
         InvalidParams: the edited payload is not one (each field named), or changes nothing.
     """
-    async with writing(engine) as conn:
-        row = await edits.original(conn, message_id)
-        payload = checked(row, edited)
-        diff = payload_diff(row, payload)
-        done = await edits.edit(conn, row, payload, actor=actor, reason=reason, diff=diff)
-        wakes = [done.wake]
-        if settings.storefront.notify != "none":
-            wakes += await _tell_storefront(conn, row, done.edited, reason)
-    if settings.redis_url:
-        enqueue(build_broker(settings), wakes)
+    async with waking(settings, waker) as wakes:
+        async with writing(engine) as conn:
+            row = await edits.original(conn, message_id)
+            payload = checked(row, edited)
+            diff = payload_diff(row, payload)
+            done = await edits.edit(conn, row, payload, actor=actor, reason=reason, diff=diff)
+            woken = [done.wake]
+            if settings.storefront.notify != "none":
+                woken += await _tell_storefront(conn, row, done.edited, reason)
+            await wakes.journal(conn, woken)
+        await wakes.wake(engine, woken)
     return EditOutcome(done.original, done.edited, Status.ACCEPTED.value, diff, done.carried)
 
 

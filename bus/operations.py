@@ -1,23 +1,27 @@
 """What operators do: see the bus at a glance, find and group failures, inspect messages, and
 replay, release or cancel them.
 
-The CLI is a thin shell over these functions. Replay and cancel run in batches
+The CLI and the console are thin shells over these functions. Replay and cancel run in batches
 (:mod:`bus.journal.bulk`): many messages per transaction, each one recorded with who did it and
 why, and told to the storefront in the batch's transaction (unless ``[storefront] notify =
-"none"``). What may run then is woken after each batch's commit (with the embedded queue, which
-lives inside ``bus serve``, its sweeper picks replayed messages up instead). Release acts on a few
-held messages at a time: one transaction each.
+"none"``). Release acts on a few held messages at a time: one transaction each. Whatever an
+action makes runnable (the messages themselves, the next message of a key whose head was
+cancelled, the storefront's notices) is handed to the workers by a :class:`Waker`, the one way
+every operator action wakes messages.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import dramatiq
 import redis
 import tenacity
 from sqlalchemy import func, select
@@ -28,13 +32,16 @@ from bus.db import reading, writing
 from bus.errors import CallError, MessageNotFound
 from bus.journal import bulk, operator
 from bus.journal.groups import FailureGroup, failure_groups, group_members
+from bus.journal.ids import utcnow
 from bus.journal.notices import tell_operator_action
 from bus.journal.overview import Overview, overview, queue_depths, with_queues
 from bus.journal.queries import MessageFilter, get_message, list_messages
 from bus.journal.tables import Status, messages
-from bus.journal.wakes import Wake
+from bus.journal.wakes import Wake, stamp_queued
 from bus.queues.broker import build_broker, delivery_queues, enqueue
 from bus.settings import Settings
+
+log = logging.getLogger(__name__)
 
 #: Messages per transaction of a bulk replay or cancel.
 BATCH_SIZE = 500
@@ -65,7 +72,11 @@ Progress = Callable[[int], None]
 
 
 class Action(Protocol):
-    """An operator action on messages by id (replay, release, cancel), recorded with who and why."""
+    """An operator action on messages by id (replay, release, cancel), recorded with who and why.
+
+    Given a ``waker``, the caller reports what it could not wake (:meth:`Waker.unsent`);
+    without one, the action logs it.
+    """
 
     def __call__(
         self,
@@ -76,6 +87,7 @@ class Action(Protocol):
         actor: str,
         reason: str,
         progress: Progress | None = None,
+        waker: Waker | None = None,
     ) -> Awaitable[list[ActionResult]]: ...
 
 
@@ -146,11 +158,13 @@ async def replay(
     reason: str,
     progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
+    waker: Waker | None = None,
 ) -> list[ActionResult]:
     """Replay each message (:func:`bus.journal.bulk.replay`), ``batch_size`` per transaction;
-    the runnable ones are woken after each commit when a Redis queue is configured."""
+    what it made runnable is woken after each commit (:class:`Waker`)."""
     act = functools.partial(bulk.replay, actor=actor, reason=reason, notify=_notify(settings))
-    return await _in_batches(settings, engine, message_ids, act, progress, batch_size)
+    async with waking(settings, waker) as wakes:
+        return await _in_batches(engine, message_ids, act, progress, batch_size, wakes)
 
 
 async def cancel(
@@ -162,11 +176,14 @@ async def cancel(
     reason: str,
     progress: Progress | None = None,
     batch_size: int = BATCH_SIZE,
+    waker: Waker | None = None,
 ) -> list[ActionResult]:
     """Cancel each message (:func:`bus.journal.bulk.cancel`), ``batch_size`` per transaction;
-    the next message of each released ordering key is woken after the commit."""
+    the next message of each released ordering key and the storefront's notices are woken after
+    the commit (:class:`Waker`)."""
     act = functools.partial(bulk.cancel, actor=actor, reason=reason, notify=_notify(settings))
-    return await _in_batches(settings, engine, message_ids, act, progress, batch_size)
+    async with waking(settings, waker) as wakes:
+        return await _in_batches(engine, message_ids, act, progress, batch_size, wakes)
 
 
 async def release(
@@ -177,24 +194,26 @@ async def release(
     actor: str,
     reason: str,
     progress: Progress | None = None,
+    waker: Waker | None = None,
 ) -> list[ActionResult]:
-    """Release each held message in its own transaction; released ones are woken at once with
-    a Redis queue."""
+    """Release each held message in its own transaction; the released ones and the
+    storefront's notices are woken after each commit (:class:`Waker`)."""
     results: list[ActionResult] = []
-    waker = _Waker(settings)
-    for message_id in message_ids:
-        try:
-            async with writing(engine) as conn:
-                woken = [await operator.release(conn, message_id, actor=actor, reason=reason)]
-                if _notify(settings):
-                    woken += await tell_operator_action(conn, message_id, "release", reason)
-        except CallError as exc:
-            results.append(ActionResult(message_id, False, error=_reason(exc)))
-        else:
-            results.append(ActionResult(message_id, True, status=Status.ACCEPTED.value))
-            await waker.wake(woken)
-        if progress is not None:
-            progress(1)
+    async with waking(settings, waker) as wakes:
+        for message_id in message_ids:
+            try:
+                async with writing(engine) as conn:
+                    woken = [await operator.release(conn, message_id, actor=actor, reason=reason)]
+                    if _notify(settings):
+                        woken += await tell_operator_action(conn, message_id, "release", reason)
+                    await wakes.journal(conn, woken)
+            except CallError as exc:
+                results.append(ActionResult(message_id, False, error=_reason(exc)))
+            else:
+                results.append(ActionResult(message_id, True, status=Status.ACCEPTED.value))
+                await wakes.wake(engine, woken)
+            if progress is not None:
+                progress(1)
     return results
 
 
@@ -202,21 +221,20 @@ _Batch = Callable[[AsyncConnection, Sequence[str]], Awaitable[bulk.BatchOutcome]
 
 
 async def _in_batches(
-    settings: Settings,
     engine: AsyncEngine,
     message_ids: list[str],
     act: _Batch,
     progress: Progress | None,
     batch_size: int,
+    waker: Waker,
 ) -> list[ActionResult]:
     """Apply ``act`` to ``message_ids``, ``batch_size`` per transaction; wake what it made
     runnable after each commit; one refusal does not stop the rest."""
     results: list[ActionResult] = []
-    waker = _Waker(settings)
     for start in range(0, len(message_ids), batch_size):
         batch = message_ids[start : start + batch_size]
-        outcome = await _committed(engine, act, batch)
-        await waker.wake(list(outcome.wake))
+        outcome = await _committed(engine, act, batch, waker)
+        await waker.wake(engine, list(outcome.wake))
         refused = {r.message_id: r.reason for r in outcome.refused}
         done = dict(outcome.done)
         for message_id in dict.fromkeys(batch):
@@ -229,12 +247,16 @@ async def _in_batches(
     return results
 
 
-async def _committed(engine: AsyncEngine, act: _Batch, batch: list[str]) -> bulk.BatchOutcome:
+async def _committed(
+    engine: AsyncEngine, act: _Batch, batch: list[str], waker: Waker
+) -> bulk.BatchOutcome:
     """``act`` on ``batch`` in a transaction of its own, tried again after a deadlock."""
 
     async def once() -> bulk.BatchOutcome:
         async with writing(engine) as conn:
-            return await act(conn, batch)
+            outcome = await act(conn, batch)
+            await waker.journal(conn, list(outcome.wake))
+            return outcome
 
     retrying = tenacity.AsyncRetrying(
         retry=tenacity.retry_if_exception(_deadlocked),
@@ -250,17 +272,92 @@ def _deadlocked(error: BaseException) -> bool:
     )
 
 
-class _Waker:
-    """Wakes messages through the Redis queue (built once per action); nothing to do with the
-    embedded queue, whose sweeper picks runnable messages up."""
+class Waker:
+    """Hands to the workers what an operator action made runnable: the replayed, released or
+    edited messages, the next message of a key whose head was cancelled, a resumed target's
+    held messages, and the storefront's notices the action journals. Every operator action, the
+    CLI's and the console's, wakes through one, so all of them behave alike.
+
+    It works on both sides of the action's commit:
+
+    - :meth:`journal`, in the action's transaction, stamps the messages queued when this process
+      will send their wake-ups (Redis), and not queued otherwise. With the embedded queue it is
+      always otherwise: that queue lives inside ``bus serve``, out of reach of the operator's
+      process, and its sweeper wakes unqueued messages at its next round
+      (``queue.sweep_interval``), where a message stamped queued would wait for
+      ``queue.requeue_after`` (the bound for a lost wake-up).
+    - :meth:`wake`, after the commit, sends the wake-ups through Redis. If Redis cannot be
+      reached, the action is done all the same (the journal has it): the messages are left to
+      the sweeper, the rest of the action does not try Redis again, and :meth:`unsent` says so
+      in one line.
+    """
 
     def __init__(self, settings: Settings) -> None:
-        self._broker = build_broker(settings) if settings.redis_url else None
+        self._settings = settings
+        self._broker: dramatiq.Broker | None = None
+        self._sends = settings.redis_url is not None
+        self._unsent = 0
+        self._error = ""
 
-    async def wake(self, wakes: list[Wake]) -> None:
-        """Enqueue ``wakes`` (off the event loop: the Redis client blocks)."""
-        if wakes and self._broker is not None:
+    async def journal(self, conn: AsyncConnection, wakes: list[Wake]) -> None:
+        """Stamp ``wakes`` in the action's transaction, before its commit: queued now if this
+        process sends their wake-ups, else left for the sweeper's next round."""
+        await stamp_queued(conn, wakes, utcnow() if self._sends else None)
+
+    async def wake(self, engine: AsyncEngine, wakes: list[Wake]) -> None:
+        """Send the wake-ups of ``wakes``, committed by now (off the event loop: the Redis
+        client blocks); never raises: a failure leaves them to the sweeper."""
+        if not wakes or self._settings.redis_url is None:
+            return  # the embedded queue's sweeper wakes them (journal() left them unqueued)
+        if not self._sends:
+            self._unsent += len(wakes)  # Redis failed earlier in this action: not tried again
+            return
+        try:
+            if self._broker is None:
+                self._broker = build_broker(self._settings)
             await asyncio.to_thread(enqueue, self._broker, wakes)
+        except Exception as error:  # whatever the client raised: the action is done
+            self._sends = False
+            self._unsent += len(wakes)
+            self._error = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:200]}"
+            await self._leave_to_sweeper(engine, wakes)
+
+    def unsent(self) -> str | None:
+        """One line saying how many messages could not be woken now and who wakes them
+        instead; ``None`` when every one was."""
+        if not self._unsent:
+            return None
+        after = self._settings.queue.requeue_after
+        return (
+            f"{self._unsent} message(s) it made runnable not woken now (Redis did not answer:"
+            f" {self._error}); the action is done: the sweeper hands them to a worker within"
+            f" {after:g}s (queue.requeue_after) once it reaches Redis"
+        )
+
+    async def _leave_to_sweeper(self, engine: AsyncEngine, wakes: list[Wake]) -> None:
+        """Unstamp ``wakes``, so that the sweeper's next round takes them."""
+        try:
+            async with writing(engine) as conn:
+                await stamp_queued(conn, wakes, None)
+        except Exception:
+            # Stamped queued, they are the sweeper's all the same once requeue_after has passed.
+            log.warning("could not flag %d message(s) for the sweeper", len(wakes), exc_info=True)
+
+
+@contextlib.asynccontextmanager
+async def waking(settings: Settings, waker: Waker | None) -> AsyncIterator[Waker]:
+    """The :class:`Waker` of an action: the caller's ``waker`` (the caller reports what it
+    could not wake), or one of the action's own, whose unsent wake-ups are logged at the
+    action's end (the console's actions: in ``bus serve``'s log)."""
+    if waker is not None:
+        yield waker
+        return
+    own = Waker(settings)
+    try:
+        yield own
+    finally:
+        if (line := own.unsent()) is not None:
+            log.warning("%s", line)
 
 
 def _notify(settings: Settings) -> bool:

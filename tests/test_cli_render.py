@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from bus.cli.render import Column, Screen, age, layout
@@ -75,3 +77,25 @@ def test_ages_read_in_their_largest_unit() -> None:
         "2h",
         "2d",
     ]
+
+
+def test_verbatim_text_is_never_cut_nor_folded(capsys: pytest.CaptureFixture[str]) -> None:
+    """A payload's JSON printed at 40 columns parses back: its long string stays on its line."""
+    payload = {"comment": ROW[-1] * 2, "lines": [{"item": "1000", "quantity": 2.0}]}
+    Screen(width=40, terminal=False).verbatim(json.dumps(payload, indent=2), indent=2)
+    printed = capsys.readouterr().out
+    assert json.loads(printed) == payload
+    assert all(line.startswith("  ") for line in printed.splitlines())
+
+
+def test_a_screen_on_standard_error_wraps_there(capsys: pytest.CaptureFixture[str]) -> None:
+    said = Screen(width=40, terminal=False, err=True)
+    said.wrapped(f"  customer: {ROW[-1]}", indent=4)
+    out, err = capsys.readouterr()
+    assert out == ""
+    lines = err.splitlines()
+    assert len(lines) > 1 and all(len(line) <= 40 for line in lines), lines
+    assert lines[0].startswith("  customer: ") and all(
+        line.startswith("    ") for line in lines[1:]
+    )
+    assert " ".join(err.split()) == f"customer: {ROW[-1]}"

@@ -20,7 +20,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
-from bus import editing
+from bus import editing, operations
 from bus.cli.common import (
     ByOpt,
     JsonOption,
@@ -30,6 +30,7 @@ from bus.cli.common import (
     print_json,
     with_engine,
 )
+from bus.cli.render import Screen
 from bus.errors import CallError
 
 T = TypeVar("T")
@@ -61,23 +62,26 @@ def messages_edit(
     actor = by or getpass.getuser()
     text = _read(payload_file) if payload_file is not None else _in_editor(message_id)
     edited = _parsed(text)
+    waker = operations.Waker(settings)
     done = _refusing(
         lambda: with_engine(
             lambda engine: editing.edit(
-                settings, engine, message_id, edited, actor=actor, reason=reason
+                settings, engine, message_id, edited, actor=actor, reason=reason, waker=waker
             )
         )
     )
     if as_json:
         print_json(done.__dict__)
-        return
-    typer.echo(
-        f"{done.original} edited as {done.edited} ({done.status}): the edit runs in its place;"
-        " the original is now edited and will not run"
-    )
-    if done.carried:
-        typer.echo(f"the later steps {', '.join(done.carried)} carry the edited payload")
-    typer.echo(done.diff, nl=False)
+    else:
+        typer.echo(
+            f"{done.original} edited as {done.edited} ({done.status}): the edit runs in its"
+            " place; the original is now edited and will not run"
+        )
+        if done.carried:
+            typer.echo(f"the later steps {', '.join(done.carried)} carry the edited payload")
+        typer.echo(done.diff, nl=False)
+    if (unsent := waker.unsent()) is not None:
+        typer.echo(unsent, err=True)
 
 
 def _in_editor(message_id: str) -> str:
@@ -129,10 +133,10 @@ def _parsed(text: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as error:
-        typer.echo(
+        Screen.detect(err=True).wrapped(
             f"refused: the edited payload is not JSON (line {error.lineno}, column"
             f" {error.colno}: {error.msg}); nothing changed",
-            err=True,
+            indent=2,
         )
         raise typer.Exit(1) from None
 
@@ -142,10 +146,12 @@ def _refusing(work: Callable[[], T]) -> T:
     try:
         return work()
     except CallError as refused:
-        typer.echo(f"refused: {refused.message}; nothing changed", err=True)
+        # wrapped to the width, each field's line going on indented under it
+        said = Screen.detect(err=True)
+        said.wrapped(f"refused: {refused.message}; nothing changed", indent=2)
         for field in refused.data.get("fields", []):
-            typer.echo(f"  {field['field']}: {field['message']} ({field['type']})", err=True)
+            said.wrapped(f"  {field['field']}: {field['message']} ({field['type']})", indent=4)
         for name in ("status", "reason"):
             if refused.data.get(name):
-                typer.echo(f"  {name}: {refused.data[name]}", err=True)
+                said.wrapped(f"  {name}: {refused.data[name]}", indent=4)
         raise typer.Exit(1) from None

@@ -219,15 +219,12 @@ def _show(screen: Screen, message: dict[str, Any]) -> None:
         )
     _show_edit(screen, message)
     screen.line()
+    # verbatim, not wrapped: a string folded to the width would no longer be JSON to copy
     screen.heading("payload")
-    screen.wrapped(
-        json.dumps(message["payload"], ensure_ascii=False, indent=2), indent=2, first="  "
-    )
+    screen.verbatim(json.dumps(message["payload"], ensure_ascii=False, indent=2), indent=2)
     if message["result"] is not None:
         screen.heading("result")
-        screen.wrapped(
-            json.dumps(message["result"], ensure_ascii=False, indent=2), indent=2, first="  "
-        )
+        screen.verbatim(json.dumps(message["result"], ensure_ascii=False, indent=2), indent=2)
     if message["attempts_log"]:
         screen.line()
         screen.heading("attempts")
@@ -514,21 +511,27 @@ def _act(request: _Request, message_ids: list[str]) -> None:
     (a summary, or a line each) and exit 1 if any was refused."""
     _require_reason(request.reason)
     actor = request.by or getpass.getuser()
+    settings = load_settings()
+    waker = operations.Waker(settings)
     with _progress(len(message_ids), request.verb, quiet=request.as_json) as advance:
         results: list[operations.ActionResult] = with_engine(
             lambda engine: request.action(
-                load_settings(),
+                settings,
                 engine,
                 message_ids,
                 actor=actor,
                 reason=request.reason,
                 progress=advance,
+                waker=waker,
             )
         )
     if request.as_json:
         print_json([r.__dict__ for r in results])
     else:
         _print_results(Screen.detect(), request.verb, results, request.verbose)
+    # Done all the same (the journal has it): the wake-ups are the sweeper's, said in one line.
+    if (unsent := waker.unsent()) is not None:
+        typer.echo(unsent, err=True)
     if not all(r.ok for r in results):
         raise typer.Exit(1)
 

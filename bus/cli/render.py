@@ -4,8 +4,9 @@ On a terminal, a table takes the terminal's width: the columns that matter most 
 and statuses are what gets copied), the others are cut short with ``…`` or left out, least
 important first, so no row folds onto the next line. When the output is not a terminal (piped,
 redirected), it is plain text (no colour, no box drawing, columns separated by two spaces), as wide
-as ``COLUMNS`` says, or never cut when ``COLUMNS`` is not set (as ``ps`` does). Scripts read
-``--json`` instead.
+as ``COLUMNS`` says, or never cut when ``COLUMNS`` is not set (as ``ps`` does). Text that is
+copied whole (a payload's JSON) is printed verbatim, never cut nor folded. Scripts read ``--json``
+instead.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TextIO
 
 from rich.console import Console
 from rich.text import Text
@@ -65,26 +67,28 @@ def status_style(value: str) -> str | None:
 
 class Screen:
     """Where a command prints: a terminal (colour) or a pipe (plain), ``width`` columns wide
-    (``None``: never cut)."""
+    (``None``: never cut); the standard output, or the standard error with ``err``."""
 
-    def __init__(self, *, width: int | None, terminal: bool) -> None:
+    def __init__(self, *, width: int | None, terminal: bool, err: bool = False) -> None:
         self.width = width
         self.terminal = terminal
-        self._console = Console(highlight=False, soft_wrap=True) if terminal else None
+        self.err = err
+        self._console = Console(highlight=False, soft_wrap=True, stderr=err) if terminal else None
 
     @classmethod
-    def detect(cls) -> Screen:
-        """The standard output as it is: its width from ``COLUMNS``, else the terminal's; a pipe
-        without ``COLUMNS`` has no width."""
-        terminal = sys.stdout.isatty()
+    def detect(cls, *, err: bool = False) -> Screen:
+        """The standard output (the standard error with ``err``) as it is: its width from
+        ``COLUMNS``, else the terminal's; a pipe without ``COLUMNS`` has no width."""
+        stream = sys.stderr if err else sys.stdout
+        terminal = stream.isatty()
         columns = os.environ.get("COLUMNS", "")
         if columns.isdigit() and int(columns) > 0:
             width: int | None = int(columns)
         elif terminal:
-            width = shutil.get_terminal_size().columns
+            width = _terminal_width(stream)
         else:
             width = None
-        return cls(width=width, terminal=terminal)
+        return cls(width=width, terminal=terminal, err=err)
 
     def line(self, text: str = "", style: str | None = None) -> None:
         """Print one line, cut to the width (never folded)."""
@@ -112,6 +116,13 @@ class Screen:
                 break_on_hyphens=False,
             ):
                 self._print([(line, None)])
+
+    def verbatim(self, text: str, *, indent: int = 0) -> None:
+        """``text``'s lines as they are, indented by ``indent``: never cut nor folded, however
+        wide, so that what is copied is what was printed (JSON stays JSON; a terminal shows a
+        long line over several rows without a newline in it)."""
+        for line in text.splitlines() or [""]:
+            self._print([(" " * indent + line, None)])
 
     def field(self, label: str, value: object, *, indent: int = 16) -> None:
         """``label  value`` with the value wrapped under itself."""
@@ -146,7 +157,8 @@ class Screen:
 
     def _print(self, parts: list[tuple[str, str | None]]) -> None:
         if self._console is None:
-            sys.stdout.write("".join(text for text, _ in parts).rstrip() + "\n")
+            stream = sys.stderr if self.err else sys.stdout
+            stream.write("".join(text for text, _ in parts).rstrip() + "\n")
             return
         line = Text()
         for text, style in parts:
@@ -159,6 +171,15 @@ class Screen:
         if width is None or len(text) <= width:
             return text
         return text[: max(0, width - 1)] + ELLIPSIS if width > 0 else ""
+
+
+def _terminal_width(stream: TextIO) -> int:
+    """The width of the terminal ``stream`` is (the standard error's may be one when the
+    standard output is piped)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError):
+        return shutil.get_terminal_size().columns
 
 
 def layout(

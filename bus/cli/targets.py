@@ -16,6 +16,7 @@ import typer
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bus import operations
 from bus.adapters import OPERATIONS
 from bus.cli.common import (
     ByOpt,
@@ -34,7 +35,6 @@ from bus.journal import pauses
 from bus.journal.ids import utcnow
 from bus.journal.tables import Status, circuits, messages
 from bus.journal.wakes import Wake
-from bus.queues.broker import build_broker, enqueue
 from bus.settings import Settings
 
 T = TypeVar("T")
@@ -96,20 +96,25 @@ def targets_resume(
     _require_known(target)
     settings = load_settings()
     actor = by or getpass.getuser()
+    waker = operations.Waker(settings)
 
     async def work(engine: AsyncEngine) -> tuple[pauses.Pause, list[Wake]]:
         async with writing(engine) as conn:
-            return await pauses.resume(conn, target, actor=actor, reason=reason)
+            window, released = await pauses.resume(conn, target, actor=actor, reason=reason)
+            await waker.journal(conn, released)
+        await waker.wake(engine, released)
+        return window, released
 
     window, released = _run(work)
-    _wake(settings, released)
     if as_json:
         print_json({**window.as_dict(), "released": [wake.message_id for wake in released]})
-        return
-    typer.echo(
-        f"resumed: {target} (paused by {window.paused_by} since {utc(window.paused_at)}: "
-        f"{window.reason}); {len(released)} held message(s) released"
-    )
+    else:
+        typer.echo(
+            f"resumed: {target} (paused by {window.paused_by} since {utc(window.paused_at)}: "
+            f"{window.reason}); {len(released)} held message(s) released"
+        )
+    if (unsent := waker.unsent()) is not None:
+        typer.echo(unsent, err=True)
 
 
 @targets_app.command("list")
@@ -249,10 +254,3 @@ def _run(work: Callable[[AsyncEngine], Awaitable[T]]) -> T:
     except CallError as refused:
         typer.echo(f"refused: {refused.data.get('reason') or refused.message}", err=True)
         raise typer.Exit(1) from None
-
-
-def _wake(settings: Settings, wakes: list[Wake]) -> None:
-    """Wake released messages through a Redis queue; the embedded queue's sweeper picks them up
-    (it lives inside ``bus serve``)."""
-    if wakes and settings.redis_url:
-        enqueue(build_broker(settings), wakes)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bus.journal.tables import messages
@@ -38,3 +39,18 @@ async def wakes_of(conn: AsyncConnection, message_ids: list[str]) -> list[Wake]:
     )
     known = {row.id: Wake(row.id, row.target, row.operation) for row in found}
     return [known[m] for m in message_ids if m in known]
+
+
+async def stamp_queued(conn: AsyncConnection, wakes: list[Wake], at: dt.datetime | None) -> None:
+    """Record when the wake-ups of ``wakes`` were sent: ``at``, or ``None`` when none is (yet).
+
+    The sweeper (:func:`bus.journal.sweep.take_due`) reads this: a runnable message never
+    queued is woken at its next round, one queued is left to its wake-up until
+    ``queue.requeue_after`` has passed. A process that will send the wake-ups itself stamps
+    them queued in the transaction that makes them runnable; one that cannot reach the queue
+    leaves them unqueued, so that the sweeper hands them over within seconds.
+    """
+    if wakes:
+        await conn.execute(
+            update(messages).where(messages.c.id.in_(ids(wakes))).values(queued_at=at)
+        )
