@@ -76,8 +76,6 @@ def server_options(settings: Settings) -> dict[str, Any]:
 
 def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[None]]:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        if settings.uses_dev_keys():
-            log.warning("using the built-in development API keys: set BUS_CLIENTS for production")
         engine = create_engine(settings.database_url, pool_size=settings.queue.accept_writers + 4)
         broker = build_broker(settings)
         enqueuer = Enqueuer(broker, engine)

@@ -779,11 +779,6 @@ class Settings(BaseSettings):
         """True when the journal lives in PostgreSQL."""
         return self.database_url.startswith("postgresql")
 
-    def uses_dev_keys(self) -> bool:
-        """True when any client still has a key from ``DEV_KEYS``."""
-        dev = set(DEV_KEYS.values())
-        return any(c.key.get_secret_value() in dev for c in self.clients.values())
-
     def shipped_secrets(self, *, edge: bool = True) -> list[str]:
         """The secret settings this deployment uses that still hold the value the bus ships
         with (public, in its source), by their dotted names (``navision.password``).

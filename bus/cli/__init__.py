@@ -5,6 +5,8 @@ Each module adds its commands to the tree in :mod:`bus.cli.common`; importing th
 
 from __future__ import annotations
 
+import sys
+
 from bus.cli import edit, journal, messages, run, setup, status, targets
 from bus.cli.common import app
 from bus.cli.run import _CHILD_EXIT_MARGIN
@@ -24,5 +26,14 @@ __all__ = [
 
 
 def main() -> None:
-    """Entry point of the ``bus`` console script."""
+    """Entry point of the ``bus`` console script.
+
+    On a terminal, usage errors and help are typer's panels (rich); piped or redirected, they
+    are plain text, as click prints them: no box drawing in a file or a pager.
+    """
+    # typer draws help (standard output) and usage errors (standard error) in the one mode the
+    # command tree is built with, before the arguments are parsed: plain unless both are
+    # terminals, so that neither stream gets box drawing it cannot show.
+    if not (sys.stdout.isatty() and sys.stderr.isatty()):
+        app.rich_markup_mode = None
     app()

@@ -49,12 +49,22 @@ def load_settings(**values: Any) -> Settings:
     the command (exit 2) with one line per mistake, naming the setting or variable, never a
     traceback."""
     try:
-        settings = load(Settings, **values)
+        return read_settings(**values)
     except ConfigurationError as error:
         configuration_failed(error.problems)
+
+
+def read_settings(**values: Any) -> Settings:
+    """The deployment's settings, as :func:`load_settings` reads them, for a command that
+    reports the mistakes itself (``bus config check --json``).
+
+    Raises:
+        ConfigurationError: one line per mistake.
+    """
+    settings = load(Settings, **values)
     # A route's step no adapter performs would fail at every delivery: it stops the start.
     if unserved := unserved_steps(settings):
-        configuration_failed(unserved)
+        raise ConfigurationError(unserved)
     redaction.configure(settings)  # what this process logs and prints hides its secrets
     logs.use_format(settings.log_format)
     return settings
@@ -135,14 +145,22 @@ def require_own_secrets(settings: Settings, command: str, *, edge: bool) -> None
             "development bus: the shipped (public) values of %s are in use", ", ".join(shipped)
         )
         return
-    log.error(
-        "%s refuses to start: %s still hold the values shipped with the bus, which are public;"
-        " set each one (in the BUS_CONFIG file or as BUS_* variables, e.g. navision.password as"
-        " BUS_NAVISION__PASSWORD), or set BUS_DEVELOPMENT=true for a development bus",
-        command,
-        ", ".join(shipped),
-    )
+    log.error("%s", shipped_refusal(settings, command, edge=edge))
     raise typer.Exit(2)
+
+
+def shipped_refusal(settings: Settings, command: str, *, edge: bool) -> str | None:
+    """The line ``command`` refuses to start with because of the shipped secrets it would use
+    (see :func:`require_own_secrets`); ``None`` when it would start."""
+    shipped = settings.shipped_secrets(edge=edge)
+    if not shipped or settings.development:
+        return None
+    return (
+        f"{command} refuses to start: {', '.join(shipped)} still hold the values shipped with"
+        " the bus, which are public; set each one (in the BUS_CONFIG file or as BUS_* variables,"
+        " e.g. navision.password as BUS_NAVISION__PASSWORD), or set BUS_DEVELOPMENT=true for a"
+        " development bus"
+    )
 
 
 def first_line(error: BaseException | None) -> str:
