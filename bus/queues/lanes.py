@@ -31,7 +31,7 @@ from typing import Any
 
 import dramatiq
 import redis.asyncio as aredis
-from dramatiq.common import current_millis, dq_name
+from dramatiq.common import compute_backoff, current_millis, dq_name
 from redis.exceptions import RedisError
 
 from bus.queues.broker import PipelinedRedisBroker
@@ -147,6 +147,7 @@ class AsyncLane:
         self._woken = asyncio.Event()
         self._stopping = False
         self._redis_down = False
+        self._misses = 0  # fetches in a row that found the queue empty
         self._serving: asyncio.Task[None] | None = None
 
     def start(self) -> None:
@@ -190,16 +191,30 @@ class AsyncLane:
         self._woken.clear()  # before looking: an attempt ending from here on wakes the wait
         await self._move_due_delayed()
         held = len(self._ready) + len(self._running)
+        wait = self._until_next_delayed()
         if held < self._threads and not self._stopping:  # running low: fetch ahead
-            self._ready.extend(await self._queues.fetch(self.queue, self._prefetch - held))
+            fetched = await self._queues.fetch(self.queue, self._prefetch - held)
+            self._ready.extend(fetched)
             self._redis_down = False
+            wait = min(wait, self._backoff(found=bool(fetched)))
         while self._ready and len(self._running) < self._threads and not self._stopping:
             self._start_attempt(self._ready.popleft())
         idle = not self._ready and len(self._running) < self._threads
         if idle or len(self._done) >= self._ack_batch:
             await self._acknowledge()
         if not self._stopping:
-            await self._wait(self._until_next_delayed())
+            await self._wait(wait)
+
+    def _backoff(self, found: bool) -> float:
+        """Seconds until the queue is looked at again: at once after a fetch that found
+        something; after one that found nothing, 5 ms, then twice as long each time up to the
+        poll (dramatiq's consumer's backoff), so a message arriving on a quiet queue waits
+        milliseconds while an idle one is asked ``1 / poll`` times a second."""
+        if found:
+            self._misses = 0
+            return 0.0
+        self._misses, backoff_ms = compute_backoff(self._misses, max_backoff=int(self._poll * 1000))
+        return float(backoff_ms) / 1000
 
     def _start_attempt(self, message: dramatiq.Message[Any]) -> None:
         task = asyncio.create_task(self._attempt(message))
