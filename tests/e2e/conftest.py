@@ -168,3 +168,18 @@ def simulator(request: pytest.FixtureRequest) -> Iterator[Simulator]:
     sim = Simulator(stack.sim_url)
     yield sim
     sim.http.close()
+
+
+def bus_client(stack: Stack, key: str) -> Iterator[BusClient]:
+    """A JSON-RPC client of ``stack``'s API with ``key``, closed after: a fixture yields from it."""
+    client = BusClient(stack.api_url, key)
+    yield client
+    client.close()
+
+
+def nav_simulator(stack: Stack) -> Iterator[Simulator]:
+    """``stack``'s NAV simulator, its faults cleared after: a fixture yields from it."""
+    simulator = Simulator(stack.sim_url)
+    yield simulator
+    simulator.clear_faults()
+    simulator.http.close()

@@ -32,7 +32,16 @@ from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from bus.redaction import MIN_SECRET_LENGTH, configured_secrets
 from bus.settings import DEV_KEYS, Settings
-from tests.e2e.conftest import ERP_ONLY, Simulator, order, production_env, running, stack_dir
+from tests.e2e.conftest import (
+    ERP_ONLY,
+    Simulator,
+    bus_client,
+    nav_simulator,
+    order,
+    production_env,
+    running,
+    stack_dir,
+)
 from tests.e2e.conftest import wait_until as wait_for
 from tests.e2e.test_systems import TIMINGS
 from tests.support.processes import BusClient, Stack
@@ -157,17 +166,12 @@ def console(driver: webdriver.Chrome, stack: Stack) -> Iterator[Console]:
 
 @pytest.fixture(scope="module")
 def storefront(stack: Stack) -> Iterator[BusClient]:
-    client = BusClient(stack.api_url, DEV_KEYS["storefront"])
-    yield client
-    client.close()
+    yield from bus_client(stack, DEV_KEYS["storefront"])
 
 
 @pytest.fixture(scope="module")
 def nav(stack: Stack) -> Iterator[Simulator]:
-    simulator = Simulator(stack.sim_url)
-    yield simulator
-    simulator.clear_faults()
-    simulator.http.close()
+    yield from nav_simulator(stack)
 
 
 def _status(client: BusClient, message_id: str) -> str:

@@ -32,6 +32,8 @@ from tests.e2e.conftest import (
     FAST,
     Simulator,
     all_delivered,
+    bus_client,
+    nav_simulator,
     order,
     production_env,
     running,
@@ -168,17 +170,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def client(stack: Stack) -> Iterator[BusClient]:
-    bus_client = BusClient(stack.api_url, DEV_KEYS["storefront"])
-    yield bus_client
-    bus_client.close()
+    yield from bus_client(stack, DEV_KEYS["storefront"])
 
 
 @pytest.fixture(scope="module")
 def simulator(stack: Stack) -> Iterator[Simulator]:
-    sim = Simulator(stack.sim_url)
-    yield sim
-    sim.clear_faults()
-    sim.http.close()
+    yield from nav_simulator(stack)
 
 
 def test_a_bulk_replay_runs_in_batches_and_sums_up(

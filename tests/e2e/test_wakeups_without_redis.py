@@ -29,6 +29,8 @@ from tests.e2e.conftest import (
     FAST,
     Simulator,
     all_delivered,
+    bus_client,
+    nav_simulator,
     order,
     production_env,
     running,
@@ -70,24 +72,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def client(stack: Stack) -> Iterator[BusClient]:
-    bus_client = BusClient(stack.api_url, DEV_KEYS["storefront"])
-    yield bus_client
-    bus_client.close()
+    yield from bus_client(stack, DEV_KEYS["storefront"])
 
 
 @pytest.fixture(scope="module")
 def ops(stack: Stack) -> Iterator[BusClient]:
-    bus_client = BusClient(stack.api_url, DEV_KEYS["ops"])
-    yield bus_client
-    bus_client.close()
+    yield from bus_client(stack, DEV_KEYS["ops"])
 
 
 @pytest.fixture(scope="module")
 def nav(stack: Stack) -> Iterator[Simulator]:
-    simulator = Simulator(stack.sim_url)
-    yield simulator
-    simulator.clear_faults()
-    simulator.http.close()
+    yield from nav_simulator(stack)
 
 
 def without_redis(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
