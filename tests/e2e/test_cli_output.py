@@ -10,15 +10,11 @@ on the embedded deployment.
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
 import os
-import pty
 import re
-import struct
 import subprocess
 import sys
-import termios
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +28,7 @@ from bus.migrate import head_revision
 from bus.sandbox import free_port
 from bus.settings import DEV_KEYS
 from tests.support.processes import Process, wait_for_http
+from tests.support.terminal import on_terminal as run_on_terminal
 
 #: Box drawing (U+2500–U+257F) and block elements.
 BOX = re.compile("[\u2500-\u259f]")
@@ -75,28 +72,8 @@ def bus(
 def on_terminal(*args: str, env: dict[str, str], columns: int = 80) -> tuple[int, str]:
     """``bus ARGS`` on a pseudo-terminal ``columns`` wide: its exit status and what it wrote
     there (standard output and error), colour codes and carriage returns taken out."""
-    main, terminal = pty.openpty()
-    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bus", *args],
-        stdin=terminal,
-        stdout=terminal,
-        stderr=terminal,
-        env={**environment(env, None), "TERM": "xterm-256color"},
-    )
-    os.close(terminal)
-    written = b""
-    while True:
-        try:
-            chunk = os.read(main, 65536)
-        except OSError:  # the terminal closed with the process
-            break
-        if not chunk:
-            break
-        written += chunk
-    os.close(main)
-    text = ANSI.sub("", written.decode(errors="replace")).replace("\r", "")
-    return process.wait(timeout=120), text
+    code, written = run_on_terminal(args, environment(env, None), columns, timeout=120)
+    return code, ANSI.sub("", written).replace("\r", "")
 
 
 def assert_plain_in_80_columns(text: str) -> None:

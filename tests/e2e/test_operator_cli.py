@@ -8,15 +8,11 @@ Real processes throughout: PostgreSQL, Redis, ``bus serve``, a ``bus worker``, t
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
 import os
-import pty
 import re
-import struct
 import subprocess
 import sys
-import termios
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,6 +39,7 @@ from tests.e2e.conftest import (
 )
 from tests.support.processes import BusClient, Stack
 from tests.support.servers import fresh_postgres_database, redis_or_skip
+from tests.support.terminal import on_terminal as run_on_terminal
 
 #: Hundreds of orders through a real worker, on a machine that runs other suites too.
 pytestmark = pytest.mark.timeout(300)
@@ -81,29 +78,9 @@ def cli(stack: Stack, *args: str, columns: int | None = 80) -> subprocess.Comple
 def on_terminal(stack: Stack, *args: str, columns: int = 80) -> tuple[int, str]:
     """``bus ARGS`` run on a terminal (a pseudo-terminal ``columns`` wide): its exit status and
     everything it wrote there."""
-    env = {**os.environ, **stack.env, "TERM": "xterm-256color"}
+    env = {**os.environ, **stack.env}
     env.pop("COLUMNS", None)
-    main, terminal = pty.openpty()
-    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bus", *args],
-        stdin=terminal,
-        stdout=terminal,
-        stderr=terminal,
-        env=env,
-    )
-    os.close(terminal)
-    written = b""
-    while True:
-        try:
-            chunk = os.read(main, 65536)
-        except OSError:  # the terminal closed with the process
-            break
-        if not chunk:
-            break
-        written += chunk
-    os.close(main)
-    return process.wait(timeout=300), written.decode(errors="replace")
+    return run_on_terminal(args, env, columns)
 
 
 def cli_ok(stack: Stack, *args: str) -> str:
