@@ -383,6 +383,15 @@ def test_status_and_groups_show_what_failed_and_why(breaker_stack: Stack) -> Non
     assert [g for g in cli_json(stack, "messages", "groups") if g["target"] == "navision"] == []
     gone = cli(stack, "messages", "replay", "--group", group["id"], "--reason", "x", "--yes")
     assert gone.returncode == 1 and f"failure group {group['id']}" in gone.stderr
+    # another group, cancelled whole
+    refused = submit_failing(stack, client, simulator, range(7, 9), "Item 1100 is blocked.")
+    [other] = [g for g in cli_json(stack, "messages", "groups") if g["target"] == "navision"]
+    assert other["count"] == 2 and other["id"] != group["id"]
+    cancelled = cli_ok(
+        stack, "messages", "cancel", "--group", other["id"], "--reason", "discontinued", "--yes"
+    )
+    assert cancelled.splitlines() == ["2 message(s) match; cancelling them", "cancelled 2"]
+    assert set(statuses(client, refused).values()) == {"cancelled"}
 
     simulator.fault(mode="down")
     waiting = [client.call("order.submit", order(n))["message_id"] for n in (4, 5, 6)]
@@ -396,7 +405,9 @@ def test_status_and_groups_show_what_failed_and_why(breaker_stack: Stack) -> Non
     found = cli_json(stack, "status")
     counts = {(c["target"], c["status"]): c["count"] for c in found["counts"]}
     assert counts[("navision", "delivered")] == 3
-    on_hold = {s: n for (t, s), n in counts.items() if t == "navision" and s != "delivered"}
+    assert counts[("navision", "cancelled")] == 2
+    done = ("delivered", "cancelled")
+    on_hold = {s: n for (t, s), n in counts.items() if t == "navision" and s not in done}
     assert sum(on_hold.values()) == 3 and set(on_hold) <= {"held", "retry_wait", "accepted"}
     oldest = {o["status"]: o for o in found["oldest"]}
     assert oldest["held"]["message_id"] <= min(waiting)  # ULIDs: the oldest held, or older
