@@ -32,8 +32,9 @@ from bus.queries.balance import BalanceService
 from bus.queries.cart import CartImporter
 from bus.queries.catalog import Catalog
 from bus.queries.prices import PriceService
-from bus.queues.broker import build_broker
+from bus.queues.broker import PipelinedRedisBroker, build_broker
 from bus.queues.enqueue import Enqueuer
+from bus.queues.redis_queues import RedisQueues
 from bus.queues.sweeper import Sweeper
 from bus.queues.worker import start_worker
 from bus.rpc import RpcEdge
@@ -78,7 +79,12 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         engine = create_engine(settings.database_url, pool_size=settings.queue.accept_writers + 4)
         broker = build_broker(settings)
-        enqueuer = Enqueuer(broker, engine)
+        queues = (
+            RedisQueues.of(broker, settings.redis_url)
+            if isinstance(broker, PipelinedRedisBroker) and settings.redis_url
+            else None
+        )
+        enqueuer = Enqueuer(broker, engine, queues)
         committer = GroupCommitter(
             engine,
             enqueuer.submit,
@@ -109,6 +115,8 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
             await changes.stop()
             await committer.stop()
             await enqueuer.drain()
+            if queues is not None:
+                await queues.aclose()
             for stop in embedded:  # blocking: the delivery threads finish their attempts
                 await asyncio.to_thread(stop)
             await queries.aclose()

@@ -1,4 +1,8 @@
-"""Enqueueing after commit, off the event loop, with the sweeper as the safety net.
+"""Enqueueing after commit, without blocking the event loop, with the sweeper as the safety net.
+
+With Redis, wake-ups go through the loop's own Redis client (:class:`~bus.queues.redis_queues.
+RedisQueues`: one pipelined round trip for a batch, no thread); the embedded queue is enqueued
+from a thread, as its broker's calls block.
 
 A message is journaled with ``queued_at`` set, on the expectation that its wake-up follows at once.
 If the enqueue fails (Redis down), ``queued_at`` is cleared so the sweeper re-enqueues it at its
@@ -17,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bus.db import writing
 from bus.journal.tables import messages
 from bus.journal.wakes import Wake, ids
-from bus.queues.broker import enqueue
+from bus.queues.broker import enqueue, wake_ups
+from bus.queues.redis_queues import RedisQueues
 
 log = logging.getLogger(__name__)
 
@@ -28,11 +33,15 @@ class Enqueuer:
     Parameters:
         broker: where wake-ups go.
         engine: the journal, to clear ``queued_at`` of messages whose enqueue failed.
+        queues: the broker's Redis queues on this loop (a Redis broker), else ``None``.
     """
 
-    def __init__(self, broker: dramatiq.Broker, engine: AsyncEngine) -> None:
+    def __init__(
+        self, broker: dramatiq.Broker, engine: AsyncEngine, queues: RedisQueues | None = None
+    ) -> None:
         self._broker = broker
         self._engine = engine
+        self._queues = queues
         self._pending: set[asyncio.Task[None]] = set()
 
     def submit(self, wakes: list[Wake], *, delay_ms: int | None = None) -> None:
@@ -46,7 +55,10 @@ class Enqueuer:
     async def send(self, wakes: list[Wake], *, delay_ms: int | None = None) -> None:
         """Enqueue ``wakes`` now; on failure leave them to the sweeper."""
         try:
-            await asyncio.to_thread(enqueue, self._broker, wakes, delay_ms=delay_ms)
+            if self._queues is not None:
+                await self._queues.enqueue(wake_ups(self._broker, wakes), delay_ms)
+            else:
+                await asyncio.to_thread(enqueue, self._broker, wakes, delay_ms=delay_ms)
         except Exception:
             log.warning(
                 "enqueue of %d message(s) failed; the sweeper will retry them",

@@ -24,17 +24,15 @@ import asyncio
 import heapq
 import logging
 import os
-import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import dramatiq
-import redis.asyncio as aredis
 from dramatiq.common import compute_backoff, current_millis, dq_name
 from redis.exceptions import RedisError
 
-from bus.queues.broker import PipelinedRedisBroker
+from bus.queues.redis_queues import RedisQueues, redis_id
 
 log = logging.getLogger(__name__)
 
@@ -45,59 +43,6 @@ _DELAYED_HELD = 100
 _DELAYED_POLL = 1.0
 #: Seconds between tries while Redis cannot be reached.
 _REDIS_BACKOFF = 1.0
-
-
-class RedisQueues:
-    """dramatiq's Redis queues, on an event loop: fetch, acknowledge, hand back, enqueue.
-
-    Parameters:
-        broker: the process's broker (its namespace, its worker id and heartbeat, its script).
-        client: an asyncio Redis client of the broker's server.
-    """
-
-    def __init__(self, broker: PipelinedRedisBroker, client: aredis.Redis) -> None:
-        self._broker = broker
-        self._client = client
-        self._script = client.register_script(broker.scripts["dispatch"].script)
-
-    async def fetch(self, queue: str, count: int) -> list[dramatiq.Message[Any]]:
-        """Take up to ``count`` messages of ``queue`` (into this worker's acknowledgement set)."""
-        found = await self._call("fetch", queue, count)
-        return [dramatiq.Message.decode(data) for data in found if data is not None]
-
-    async def ack(self, queue: str, redis_ids: list[str]) -> None:
-        """Acknowledge ``redis_ids`` of ``queue``: done, gone from Redis."""
-        if not redis_ids:
-            return
-        async with self._client.pipeline(transaction=False) as pipe:
-            for redis_id in redis_ids:
-                arguments = self._broker.dispatch_args("ack", queue, redis_id)
-                # queued, and the script loaded by execute() if the server lost it (a restart)
-                await self._script(keys=[self._namespace], args=arguments, client=pipe)
-            await pipe.execute()
-
-    async def requeue(self, queue: str, redis_ids: list[str]) -> None:
-        """Hand ``redis_ids`` of ``queue`` back, unrun, for any worker to take."""
-        if redis_ids:
-            await self._call("requeue", queue, *redis_ids)
-
-    async def enqueue(self, message: dramatiq.Message[Any]) -> None:
-        """Put ``message`` on its queue, with an id of its own in Redis (each enqueue needs one,
-        as ``RedisBroker.enqueue`` gives it)."""
-        fresh = message.copy(options={"redis_message_id": str(uuid.uuid4())})
-        await self._call("enqueue", fresh.queue_name, _redis_id(fresh), fresh.encode())
-
-    async def aclose(self) -> None:
-        """Close the client's connections."""
-        await self._client.aclose()
-
-    @property
-    def _namespace(self) -> str:
-        return str(self._broker.namespace)
-
-    async def _call(self, command: str, queue: str, *args: Any) -> Any:
-        arguments = self._broker.dispatch_args(command, queue, *args)
-        return await self._script(keys=[self._namespace], args=arguments)
 
 
 Deliver = Callable[[str], Awaitable[object]]
@@ -181,8 +126,8 @@ class AsyncLane:
             cut = len(late)
         try:
             await self._acknowledge()
-            await self._queues.requeue(self.queue, [_redis_id(m) for m in self._ready])
-            await self._queues.requeue(self._delay_queue, [_redis_id(m) for *_, m in self._delayed])
+            await self._queues.requeue(self.queue, [redis_id(m) for m in self._ready])
+            await self._queues.requeue(self._delay_queue, [redis_id(m) for *_, m in self._delayed])
         except RedisError as error:  # dramatiq's maintenance hands them back once we are gone
             log.warning("stopping: %s: could not hand back to Redis: %s", self.queue, error)
         return cut
@@ -229,7 +174,7 @@ class AsyncLane:
         except Exception:  # the attempt's own errors are its record; this is a bug or the journal
             log.exception("delivery of %s from %s failed", message_id, self.queue)
         finally:
-            self._done.append(_redis_id(message))
+            self._done.append(redis_id(message))
             self._woken.set()
 
     async def _acknowledge(self) -> None:
@@ -248,13 +193,13 @@ class AsyncLane:
                 self._delay_queue, _DELAYED_HELD - len(self._delayed)
             ):
                 eta = int(message.options.get("eta", 0))
-                heapq.heappush(self._delayed, (eta, _redis_id(message), message))
-        due: list[str] = []
+                heapq.heappush(self._delayed, (eta, redis_id(message), message))
+        due: list[dramatiq.Message[Any]] = []
         while self._delayed and self._delayed[0][0] <= now:
-            _, redis_id, message = heapq.heappop(self._delayed)
-            await self._queues.enqueue(message.copy(queue_name=self.queue))
-            due.append(redis_id)
-        await self._queues.ack(self._delay_queue, due)
+            due.append(heapq.heappop(self._delayed)[2])
+        if due:  # on the queue first, then gone from the delay queue: never lost between
+            await self._queues.enqueue([message.copy(queue_name=self.queue) for message in due])
+            await self._queues.ack(self._delay_queue, [redis_id(message) for message in due])
 
     def _until_next_delayed(self) -> float:
         if not self._delayed:
@@ -278,7 +223,3 @@ class AsyncLane:
                 _REDIS_BACKOFF,
             )
         self._redis_down = True
-
-
-def _redis_id(message: dramatiq.Message[Any]) -> str:
-    return str(message.options["redis_message_id"])

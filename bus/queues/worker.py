@@ -32,7 +32,6 @@ from typing import Any
 
 import dramatiq
 import httpx
-import redis.asyncio as aredis
 from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
 from dramatiq.common import q_name
 from dramatiq.middleware import Middleware, SkipMessage
@@ -58,7 +57,8 @@ from bus.queues.broker import (
 )
 from bus.queues.deliver import Deliverer
 from bus.queues.enqueue import Enqueuer
-from bus.queues.lanes import AsyncLane, RedisQueues
+from bus.queues.lanes import AsyncLane
+from bus.queues.redis_queues import RedisQueues
 from bus.sealing import Sealer
 from bus.settings import ROLES, Settings
 
@@ -127,6 +127,9 @@ class WorkerRuntime:
         self._lock: asyncio.Lock | None = None
         #: Set when the worker begins to stop: a message taken after it is handed back, not run.
         self.stopping = threading.Event()
+        #: The Redis queues of the loop's lanes, for follow-up wake-ups (``None``: the embedded
+        #: queue, enqueued from a thread).
+        self.queues: RedisQueues | None = None
 
     async def deliver(self, message_id: str) -> None:
         """Make one attempt at ``message_id`` (the actor's body)."""
@@ -164,7 +167,7 @@ class WorkerRuntime:
             directory,
             orders,
         )
-        enqueuer = Enqueuer(self._broker, engine)
+        enqueuer = Enqueuer(self._broker, engine, self.queues)
 
         async def send(wakes: list[Wake], delay_ms: int | None) -> None:
             await enqueuer.send(wakes, delay_ms=delay_ms)
@@ -303,7 +306,8 @@ def _start_async_lanes(
     """Serve each lane's queue on the loop; return how to stop them."""
 
     async def start() -> tuple[RedisQueues, list[AsyncLane]]:
-        queues = RedisQueues(broker, aredis.Redis.from_url(settings.redis_url or ""))
+        queues = RedisQueues.of(broker, settings.redis_url or "")
+        runtime.queues = queues  # follow-up wake-ups go through it too
         served = [
             AsyncLane(
                 queues,

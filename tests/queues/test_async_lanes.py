@@ -8,6 +8,7 @@ fetched ahead for another worker; a Redis that goes away and comes back is serve
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -17,8 +18,17 @@ import redis
 import redis.asyncio as aredis
 
 from bus.journal.wakes import Wake
-from bus.queues.broker import PipelinedRedisBroker, build_broker, enqueue, queue_name
-from bus.queues.lanes import AsyncLane, RedisQueues
+from bus.queues.broker import (
+    DELIVER_ACTOR,
+    DELIVERY_QUEUE,
+    PipelinedRedisBroker,
+    build_broker,
+    enqueue,
+    queue_name,
+    wake_ups,
+)
+from bus.queues.lanes import AsyncLane
+from bus.queues.redis_queues import RedisQueues
 from bus.settings import Settings
 from tests.support.redisserver import RedisServer
 from tests.support.servers import REDIS_URL, redis_or_skip
@@ -184,3 +194,30 @@ async def test_a_lane_serves_again_once_redis_is_back(settings: Settings) -> Non
         await until(lambda: attempts.finished == ["before", "after"], timeout=15)
         assert await served.stop(grace=5) == 0
         await queues.aclose()
+
+
+async def test_what_the_loop_enqueues_a_dramatiq_worker_reads(
+    settings: Settings, queues: RedisQueues
+) -> None:
+    """The API's and a worker's wake-ups, enqueued on the loop, are what ``RedisBroker.enqueue``
+    writes: a dramatiq worker reads them, the delayed one once it is due."""
+    sender = build_broker(settings)
+    await queues.enqueue(wake_ups(sender, wakes(3)))
+    await queues.enqueue(wake_ups(sender, wakes(1, "later")), delay_ms=300)
+    receiver = build_broker(settings)
+    received: list[str] = []
+    done = threading.Event()
+
+    def deliver(message_id: str) -> None:
+        received.append(message_id)
+        if len(received) == 4:
+            done.set()
+
+    dramatiq.actor(deliver, broker=receiver, actor_name=DELIVER_ACTOR, queue_name=DELIVERY_QUEUE)
+    worker = dramatiq.Worker(receiver, queues={QUEUE}, worker_threads=1)
+    worker.start()
+    try:
+        assert await asyncio.to_thread(done.wait, 10), received
+    finally:
+        worker.stop()
+    assert received == ["m-0", "m-1", "m-2", "later-0"]

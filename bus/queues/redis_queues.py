@@ -1,0 +1,97 @@
+"""dramatiq's Redis queues, from an event loop.
+
+dramatiq's Redis broker speaks to Redis with a blocking client, so an event loop can only use it
+from a thread: a hop per call, and a thread contending for the GIL with the loop. A
+:class:`RedisQueues` makes the same calls with an asyncio client: dramatiq's own dispatch script
+with the arguments the broker builds (:meth:`~bus.queues.broker.PipelinedRedisBroker.
+dispatch_args`: its worker id and heartbeat, a chance of maintenance), so every process, whichever
+client it uses, reads and writes the same queues. A message enqueued here is what
+``RedisBroker.enqueue`` writes, less its middleware's hooks (the bus's broker runs none that act
+on an enqueue).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import dramatiq
+import redis.asyncio as aredis
+from dramatiq.common import current_millis, dq_name
+
+from bus.queues.broker import PipelinedRedisBroker
+
+
+class RedisQueues:
+    """Fetch, acknowledge, hand back and enqueue on the broker's queues, on the running loop.
+
+    Parameters:
+        broker: the process's broker (its namespace, its worker id and heartbeat, its script).
+        client: an asyncio Redis client of the broker's server.
+    """
+
+    def __init__(self, broker: PipelinedRedisBroker, client: aredis.Redis) -> None:
+        self._broker = broker
+        self._client = client
+        self._script = client.register_script(broker.scripts["dispatch"].script)
+
+    @classmethod
+    def of(cls, broker: PipelinedRedisBroker, redis_url: str) -> RedisQueues:
+        """The queues of ``broker``, through a client of its own to ``redis_url``."""
+        return cls(broker, aredis.Redis.from_url(redis_url))
+
+    async def fetch(self, queue: str, count: int) -> list[dramatiq.Message[Any]]:
+        """Take up to ``count`` messages of ``queue`` (into this worker's acknowledgement set)."""
+        found = await self._call("fetch", queue, count)
+        return [dramatiq.Message.decode(data) for data in found if data is not None]
+
+    async def ack(self, queue: str, redis_ids: list[str]) -> None:
+        """Acknowledge ``redis_ids`` of ``queue``: done, gone from Redis."""
+        await self._pipelined([("ack", queue, [redis_id]) for redis_id in redis_ids])
+
+    async def requeue(self, queue: str, redis_ids: list[str]) -> None:
+        """Hand ``redis_ids`` of ``queue`` back, unrun, for any worker to take."""
+        if redis_ids:
+            await self._call("requeue", queue, *redis_ids)
+
+    async def enqueue(
+        self, messages: Sequence[dramatiq.Message[Any]], delay_ms: int | None = None
+    ) -> None:
+        """Put ``messages`` on their queues in one round trip, each with an id of its own in
+        Redis (each enqueue needs one, as ``RedisBroker.enqueue`` gives it); with ``delay_ms``,
+        on their delay queues, due then."""
+        commands = []
+        for message in messages:
+            fresh = message.copy(options={"redis_message_id": str(uuid.uuid4())})
+            if delay_ms is not None:
+                fresh = fresh.copy(
+                    queue_name=dq_name(fresh.queue_name),
+                    options={"eta": current_millis() + delay_ms},
+                )
+            commands.append(("enqueue", fresh.queue_name, [redis_id(fresh), fresh.encode()]))
+        await self._pipelined(commands)
+
+    async def aclose(self) -> None:
+        """Close the client's connections."""
+        await self._client.aclose()
+
+    async def _pipelined(self, commands: list[tuple[str, str, list[Any]]]) -> None:
+        if not commands:
+            return
+        namespace = str(self._broker.namespace)
+        async with self._client.pipeline(transaction=False) as pipe:
+            for command, queue, args in commands:
+                arguments = self._broker.dispatch_args(command, queue, *args)
+                # queued, and the script loaded by execute() if the server lost it (a restart)
+                await self._script(keys=[namespace], args=arguments, client=pipe)
+            await pipe.execute()
+
+    async def _call(self, command: str, queue: str, *args: Any) -> Any:
+        arguments = self._broker.dispatch_args(command, queue, *args)
+        return await self._script(keys=[str(self._broker.namespace)], args=arguments)
+
+
+def redis_id(message: dramatiq.Message[Any]) -> str:
+    """The id of ``message`` in Redis (each enqueue of it has its own)."""
+    return str(message.options["redis_message_id"])
