@@ -22,6 +22,9 @@ from dramatiq.common import current_millis, dq_name
 
 from bus.queues.broker import PipelinedRedisBroker
 
+#: Seconds a call to Redis may take: every call is a short script, or a pipeline of them.
+CALL_TIMEOUT = 10.0
+
 
 class RedisQueues:
     """Fetch, acknowledge, hand back and enqueue on the broker's queues, on the running loop.
@@ -38,8 +41,13 @@ class RedisQueues:
 
     @classmethod
     def of(cls, broker: PipelinedRedisBroker, redis_url: str) -> RedisQueues:
-        """The queues of ``broker``, through a client of its own to ``redis_url``."""
-        return cls(broker, aredis.Redis.from_url(redis_url))
+        """The queues of ``broker``, through a client of its own to ``redis_url``: a call that
+        gets no answer within :data:`CALL_TIMEOUT` fails (a Redis that drops packets would
+        otherwise hold a lane, or an accept's wake-ups, for as long as the connection lives)."""
+        client = aredis.Redis.from_url(
+            redis_url, socket_timeout=CALL_TIMEOUT, socket_connect_timeout=CALL_TIMEOUT
+        )
+        return cls(broker, client)
 
     async def fetch(self, queue: str, count: int) -> list[dramatiq.Message[Any]]:
         """Take up to ``count`` messages of ``queue`` (into this worker's acknowledgement set)."""
