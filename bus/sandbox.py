@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import random
 import socket
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -93,6 +94,12 @@ async def start_simulators(
     return runners
 
 
+#: The ports :func:`free_port` handed out lately in this process (the servers of a stack start
+#: after all of its ports are picked; picked at random, two of them would otherwise share one in
+#: a few hundred stacks).
+_HANDED_OUT: deque[int] = deque(maxlen=1024)
+
+
 def free_port() -> int:
     """A TCP port free on 127.0.0.1 now, and likely still free when a server binds it: one below
     the kernel's ephemeral range. A port there (what binding port 0 hands out) may be taken
@@ -100,11 +107,14 @@ def free_port() -> int:
     ``bus serve`` of the test suite's, started beside many others, once found its port taken)."""
     below = _ephemeral_start()
     for port in random.sample(range(below // 2, below), 64):
+        if port in _HANDED_OUT:  # its server may not listen yet: a probe would find it free
+            continue
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))
             except OSError:
                 continue  # in use: try another
+            _HANDED_OUT.append(port)
             return port
     with socket.socket() as probe:  # every one tried is in use: whatever the kernel hands out
         probe.bind(("127.0.0.1", 0))
