@@ -12,13 +12,13 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-import httpx
 from aiohttp import web
 from sqlalchemy import text
 
 from bus import console, logs, metrics
 from bus.adapters import build_erp_queries
 from bus.adapters.http import cookieless_jar
+from bus.adapters.transport import http_client
 from bus.db import create_engine, reading
 from bus.directory_changes import DirectoryListener
 from bus.handlers import all_methods
@@ -94,7 +94,7 @@ def _lifecycle(settings: Settings) -> Callable[[web.Application], AsyncIterator[
         committer.start()
         # Real-time queries get a client of their own: a slow ERP must not take the pool
         # connections of deliveries (in the embedded mode they share the process).
-        queries = httpx.AsyncClient(cookies=cookieless_jar())
+        queries = http_client(max_connections=100, cookies=cookieless_jar())
         source = build_erp_queries(settings, queries)
         prices = PriceService(settings.prices, source, settings.erp)
         catalog = Catalog(settings.catalog, source, settings.erp)

@@ -29,6 +29,7 @@ from bus.cli.common import (
     when_journal_answers,
 )
 from bus.db import create_engine
+from bus.event_loops import new_event_loop
 from bus.migrate import ensure_schema, schema_state, upgrade
 from bus.settings import DEV_KEYS, Settings
 
@@ -160,6 +161,7 @@ def _serve(settings: Settings, sockets: list[socket.socket]) -> None:
         sock=sockets,
         access_log=None,
         print=started,
+        loop=new_event_loop(),
         **server_options(settings),
     )
 

@@ -31,16 +31,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import dramatiq
-import httpx
-from dramatiq.asyncio import EventLoopThread, set_event_loop_thread
+from dramatiq.asyncio import set_event_loop_thread
 from dramatiq.common import q_name
 from dramatiq.middleware import Middleware, SkipMessage
 
 from bus.adapters import Adapter, build_adapters
 from bus.adapters.http import cookieless_jar
 from bus.adapters.recording import EVENT_HOOKS
+from bus.adapters.transport import http_client
 from bus.db import create_engine
 from bus.directory_changes import AnnouncedDirectory
+from bus.event_loops import LoopThread
 from bus.journal.credentials import JournalSecrets
 from bus.journal.customers import CustomerDirectory
 from bus.journal.known_orders import JournalOrderBook
@@ -150,12 +151,8 @@ class WorkerRuntime:
         # of connections serves every lane; an attempt holds an HTTP connection throughout, so
         # every thread has one.
         engine = create_engine(settings.database_url, pool_size=_largest_lane(settings))
-        client = httpx.AsyncClient(
-            limits=httpx.Limits(
-                max_connections=self._threads, max_keepalive_connections=self._threads
-            ),
-            event_hooks=EVENT_HOOKS,
-            cookies=cookieless_jar(),
+        client = http_client(
+            max_connections=self._threads, event_hooks=EVENT_HOOKS, cookies=cookieless_jar()
         )
         orders = JournalOrderBook(engine, erp=settings.erp, crm=settings.crm)
         # API processes drop a profile they keep as soon as this process writes it
@@ -252,7 +249,7 @@ class DeliveryWorker:
     gracefully by :meth:`stop`."""
 
     def __init__(
-        self, stop_lanes: StopLanes, runtime: WorkerRuntime, loop: EventLoopThread, grace: float
+        self, stop_lanes: StopLanes, runtime: WorkerRuntime, loop: LoopThread, grace: float
     ) -> None:
         self._stop_lanes = stop_lanes
         self._runtime = runtime
@@ -281,7 +278,7 @@ def start_worker(
     """Start delivering: the event loop, and a lane per queue (:func:`lanes`): on the loop itself
     with Redis (:mod:`bus.queues.lanes`), else dramatiq's worker threads."""
     chosen = lanes(settings, targets)
-    loop = EventLoopThread(log)
+    loop = LoopThread(log)
     loop.start(timeout=1.0)
     set_event_loop_thread(loop)
     runtime = WorkerRuntime(settings, broker, sum(lane.threads for lane in chosen))
@@ -301,7 +298,7 @@ def _start_async_lanes(
     broker: PipelinedRedisBroker,
     chosen: list[Lane],
     runtime: WorkerRuntime,
-    loop: EventLoopThread,
+    loop: LoopThread,
 ) -> StopLanes:
     """Serve each lane's queue on the loop; return how to stop them."""
 

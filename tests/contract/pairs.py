@@ -24,6 +24,7 @@ from bus.adapters.mail import MailAdapter
 from bus.adapters.navision import NavisionAdapter
 from bus.adapters.onec import OnecAdapter
 from bus.adapters.storefront import StorefrontAdapter
+from bus.adapters.transport import http_client
 from bus.settings import (
     Bitrix24OAuth,
     Bitrix24Settings,
@@ -546,13 +547,14 @@ class Running:
 @asynccontextmanager
 async def running(pair: Pair, aiohttp_server: Any) -> AsyncIterator[Running]:
     """Serve ``pair``'s simulator (``aiohttp_server``: pytest-aiohttp's fixture) and build its
-    adapter on a shared client with the cookie jar the bus uses; close both afterwards."""
+    adapter on a shared client as the bus makes it (its transport and cookie jar); close both
+    afterwards."""
     app = SIMULATORS[pair.simulator](**pair.simulator_options)
     server = await aiohttp_server(app)
     base = str(server.make_url("")).rstrip("/")
     settings, make_adapter = pair.build(base, app)
     async with (
-        httpx.AsyncClient(cookies=cookieless_jar()) as shared,
+        http_client(cookies=cookieless_jar()) as shared,
         httpx.AsyncClient(timeout=10) as control,
     ):
         adapter = make_adapter(shared)
