@@ -52,7 +52,7 @@ from bus.journal.customers import CustomerDirectory
 from bus.migrate import upgrade
 from bus.sandbox import free_port
 from bus.settings import DEV_KEYS
-from tests.support.processes import Stack
+from tests.support.processes import Stack, wait_for_http
 from tests.support.servers import REDIS_URL, fresh_postgres_database
 
 LUA = Path(__file__).with_name("order_submit.lua")
@@ -111,7 +111,7 @@ def bench_accept(stack: Stack, args: argparse.Namespace) -> dict[str, Figures]:
     asyncio.run(provision(stack.env["BUS_DATABASE_URL"], CUSTOMER))
     port = free_port()
     bare = stack.spawn("baseline-rpc", ["rpc", "--port", str(port)], module="bench.baselines")
-    time.sleep(1.5)
+    wait_for_http(f"http://127.0.0.1:{port}/health", bare)
     wrk(f"http://127.0.0.1:{port}/rpc", 2, args.connections)  # warm-up
     wrk(f"{stack.api_url}/rpc", 2, args.connections)
     runs: dict[str, list[Figures]] = {"bus": [], "baseline": []}
@@ -123,7 +123,24 @@ def bench_accept(stack: Stack, args: argparse.Namespace) -> dict[str, Figures]:
     result["bus"]["rss_mib"] = api.rss_mib()
     result["baseline"]["rss_mib"] = bare.rss_mib()
     bare.stop()
+    result["bus"]["per_s_2_processes"] = accept_on_processes(stack, args, 2)
     return result
+
+
+def accept_on_processes(stack: Stack, args: argparse.Namespace, processes: int) -> float:
+    """Accepted calls/s of ``bus serve --processes N``: N API processes on one port."""
+    port = free_port()
+    serve = stack.spawn(
+        f"api-{processes}-processes", ["serve", "--processes", str(processes), "--port", str(port)]
+    )
+    wait_for_http(f"http://127.0.0.1:{port}/health", serve)
+    wrk(f"http://127.0.0.1:{port}/rpc", 2, args.connections)  # warm-up: every process
+    runs = [
+        wrk(f"http://127.0.0.1:{port}/rpc", args.seconds, args.connections)
+        for _ in range(args.repeat)
+    ]
+    serve.stop()
+    return medians(runs)["per_s"]
 
 
 async def provision(database_url: str, customer: str) -> None:
@@ -548,6 +565,14 @@ TABLE = [
         "baseline",
         "per_s",
         "aiohttp + jsonrpcserver, constant",
+    ),
+    (
+        "accepted order.submit/s, bus serve --processes 2 (one port)",
+        "accept",
+        "per_s_2_processes",
+        "bus",
+        "per_s",
+        "one API process",
     ),
     (
         "delivered/s per worker process",

@@ -1,8 +1,9 @@
 """The baselines the bus is measured against, each the bare minimum of the same job.
 
-- ``rpc``: aiohttp + jsonrpcserver answering ``order.submit`` with a constant (no journal, queue).
+- ``rpc``: aiohttp + jsonrpcserver answering ``order.submit`` with a constant (no journal, queue),
+  on the event loop the bus runs on.
 - ``worker``: a dramatiq worker (Redis, AsyncIO, same threads) whose actor makes one httpx POST of
-  the same NAV sales order the bus would send, and nothing else.
+  the same NAV sales order the bus would send with the bus's HTTP client, and nothing else.
 """
 
 from __future__ import annotations
@@ -19,8 +20,11 @@ from aiohttp import web
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import AsyncIO
 from jsonrpcserver import Success, async_dispatch
+from uvloop import EventLoopPolicy
 
 from bus.adapters.navision import sales_order_body
+from bus.adapters.transport import http_client
+from bus.event_loops import new_event_loop
 from schemas.steps import RoutedOrder
 
 BASELINE_QUEUE = "baseline"
@@ -35,11 +39,18 @@ async def _handle(request: web.Request) -> web.Response:
     return web.Response(text=response, content_type="application/json")
 
 
+async def _health(_: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
 def serve_rpc(port: int) -> None:
-    """The bare JSON-RPC server."""
+    """The bare JSON-RPC server, on the bus's event loop (``GET /health`` says it is up)."""
     app = web.Application()
     app.router.add_post("/rpc", _handle)
-    web.run_app(app, host="127.0.0.1", port=port, access_log=None, print=None)
+    app.router.add_get("/health", _health)
+    web.run_app(
+        app, host="127.0.0.1", port=port, access_log=None, print=None, loop=new_event_loop()
+    )
 
 
 def build_baseline_broker(redis_url: str, namespace: str, nav_url: str) -> dramatiq.Broker:
@@ -51,7 +62,7 @@ def build_baseline_broker(redis_url: str, namespace: str, nav_url: str) -> drama
     async def post_order(message_id: str, order: dict[str, Any]) -> None:
         loop_id = id(asyncio.get_running_loop())
         if loop_id not in clients:  # one client per event loop, built once
-            clients[loop_id] = httpx.AsyncClient()
+            clients[loop_id] = http_client()  # the bus's client: the same cost per request
         client = clients[loop_id]
         response = await client.post(
             f"{nav_url}/Company('CRONUS')/SalesOrder",
@@ -68,6 +79,9 @@ def build_baseline_broker(redis_url: str, namespace: str, nav_url: str) -> drama
 
 def run_worker(redis_url: str, namespace: str, nav_url: str, threads: int, timeout_ms: int) -> None:
     """The bare dramatiq worker, until SIGTERM."""
+    # The bus's worker runs its attempts on uvloop; so does this one (dramatiq's AsyncIO
+    # middleware makes its loop with asyncio.new_event_loop()).
+    asyncio.set_event_loop_policy(EventLoopPolicy())
     broker = build_baseline_broker(redis_url, namespace, nav_url)
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=timeout_ms)
     worker.start()
