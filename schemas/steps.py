@@ -31,10 +31,8 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    SerializerFunctionWrapHandler,
     StringConstraints,
     field_validator,
-    model_serializer,
 )
 
 Text = Annotated[str, StringConstraints(min_length=1, max_length=50)]
@@ -117,12 +115,19 @@ class AsGiven(StepFact):
     An order's payload keeps the shape it has always been journaled in: a field a step did not
     set (a delivery without ``pickup``, an order without ``contract``) is absent, not ``null``,
     and a field given as ``null`` stays ``null``.
+
+    Every fact nested in one is ``AsGiven`` too, so the rule is pydantic's own ``exclude_unset``,
+    applied here by default (in pydantic's core: a serializer of ours would be a Python call per
+    line of every order).
     """
 
-    @model_serializer(mode="wrap")
-    def _as_given(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        dumped: dict[str, Any] = handler(self)
-        return {name: value for name, value in dumped.items() if name in self.model_fields_set}
+    def model_dump(self, **options: Any) -> dict[str, Any]:
+        """The fields as given (``exclude_unset`` unless said otherwise), as pydantic dumps."""
+        return super().model_dump(**{"exclude_unset": True, **options})
+
+    def model_dump_json(self, **options: Any) -> str:
+        """:meth:`model_dump`'s fields as JSON."""
+        return super().model_dump_json(**{"exclude_unset": True, **options})
 
 
 class Licence(AsGiven):
