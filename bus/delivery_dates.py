@@ -71,8 +71,8 @@ def delivery_date(
     earliest = working_days_after(local.date(), lead, holidays)
     requested = (order.get("delivery") or {}).get("date")
     if requested is None or dt.date.fromisoformat(requested) < earliest:
-        placed = f"{local:%H:%M} on {_WEEKDAYS[local.weekday()]} {local.date()} ({zone.key})"
-        why = late or f"before the {rules.cutoff:%H:%M} cut-off"
+        placed = f"{_clock(local)} on {_WEEKDAYS[local.weekday()]} {local.date()} ({zone.key})"
+        why = late or f"before the {_clock(rules.cutoff)} cut-off"
         reason = f"the earliest delivery for an order placed at {placed}, {why}"
         return _adjustment(requested, earliest, reason)
     return _working_day(dt.date.fromisoformat(requested), rules, holidays)
@@ -130,7 +130,7 @@ def _late(
         what = "holiday" if day in holidays else "non-working day"
         return f"a {what}: handled on the next working day"
     if time >= rules.cutoff:
-        return f"after the {rules.cutoff:%H:%M} cut-off"
+        return f"after the {_clock(rules.cutoff)} cut-off"
     if not rules.pre_holiday_cutoffs or not is_pre_holiday(day, holidays):
         return None
     ordered = {
@@ -141,7 +141,7 @@ def _late(
     for rule in rules.pre_holiday_cutoffs:
         groups = sorted(c for c in rule.categories if c.casefold() in ordered)
         if groups and time >= rule.cutoff:
-            return f"after the {rule.cutoff:%H:%M} pre-holiday cut-off of {', '.join(groups)}"
+            return f"after the {_clock(rule.cutoff)} pre-holiday cut-off of {', '.join(groups)}"
     return None
 
 
@@ -167,6 +167,11 @@ def _working_day(
 def _what_day(day: dt.date, holidays: set[dt.date]) -> str:
     """``Saturday``, ``Sunday`` or ``holiday`` (in English whatever the host's locale)."""
     return "holiday" if day in holidays else _WEEKDAYS[day.weekday()]
+
+
+def _clock(moment: dt.time | dt.datetime) -> str:
+    """``HH:MM``; strftime would cost several times as much, on every order."""
+    return f"{moment.hour:02d}:{moment.minute:02d}"
 
 
 def _adjustment(requested: str | None, to: dt.date, reason: str) -> dict[str, Any]:
