@@ -7,7 +7,9 @@ with the arguments the broker builds (:meth:`~bus.queues.broker.PipelinedRedisBr
 dispatch_args`: its worker id and heartbeat, a chance of maintenance), so every process, whichever
 client it uses, reads and writes the same queues. A message enqueued here is what
 ``RedisBroker.enqueue`` writes, less its middleware's hooks (the bus's broker runs none that act
-on an enqueue).
+on an enqueue): the script's ``enqueue`` is two commands (the message's data into the queue's
+hash under an id of its own, the id at the queue's tail), which a batch makes once per queue
+instead of calling the script once per message.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import dramatiq
 import redis.asyncio as aredis
 from dramatiq.common import current_millis, dq_name
+from redis.typing import EncodableT, FieldT
 
 from bus.queues.broker import PipelinedRedisBroker
 
@@ -69,16 +72,19 @@ class RedisQueues:
         """Put ``messages`` on their queues in one round trip, each with an id of its own in
         Redis (each enqueue needs one, as ``RedisBroker.enqueue`` gives it); with ``delay_ms``,
         on their delay queues, due then."""
-        commands = []
+        batches: dict[str, dict[FieldT, EncodableT]] = {}
         for message in messages:
-            fresh = message.copy(options={"redis_message_id": str(uuid.uuid4())})
-            if delay_ms is not None:
-                fresh = fresh.copy(
-                    queue_name=dq_name(fresh.queue_name),
-                    options={"eta": current_millis() + delay_ms},
-                )
-            commands.append(("enqueue", fresh.queue_name, [redis_id(fresh), fresh.encode()]))
-        await self._pipelined(commands)
+            queued = _as_queued(message, delay_ms)
+            batches.setdefault(queued.queue_name, {})[redis_id(queued)] = queued.encode()
+        if not batches:
+            return
+        namespace = self._broker.namespace
+        async with self._client.pipeline(transaction=False) as pipe:
+            for queue, batch in batches.items():
+                # the data first: a worker fetching in between finds no id without its message
+                pipe.hset(f"{namespace}:{queue}.msgs", mapping=batch)
+                pipe.rpush(f"{namespace}:{queue}", *batch)
+            await pipe.execute()
 
     async def aclose(self) -> None:
         """Close the client's connections."""
@@ -98,6 +104,15 @@ class RedisQueues:
     async def _call(self, command: str, queue: str, *args: Any) -> Any:
         arguments = self._broker.dispatch_args(command, queue, *args)
         return await self._script(keys=[str(self._broker.namespace)], args=arguments)
+
+
+def _as_queued(message: dramatiq.Message[Any], delay_ms: int | None) -> dramatiq.Message[Any]:
+    """``message`` with an id of its own in Redis; with ``delay_ms``, on its delay queue."""
+    options: dict[str, Any] = {"redis_message_id": str(uuid.uuid4())}
+    if delay_ms is None:
+        return message.copy(options=options)
+    options["eta"] = current_millis() + delay_ms
+    return message.copy(queue_name=dq_name(message.queue_name), options=options)
 
 
 def redis_id(message: dramatiq.Message[Any]) -> str:
