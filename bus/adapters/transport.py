@@ -15,6 +15,7 @@ after the server received the request, and is a read or protocol error.
 from __future__ import annotations
 
 import ssl
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -32,12 +33,16 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     The session is made on the first request (it belongs to the running event loop). It keeps no
     cookies (httpx's client decides which cookies a request carries) and follows no redirects,
-    and it does not decompress: httpx decodes the body by its ``Content-Encoding``.
+    and it does not decompress: httpx decodes the body by its ``Content-Encoding``. A request goes
+    through the proxy the environment names for its scheme (``HTTP_PROXY``, ``HTTPS_PROXY``,
+    ``ALL_PROXY``, less ``NO_PROXY``), as httpx's own transport sends it; read when the transport
+    is made.
     """
 
     def __init__(self, limits: httpx.Limits, ssl_context: ssl.SSLContext | None = None) -> None:
         self._limits = limits
         self._ssl = ssl_context or httpx.create_ssl_context()
+        self._proxies = urllib.request.getproxies_environment()
         self._session: aiohttp.ClientSession | None = None
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -53,6 +58,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 allow_redirects=False,
                 auto_decompress=False,
                 timeout=_timeout(request),
+                proxy=self._proxy_for(request.url),
             ) as answer:
                 content = await answer.read()
         return httpx.Response(
@@ -62,6 +68,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             request=request,
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": _reason(answer)},
         )
+
+    def _proxy_for(self, url: httpx.URL) -> str | None:
+        if not self._proxies:  # the common case: nothing to look up
+            return None
+        proxy = self._proxies.get(url.scheme) or self._proxies.get("all")
+        if proxy is None or urllib.request.proxy_bypass(url.host):
+            return None
+        return proxy
 
     async def aclose(self) -> None:
         """Close the session and its connections."""

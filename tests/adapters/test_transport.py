@@ -130,6 +130,31 @@ async def test_connections_are_kept_alive_up_to_the_limit() -> None:
     assert len({entry["peer"] for entry in seen}) == 3
 
 
+async def test_a_request_goes_through_the_proxy_the_environment_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """As httpx's own transport does: HTTP_PROXY for http URLs, NO_PROXY's hosts directly."""
+    seen: Seen = []
+
+    async def proxy(request: web.Request) -> web.Response:
+        seen.append({"url": str(request.url), "host": request.headers["Host"]})
+        return web.Response(text="via the proxy")
+
+    async def direct(request: web.Request) -> web.Response:
+        return web.Response(text="direct")
+
+    async with serving(proxy) as proxy_url, serving(direct) as direct_url:
+        monkeypatch.setenv("HTTP_PROXY", proxy_url)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        async with http_client() as client:
+            proxied = await client.get("http://erp.example.invalid/orders?no=1")
+            bypassed = await client.get(f"{direct_url}/orders")
+    assert proxied.text == "via the proxy"
+    url, host = "http://erp.example.invalid/orders?no=1", "erp.example.invalid"
+    assert seen == [{"url": url, "host": host}]
+    assert bypassed.text == "direct"
+
+
 # --- what a failure says about the request -------------------------------------------------------
 
 
