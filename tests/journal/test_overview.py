@@ -4,7 +4,6 @@ paused targets and the Redis queues' depth, read from a real journal and a real 
 from __future__ import annotations
 
 import dataclasses
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -24,7 +23,7 @@ from bus.queues.broker import build_broker, enqueue, queue_name
 from bus.settings import BreakerSettings, Settings
 from tests.journal.test_accept import command
 from tests.journal.test_delivery import accepted_ids, claim_one
-from tests.support.servers import REDIS_URL, redis_or_skip
+from tests.support.servers import REDIS_URL, fresh_redis_namespace
 
 
 @pytest.fixture
@@ -122,12 +121,8 @@ async def test_throughput_reads_only_the_last_minutes_on_an_index(journal: Async
 @pytest.fixture
 def redis_namespace() -> Iterator[str]:
     """A Redis namespace of its own, emptied afterwards."""
-    client = redis_or_skip()
-    namespace = f"bus-test-{uuid.uuid4().hex[:8]}"
-    yield namespace
-    for key in client.scan_iter(f"{namespace}*"):
-        client.delete(key)
-    client.close()
+    with fresh_redis_namespace() as namespace:
+        yield namespace
 
 
 async def test_queue_depths_are_read_from_dramatiqs_keys(redis_namespace: str) -> None:

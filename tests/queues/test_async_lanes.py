@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import dramatiq
@@ -31,7 +30,7 @@ from bus.queues.lanes import AsyncLane
 from bus.queues.redis_queues import RedisQueues
 from bus.settings import Settings
 from tests.support.redisserver import RedisServer
-from tests.support.servers import REDIS_URL, redis_or_skip
+from tests.support.servers import REDIS_URL, fresh_redis_namespace
 
 QUEUE = queue_name("navision")
 
@@ -39,12 +38,8 @@ QUEUE = queue_name("navision")
 @pytest.fixture
 def settings() -> Iterator[Settings]:
     """Settings with a Redis namespace of their own, removed afterwards."""
-    client = redis_or_skip()
-    namespace = f"bus-lanes-{uuid.uuid4().hex[:8]}"
-    yield Settings(redis_url=REDIS_URL, redis_namespace=namespace)
-    for key in client.scan_iter(f"{namespace}*"):
-        client.delete(key)
-    client.close()
+    with fresh_redis_namespace("bus-lanes") as namespace:
+        yield Settings(redis_url=REDIS_URL, redis_namespace=namespace)
 
 
 class Attempts:
@@ -74,6 +69,18 @@ async def queues(settings: Settings) -> AsyncIterator[RedisQueues]:
 
 def lane(queues: RedisQueues, attempts: Attempts, threads: int = 2) -> AsyncLane:
     return AsyncLane(queues, QUEUE, threads, attempts, poll=0.05, limit=30)
+
+
+def held_lane(
+    settings: Settings, queues: RedisQueues, messages: int, threads: int
+) -> tuple[Attempts, AsyncLane]:
+    """A lane started on ``messages`` wake-ups, its attempts held until released."""
+    enqueue(build_broker(settings), wakes(messages))
+    attempts = Attempts()
+    attempts.hold = True
+    served = lane(queues, attempts, threads=threads)
+    served.start()
+    return attempts, served
 
 
 def waiting(settings: Settings, queue: str = QUEUE) -> list[str]:
@@ -128,11 +135,7 @@ async def test_what_the_api_enqueues_and_a_delayed_retry_are_run_and_acknowledge
 async def test_no_more_than_its_threads_run_at_once(
     settings: Settings, queues: RedisQueues
 ) -> None:
-    enqueue(build_broker(settings), wakes(7))
-    attempts = Attempts()
-    attempts.hold = True
-    served = lane(queues, attempts, threads=3)
-    served.start()
+    attempts, served = held_lane(settings, queues, messages=7, threads=3)
     await until(lambda: len(attempts.started) == 3)
     await asyncio.sleep(0.3)
     assert len(attempts.started) == 3
@@ -144,11 +147,8 @@ async def test_no_more_than_its_threads_run_at_once(
 async def test_a_stop_lets_attempts_finish_and_hands_back_what_was_fetched_ahead(
     settings: Settings, queues: RedisQueues
 ) -> None:
-    enqueue(build_broker(settings), wakes(6))
-    attempts = Attempts()
-    attempts.hold = True
-    served = lane(queues, attempts, threads=2)  # fetches 4: 2 run, 2 wait in the lane
-    served.start()
+    # fetches 4: 2 run, 2 wait in the lane
+    attempts, served = held_lane(settings, queues, messages=6, threads=2)
     await until(lambda: len(attempts.started) == 2)
     stopping = asyncio.create_task(served.stop(grace=5))
     await asyncio.sleep(0.2)
@@ -165,11 +165,7 @@ async def test_a_stop_lets_attempts_finish_and_hands_back_what_was_fetched_ahead
 async def test_an_attempt_past_the_grace_is_cut_and_left_to_redis(
     settings: Settings, queues: RedisQueues
 ) -> None:
-    enqueue(build_broker(settings), wakes(1))
-    attempts = Attempts()
-    attempts.hold = True
-    served = lane(queues, attempts, threads=2)
-    served.start()
+    attempts, served = held_lane(settings, queues, messages=1, threads=2)
     await until(lambda: len(attempts.started) == 1)
     assert await served.stop(grace=0.2) == 1
     assert attempts.finished == []

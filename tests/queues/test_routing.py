@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import threading
-import uuid
 from collections.abc import Iterator
 
 import dramatiq
@@ -51,7 +50,7 @@ from bus.sandbox import free_port
 from bus.settings import Settings
 from tests.journal.test_accept import command
 from tests.journal.test_delivery import claim_one, finish_one
-from tests.support.servers import REDIS_URL, redis_or_skip
+from tests.support.servers import REDIS_URL, fresh_redis_namespace
 
 SETTINGS = Settings()
 #: An order line as order routing journals it (no unit: the ERP's default).
@@ -237,12 +236,8 @@ async def test_the_sweeper_re_enqueues_each_lost_wake_up_on_its_targets_queue(
 @pytest.fixture
 def redis_settings() -> Iterator[Settings]:
     """Settings with a Redis queue of a namespace of its own, removed afterwards."""
-    client = redis_or_skip()
-    namespace = f"bus-test-{uuid.uuid4().hex[:8]}"
-    yield Settings(redis_url=REDIS_URL, redis_namespace=namespace)
-    for key in client.scan_iter(f"{namespace}*"):
-        client.delete(key)
-    client.close()
+    with fresh_redis_namespace() as namespace:
+        yield Settings(redis_url=REDIS_URL, redis_namespace=namespace)
 
 
 def redis_queue(settings: Settings, queue: str) -> list[str]:

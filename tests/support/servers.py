@@ -56,3 +56,17 @@ def redis_or_skip() -> redis.Redis:
     except redis.RedisError as exc:
         unavailable("Redis at " + REDIS_URL, exc)
     return client
+
+
+@contextmanager
+def fresh_redis_namespace(prefix: str = "bus-test") -> Iterator[str]:
+    """A namespace of the test Redis of its own (``<prefix>-<random>``); its keys are deleted
+    afterwards."""
+    client = redis_or_skip()
+    namespace = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    try:
+        yield namespace
+    finally:
+        for key in client.scan_iter(f"{namespace}*"):
+            client.delete(key)
+        client.close()
