@@ -21,9 +21,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import dramatiq
+import redis
+import redis.asyncio as aredis
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
-from dramatiq.common import current_millis
+from dramatiq.common import current_millis, dq_name
+from redis.typing import EncodableT, FieldT
 
 from bus.adapters import REQUESTLESS, URGENT
 from bus.journal.wakes import Wake
@@ -62,27 +65,22 @@ class PipelinedRedisBroker(RedisBroker):
     """dramatiq's Redis broker, plus :meth:`enqueue_many`: one round-trip for a batch of messages.
 
     ``RedisBroker.enqueue`` makes one Redis call per message; at thousands of accepts a second those
-    calls, not Redis, become the bottleneck. ``enqueue_many`` runs dramatiq's own ``dispatch``
-    script once per message inside one pipeline, with the same arguments ``enqueue`` passes, so
-    workers see exactly what ``enqueue`` would have written. ``tests/queues`` proves it against a
-    real worker, so a dramatiq release that changes the script's arguments fails the suite.
+    calls, not Redis, become the bottleneck. ``enqueue_many`` writes in one pipeline what
+    ``enqueue``'s script writes (:func:`queue_writes`), so workers see exactly what ``enqueue``
+    would have written. ``tests/queues`` proves it against a real worker, so a dramatiq release
+    that lays its queues out otherwise fails the suite.
     """
 
     def enqueue_many(self, messages: list[dramatiq.Message[None]]) -> None:
         """Enqueue ``messages`` (without delay) in one pipelined round-trip."""
-        dispatch = self.scripts["dispatch"]
-        prepared = [m.copy(options={"redis_message_id": str(uuid.uuid4())}) for m in messages]
+        prepared = [as_queued(message) for message in messages]
+        for message in prepared:
+            self.emit_before("enqueue", message, None)
         with self.client.pipeline(transaction=False) as pipe:
-            for message in prepared:
-                self.emit_before("enqueue", message, None)
-                dispatch(keys=[self.namespace], args=self._enqueue_args(message), client=pipe)
+            queue_writes(pipe, self.namespace, prepared)
             pipe.execute()
         for message in prepared:
             self.emit_after("enqueue", message, None)
-
-    def _enqueue_args(self, message: dramatiq.Message[None]) -> list[Any]:
-        redis_id = message.options["redis_message_id"]
-        return self.dispatch_args("enqueue", message.queue_name, redis_id, message.encode())
 
     def dispatch_args(self, command: str, queue: str, *args: Any) -> list[Any]:
         """The arguments of dramatiq's dispatch script for ``command`` on ``queue``, laid out as
@@ -99,6 +97,38 @@ class PipelinedRedisBroker(RedisBroker):
             self._max_unpack_size(),  # type: ignore[no-untyped-call]
             *args,
         ]
+
+
+def as_queued(message: dramatiq.Message[Any], delay_ms: int | None = None) -> dramatiq.Message[Any]:
+    """``message`` with an id of its own in Redis (each enqueue needs one, as
+    ``RedisBroker.enqueue`` gives it); with ``delay_ms``, on its delay queue, due then."""
+    options: dict[str, Any] = {"redis_message_id": str(uuid.uuid4())}
+    if delay_ms is None:
+        return message.copy(options=options)
+    options["eta"] = current_millis() + delay_ms
+    return message.copy(queue_name=dq_name(message.queue_name), options=options)
+
+
+def redis_id(message: dramatiq.Message[Any]) -> str:
+    """The id of ``message`` in Redis (each enqueue of it has its own)."""
+    return str(message.options["redis_message_id"])
+
+
+def queue_writes(
+    pipe: redis.client.Pipeline | aredis.client.Pipeline,
+    namespace: str,
+    messages: Sequence[dramatiq.Message[Any]],
+) -> None:
+    """Queue on ``pipe`` what dramatiq's ``enqueue`` script writes for ``messages`` (each
+    :func:`as_queued`): into each queue's hash, its messages' data under their ids, then the ids
+    at its tail (the data first: a worker fetching in between finds no id without its message).
+    Two commands per queue, where the script is a call per message."""
+    batches: dict[str, dict[FieldT, EncodableT]] = {}
+    for message in messages:
+        batches.setdefault(message.queue_name, {})[redis_id(message)] = message.encode()
+    for queue, batch in batches.items():
+        pipe.hset(f"{namespace}:{queue}.msgs", mapping=batch)
+        pipe.rpush(f"{namespace}:{queue}", *batch)
 
 
 def delivery_queues(settings: Settings) -> list[str]:

@@ -32,7 +32,8 @@ import dramatiq
 from dramatiq.common import compute_backoff, current_millis, dq_name
 from redis.exceptions import RedisError
 
-from bus.queues.redis_queues import RedisQueues, redis_id
+from bus.queues.broker import redis_id
+from bus.queues.redis_queues import RedisQueues
 
 log = logging.getLogger(__name__)
 

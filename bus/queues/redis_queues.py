@@ -6,24 +6,19 @@ from a thread: a hop per call, and a thread contending for the GIL with the loop
 with the arguments the broker builds (:meth:`~bus.queues.broker.PipelinedRedisBroker.
 dispatch_args`: its worker id and heartbeat, a chance of maintenance), so every process, whichever
 client it uses, reads and writes the same queues. A message enqueued here is what
-``RedisBroker.enqueue`` writes, less its middleware's hooks (the bus's broker runs none that act
-on an enqueue): the script's ``enqueue`` is two commands (the message's data into the queue's
-hash under an id of its own, the id at the queue's tail), which a batch makes once per queue
-instead of calling the script once per message.
+``RedisBroker.enqueue`` writes (:func:`~bus.queues.broker.queue_writes`), less its middleware's
+hooks (the bus's broker runs none that act on an enqueue).
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
 import dramatiq
 import redis.asyncio as aredis
-from dramatiq.common import current_millis, dq_name
-from redis.typing import EncodableT, FieldT
 
-from bus.queues.broker import PipelinedRedisBroker
+from bus.queues.broker import PipelinedRedisBroker, as_queued, queue_writes
 
 #: Seconds a call to Redis may take: every call is a short script, or a pipeline of them.
 CALL_TIMEOUT = 10.0
@@ -69,21 +64,13 @@ class RedisQueues:
     async def enqueue(
         self, messages: Sequence[dramatiq.Message[Any]], delay_ms: int | None = None
     ) -> None:
-        """Put ``messages`` on their queues in one round trip, each with an id of its own in
-        Redis (each enqueue needs one, as ``RedisBroker.enqueue`` gives it); with ``delay_ms``,
-        on their delay queues, due then."""
-        batches: dict[str, dict[FieldT, EncodableT]] = {}
-        for message in messages:
-            queued = _as_queued(message, delay_ms)
-            batches.setdefault(queued.queue_name, {})[redis_id(queued)] = queued.encode()
-        if not batches:
+        """Put ``messages`` on their queues in one round trip (:func:`~bus.queues.broker.
+        queue_writes`); with ``delay_ms``, on their delay queues, due then."""
+        if not messages:
             return
-        namespace = self._broker.namespace
         async with self._client.pipeline(transaction=False) as pipe:
-            for queue, batch in batches.items():
-                # the data first: a worker fetching in between finds no id without its message
-                pipe.hset(f"{namespace}:{queue}.msgs", mapping=batch)
-                pipe.rpush(f"{namespace}:{queue}", *batch)
+            queued = [as_queued(message, delay_ms) for message in messages]
+            queue_writes(pipe, self._broker.namespace, queued)
             await pipe.execute()
 
     async def aclose(self) -> None:
@@ -104,17 +91,3 @@ class RedisQueues:
     async def _call(self, command: str, queue: str, *args: Any) -> Any:
         arguments = self._broker.dispatch_args(command, queue, *args)
         return await self._script(keys=[str(self._broker.namespace)], args=arguments)
-
-
-def _as_queued(message: dramatiq.Message[Any], delay_ms: int | None) -> dramatiq.Message[Any]:
-    """``message`` with an id of its own in Redis; with ``delay_ms``, on its delay queue."""
-    options: dict[str, Any] = {"redis_message_id": str(uuid.uuid4())}
-    if delay_ms is None:
-        return message.copy(options=options)
-    options["eta"] = current_millis() + delay_ms
-    return message.copy(queue_name=dq_name(message.queue_name), options=options)
-
-
-def redis_id(message: dramatiq.Message[Any]) -> str:
-    """The id of ``message`` in Redis (each enqueue of it has its own)."""
-    return str(message.options["redis_message_id"])

@@ -273,7 +273,8 @@ async def test_operators_actions_wake_on_the_targets_queue(
 
 def test_pipelined_wake_ups_reach_a_real_worker_of_each_queue(redis_settings: Settings) -> None:
     """``enqueue_many`` writes what ``RedisBroker.enqueue`` would: a dramatiq worker of the
-    target's queue reads each wake-up back (a release that changes the script fails here)."""
+    target's queue reads each wake-up back (a release that lays its queues out otherwise fails
+    here)."""
     sender = build_broker(redis_settings)
     assert isinstance(sender, PipelinedRedisBroker)
     wakes = [
