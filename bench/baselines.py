@@ -4,6 +4,9 @@
   on the event loop the bus runs on.
 - ``worker``: a dramatiq worker (Redis, AsyncIO, same threads) whose actor makes one httpx POST of
   the same NAV sales order the bus would send with the bus's HTTP client, and nothing else.
+
+Both run as the bus's processes do: on its event loop, with its collector settings
+(:func:`bus.heap.settle` once started).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from uvloop import EventLoopPolicy
 from bus.adapters.navision import sales_order_body
 from bus.adapters.transport import http_client
 from bus.event_loops import new_event_loop
+from bus.heap import settle
 from schemas.steps import RoutedOrder
 
 BASELINE_QUEUE = "baseline"
@@ -49,7 +53,12 @@ def serve_rpc(port: int) -> None:
     app.router.add_post("/rpc", _handle)
     app.router.add_get("/health", _health)
     web.run_app(
-        app, host="127.0.0.1", port=port, access_log=None, print=None, loop=new_event_loop()
+        app,
+        host="127.0.0.1",
+        port=port,
+        access_log=None,
+        print=lambda _: settle(),  # once it listens, as bus serve does
+        loop=new_event_loop(),
     )
 
 
@@ -85,6 +94,7 @@ def run_worker(redis_url: str, namespace: str, nav_url: str, threads: int, timeo
     broker = build_baseline_broker(redis_url, namespace, nav_url)
     worker = dramatiq.Worker(broker, worker_threads=threads, worker_timeout=timeout_ms)
     worker.start()
+    settle()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     stop.wait()

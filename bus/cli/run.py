@@ -30,6 +30,7 @@ from bus.cli.common import (
 )
 from bus.db import create_engine
 from bus.event_loops import new_event_loop
+from bus.heap import settle
 from bus.migrate import ensure_schema, schema_state, upgrade
 from bus.settings import DEV_KEYS, Settings
 
@@ -148,7 +149,9 @@ def _serve(settings: Settings, sockets: list[socket.socket]) -> None:
     from bus.app import create_app, server_options
 
     def started(_: str) -> None:
-        # aiohttp calls this once every site listens: the one line saying where.
+        # aiohttp calls this once every site listens: the one line saying where; what the
+        # started process holds is kept from now on (bus.heap).
+        settle()
         for listener in sockets:
             host, port = listener.getsockname()[:2]
             shown = f"[{host}]" if listener.family == socket.AF_INET6 else host
@@ -275,6 +278,7 @@ def _run_worker(settings: Settings, index: int = 0, targets: list[str] | None = 
     delivery = start_worker(settings, broker, targets)
     sweeper = Sweeper(settings, broker)
     sweeper.start()
+    settle()
     logging.getLogger("bus").info("worker started")
     _wait_for_signal()
     sweeper.stop()
