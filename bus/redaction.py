@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import collections
 import functools
+import json
 import logging
 import re
 import threading
@@ -128,6 +129,28 @@ class Redactor:
             return [self.json(item) for item in value]
         return value
 
+    def json_document(self, document: str | bytes) -> Any:
+        """The JSON value of ``document`` (a body as it went), redacted as :meth:`json` does.
+
+        Raises:
+            ValueError: ``document`` is not JSON.
+
+        Most bodies hold no secret: one whose text as a whole has nothing to redact and no
+        secret name is parsed only, not walked string by string (several times the parse).
+        The text as a whole stands for every string in it only where none is escaped: an
+        escape (``\\u0041``, ``\\/``) spells a string differently from its value, so such a
+        document is walked.
+        """
+        text = (
+            document  # bytes are decoded as json.loads decodes them (a BOM, UTF-16)
+            if isinstance(document, str)
+            else document.decode(json.detect_encoding(document), "surrogatepass")
+        )
+        value = json.loads(text)
+        if "\\" not in text and not _may_name_a_secret(text) and self.text(text) == text:
+            return value
+        return self.json(value)
+
     def headers(self, headers: Iterable[tuple[str, str]]) -> dict[str, str]:
         """Headers with the values of credential headers hidden and the others redacted."""
         return {
@@ -139,6 +162,27 @@ class Redactor:
 def secret_name(name: str) -> bool:
     """Whether a field, header or parameter called ``name`` holds a secret."""
     return SECRET_NAME.search(name) is not None
+
+
+#: Words one of which every match of :data:`SECRET_NAME` has, in lower case.
+_NAME_WORDS = (
+    "pass",
+    "secret",
+    "token",
+    "apikey",
+    "api_key",
+    "api-key",
+    "auth",
+    "cookie",
+    "bpmcsrf",
+)
+
+
+def _may_name_a_secret(text: str) -> bool:
+    """Whether :data:`SECRET_NAME` may match somewhere in ``text``: a substring test of its
+    words, several times faster on a whole body than the expression's case-blind scan."""
+    lowered = text.lower()
+    return any(word in lowered for word in _NAME_WORDS)
 
 
 def _forms(secrets: Iterable[str]) -> set[str]:

@@ -5,10 +5,13 @@ in (a Bitrix24 webhook's code, secret query and form parameters, credentials of 
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from bus.errors import TransientError
@@ -155,3 +158,62 @@ def test_delivery_errors_and_log_lines_are_redacted(caplog: pytest.LogCaptureFix
     text = caplog.text
     assert "calling" in text and "refused" in text
     assert token not in text and "k3y9w2x8q7p1m4n6" not in text
+
+
+#: Pieces of the strings of generated documents: plain words, secret names and shapes, a
+#: configured secret, and characters JSON escapes.
+_PIECES = st.sampled_from(
+    [
+        "order",
+        "Item No",
+        " ",
+        "=",
+        "&",
+        "?",
+        "/",
+        "token",
+        "Password",
+        "auth",
+        "API-Key",
+        "Cookie",
+        "Bearer ",
+        "basic",
+        "/rest/17/",
+        "k3y9w2x8q7p1m4n6",
+        "fernet:",
+        "client-secret-5e7a",
+        "client%2Dsecret",
+        '"',
+        "\\",
+        "\n",
+        "é",
+        "\u2028",
+    ]
+)
+_STRINGS = st.lists(_PIECES, max_size=6).map("".join)
+_DOCUMENTS = st.recursive(
+    st.none() | st.booleans() | st.integers() | _STRINGS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_STRINGS, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(document=_DOCUMENTS, ascii_only=st.booleans(), as_bytes=st.booleans())
+@example(document={"note": "Bearer \norder"}, ascii_only=False, as_bytes=True)
+@example(document=["geheim-pässwort"], ascii_only=True, as_bytes=False)
+@settings(max_examples=400, deadline=None)
+def test_a_json_document_is_redacted_as_its_value_is(
+    document: object, ascii_only: bool, as_bytes: bool
+) -> None:
+    """A body's text read whole (no secret in it: parsed, not walked) gives what walking its
+    value gives, escaped or not, sent as text or bytes."""
+    redactor = Redactor(["client-secret-5e7a", WEBHOOK, "k3y9w2x8q7p1m4n6", "geheim-pässwort"])
+    text = json.dumps(document, ensure_ascii=ascii_only)
+    sent: str | bytes = text.encode() if as_bytes else text
+    assert redactor.json_document(sent) == redactor.json(document)
+
+
+def test_a_json_document_with_a_byte_order_mark_is_read() -> None:
+    """As json.loads reads bytes: 1C's HTTP services start their UTF-8 with a BOM."""
+    body = '{"Ref_Key": "7a1c", "password": "p"}'.encode("utf-8-sig")
+    assert Redactor().json_document(body) == {"Ref_Key": "7a1c", "password": REDACTED}

@@ -11,7 +11,6 @@ parameters, every configured secret and token handed out wherever it occurs).
 from __future__ import annotations
 
 import contextvars
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -113,7 +112,7 @@ def _body(content: bytes) -> Any:
     if not content:
         return None
     try:
-        return redact(json.loads(content))
-    except ValueError:
+        return active().json_document(content)
+    except ValueError:  # not JSON
         text = active().text(content[:_MAX_BODY].decode("utf-8", "replace"))
         return text if len(content) <= _MAX_BODY else text + "…"
