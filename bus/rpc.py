@@ -54,6 +54,7 @@ from bus.errors import (
     Unauthenticated,
     error_member,
 )
+from bus.journal.storable import nul_fields
 from bus.settings import ClientSettings, Limits
 from schemas.catalog import METHODS
 from schemas.jsonrpc import echoable_id, envelope_problem
@@ -393,7 +394,7 @@ def parse_params(model: type[BaseModel], params: dict[str, Any]) -> BaseModel:
     """``params`` as a ``model``, or :class:`InvalidParams` naming each field that is wrong (as
     the edge answers a call, and as an operator's edit of a payload is refused)."""
     try:
-        return model.model_validate(params)
+        parsed = model.model_validate(params)
     except ValidationError as exc:
         fields = [
             {
@@ -404,6 +405,12 @@ def parse_params(model: type[BaseModel], params: dict[str, Any]) -> BaseModel:
             for error in exc.errors(include_url=False, include_input=False, include_context=False)
         ]
         raise InvalidParams({"fields": fields}) from None
+    if holding_nul := nul_fields(params):  # the journal could not store it
+        raise InvalidParams({"fields": [_NUL_FIELD | {"field": field} for field in holding_nul]})
+    return parsed
+
+
+_NUL_FIELD = {"type": "string_nul", "message": "String should not hold the NUL character (U+0000)"}
 
 
 def _error_result(error: CallError) -> Any:

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bus.errors import IdempotencyConflict
+from bus.journal import storable
 from bus.journal.ids import new_message_id, utcnow
 from bus.journal.tables import Status, messages, ordering_keys
 from bus.journal.wakes import Wake
@@ -412,6 +413,6 @@ _PG_INSERT = text(
 
 def _as_arrays(rows: list[dict[str, Any]]) -> dict[str, Any]:
     arrays: dict[str, Any] = {column: [row[column] for row in rows] for column in _PER_ROW}
-    arrays["payload"] = [row["payload_json"] for row in rows]
+    arrays["payload"] = [storable.json_text(row["payload_json"]) for row in rows]
     arrays["now"] = rows[0]["accepted_at"]
     return arrays

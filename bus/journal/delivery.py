@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bus import metrics
 from bus.db import DriverStatement, autocommit, driver_connection, writing
+from bus.journal import storable
 from bus.journal.accept import Accepted, AcceptOutcome, Command, accept_batch
 from bus.journal.ids import utcnow
 from bus.journal.pauses import paused_at_claim
@@ -311,7 +312,7 @@ def _finish_values(claimed: Claim, record: AttemptRecord, outcome: Finish) -> di
         "duration_ms": record.duration_ms,
         "outcome": record.outcome,
         "http_status": record.http_status,
-        "error": record.error,
+        "error": storable.text(record.error),
         "request": record.request,
         "response": record.response,
         # the message, fenced by the attempt number
@@ -319,7 +320,7 @@ def _finish_values(claimed: Claim, record: AttemptRecord, outcome: Finish) -> di
         "status": outcome.status.value,
         "updated_at": now,
         "lease_until": None,
-        "last_error": outcome.error,
+        "last_error": storable.text(outcome.error),
         "next_attempt_at": outcome.next_attempt_at,
         "queued_at": outcome.next_attempt_at,
         "result": outcome.result,
@@ -412,7 +413,9 @@ _DRIVER_FINISH_LAST = DriverStatement.of(_PG_FINISH_LAST)
 def _as_pg_json(values: dict[str, Any]) -> dict[str, Any]:
     encoded = dict(values)
     for name in _JSON_VALUES:
-        encoded[name] = None if values[name] is None else json.dumps(values[name])
+        encoded[name] = (
+            None if values[name] is None else storable.json_text(json.dumps(values[name]))
+        )
     del encoded["ordering_key"]
     return encoded
 

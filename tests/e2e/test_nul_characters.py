@@ -1,0 +1,85 @@
+"""A NUL character (U+0000), which PostgreSQL's text and jsonb cannot hold, on a PostgreSQL
+journal: in a caller's params it is refused naming the field (it answered -32603, the journal
+having refused the accept); in what a target answers, the message still finishes, the NUL
+stored as U+FFFD (the finish was refused, and the message left in flight, attempted again and
+refused again for ever)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bus.journal.storable import REPLACEMENT
+from bus.settings import DEV_KEYS
+from tests.e2e.conftest import ERP_ONLY, running, wait_until
+from tests.e2e.test_systems import TIMINGS
+from tests.support.processes import Stack
+from tests.support.servers import fresh_postgres_database
+
+
+@pytest.fixture
+def stack(log_dir: Path) -> Iterator[Stack]:
+    """The embedded queue on a PostgreSQL journal, with NAV."""
+    with fresh_postgres_database() as database_url:
+        env = {"BUS_DATABASE_URL": database_url, "BUS_ORDER_ROUTES": ERP_ONLY, **TIMINGS}
+        yield from running(Stack(env, log_dir))
+
+
+def _call(stack: Stack, key: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
+    headers = {"Authorization": f"Bearer {DEV_KEYS[key]}"}
+    answer: dict[str, Any] = httpx.post(
+        f"{stack.api_url}/rpc", json=body, headers=headers, timeout=30
+    ).json()
+    return answer
+
+
+def _order(order_id: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "order_id": order_id,
+        "customer": "10000",
+        "lines": [{"item": "1000", "quantity": 1}],
+        **extra,
+    }
+
+
+def test_a_nul_in_a_callers_params_is_refused_naming_the_field(stack: Stack) -> None:
+    answer = _call(stack, "storefront", "order.submit", _order("NUL-1", comment="a\x00b"))
+    assert answer["error"]["code"] == -32602, answer
+    assert answer["error"]["data"]["fields"] == [
+        {
+            "field": "comment",
+            "type": "string_nul",
+            "message": "String should not hold the NUL character (U+0000)",
+        }
+    ]
+    listed = stack.run_cli("messages", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout) == []  # nothing journaled
+
+
+def test_a_nul_in_a_targets_answer_is_stored_replaced_and_the_message_finishes(
+    stack: Stack,
+) -> None:
+    refusal = {"error": {"code": "Internal_ServiceError", "message": "item\x00 1000 is blocked"}}
+    fault = {"mode": "status", "status": 400, "body": refusal, "methods": ["POST"], "times": 1}
+    httpx.post(f"{stack.sim_url}/_control/faults", json=fault).raise_for_status()
+    accepted = _call(stack, "storefront", "order.submit", _order("NUL-2"))
+    message_id = accepted["result"]["message_id"]
+
+    def message() -> dict[str, Any]:
+        found: dict[str, Any] = _call(stack, "ops", "message.get", {"message_id": message_id})
+        return found["result"]
+
+    wait_until(lambda: message()["status"] == "failed", stack, 30, "the failure")
+    failed = message()
+    assert f"item{REPLACEMENT} 1000 is blocked" in failed["last_error"]
+    shown = stack.run_cli("messages", "show", message_id, "--json")  # the attempt's bodies too
+    assert shown.returncode == 0, shown.stderr
+    [attempt] = json.loads(shown.stdout)["attempts_log"]
+    assert f"item{REPLACEMENT} 1000" in json.dumps(attempt["response"], ensure_ascii=False)
