@@ -1,5 +1,6 @@
-"""What PostgreSQL cannot store, found and replaced: a NUL character in text and in JSON text, the
-escape of a backslash followed by ``u0000`` left alone, and the fields of params holding one."""
+"""What PostgreSQL cannot store, found and replaced: a NUL character and a lone surrogate in text
+and in JSON text (a backslash written out before the letters left alone, a pair kept), and the
+fields of params holding a NUL."""
 
 from __future__ import annotations
 
@@ -21,8 +22,21 @@ def test_a_nul_in_json_text_is_replaced_and_a_written_out_escape_is_not() -> Non
     assert json_text(unchanged) is unchanged
 
 
-def test_a_nul_in_text_is_replaced() -> None:
-    assert text("item\x00 1000") == f"item{REPLACEMENT} 1000"
+def test_a_lone_surrogate_in_json_text_is_replaced_and_a_pair_kept() -> None:
+    value = ["\ud800", "a\udfffb", "\U0001f600", "\ud55c", "\\ud800", "\udc00\ud800"]
+    assert json.loads(json_text(json.dumps(value))) == [
+        REPLACEMENT,
+        f"a{REPLACEMENT}b",
+        "\U0001f600",  # a pair, written as two escapes: one character
+        "\ud55c",  # Hangul, not a surrogate
+        "\\ud800",  # a backslash, then the letters
+        REPLACEMENT * 2,  # a low one before a high one: two halves, each alone
+    ]
+
+
+def test_what_text_cannot_hold_is_replaced() -> None:
+    assert text("item\x00 1000 \ud800") == f"item{REPLACEMENT} 1000 {REPLACEMENT}"
+    assert text("\U0001f600 ok") == "\U0001f600 ok"
     assert text(None) is None
 
 

@@ -1,10 +1,13 @@
-"""Text the journal can store: PostgreSQL's ``text`` and ``jsonb`` take every character but NUL.
+"""Text the journal can store: PostgreSQL's ``text`` and ``jsonb`` take every character but NUL
+(U+0000) and the halves of a surrogate pair standing alone (U+D800 to U+DFFF, which no UTF-8
+text holds; JSON can write them, ``\\ud800``, and Python reads them into a ``str``).
 
-A string with U+0000 in it, or JSON with ``\\u0000``, makes PostgreSQL refuse the whole statement.
-A caller's params holding one are refused at the edge, naming the field (:func:`nul_fields`, used
-by :func:`bus.rpc.parse_params`). What comes from a target (a response body, an error, a receipt)
-is stored with each NUL as U+FFFD, the replacement character: its finish would otherwise be
-refused, and the message left in flight, attempted again and refused again, for ever.
+A string with one, or JSON with its escape, makes PostgreSQL refuse the whole statement. A
+caller's params holding a NUL are refused at the edge, naming the field (:func:`nul_fields`, used
+by :func:`bus.rpc.parse_params`; pydantic refuses a lone surrogate itself). What comes from a
+target (a response body, an error, a receipt) is stored with each as U+FFFD, the replacement
+character: its finish would otherwise be refused, and the message left in flight, attempted again
+and refused again, for ever.
 """
 
 from __future__ import annotations
@@ -13,21 +16,33 @@ import re
 from typing import Any
 
 NUL = "\x00"
-#: What a NUL is stored as.
+#: What a character the journal cannot store is stored as.
 REPLACEMENT = "\ufffd"
-#: A ``\\u0000`` escape in JSON text: after an even number of backslashes (an odd one makes the
-#: last of them part of a ``\\\\``, and the ``u0000`` after it plain text).
-_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+#: In a ``str``: NUL, or a surrogate (Python's JSON reader joins a pair into one character, so
+#: one left is alone).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+#: In JSON text as ``json.dumps`` writes it (ASCII, lower-case escapes): a NUL's escape, a high
+#: surrogate's not followed by a low one's, a low one's not after a high one's; each after an
+#: even number of backslashes (after an odd one, the last backslash is part of a ``\\\\`` and
+#: the letters after it plain text).
+_JSON_UNSTORABLE = re.compile(
+    r"(?<!\\)((?:\\\\)*)"
+    r"(\\u0000|\\ud[89ab][0-9a-f]{2}(?!\\ud[c-f][0-9a-f]{2})"
+    r"|(?<!\\ud[89ab][0-9a-f]{2})\\ud[c-f][0-9a-f]{2})"
+)
 
 
 def text(value: str | None) -> str | None:
-    """``value`` with every NUL replaced."""
-    return value.replace(NUL, REPLACEMENT) if value and NUL in value else value
+    """``value`` with every character the journal cannot store replaced."""
+    return _UNSTORABLE.sub(REPLACEMENT, value) if value else value
 
 
 def json_text(encoded: str) -> str:
-    """JSON text with every NUL of its strings replaced (keys too)."""
-    return _JSON_NUL.sub(r"\1\\ufffd", encoded) if "\\u0000" in encoded else encoded
+    """JSON text (``json.dumps``'s) with every escape of a character the journal cannot store
+    replaced by U+FFFD's, in keys and values."""
+    if "\\u0000" not in encoded and "\\ud" not in encoded:
+        return encoded
+    return _JSON_UNSTORABLE.sub(r"\1\\ufffd", encoded)
 
 
 def nul_fields(value: Any, path: str = "") -> list[str]:

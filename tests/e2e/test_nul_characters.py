@@ -2,7 +2,7 @@
 journal: in a caller's params it is refused naming the field (it answered -32603, the journal
 having refused the accept); in what a target answers, the message still finishes, the NUL
 stored as U+FFFD (the finish was refused, and the message left in flight, attempted again and
-refused again for ever)."""
+refused again for ever); so is half a surrogate pair standing alone."""
 
 from __future__ import annotations
 
@@ -66,9 +66,11 @@ def test_a_nul_in_a_callers_params_is_refused_naming_the_field(stack: Stack) -> 
 def test_a_nul_in_a_targets_answer_is_stored_replaced_and_the_message_finishes(
     stack: Stack,
 ) -> None:
-    refusal = {"error": {"code": "Internal_ServiceError", "message": "item\x00 1000 is blocked"}}
+    blocked = "item\x00 1000 is blocked \ud800"  # a NUL, and half a surrogate pair
+    refusal = {"error": {"code": "Internal_ServiceError", "message": blocked}}
     fault = {"mode": "status", "status": 400, "body": refusal, "methods": ["POST"], "times": 1}
-    httpx.post(f"{stack.sim_url}/_control/faults", json=fault).raise_for_status()
+    escaped = json.dumps(fault)  # ASCII: the surrogate as its escape, as JSON can send it
+    httpx.post(f"{stack.sim_url}/_control/faults", content=escaped).raise_for_status()
     accepted = _call(stack, "storefront", "order.submit", _order("NUL-2"))
     message_id = accepted["result"]["message_id"]
 
@@ -78,7 +80,7 @@ def test_a_nul_in_a_targets_answer_is_stored_replaced_and_the_message_finishes(
 
     wait_until(lambda: message()["status"] == "failed", stack, 30, "the failure")
     failed = message()
-    assert f"item{REPLACEMENT} 1000 is blocked" in failed["last_error"]
+    assert f"item{REPLACEMENT} 1000 is blocked {REPLACEMENT}" in failed["last_error"]
     shown = stack.run_cli("messages", "show", message_id, "--json")  # the attempt's bodies too
     assert shown.returncode == 0, shown.stderr
     [attempt] = json.loads(shown.stdout)["attempts_log"]
