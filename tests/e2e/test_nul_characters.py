@@ -18,7 +18,7 @@ from bus.journal.storable import REPLACEMENT
 from bus.settings import DEV_KEYS
 from tests.e2e.conftest import ERP_ONLY, running, wait_until
 from tests.e2e.test_systems import TIMINGS
-from tests.support.processes import Stack
+from tests.support.processes import BusClient, Stack
 from tests.support.servers import fresh_postgres_database
 
 
@@ -28,15 +28,6 @@ def stack(log_dir: Path) -> Iterator[Stack]:
     with fresh_postgres_database() as database_url:
         env = {"BUS_DATABASE_URL": database_url, "BUS_ORDER_ROUTES": ERP_ONLY, **TIMINGS}
         yield from running(Stack(env, log_dir))
-
-
-def _call(stack: Stack, key: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
-    body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}
-    headers = {"Authorization": f"Bearer {DEV_KEYS[key]}"}
-    answer: dict[str, Any] = httpx.post(
-        f"{stack.api_url}/rpc", json=body, headers=headers, timeout=30
-    ).json()
-    return answer
 
 
 def _order(order_id: str, **extra: Any) -> dict[str, Any]:
@@ -49,7 +40,8 @@ def _order(order_id: str, **extra: Any) -> dict[str, Any]:
 
 
 def test_a_nul_in_a_callers_params_is_refused_naming_the_field(stack: Stack) -> None:
-    answer = _call(stack, "storefront", "order.submit", _order("NUL-1", comment="a\x00b"))
+    storefront = BusClient(stack.api_url, DEV_KEYS["storefront"])
+    answer = storefront.reply("order.submit", _order("NUL-1", comment="a\x00b"))
     assert answer["error"]["code"] == -32602, answer
     assert answer["error"]["data"]["fields"] == [
         {
@@ -71,17 +63,21 @@ def test_a_nul_in_a_targets_answer_is_stored_replaced_and_the_message_finishes(
     fault = {"mode": "status", "status": 400, "body": refusal, "methods": ["POST"], "times": 1}
     escaped = json.dumps(fault)  # ASCII: the surrogate as its escape, as JSON can send it
     httpx.post(f"{stack.sim_url}/_control/faults", content=escaped).raise_for_status()
-    accepted = _call(stack, "storefront", "order.submit", _order("NUL-2"))
-    message_id = accepted["result"]["message_id"]
+    accepted = BusClient(stack.api_url, DEV_KEYS["storefront"]).call(
+        "order.submit", _order("NUL-2")
+    )
+    ops = BusClient(stack.api_url, DEV_KEYS["ops"])
 
     def message() -> dict[str, Any]:
-        found: dict[str, Any] = _call(stack, "ops", "message.get", {"message_id": message_id})
-        return found["result"]
+        found: dict[str, Any] = ops.call("message.get", {"message_id": accepted["message_id"]})
+        return found
 
     wait_until(lambda: message()["status"] == "failed", stack, 30, "the failure")
     failed = message()
     assert f"item{REPLACEMENT} 1000 is blocked {REPLACEMENT}" in failed["last_error"]
-    shown = stack.run_cli("messages", "show", message_id, "--json")  # the attempt's bodies too
+    shown = stack.run_cli(
+        "messages", "show", accepted["message_id"], "--json"
+    )  # the attempt's bodies too
     assert shown.returncode == 0, shown.stderr
     [attempt] = json.loads(shown.stdout)["attempts_log"]
     assert f"item{REPLACEMENT} 1000" in json.dumps(attempt["response"], ensure_ascii=False)

@@ -217,12 +217,17 @@ class BusClient:
 
     def call(self, method: str, params: dict[str, Any]) -> Any:
         """Call ``method``; return its result or raise with the JSON-RPC error."""
-        self._ids += 1
-        body = {"jsonrpc": "2.0", "id": self._ids, "method": method, "params": params}
-        reply = self.http.post(self.url, json=body).json()
+        reply = self.reply(method, params)
         if "error" in reply:
             raise AssertionError(f"{method} failed: {reply['error']}")
         return reply["result"]
+
+    def reply(self, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        """Call ``method``; its whole reply, result or error."""
+        self._ids += 1
+        body = {"jsonrpc": "2.0", "id": self._ids, "method": method, "params": params}
+        answer: dict[str, Any] = self.http.post(self.url, json=body).json()
+        return answer
 
     def close(self) -> None:
         """Close the HTTP client."""
