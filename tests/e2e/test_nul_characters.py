@@ -16,7 +16,7 @@ import pytest
 
 from bus.journal.storable import REPLACEMENT
 from bus.settings import DEV_KEYS
-from tests.e2e.conftest import ERP_ONLY, running, wait_until
+from tests.e2e.conftest import ERP_ONLY, bus_client, running, wait_until
 from tests.e2e.test_systems import TIMINGS
 from tests.support.processes import BusClient, Stack
 from tests.support.servers import fresh_postgres_database
@@ -30,6 +30,16 @@ def stack(log_dir: Path) -> Iterator[Stack]:
         yield from running(Stack(env, log_dir))
 
 
+@pytest.fixture
+def storefront(stack: Stack) -> Iterator[BusClient]:
+    yield from bus_client(stack, DEV_KEYS["storefront"])
+
+
+@pytest.fixture
+def ops(stack: Stack) -> Iterator[BusClient]:
+    yield from bus_client(stack, DEV_KEYS["ops"])
+
+
 def _order(order_id: str, **extra: Any) -> dict[str, Any]:
     return {
         "order_id": order_id,
@@ -39,8 +49,9 @@ def _order(order_id: str, **extra: Any) -> dict[str, Any]:
     }
 
 
-def test_a_nul_in_a_callers_params_is_refused_naming_the_field(stack: Stack) -> None:
-    storefront = BusClient(stack.api_url, DEV_KEYS["storefront"])
+def test_a_nul_in_a_callers_params_is_refused_naming_the_field(
+    stack: Stack, storefront: BusClient
+) -> None:
     answer = storefront.reply("order.submit", _order("NUL-1", comment="a\x00b"))
     assert answer["error"]["code"] == -32602, answer
     assert answer["error"]["data"]["fields"] == [
@@ -56,17 +67,14 @@ def test_a_nul_in_a_callers_params_is_refused_naming_the_field(stack: Stack) -> 
 
 
 def test_a_nul_in_a_targets_answer_is_stored_replaced_and_the_message_finishes(
-    stack: Stack,
+    stack: Stack, storefront: BusClient, ops: BusClient
 ) -> None:
     blocked = "item\x00 1000 is blocked \ud800"  # a NUL, and half a surrogate pair
     refusal = {"error": {"code": "Internal_ServiceError", "message": blocked}}
     fault = {"mode": "status", "status": 400, "body": refusal, "methods": ["POST"], "times": 1}
     escaped = json.dumps(fault)  # ASCII: the surrogate as its escape, as JSON can send it
     httpx.post(f"{stack.sim_url}/_control/faults", content=escaped).raise_for_status()
-    accepted = BusClient(stack.api_url, DEV_KEYS["storefront"]).call(
-        "order.submit", _order("NUL-2")
-    )
-    ops = BusClient(stack.api_url, DEV_KEYS["ops"])
+    accepted = storefront.call("order.submit", _order("NUL-2"))
 
     def message() -> dict[str, Any]:
         found: dict[str, Any] = ops.call("message.get", {"message_id": accepted["message_id"]})
@@ -75,9 +83,8 @@ def test_a_nul_in_a_targets_answer_is_stored_replaced_and_the_message_finishes(
     wait_until(lambda: message()["status"] == "failed", stack, 30, "the failure")
     failed = message()
     assert f"item{REPLACEMENT} 1000 is blocked {REPLACEMENT}" in failed["last_error"]
-    shown = stack.run_cli(
-        "messages", "show", accepted["message_id"], "--json"
-    )  # the attempt's bodies too
+    # the attempt's bodies too, which message.get leaves out
+    shown = stack.run_cli("messages", "show", accepted["message_id"], "--json")
     assert shown.returncode == 0, shown.stderr
     [attempt] = json.loads(shown.stdout)["attempts_log"]
     assert f"item{REPLACEMENT} 1000" in json.dumps(attempt["response"], ensure_ascii=False)
