@@ -10,6 +10,7 @@ from aiohttp import web
 from bus import operations
 from bus.console.context import context, journal, session_of
 from bus.console.render import problem, see_other
+from bus.journal import storable
 
 #: The longest reason kept (a reason is a sentence or two, not a document).
 MAX_REASON = 1000
@@ -27,11 +28,12 @@ def actor(request: web.Request) -> str:
 
 
 async def reason_of(request: web.Request) -> str | None:
-    """The form's reason, stripped; ``None`` when missing, blank or too long."""
+    """The form's reason, stripped, as the journal can store it (:mod:`bus.journal.storable`:
+    a NUL in it was a 500 on PostgreSQL); ``None`` when missing, blank or too long."""
     reason = (await request.post()).get("reason")
     if not isinstance(reason, str) or not reason.strip() or len(reason) > MAX_REASON:
         return None
-    return reason.strip()
+    return storable.text(reason.strip())
 
 
 def no_reason(request: web.Request) -> web.Response:

@@ -15,6 +15,7 @@ from bus.console.access import HOME
 from bus.console.session import COOKIE, Session, SessionCookies
 from bus.db import reading
 from bus.journal.queries import get_message
+from bus.journal.storable import REPLACEMENT
 from bus.settings import DEV_KEYS, Settings
 from tests.console.conftest import (
     ClientFactory,
@@ -181,6 +182,25 @@ async def test_an_action_is_recorded_as_the_consoles_with_its_reason(
     )
     page = await (await browser.get(answer.headers["Location"])).text()
     assert "Cancelled." in page and "the customer withdrew it" in page
+
+
+async def test_a_reason_holding_a_nul_is_recorded_with_it_replaced(
+    browser: Client, journal: AsyncEngine
+) -> None:
+    """PostgreSQL's text holds no NUL (bus.journal.storable): the action is done all the same."""
+    message_id = await failed_order(journal, "NUL-1")
+    csrf = await sign_in(browser)
+    answer = await browser.post(
+        f"/console/messages/{message_id}/cancel",
+        data={"csrf": csrf, "reason": "withdrawn\x00 by phone"},
+        allow_redirects=False,
+    )
+    assert answer.status == 303
+    async with reading(journal) as conn:
+        message = await get_message(conn, message_id)
+    assert message is not None and message["status"] == "cancelled"
+    [action] = message["actions"]
+    assert action["reason"] == f"withdrawn{REPLACEMENT} by phone"
 
 
 async def test_a_refused_action_says_why(browser: Client, journal: AsyncEngine) -> None:
