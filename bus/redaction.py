@@ -178,10 +178,18 @@ _NAME_WORDS = (
 )
 
 
+#: The letters a case-blind expression matches to the ASCII letters of those words that
+#: ``str.lower`` does not turn into them: dotless and dotted I (lowered: ``i`` and a combining
+#: dot), long S. The combining dot is dropped everywhere: a match more only means a walk more.
+_CASE_BLIND = str.maketrans({"\u0131": "i", "\u017f": "s", "\u0307": None})
+
+
 def _may_name_a_secret(text: str) -> bool:
     """Whether :data:`SECRET_NAME` may match somewhere in ``text``: a substring test of its
     words, several times faster on a whole body than the expression's case-blind scan."""
     lowered = text.lower()
+    if not lowered.isascii():
+        lowered = lowered.translate(_CASE_BLIND)
     return any(word in lowered for word in _NAME_WORDS)
 
 
