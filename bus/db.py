@@ -8,7 +8,6 @@ transaction through :func:`reading`, so readers never queue behind writers under
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -55,17 +54,13 @@ def create_engine(url: str, *, pool_size: int = 10, null_pool: bool = False) -> 
         options["connect_args"] = {"timeout": CONNECT_TIMEOUT}
         # jsonb takes no NUL: one in what a system sent (a profile, a receipt) is stored as
         # U+FFFD rather than failing the statement (bus.journal.storable)
-        options["json_serializer"] = _storable_json
+        options["json_serializer"] = storable.json_dumps
     if url.startswith("sqlite"):
         options["connect_args"] = {"timeout": 30}
     engine = create_async_engine(url, **options)
     if url.startswith("sqlite"):
         _tune_sqlite(engine)
     return engine
-
-
-def _storable_json(value: Any) -> str:
-    return storable.json_text(json.dumps(value))
 
 
 def _tune_sqlite(engine: AsyncEngine) -> None:

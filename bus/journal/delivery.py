@@ -9,7 +9,6 @@ under that token, so a worker whose lease expired cannot overwrite its successor
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -413,9 +412,7 @@ _DRIVER_FINISH_LAST = DriverStatement.of(_PG_FINISH_LAST)
 def _as_pg_json(values: dict[str, Any]) -> dict[str, Any]:
     encoded = dict(values)
     for name in _JSON_VALUES:
-        encoded[name] = (
-            None if values[name] is None else storable.json_text(json.dumps(values[name]))
-        )
+        encoded[name] = None if values[name] is None else storable.json_dumps(values[name])
     del encoded["ordering_key"]
     return encoded
 

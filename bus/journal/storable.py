@@ -12,6 +12,7 @@ and refused again, for ever.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -43,6 +44,11 @@ def json_text(encoded: str) -> str:
     if "\\u0000" not in encoded and "\\ud" not in encoded:
         return encoded
     return _JSON_UNSTORABLE.sub(r"\1\\ufffd", encoded)
+
+
+def json_dumps(value: Any) -> str:
+    """``value`` as JSON text the journal can store (:func:`json_text` of ``json.dumps``)."""
+    return json_text(json.dumps(value))
 
 
 def nul_fields(value: Any, path: str = "") -> list[str]:
