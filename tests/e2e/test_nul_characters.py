@@ -16,7 +16,7 @@ import pytest
 
 from bus.journal.storable import REPLACEMENT
 from bus.settings import DEV_KEYS
-from tests.e2e.conftest import ERP_ONLY, bus_client, running, wait_until
+from tests.e2e.conftest import ERP_ONLY, bus_client, order, running, wait_until
 from tests.e2e.test_systems import TIMINGS
 from tests.support.processes import BusClient, Stack
 from tests.support.servers import fresh_postgres_database
@@ -40,19 +40,10 @@ def ops(stack: Stack) -> Iterator[BusClient]:
     yield from bus_client(stack, DEV_KEYS["ops"])
 
 
-def _order(order_id: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "order_id": order_id,
-        "customer": "10000",
-        "lines": [{"item": "1000", "quantity": 1}],
-        **extra,
-    }
-
-
 def test_a_nul_in_a_callers_params_is_refused_naming_the_field(
     stack: Stack, storefront: BusClient
 ) -> None:
-    answer = storefront.reply("order.submit", _order("NUL-1", comment="a\x00b"))
+    answer = storefront.reply("order.submit", order(1, comment="a\x00b"))
     assert answer["error"]["code"] == -32602, answer
     assert answer["error"]["data"]["fields"] == [
         {
@@ -74,7 +65,7 @@ def test_a_nul_in_a_targets_answer_is_stored_replaced_and_the_message_finishes(
     fault = {"mode": "status", "status": 400, "body": refusal, "methods": ["POST"], "times": 1}
     escaped = json.dumps(fault)  # ASCII: the surrogate as its escape, as JSON can send it
     httpx.post(f"{stack.sim_url}/_control/faults", content=escaped).raise_for_status()
-    accepted = storefront.call("order.submit", _order("NUL-2"))
+    accepted = storefront.call("order.submit", order(2))
 
     def message() -> dict[str, Any]:
         found: dict[str, Any] = ops.call("message.get", {"message_id": accepted["message_id"]})
