@@ -100,11 +100,14 @@ class PipelinedRedisBroker(RedisBroker):
 
 
 def as_queued(message: dramatiq.Message[Any], delay_ms: int | None = None) -> dramatiq.Message[Any]:
-    """``message`` with an id of its own in Redis (each enqueue needs one, as
-    ``RedisBroker.enqueue`` gives it); with ``delay_ms``, on its delay queue, due then."""
-    options: dict[str, Any] = {"redis_message_id": str(uuid.uuid4())}
+    """``message`` as it is written to Redis: with an id of its own there (each enqueue needs one,
+    as ``RedisBroker.enqueue`` gives it; a :func:`wake_up` is born with it); with ``delay_ms``, on
+    its delay queue, due then."""
+    options: dict[str, Any] = {}
+    if "redis_message_id" not in message.options:
+        options["redis_message_id"] = str(uuid.uuid4())
     if delay_ms is None:
-        return message.copy(options=options)
+        return message.copy(options=options) if options else message
     options["eta"] = current_millis() + delay_ms
     return message.copy(queue_name=dq_name(message.queue_name), options=options)
 
@@ -156,13 +159,19 @@ def build_broker(settings: Settings) -> dramatiq.Broker:
 
 
 def wake_up(queue: str, message_id: str) -> dramatiq.Message[None]:
-    """The queue message that asks a worker of ``queue`` to deliver ``message_id``."""
+    """The queue message that asks a worker of ``queue`` to deliver ``message_id``.
+
+    A wake-up is enqueued once (a message woken again gets a new one), so its own id is also its
+    id in Redis (:func:`as_queued`): one id made, not two, and no copy of the message.
+    """
+    own_id = str(uuid.uuid4())
     return dramatiq.Message(
         queue_name=queue,
         actor_name=DELIVER_ACTOR,
         args=(message_id,),
         kwargs={},
-        options={},
+        options={"redis_message_id": own_id},
+        message_id=own_id,
     )
 
 
