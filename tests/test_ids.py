@@ -1,0 +1,37 @@
+"""Message ids: the ULID layout (48-bit milliseconds, then 80 random bits, Crockford base 32)."""
+
+from __future__ import annotations
+
+import time
+
+from bus.journal.ids import new_message_id
+
+CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def decoded(message_id: str) -> int:
+    """The 128-bit number an id spells, one character at a time."""
+    value = 0
+    for character in message_id:
+        value = value * 32 + CROCKFORD.index(character)
+    return value
+
+
+def test_an_id_is_26_crockford_characters_led_by_its_millisecond() -> None:
+    before = time.time_ns() // 1_000_000
+    message_id = new_message_id()
+    after = time.time_ns() // 1_000_000
+    assert len(message_id) == 26
+    assert set(message_id) <= set(CROCKFORD)
+    value = decoded(message_id)
+    assert value < 2**128  # the first character carries the two zero bits of 130
+    assert before <= value >> 80 <= after
+
+
+def test_ids_are_distinct_and_ordered_by_time() -> None:
+    earlier = [new_message_id() for _ in range(1000)]
+    time.sleep(0.002)
+    later = new_message_id()
+    assert len(set(earlier)) == 1000
+    assert later > max(earlier)
+    assert len({decoded(m) & (2**80 - 1) for m in earlier}) == 1000  # the random part varies
