@@ -21,6 +21,7 @@ system while the order waits.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from cachetools import TTLCache
@@ -50,9 +51,10 @@ class OrderPlan:
     steps: Steps
     branches: tuple[Branch, ...] = ()
 
-    @property
+    @cached_property
     def payload(self) -> dict[str, Any]:
-        """The order as journaled: the JSON of :attr:`order`."""
+        """The order as journaled: the JSON of :attr:`order` (made once: it is read for the
+        journal's row and for the order's ordering key)."""
         return self.order.model_dump(mode="json")
 
     def summary(self) -> dict[str, Any]:
@@ -168,6 +170,8 @@ def _delivery(
     sent: RoutedDelivery, rule: OrderRoute, profile: CustomerProfile | None
 ) -> RoutedDelivery:
     """The delivery the rule decides: a pick-up, or to the licence's address, or as sent."""
+    if rule.delivery == "as_ordered":
+        return sent
     delivery = sent.model_dump(mode="json")
     if rule.delivery == "pickup":
         delivery["pickup"] = True
