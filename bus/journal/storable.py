@@ -54,6 +54,8 @@ def json_dumps(value: Any) -> str:
 def nul_fields(value: Any, path: str = "") -> list[str]:
     """The dotted paths (``lines.0.comment``) of the strings in a JSON value holding a NUL, a key
     holding one named by the path to its object."""
+    if not _holds_nul(value):  # the common case, without building a path for every string
+        return []
     if isinstance(value, str):
         return [path or "params"] if NUL in value else []
     if isinstance(value, dict):
@@ -69,3 +71,18 @@ def nul_fields(value: Any, path: str = "") -> list[str]:
             for field in nul_fields(item, f"{path}.{number}" if path else str(number))
         ]
     return []
+
+
+def _holds_nul(value: Any) -> bool:
+    """Whether a NUL is anywhere in a JSON value, its keys included."""
+    if isinstance(value, str):
+        return NUL in value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if NUL in str(key) or _holds_nul(item):
+                return True
+    elif isinstance(value, list):
+        for item in value:
+            if _holds_nul(item):
+                return True
+    return False
