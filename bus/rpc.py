@@ -204,8 +204,11 @@ class RpcEdge:
         seconds = self._limits.body_timeout
         encoding = request.headers.get("Content-Encoding", "identity")
         try:
-            async with asyncio.timeout(seconds):
+            if request.content.is_eof():  # all of it came with the headers: nothing to wait for
                 body = await request.read()
+            else:
+                async with asyncio.timeout(seconds):
+                    body = await request.read()
             return decode_body(body, encoding, limit)
         except UndecodableBody as exc:
             error = error_member(PARSE_ERROR, "Parse error", _body_problem(str(exc)))
@@ -454,7 +457,11 @@ def json_answer(body: Any, correlation_id: str) -> web.Response:
 
 
 def _dumps(body: Any) -> str:
-    return json.dumps(body, separators=(",", ":"), default=str, allow_nan=False)
+    return _ANSWER_JSON.encode(body)
+
+
+#: Made once: ``json.dumps`` with options builds an encoder for every call.
+_ANSWER_JSON = json.JSONEncoder(separators=(",", ":"), default=str, allow_nan=False)
 
 
 def _finite_answers(body: Any, correlation_id: str) -> Any:

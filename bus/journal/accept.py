@@ -82,7 +82,7 @@ class Command:
         The digest recognises a repeated call; the JSON is also what PostgreSQL stores, so the
         payload is serialized once.
         """
-        payload_json = json.dumps(self.payload, sort_keys=True, separators=(",", ":"))
+        payload_json = _canonical(self.payload)
         sent_json = payload_json if self.sent is None else _canonical(self.sent)
         return payload_json, _digest(self.method, sent_json)
 
@@ -93,7 +93,11 @@ def sent_digest(method: str, sent: dict[str, Any]) -> str:
 
 
 def _canonical(value: dict[str, Any]) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return _CANONICAL_JSON.encode(value)
+
+
+#: Made once: ``json.dumps`` with options builds an encoder for every call.
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
 def _digest(method: str, sent_json: str) -> str:
@@ -237,7 +241,7 @@ def _step_rows(command: Command, first: dict[str, Any]) -> list[dict[str, Any]]:
         for number, (target, operation) in enumerate(command.then, start=2)
     ]
     for branch in command.branches:
-        payload_json = json.dumps(branch.payload, sort_keys=True, separators=(",", ":"))
+        payload_json = _canonical(branch.payload)
         ordering_key = f"{command.ordering_key or 'message:' + first['id']}/{branch.name}"
         for number, (target, operation) in enumerate(branch.steps, start=1):
             row = _child(first, target, operation, f"#{branch.name}#{number}")
