@@ -25,7 +25,6 @@ import json
 import logging
 import math
 import re
-import secrets
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -54,6 +53,7 @@ from bus.errors import (
     Unauthenticated,
     error_member,
 )
+from bus.journal.ids import unique_hex
 from bus.journal.storable import nul_fields
 from bus.settings import ClientSettings, Limits
 from schemas.catalog import METHODS
@@ -440,8 +440,7 @@ def _error_response(error: dict[str, Any], request_id: Any) -> dict[str, Any]:
 
 def _correlation_id(request: web.Request) -> str:
     given = request.headers.get("X-Correlation-Id", "")
-    # 32 random hex digits, as uuid4().hex gave, without building a UUID for every call
-    return given if _CORRELATION_ID.match(given) else secrets.token_hex(16)
+    return given if _CORRELATION_ID.match(given) else unique_hex()
 
 
 def json_answer(body: Any, correlation_id: str) -> web.Response:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 
-from bus.journal.ids import new_message_id
+from bus.journal.ids import new_message_id, unique_hex
 
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -35,3 +36,22 @@ def test_ids_are_distinct_and_ordered_by_time() -> None:
     assert len(set(earlier)) == 1000
     assert later > max(earlier)
     assert len({decoded(m) & (2**80 - 1) for m in earlier}) == 1000  # the random part varies
+
+
+def test_forked_processes_make_ids_of_their_own() -> None:
+    """``bus serve --processes N`` forks: each child's random bits must not repeat its parent's
+    (or its siblings')."""
+    children = []
+    for _ in range(2):
+        reader, writer = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: write its ids and leave at once
+            os.write(writer, " ".join([new_message_id()[10:], unique_hex()]).encode())
+            os._exit(0)
+        os.close(writer)
+        with os.fdopen(reader) as pipe:
+            children.append(pipe.read().split())
+        os.waitpid(pid, 0)
+    mine = [new_message_id()[10:], unique_hex()]
+    assert len({tuple(ids) for ids in [*children, mine]}) == 3
+    assert all(len(ids[1]) == 32 and int(ids[1], 16) >= 0 for ids in [*children, mine])

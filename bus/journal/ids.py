@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
+import random
 import time
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -19,9 +19,19 @@ def new_message_id() -> str:
 
     Time order keeps listings and indexes in acceptance order; 26 characters fit every target's
     external-reference field (NAV's ``External_Document_No`` holds 35).
+
+    The random bits are :mod:`random`'s (seeded from the OS at start, and again in each forked
+    process), not the OS's: an id must be unique, not secret (a caller reads a message only with
+    its key), and asking the OS for bytes is a system call per id on the accept path.
     """
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
+    value = (time.time_ns() // 1_000_000) << 80 | random.getrandbits(80)
     return "".join([_PAIRS[(value >> shift) & 1023] for shift in _SHIFTS])
+
+
+def unique_hex() -> str:
+    """32 random hex digits, as ``uuid4().hex`` gives, for ids that must be distinct but need
+    not be secret: a call's correlation id, a wake-up's id in the queue."""
+    return f"{random.getrandbits(128):032x}"
 
 
 def utcnow() -> dt.datetime:

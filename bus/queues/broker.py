@@ -16,7 +16,6 @@ without importing or owning the worker's actor.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -29,6 +28,7 @@ from dramatiq.common import current_millis, dq_name
 from redis.typing import EncodableT, FieldT
 
 from bus.adapters import REQUESTLESS, URGENT
+from bus.journal.ids import unique_hex
 from bus.journal.wakes import Wake
 from bus.settings import ROLES, Settings
 
@@ -105,7 +105,7 @@ def as_queued(message: dramatiq.Message[Any], delay_ms: int | None = None) -> dr
     its delay queue, due then."""
     options: dict[str, Any] = {}
     if "redis_message_id" not in message.options:
-        options["redis_message_id"] = str(uuid.uuid4())
+        options["redis_message_id"] = unique_hex()
     if delay_ms is None:
         return message.copy(options=options) if options else message
     options["eta"] = current_millis() + delay_ms
@@ -164,7 +164,7 @@ def wake_up(queue: str, message_id: str) -> dramatiq.Message[None]:
     A wake-up is enqueued once (a message woken again gets a new one), so its own id is also its
     id in Redis (:func:`as_queued`): one id made, not two, and no copy of the message.
     """
-    own_id = str(uuid.uuid4())
+    own_id = unique_hex()
     return dramatiq.Message(
         queue_name=queue,
         actor_name=DELIVER_ACTOR,
