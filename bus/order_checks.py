@@ -141,15 +141,6 @@ class OrderChecks:
         message = _CUSTOMER_REFUSALS[refusal].format(customer=customer)
         return [{"field": "customer", "type": refusal, "message": message}]
 
-    async def _items(
-        self, codes: list[str], facts: OrderFacts
-    ) -> dict[str, ItemInfo | None] | None:
-        try:
-            return await self._catalog.items(codes)
-        except (UpstreamUnavailable, UpstreamRefused) as failure:
-            facts.unchecked.append(f"items not checked in the ERP: {failure.message}")
-            return None
-
     def _configured_pack(self, number: int, line: Mapping[str, Any]) -> list[Problem]:
         """Without the item table, the configured pack, counted in the line's own quantity."""
         pack = self._packs.get(str(line["item"]))
