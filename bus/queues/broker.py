@@ -101,7 +101,8 @@ class PipelinedRedisBroker(RedisBroker):
 
 def as_queued(message: dramatiq.Message[Any], delay_ms: int | None = None) -> dramatiq.Message[Any]:
     """``message`` as it is written to Redis: with an id of its own there (each enqueue needs one,
-    as ``RedisBroker.enqueue`` gives it; a :func:`wake_up` is born with it); with ``delay_ms``, on
+    as ``RedisBroker.enqueue`` gives it; a :func:`wake_up` is born with it, so a message taken
+    from a queue is never enqueued again through here: a new wake-up is); with ``delay_ms``, on
     its delay queue, due then."""
     options: dict[str, Any] = {}
     if "redis_message_id" not in message.options:
