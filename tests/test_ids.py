@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import time
 
 from bus.journal.ids import new_message_id, unique_hex
@@ -55,3 +56,16 @@ def test_forked_processes_make_ids_of_their_own() -> None:
     mine = [new_message_id()[10:], unique_hex()]
     assert len({tuple(ids) for ids in [*children, mine]}) == 3
     assert all(len(ids[1]) == 32 and int(ids[1], 16) >= 0 for ids in [*children, mine])
+
+
+def test_seeding_the_random_module_does_not_repeat_ids() -> None:
+    """Test tools and libraries seed :mod:`random` (hypothesis does for every example): ids have
+    a generator of their own."""
+    made = []
+    for _ in range(2):
+        random.seed(13)
+        message_id = new_message_id()[10:]
+        random.seed(13)
+        made.append((message_id, unique_hex()))
+    assert made[0][0] != made[1][0]
+    assert made[0][1] != made[1][1]
