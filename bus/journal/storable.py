@@ -51,24 +51,27 @@ def json_dumps(value: Any) -> str:
     return json_text(json.dumps(value))
 
 
-def nul_fields(value: Any, path: str = "") -> list[str]:
+def nul_fields(value: Any) -> list[str]:
     """The dotted paths (``lines.0.comment``) of the strings in a JSON value holding a NUL, a key
     holding one named by the path to its object."""
-    if not _holds_nul(value):  # the common case, without building a path for every string
-        return []
+    # The common case found without building a path for every string.
+    return _nul_paths(value, "") if _holds_nul(value) else []
+
+
+def _nul_paths(value: Any, path: str) -> list[str]:
     if isinstance(value, str):
         return [path or "params"] if NUL in value else []
     if isinstance(value, dict):
         found = []
         for key, item in value.items():
             inner = f"{path}.{key}" if path else str(key)
-            found += [path or "params"] if NUL in str(key) else nul_fields(item, inner)
+            found += [path or "params"] if NUL in str(key) else _nul_paths(item, inner)
         return found
     if isinstance(value, list):
         return [
             field
             for number, item in enumerate(value)
-            for field in nul_fields(item, f"{path}.{number}" if path else str(number))
+            for field in _nul_paths(item, f"{path}.{number}" if path else str(number))
         ]
     return []
 
