@@ -49,10 +49,13 @@ def value(samples: Samples, name: str, **labels: str) -> float | None:
     return samples.get((name, frozenset(labels.items())))
 
 
+#: The storefront's credentials, as its calls carry them.
+STOREFRONT = {"Authorization": f"Bearer {DEV_KEYS['storefront']}"}
+
+
 def submit(stack: Stack, correlation_id: str) -> str:
     """Send one order with ``correlation_id`` as its ``X-Correlation-Id``; its message id."""
-    headers = {"Authorization": f"Bearer {DEV_KEYS['storefront']}"}
-    headers["X-Correlation-Id"] = correlation_id
+    headers = {**STOREFRONT, "X-Correlation-Id": correlation_id}
     reply = httpx.post(
         f"{stack.api_url}/rpc", json=order_call(1), headers=headers, timeout=30
     ).json()
@@ -237,7 +240,6 @@ def _collections(url: str) -> dict[str, float]:
 def submit_many(stack: Stack, count: int) -> str:
     """Send ``count`` orders in one batch call; the last one's message id."""
     body = [order_call(n) for n in range(count)]
-    headers = {"Authorization": f"Bearer {DEV_KEYS['storefront']}"}
-    replies = httpx.post(f"{stack.api_url}/rpc", json=body, headers=headers, timeout=60).json()
+    replies = httpx.post(f"{stack.api_url}/rpc", json=body, headers=STOREFRONT, timeout=60).json()
     assert all("result" in reply for reply in replies), replies
     return str(replies[-1]["result"]["message_id"])
