@@ -8,17 +8,20 @@ transaction through :func:`reading`, so readers never queue behind writers under
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import event
+import asyncpg
+from sqlalchemy import Engine, event
 from sqlalchemy.dialects.postgresql.asyncpg import PGDialect_asyncpg
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import NullPool, QueuePool
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
 
@@ -141,17 +144,136 @@ class DriverStatement:
 
 @asynccontextmanager
 async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
-    """A pooled PostgreSQL connection's ``asyncpg.Connection``, outside any transaction: each
-    statement commits on its own. A connection the journal can no longer be reached on is
-    invalidated in the pool, as SQLAlchemy does with the errors of its own statements."""
-    async with engine.connect() as conn:
-        pooled = await conn.get_raw_connection()
+    """A PostgreSQL connection's ``asyncpg.Connection``, outside any transaction: each statement
+    commits on its own. One of the engine's connections held for such statements
+    (:class:`HeldConnections`), or one from its pool while they are all in use.
+
+    A connection a statement failed on for any reason but the statement's own (an error the
+    server reported for it) is invalidated, as SQLAlchemy does with its own statements: the
+    journal cannot be reached on it, or it was closed under us (the server ended the session),
+    or the driver's state is in doubt.
+    """
+    held = HeldConnections.of(engine)
+    taken = held.take() or await held.open(engine)
+    if taken is None:  # every held one is in use: one from the pool, for this statement
+        async with engine.connect() as conn:
+            driver = (await conn.get_raw_connection()).driver_connection
+            try:
+                yield driver
+            except Exception as error:
+                if not _statements_own(error, driver):
+                    await conn.invalidate(error)
+                raise
+        return
+    conn, driver = taken
+    try:
+        yield driver
+    except Exception as error:
+        if _statements_own(error, driver):
+            held.give_back(taken)
+        else:
+            await held.invalidate(conn, error, idle_too=driver.is_closed())
+        raise
+    except BaseException:  # cut in the middle of a statement: the pool resets it, as before
+        await held.release(conn)
+        raise
+    held.give_back(taken)
+
+
+def _statements_own(error: Exception, driver: Any) -> bool:
+    """Whether ``error`` is the server's answer to the statement, on a connection still fine."""
+    return (
+        isinstance(error, asyncpg.PostgresError)
+        and not journal_unreachable(error)
+        and not driver.is_closed()
+    )
+
+
+_Held = tuple[AsyncConnection, Any]  # the connection, and its asyncpg.Connection
+
+
+class HeldConnections:
+    """PostgreSQL connections taken out of an engine's pool once and kept, for the statements a
+    worker runs on the driver's connection (the claim, the finish: :class:`DriverStatement`).
+
+    Checking a connection out of SQLAlchemy's pool and back in (its greenlet hand-offs, the
+    pool's bookkeeping and reset) costs about three times the CPU of a one-row statement: each
+    claim and finish paid it. A held connection goes from one statement to the next without
+    it. At most the pool's size are held, so its overflow stays for transactions.
+
+    A held connection the server closed is invalidated with every idle one (they went down with
+    the server; SQLAlchemy's pool drops every connection older than one that failed so).
+    Disposing of the engine invalidates every held one.
+    """
+
+    _of: weakref.WeakKeyDictionary[Engine, HeldConnections] = weakref.WeakKeyDictionary()
+
+    def __init__(self, limit: int) -> None:
+        self._limit = limit
+        self._idle: list[_Held] = []
+        self._held: set[AsyncConnection] = set()  # idle and in use
+        self._opening = 0
+
+    @classmethod
+    def of(cls, engine: AsyncEngine) -> HeldConnections:
+        """``engine``'s held connections (none yet on first use)."""
+        held = cls._of.get(engine.sync_engine)
+        if held is None:
+            pool = engine.sync_engine.pool
+            # (not the engine itself: it is the key of what refers to it only weakly)
+            held = cls(pool.size() if isinstance(pool, QueuePool) else 0)
+            cls._of[engine.sync_engine] = held
+            event.listen(engine.sync_engine, "engine_disposed", held._on_disposed)
+        return held
+
+    def take(self) -> _Held | None:
+        """An idle held connection, if any."""
+        return self._idle.pop() if self._idle else None
+
+    async def open(self, engine: AsyncEngine) -> _Held | None:
+        """A connection newly taken out of ``engine``'s pool to be held; ``None`` if as many are
+        held as may be."""
+        if len(self._held) + self._opening >= self._limit:
+            return None
+        self._opening += 1  # counted while it connects: callers meanwhile hold no more
         try:
-            yield pooled.driver_connection
-        except Exception as error:
-            if journal_unreachable(error):
-                await conn.invalidate(error)
-            raise
+            conn = await engine.connect().start()
+            driver = (await conn.get_raw_connection()).driver_connection
+        finally:
+            self._opening -= 1
+        self._held.add(conn)
+        return conn, driver
+
+    def give_back(self, held: _Held) -> None:
+        """``held`` is free for the next statement."""
+        self._idle.append(held)
+
+    async def release(self, conn: AsyncConnection) -> None:
+        """Hold ``conn`` no more: back to the pool, which resets it."""
+        self._held.discard(conn)
+        await asyncio.shield(conn.close())
+
+    async def invalidate(
+        self, conn: AsyncConnection, error: BaseException, *, idle_too: bool
+    ) -> None:
+        """Hold ``conn`` no more and close it; with every idle one when ``idle_too`` (the server
+        ended the sessions: they went with it)."""
+        dropped = [conn]
+        if idle_too:
+            dropped += [other for other, _ in self._idle]
+            self._idle = []
+        for one in dropped:
+            self._held.discard(one)
+            await one.invalidate(error)
+            await one.close()
+
+    def _on_disposed(self, _engine: Engine) -> None:
+        # In the engine's dispose (in SQLAlchemy's greenlet): the pool the held connections came
+        # from is closed and replaced; close them too.
+        for conn in self._held:
+            conn.sync_connection.invalidate()  # type: ignore[union-attr]
+        self._held.clear()
+        self._idle.clear()
 
 
 #: SQLSTATEs (or their class) of a server that cannot be reached now, not of a wrong statement:
