@@ -6,10 +6,14 @@ place that knows their addresses, credentials and how to subscribe the bus to th
 
 from __future__ import annotations
 
+import contextlib
 import random
 import socket
+import tempfile
+import time
 from collections import deque
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -98,6 +102,12 @@ async def start_simulators(
 #: after all of its ports are picked; picked at random, two of them would otherwise share one in
 #: a few hundred stacks).
 _HANDED_OUT: deque[int] = deque(maxlen=1024)
+#: The ports handed out lately by every process on this machine, a file each named after its port:
+#: the test suite's parallel workers (and a demo or a benchmark beside them) picking at random
+#: met on one port, and the server started second could not bind it.
+_RESERVED = Path(tempfile.gettempdir()) / "bus-free-ports"
+#: Seconds a port handed out stays reserved: its server binds it well within that.
+_RESERVED_FOR = 300.0
 
 
 def free_port() -> int:
@@ -114,12 +124,29 @@ def free_port() -> int:
                 probe.bind(("127.0.0.1", port))
             except OSError:
                 continue  # in use: try another
+        if _reserve(port):
             _HANDED_OUT.append(port)
             return port
     with socket.socket() as probe:  # every one tried is in use: whatever the kernel hands out
         probe.bind(("127.0.0.1", 0))
         fallback: int = probe.getsockname()[1]
     return fallback
+
+
+def _reserve(port: int) -> bool:
+    """Reserve ``port`` among this machine's processes; ``False`` if another one did lately."""
+    marker = _RESERVED / str(port)
+    try:
+        _RESERVED.mkdir(exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            if time.time() - marker.stat().st_mtime >= _RESERVED_FOR:
+                marker.unlink()  # long past: its server bound it then, or never started
+        marker.touch(exist_ok=False)  # created here, or it exists: one process wins
+    except FileExistsError:
+        return False
+    except OSError:  # nowhere to keep reservations: this process's own memory still holds
+        return True
+    return True
 
 
 def _ephemeral_start() -> int:

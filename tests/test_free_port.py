@@ -4,6 +4,8 @@ kernel's ephemeral range, where outgoing connections and port 0 take theirs mean
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 
 from bus.sandbox import _ephemeral_start, free_port
 
@@ -23,3 +25,23 @@ def test_a_port_handed_out_is_not_handed_out_again() -> None:
     simulator given one port)."""
     ports = [free_port() for _ in range(1000)]
     assert len(set(ports)) == len(ports)
+
+
+def test_a_port_another_process_was_handed_is_not_handed_out() -> None:
+    """The suite's parallel workers pick ports at random from one range: two met on a port, and
+    the simulator started second could not bind it."""
+    other = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from bus.sandbox import free_port; print(*(free_port() for _ in range(400)))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    theirs = {int(port) for port in other.stdout.split()}
+    ours = {free_port() for _ in range(400)}
+    assert len(theirs) == 400
+    assert not ours & theirs  # at random, about ten would be shared
