@@ -17,6 +17,7 @@ from typing import Any
 
 import dramatiq
 import redis.asyncio as aredis
+from redis.exceptions import NoScriptError
 
 from bus.queues.broker import PipelinedRedisBroker, as_queued, queue_writes
 
@@ -78,15 +79,25 @@ class RedisQueues:
         await self._client.aclose()
 
     async def _pipelined(self, commands: list[tuple[str, str, list[Any]]]) -> None:
+        """Run the script once per command, in one round trip. By its hash, not as redis-py runs
+        a script in a pipeline (it asks the server whether the script exists before every
+        pipeline: a round trip more); loaded again if the server lost it (a restart), and the
+        commands sent again (an acknowledgement is idempotent)."""
         if not commands:
             return
         namespace = str(self._broker.namespace)
-        async with self._client.pipeline(transaction=False) as pipe:
-            for command, queue, args in commands:
-                arguments = self._broker.dispatch_args(command, queue, *args)
-                # queued, and the script loaded by execute() if the server lost it (a restart)
-                await self._script(keys=[namespace], args=arguments, client=pipe)
-            await pipe.execute()
+        for last_try in (False, True):
+            async with self._client.pipeline(transaction=False) as pipe:
+                for command, queue, args in commands:
+                    arguments = self._broker.dispatch_args(command, queue, *args)
+                    pipe.evalsha(self._script.sha, 1, namespace, *arguments)
+                try:
+                    await pipe.execute()
+                    return
+                except NoScriptError:
+                    if last_try:
+                        raise
+            self._script.sha = await self._client.script_load(self._script.script)
 
     async def _call(self, command: str, queue: str, *args: Any) -> Any:
         arguments = self._broker.dispatch_args(command, queue, *args)

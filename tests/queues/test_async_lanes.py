@@ -24,6 +24,7 @@ from bus.queues.broker import (
     build_broker,
     enqueue,
     queue_name,
+    redis_id,
     wake_ups,
 )
 from bus.queues.lanes import AsyncLane
@@ -189,6 +190,20 @@ async def test_a_lane_serves_again_once_redis_is_back(settings: Settings) -> Non
         broker.enqueue(dramatiq.Message(QUEUE, "deliver", ("after",), {}, {}))
         await until(lambda: attempts.finished == ["before", "after"], timeout=15)
         assert await served.stop(grace=5) == 0
+        await queues.aclose()
+
+
+async def test_acknowledgements_load_the_script_again_if_redis_lost_it(
+    settings: Settings,
+) -> None:
+    with RedisServer() as server:
+        broker = PipelinedRedisBroker(url=server.url, namespace=settings.redis_namespace)
+        queues = RedisQueues(broker, aredis.Redis.from_url(server.url))
+        broker.enqueue(dramatiq.Message(QUEUE, "deliver", ("m-1",), {}, {}))
+        [taken] = await queues.fetch(QUEUE, 1)
+        server.client().script_flush()  # as a restart without persistence would
+        await queues.ack(QUEUE, [redis_id(taken)])
+        assert server.client().hlen(f"{settings.redis_namespace}:{QUEUE}.msgs") == 0
         await queues.aclose()
 
 
