@@ -40,6 +40,8 @@ MIN_SECRET_LENGTH = 6
 #: How many of the tokens handed out while the process runs are redacted by value (their shapes
 #: and field names are redacted whatever their age).
 ISSUED_KEPT = 64
+#: How many header values the redaction of headers remembers (:meth:`Redactor.headers`).
+HEADER_VALUES_KEPT = 1024
 
 #: A field, header or parameter name that says its value is a secret.
 SECRET_NAME = re.compile(r"pass(word|wd)?|secret|token|api[_-]?key|auth|cookie|bpmcsrf", re.I)
@@ -75,6 +77,8 @@ class Redactor:
         #: tokens handed out while the process runs, the newest last (older ones expired)
         self._issued: collections.deque[str] = collections.deque(maxlen=ISSUED_KEPT)
         self._pattern: re.Pattern[str] | None = None
+        #: header value -> the pattern it was redacted with, and the redacted value
+        self._header_values: dict[str, tuple[re.Pattern[str] | None, str]] = {}
         self.remember(*secrets)
 
     def remember(self, *secrets: str) -> None:
@@ -137,9 +141,9 @@ class Redactor:
 
         Most bodies hold no secret: one whose text as a whole has nothing to redact and no
         secret name is parsed only, not walked string by string (several times the parse).
-        The text as a whole stands for every string in it only where none is escaped: an
-        escape (``\\u0041``, ``\\/``) spells a string differently from its value, so such a
-        document is walked.
+        The text as a whole stands for every string in it only where each is spelled as its
+        value: a document with escapes other than a quote's and a slash's (``\\u0041``,
+        ``\\n``) is walked (:func:`_strings_as_values`).
         """
         text = (
             document  # bytes are decoded as json.loads decodes them (a BOM, UTF-16)
@@ -147,15 +151,52 @@ class Redactor:
             else document.decode(json.detect_encoding(document), "surrogatepass")
         )
         value = json.loads(text)
-        if "\\" not in text and not _may_name_a_secret(text) and self.text(text) == text:
+        spelled = _strings_as_values(text)
+        if (
+            spelled is not None
+            and not _may_name_a_secret(spelled)
+            and self.text(spelled) == spelled
+        ):
             return value
         return self.json(value)
 
     def headers(self, headers: Iterable[tuple[str, str]]) -> dict[str, str]:
         """Headers with the values of credential headers hidden and the others redacted."""
         return {
-            name: REDACTED if secret_name(name) else self.text(value) for name, value in headers
+            name: REDACTED if secret_name(name) else self._header_value(value)
+            for name, value in headers
         }
+
+    def _header_value(self, value: str) -> str:
+        """:meth:`text` of a header's value, remembered: most values come again in the next
+        exchange (types, hosts, agents), and every attempt's record redacts both exchanges'
+        headers. A value redacted before the secrets last changed is redacted again."""
+        pattern = self._pattern  # before redacting: a change meanwhile makes this one stale
+        known = self._header_values.get(value)
+        if known is not None and known[0] is pattern:
+            return known[1]
+        if len(self._header_values) >= HEADER_VALUES_KEPT:
+            self._header_values.clear()  # the unique ones (dates, lengths, etags) pile up
+        redacted = self.text(value)
+        self._header_values[value] = (pattern, redacted)
+        return redacted
+
+
+def _strings_as_values(text: str) -> str | None:
+    """JSON ``text`` with each string spelled as its value, where its only escapes are a quote's
+    and a slash's (``\\"``, ``\\/``), undone; ``None`` if it has others.
+
+    Those two are the escapes of most bodies that have any: every etag of NAV's OData
+    (``W/\\"…\\"``), every slash of PHP's JSON (Bitrix24's). Each backslash followed by
+    one of them is the whole escape: an escaped backslash would be a backslash followed by
+    another, which the count tells apart.
+    """
+    backslashes = text.count("\\")
+    if not backslashes:
+        return text
+    if backslashes != text.count('\\"') + text.count("\\/"):
+        return None
+    return text.replace('\\"', '"').replace("\\/", "/")
 
 
 @functools.lru_cache(maxsize=4096)
