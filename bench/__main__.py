@@ -6,7 +6,9 @@
   a bare aiohttp + jsonrpcserver server returning a constant.
 - deliver: orders delivered/s by one worker process (8 threads), next to a bare dramatiq actor
   doing one httpx POST of the same order to the same Navision simulator, and to a Celery task
-  doing the same (Redis broker, retries, ``--pool threads --concurrency 8``: bench.celery_peer).
+  doing the same (Redis broker, retries, ``--pool threads --concurrency 8``: bench.celery_peer);
+  and the CPU each process spends per delivered order: the worker, the simulator, PostgreSQL,
+  Redis (bench.cpu). On one machine they share the cores: the sum bounds the throughput.
 - latency: accept → simulator at low load (20 orders/s), next to a direct POST to the simulator.
 - prices: ``prices.get`` caller latency p50/p99, passing through to NAV's pricing codeunit (every
   call a new quantity, so no cache hit), next to the same SOAP call made directly; and the longest
@@ -47,12 +49,13 @@ import redis
 from sqlalchemy import text
 
 from bench.baselines import BASELINE_QUEUE, build_baseline_broker
+from bench.cpu import CpuMeter
 from bus.db import create_engine
 from bus.journal.customers import CustomerDirectory
 from bus.migrate import upgrade
 from bus.sandbox import free_port
 from bus.settings import DEV_KEYS
-from tests.support.processes import Stack, wait_for_http
+from tests.support.processes import Process, Stack, wait_for_http
 from tests.support.servers import REDIS_URL, fresh_postgres_database
 
 LUA = Path(__file__).with_name("order_submit.lua")
@@ -164,7 +167,8 @@ def bench_deliver(stack: Stack, args: argparse.Namespace) -> dict[str, Figures]:
         tag = f"D{run}-{uuid.uuid4().hex[:6]}"
         accept_in_batches(stack, args.orders, tag)
         worker = stack.start_worker(f"worker-{run}")
-        runs["bus"].append(delivery_rate(sim, args.orders) | {"rss_mib": worker.rss_mib()})
+        figures = delivery_rate(sim, args.orders, cpu_meter(stack, worker))
+        runs["bus"].append(figures | {"rss_mib": worker.rss_mib()})
         worker.stop()
 
         sim.post("/_control/reset")
@@ -193,7 +197,8 @@ def bench_deliver(stack: Stack, args: argparse.Namespace) -> dict[str, Figures]:
             ],
             module="bench.baselines",
         )
-        runs["baseline"].append(delivery_rate(sim, args.orders) | {"rss_mib": bare.rss_mib()})
+        figures = delivery_rate(sim, args.orders, cpu_meter(stack, bare))
+        runs["baseline"].append(figures | {"rss_mib": bare.rss_mib()})
         bare.stop()
         clear_namespace(namespace)  # the bare actor's queue and heartbeats
 
@@ -254,7 +259,7 @@ def deliver_with_celery(peer: Any, stack: Stack, count: int, tag: str) -> Figure
     )
     sim = httpx.Client(base_url=stack.sim_url, timeout=30)
     try:
-        return delivery_rate(sim, count) | {"rss_mib": worker.rss_mib()}
+        return delivery_rate(sim, count, cpu_meter(stack, worker)) | {"rss_mib": worker.rss_mib()}
     finally:
         sim.close()
         worker.stop()
@@ -274,15 +279,27 @@ def accept_in_batches(stack: Stack, count: int, tag: str) -> None:
             )
 
 
-def delivery_rate(sim: httpx.Client, count: int) -> Figures:
-    """Wait until the simulator created ``count`` orders; rate between the first and the last."""
+def delivery_rate(sim: httpx.Client, count: int, meter: CpuMeter | None = None) -> Figures:
+    """Wait until the simulator created ``count`` orders; rate between the first and the last.
+    With a ``meter``, the CPU per order of each process, from the first order seen on."""
     created: list[float] = []
     for request in received(sim, until=lambda: len(created) >= count, timeout=600):
         if request["method"] == "POST" and request["status"] == 201:
             created.append(request["at"])
+            if meter is not None and len(created) == 1:
+                meter.start()
     if len(created) < count:
         raise RuntimeError(f"only {len(created)} of {count} orders arrived")
-    return {"per_s": (count - 1) / (max(created) - min(created))}
+    figures = {"per_s": (count - 1) / (max(created) - min(created))}
+    if meter is not None:  # the orders created after the first reading: the simulator's clock
+        figures |= meter.per_order(sum(1 for at in created if at > meter.started_at))
+    return figures
+
+
+def cpu_meter(stack: Stack, worker: Process) -> CpuMeter:
+    """A :class:`bench.cpu.CpuMeter` of ``worker`` delivering to the stack's ERP simulator."""
+    simulator = next(process for process in stack.processes if process.name == stack.erp)
+    return CpuMeter(worker.popen.pid, simulator.popen.pid)
 
 
 def received(
@@ -637,6 +654,31 @@ TABLE = [
         "baseline",
         "--error (no match) ms",
         "empty journal",
+    ),
+    (
+        "worker process CPU per delivered order (µs)",
+        "deliver",
+        "worker_cpu_us",
+        "baseline",
+        "worker_cpu_us",
+        "bare dramatiq actor",
+    ),
+    (
+        "  as a multiple of the simulator's",
+        "deliver",
+        "worker_per_simulator",
+        "baseline",
+        "worker_per_simulator",
+        "bare dramatiq actor",
+    ),
+    ("journal's PostgreSQL CPU per delivered order (µs)", "deliver", "journal_cpu_us", "", "", ""),
+    (
+        "CPU of every process per delivered order (µs)",
+        "deliver",
+        "all_cpu_us",
+        "baseline",
+        "all_cpu_us",
+        "bare dramatiq actor",
     ),
     ("journal per delivered message (KB)", "deliver", "journal_kb_per_msg", "", "", ""),
     ("  of which attempt bodies (%)", "deliver", "bodies_pct", "", "", ""),
