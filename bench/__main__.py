@@ -23,8 +23,8 @@
 ratio. The delivery bench also reports what the journal keeps per delivered message.
 
 Needs PostgreSQL and Redis on 127.0.0.1, ``wrk`` (``apt-get install wrk``) and the ``bench`` extra
-(``pip install -e '.[bench]'``: Celery). Prints medians of ``--repeat`` runs and writes every figure
-to ``bench/results/``.
+(``pip install -e '.[bench]'``: Celery, psutil). Prints medians of ``--repeat`` runs and writes
+every figure to ``bench/results/``.
 """
 
 from __future__ import annotations
