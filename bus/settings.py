@@ -603,10 +603,12 @@ class RetentionSettings(_Model):
         default="journal-archive",
         description="where archives go: one gzip file of JSON lines per day (UTC)",
     )
-    keep_exchange: Literal["all", "failed"] = Field(
-        default="all",
-        description="the request and response bodies of every attempt, or of attempts that did"
-        " not deliver only (a delivered attempt keeps its status, timing and HTTP code)",
+    keep_exchange: Literal["all", "sent", "failed"] = Field(
+        default="sent",
+        description="the request and response bodies an attempt keeps: every one (all); what"
+        " every attempt sent, and what an attempt that did not deliver got back (sent: a"
+        " delivered one's answer is in its result); only those of attempts that did not deliver"
+        " (failed). Each keeps its outcome, timing and HTTP status",
     )
 
 

@@ -24,8 +24,9 @@ _MAX_BODY = 8_192
 @dataclass
 class Exchange:
     """One HTTP request and its response as they went. What is stored of them (:attr:`request`,
-    :attr:`response`) is built and redacted when asked for: an attempt whose bodies are not kept
-    (``retention.keep_exchange = "failed"``, a delivered one) parses and redacts nothing."""
+    :attr:`response`) is built and redacted when asked for: a part not kept
+    (``retention.keep_exchange``: a delivered attempt's response by default) is neither parsed nor
+    redacted."""
 
     sent: httpx.Request
     received: httpx.Response | None = None

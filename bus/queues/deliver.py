@@ -94,10 +94,8 @@ class Deliverer:
         started_at, started = utcnow(), time.perf_counter()
         outcome, kind, error = await self._attempt(claimed, previous)
         wake = await self._observe_health(claimed.target, admission, kind, error)
-        # what a delivered attempt sent and got back is in its result: with keep_exchange =
-        # "failed", its bodies add nothing (and are not even redacted)
-        keep = kind != "delivered" or self._settings.retention.keep_exchange == "all"
-        record = _record(started_at, started, kind, error, exchanges, keep_bodies=keep)
+        kept = _kept(kind, self._settings.retention.keep_exchange)
+        record = _record(started_at, started, kind, error, exchanges, kept)
         notices = await self._notices(claimed, outcome, previous)
         if notices:  # journaled only if the finish applies: never lost, never doubled
             outcome = dataclasses.replace(outcome, follow_ups=notices)
@@ -288,23 +286,39 @@ def _kind(error: DeliveryError) -> str:
     return "unknown_outcome"
 
 
+def _kept(kind: str, keep_exchange: str) -> tuple[bool, bool]:
+    """Whether an attempt of ``kind`` keeps its requests, and its responses, as
+    ``retention.keep_exchange`` says.
+
+    A delivered attempt's answer is in its result (the reference, the receipt): with ``"sent"``
+    only what it sent is kept, with ``"failed"`` neither (the payload says what was to be sent).
+    Bodies not kept are not even redacted.
+    """
+    if kind != "delivered":
+        return True, True
+    return keep_exchange != "failed", keep_exchange == "all"
+
+
 def _record(
     started_at: dt.datetime,
     started: float,
     kind: str,
     error: DeliveryError | None,
     exchanges: ExchangeLog,
-    keep_bodies: bool,
+    kept: tuple[bool, bool],
 ) -> AttemptRecord:
-    """The attempt's row; its requests and responses (redacted) only if ``keep_bodies``."""
+    """The attempt's row; its requests and responses (redacted) as far as ``kept`` says
+    (:func:`_kept`)."""
     last = exchanges.last
-    kept = exchanges.exchanges if keep_bodies else []
+    requests, responses = kept
+    sent = exchanges.exchanges if requests else []
+    answered = exchanges.exchanges if responses else []
     return AttemptRecord(
         started_at=started_at,
         duration_ms=(time.perf_counter() - started) * 1000,
         outcome=kind,
         http_status=(error.http_status if error else None) or (last.status if last else None),
         error=error.detail if error else None,
-        request=[exchange.request for exchange in kept] or None,
-        response=[exchange.response for exchange in kept] or None,
+        request=[exchange.request for exchange in sent] or None,
+        response=[exchange.response for exchange in answered] or None,
     )
