@@ -68,11 +68,14 @@ async def message(request: web.Request) -> web.StreamResponse:
 
 
 def _exchanges(requests: Any, responses: Any) -> list[dict[str, Any]]:
-    """An attempt's HTTP exchanges, each request with its response (``None``: unanswered)."""
+    """An attempt's HTTP exchanges, each request with its response (``None``: unanswered) and
+    whether the responses were kept at all (``retention.keep_exchange = "sent"`` keeps none of a
+    delivered attempt's: its result holds what the system answered)."""
     sent = requests if isinstance(requests, list) else [requests] if requests else []
     answered = responses if isinstance(responses, list) else [responses]
+    kept = responses is not None
     return [
-        {"request": request, "response": answered[n] if n < len(answered) else None}
+        {"request": request, "response": answered[n] if n < len(answered) else None, "kept": kept}
         for n, request in enumerate(sent)
     ]
 

@@ -46,6 +46,21 @@ async def test_a_message_shows_payload_attempts_exchanges_and_error(
     assert "Replay" in page and "Cancel" in page and "Release" not in page
 
 
+async def test_an_answer_not_kept_is_told_from_no_answer(
+    browser: Client, journal: AsyncEngine
+) -> None:
+    """keep_exchange = "sent" keeps no answer of a delivered attempt: the page does not say the
+    system did not answer."""
+    request = [{"method": "POST", "url": "http://nav/SalesOrder", "body": {"Sell_to": "10000"}}]
+    not_kept = await failed_order(journal, "KEPT-1", exchange=(request, None))
+    unanswered = await failed_order(journal, "KEPT-2", exchange=(request, [None]))
+    await sign_in(browser)
+    page = await _page(browser, f"/console/messages/{not_kept}")
+    assert "The answer is not kept" in page and "No answer." not in page
+    page = await _page(browser, f"/console/messages/{unanswered}")
+    assert "No answer." in page and "not kept" not in page
+
+
 async def test_a_message_links_its_neighbours_in_its_key(
     browser: Client, journal: AsyncEngine
 ) -> None:
