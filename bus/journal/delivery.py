@@ -4,6 +4,9 @@ The claim is one conditional ``UPDATE … RETURNING``: zero rows means a duplica
 not yet due, or one another worker holds; the worker then does nothing. ``attempts_total`` after
 the claim is the fencing token: a finish only applies while the message is still ``in_flight``
 under that token, so a worker whose lease expired cannot overwrite its successor's outcome.
+
+On PostgreSQL a finish in autocommit may also claim the message its runner takes next
+(:class:`Ahead`): one round trip and one commit for both, instead of one each.
 """
 
 from __future__ import annotations
@@ -109,7 +112,7 @@ class Finish:
 _CLAIM = (
     update(messages)
     .where(
-        messages.c.id == bindparam("message_id"),
+        messages.c.id == bindparam("claim_id"),
         or_(
             due(bindparam("early")),
             and_(
@@ -175,13 +178,7 @@ async def claim(engine: AsyncEngine, message_id: str, lease: dt.timedelta) -> Cl
     One atomic statement in autocommit (it needs no transaction around it); on PostgreSQL on the
     driver's connection (:class:`bus.db.DriverStatement`).
     """
-    now = utcnow()
-    parameters = {
-        "message_id": message_id,
-        "now": now,
-        "early": now + EARLY_TOLERANCE,
-        "lease_until": now + lease,
-    }
+    parameters = _claim_parameters(message_id, lease)
     row: Mapping[Any, Any] | None
     if engine.dialect.name == "postgresql":
         async with driver_connection(engine) as driver:
@@ -191,6 +188,32 @@ async def claim(engine: AsyncEngine, message_id: str, lease: dt.timedelta) -> Cl
             found = (await conn.execute(_CLAIM, parameters)).first()
         row = None if found is None else found._mapping
     return None if row is None else _claimed(row)
+
+
+def _claim_parameters(message_id: str, lease: dt.timedelta) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "claim_id": message_id,
+        "now": now,
+        "early": now + EARLY_TOLERANCE,
+        "lease_until": now + lease,
+    }
+
+
+@dataclass
+class Ahead:
+    """The message a runner attempts next, for its finish to claim on the way.
+
+    On PostgreSQL a finish in autocommit (no follow-ups; no message of its key waiting) claims it
+    in its own statement: one round trip and one commit for both. The claim skips a message
+    another transaction holds locked rather than wait for it while holding the finished
+    message's locks; the runner claims such a message on its own, as it does any the finish did
+    not claim. After the finish, ``claim`` is the claim it made, if any.
+    """
+
+    message_id: str
+    lease: dt.timedelta
+    claim: Claim | None = None
 
 
 def _claimed(row: Mapping[Any, Any]) -> Claim:
@@ -241,7 +264,11 @@ async def step_input(
 
 
 async def finish(
-    engine: AsyncEngine, claimed: Claim, record: AttemptRecord, outcome: Finish
+    engine: AsyncEngine,
+    claimed: Claim,
+    record: AttemptRecord,
+    outcome: Finish,
+    ahead: Ahead | None = None,
 ) -> list[Wake]:
     """Record the attempt and move the message to ``outcome``; if that released its ordering key
     with messages still waiting, promote the next one; journal the outcome's follow-ups. All in
@@ -254,7 +281,8 @@ async def finish(
     its own, after the finish took the key's row lock: its fresh snapshot sees every accept of
     the key that committed before, and accepts after it wait for this commit and see the lower
     count. A finish that releases the key it is the last open message of (nothing can wait
-    behind it) is one statement too, in autocommit: :data:`_PG_FINISH_LAST`.
+    behind it) is one statement too, in autocommit: :data:`_PG_FINISH_LAST`. Either statement
+    claims ``ahead``'s message too, if given (:class:`Ahead`).
 
     Returns:
         The messages to wake (the promoted one, runnable follow-ups), after this returns.
@@ -263,14 +291,8 @@ async def finish(
     postgres = engine.dialect.name == "postgresql"
     releases_key = values["releases"] and claimed.ordering_key is not None
     if postgres and not outcome.follow_ups:
-        encoded = _as_pg_json(values)
-        async with driver_connection(engine) as driver:
-            if not releases_key:
-                await driver.execute(_DRIVER_FINISH.sql, *_DRIVER_FINISH.arguments(encoded))
-                return []
-            last = _DRIVER_FINISH_LAST
-            if await driver.fetchval(last.sql, *last.arguments(encoded)):
-                return []
+        if await _finish_alone(engine, values, releases_key, _claimable_ahead(claimed, ahead)):
+            return []
         # others of the key are open: finish and promote in one transaction, below
     async with writing(engine) as conn:
         if postgres and not outcome.follow_ups:
@@ -292,6 +314,28 @@ async def finish(
             woken += [promoted] if promoted is not None else []
     metrics.count_accepted(journaled)
     return woken
+
+
+def _claimable_ahead(claimed: Claim, ahead: Ahead | None) -> Ahead | None:
+    """``ahead``, unless it names the finished message itself (a duplicate wake-up of it): one
+    statement must not update a row twice."""
+    return None if ahead is None or ahead.message_id == claimed.message_id else ahead
+
+
+async def _finish_alone(
+    engine: AsyncEngine, values: dict[str, Any], releases_key: bool, ahead: Ahead | None
+) -> bool:
+    """The finish as one statement in autocommit, claiming ``ahead``'s message on the way;
+    false if it releases a key others of which are open (it changed nothing, but the claim)."""
+    finishes = _FINISH_STATEMENTS[(releases_key, ahead is not None)]
+    parameters = _as_pg_json(values)
+    if ahead is not None:
+        parameters |= _claim_parameters(ahead.message_id, ahead.lease)
+    async with driver_connection(engine) as driver:
+        row = await driver.fetchrow(finishes.sql, *finishes.arguments(parameters))
+    if ahead is not None and row is not None and row["id"] is not None:
+        ahead.claim = _claimed(row)
+    return not releases_key or bool(row is not None and row["finished_last"])
 
 
 async def _follow_ups(conn: AsyncConnection, commands: tuple[Command, ...]) -> list[AcceptOutcome]:
@@ -373,15 +417,46 @@ _PG_UPDATE_FINISHED = (
     " WHERE id = :message_id AND status = 'in_flight' AND attempts_total = :fence"
 )
 
+_PG_FINISH_CTES = (
+    f"WITH attempt AS ({_PG_INSERT_ATTEMPT} VALUES ({_PG_ATTEMPT_ROW})),"
+    f" finished AS ({_PG_UPDATE_FINISHED} RETURNING ordering_key)"
+)
+
 #: The finish as one statement: data-modifying CTEs run together, atomically. The key's count
 #: drops only if the fenced update applied and the status releases the key.
 _PG_FINISH = text(
-    f"WITH attempt AS ({_PG_INSERT_ATTEMPT} VALUES ({_PG_ATTEMPT_ROW})),"
-    f" finished AS ({_PG_UPDATE_FINISHED} RETURNING ordering_key)"
+    f"{_PG_FINISH_CTES}"
     " UPDATE ordering_keys SET open_count = open_count - 1"
     " WHERE CAST(:releases AS boolean) AND key = (SELECT ordering_key FROM finished)"
     " RETURNING open_count"
 )
+
+#: The claim on PostgreSQL (:data:`_CLAIM` elsewhere), its condition between the two parts: the
+#: message is due (:func:`due`), or in flight under a lease that expired.
+_PG_CLAIM_SET = (
+    " UPDATE messages SET status = 'in_flight', attempts = attempts + 1,"
+    " attempts_total = attempts_total + 1, lease_until = :lease_until, updated_at = :now"
+)
+_PG_CLAIMABLE = (
+    "(status = 'accepted' OR (status IN ("
+    + ", ".join(f"'{status.value}'" for status in CLAIMABLE if status is not Status.ACCEPTED)
+    + ") AND next_attempt_at <= :early) OR (status = 'in_flight' AND lease_until < :now))"
+)
+_PG_CLAIM_RETURNING = (
+    " RETURNING id, method, target, operation, payload, attempts_total, attempts,"
+    " cycle_started_at, ordering_key, parent_id, source, correlation_id,"
+    " EXISTS (SELECT 1 FROM target_pauses AS p WHERE p.target = messages.target"
+    " AND p.resumed_at IS NULL AND (p.until IS NULL OR p.until > :now)) AS paused"
+)
+_PG_CLAIM = text(f"{_PG_CLAIM_SET} WHERE id = :claim_id AND {_PG_CLAIMABLE}{_PG_CLAIM_RETURNING}")
+#: The claim of :class:`Ahead`: a message another transaction holds locked is left alone.
+_PG_CLAIM_AHEAD = (
+    f"{_PG_CLAIM_SET} WHERE id = (SELECT id FROM messages"
+    f" WHERE id = :claim_id AND {_PG_CLAIMABLE} FOR UPDATE SKIP LOCKED){_PG_CLAIM_RETURNING}"
+)
+
+#: A finish that releases no key, claiming the runner's next message: one row if it did.
+_PG_FINISH_CLAIM = text(f"{_PG_FINISH_CTES}, claimed AS ({_PG_CLAIM_AHEAD}) SELECT * FROM claimed")
 
 
 #: :data:`_PG_FINISH` for the last open message of its key, or nothing. Under the message's row
@@ -390,7 +465,7 @@ _PG_FINISH = text(
 #: so no message waits behind it, and an accept of the key waits for this commit and finds the
 #: key free. Anything else changes nothing here and answers false: the caller finishes in a
 #: transaction that promotes the next message.
-_PG_FINISH_LAST = text(
+_PG_FINISH_LAST_CTES = (
     "WITH mine AS (SELECT ordering_key FROM messages WHERE id = :message_id FOR UPDATE),"
     " held AS (SELECT open_count FROM ordering_keys"
     " WHERE key = (SELECT ordering_key FROM mine) FOR UPDATE),"
@@ -399,14 +474,27 @@ _PG_FINISH_LAST = text(
     f" finished AS ({_PG_UPDATE_FINISHED} AND EXISTS (SELECT 1 FROM last) RETURNING ordering_key),"
     " released AS (UPDATE ordering_keys SET open_count = open_count - 1"
     " WHERE key = (SELECT ordering_key FROM finished) RETURNING open_count)"
-    " SELECT EXISTS (SELECT 1 FROM last)"
+)
+_PG_FINISH_LAST = text(
+    f"{_PG_FINISH_LAST_CTES} SELECT EXISTS (SELECT 1 FROM last) AS finished_last"
+)
+#: :data:`_PG_FINISH_LAST` claiming the runner's next message: one row, its columns null if not.
+_PG_FINISH_LAST_CLAIM = text(
+    f"{_PG_FINISH_LAST_CTES}, claimed AS ({_PG_CLAIM_AHEAD})"
+    " SELECT EXISTS (SELECT 1 FROM last) AS finished_last, claimed.*"
+    " FROM (VALUES (1)) AS one LEFT JOIN claimed ON true"
 )
 
 
-#: The claim and the two finishes in autocommit, compiled once for the driver's connection.
-_DRIVER_CLAIM = DriverStatement.of(_CLAIM)
-_DRIVER_FINISH = DriverStatement.of(_PG_FINISH)
-_DRIVER_FINISH_LAST = DriverStatement.of(_PG_FINISH_LAST)
+#: The claim and the finishes in autocommit, compiled once for the driver's connection; the
+#: finishes by (releases a key, claims ahead).
+_DRIVER_CLAIM = DriverStatement.of(_PG_CLAIM)
+_FINISH_STATEMENTS = {
+    (False, False): DriverStatement.of(_PG_FINISH),
+    (False, True): DriverStatement.of(_PG_FINISH_CLAIM),
+    (True, False): DriverStatement.of(_PG_FINISH_LAST),
+    (True, True): DriverStatement.of(_PG_FINISH_LAST_CLAIM),
+}
 
 
 def _as_pg_json(values: dict[str, Any]) -> dict[str, Any]:

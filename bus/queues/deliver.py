@@ -37,7 +37,7 @@ from bus.errors import DeliveryError, PermanentError, TransientError, UnknownOut
 from bus.journal import pauses
 from bus.journal.accept import Command
 from bus.journal.circuits import Admission
-from bus.journal.delivery import AttemptRecord, Claim, Finish, claim, finish, step_input
+from bus.journal.delivery import Ahead, AttemptRecord, Claim, Finish, claim, finish, step_input
 from bus.journal.entity_states import known, remember
 from bus.journal.ids import utcnow
 from bus.journal.tables import Status
@@ -51,6 +51,9 @@ log = logging.getLogger(__name__)
 
 #: ``send(wakes, delay_ms)``: put wake-ups on their targets' queues after a commit.
 Send = Callable[[list[Wake], int | None], Awaitable[None]]
+#: ``take_next()``: the id of the message the caller runs next with :meth:`Deliverer.deliver`,
+#: taken from its queue as an attempt finishes (``None``: nothing to take).
+TakeNext = Callable[[], str | None]
 
 
 class Deliverer:
@@ -73,16 +76,40 @@ class Deliverer:
         self._lease = dt.timedelta(seconds=settings.queue.lease)
         self._breakers = Breakers(settings, engine)
         self._notifier = Notifier(settings, engine)
+        #: claims made by finishes for the messages their runners take next, with when
+        self._claimed_ahead: dict[str, tuple[Claim, float]] = {}
 
-    async def deliver(self, message_id: str) -> Status | None:
-        """Make one attempt at ``message_id``; the status it leaves, or ``None`` if not claimed."""
-        claimed = await claim(self._engine, message_id, self._lease)
+    async def deliver(self, message_id: str, take_next: TakeNext | None = None) -> Status | None:
+        """Make one attempt at ``message_id``; the status it leaves, or ``None`` if not claimed.
+
+        A caller that runs attempts one after another passes ``take_next``: the attempt's finish
+        then claims the message it hands over, in its own statement (:class:`Ahead`), and the
+        next call for that message runs without a claim of its own.
+        """
+        claimed = self._claim_made_ahead(message_id) or await claim(
+            self._engine, message_id, self._lease
+        )
         if claimed is None:
             return None
         with logs.attempt_ids(message_id, claimed.correlation_id):
-            return await self._deliver(claimed)
+            return await self._deliver(claimed, take_next)
 
-    async def _deliver(self, claimed: Claim) -> Status | None:
+    def _claim_made_ahead(self, message_id: str) -> Claim | None:
+        """The claim a finish made for ``message_id``, while well within its lease (an older one,
+        kept by a runner stopped in between, may have been taken over: it claims again)."""
+        claimed, when = self._claimed_ahead.pop(message_id, (None, 0.0))
+        fresh = time.monotonic() - when < self._lease.total_seconds() / 2
+        return claimed if fresh else None
+
+    def _ahead(self, take_next: TakeNext | None) -> Ahead | None:
+        next_id = take_next() if take_next is not None else None
+        return None if next_id is None else Ahead(next_id, self._lease)
+
+    def _remember_ahead(self, ahead: Ahead | None) -> None:
+        if ahead is not None and ahead.claim is not None:
+            self._claimed_ahead[ahead.message_id] = (ahead.claim, time.monotonic())
+
+    async def _deliver(self, claimed: Claim, take_next: TakeNext | None) -> Status | None:
         message_id = claimed.message_id
         previous = await self._step_input(claimed)
         admission = await self._admit(claimed, previous)
@@ -99,7 +126,11 @@ class Deliverer:
         notices = await self._notices(claimed, outcome, previous)
         if notices:  # journaled only if the finish applies: never lost, never doubled
             outcome = dataclasses.replace(outcome, follow_ups=notices)
-        wake += await finish(self._engine, claimed, record, outcome)
+        ahead = self._ahead(take_next)
+        try:
+            wake += await finish(self._engine, claimed, record, outcome, ahead)
+        finally:  # a claim it made stands even if the rest of the finish failed
+            self._remember_ahead(ahead)
         _count(claimed, record, outcome)
         if wake:
             await self._send(wake, None)

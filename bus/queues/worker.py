@@ -56,7 +56,7 @@ from bus.queues.broker import (
     urgent_targets,
     wake_up,
 )
-from bus.queues.deliver import Deliverer
+from bus.queues.deliver import Deliverer, TakeNext
 from bus.queues.enqueue import Enqueuer
 from bus.queues.lanes import AsyncLane
 from bus.queues.redis_queues import RedisQueues
@@ -132,9 +132,10 @@ class WorkerRuntime:
         #: queue, enqueued from a thread).
         self.queues: RedisQueues | None = None
 
-    async def deliver(self, message_id: str) -> None:
-        """Make one attempt at ``message_id`` (the actor's body)."""
-        await (await self.deliverer()).deliver(message_id)
+    async def deliver(self, message_id: str, take_next: TakeNext | None = None) -> None:
+        """Make one attempt at ``message_id`` (the actor's body; a lane's, with ``take_next``:
+        :meth:`Deliverer.deliver`)."""
+        await (await self.deliverer()).deliver(message_id, take_next)
 
     async def deliverer(self) -> Deliverer:
         """The process's :class:`Deliverer`, built on first use."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 
 import dramatiq
 import pytest
@@ -44,18 +44,26 @@ def settings() -> Iterator[Settings]:
 
 
 class Attempts:
-    """A lane's ``deliver``: records each message id; ``hold`` keeps attempts from ending."""
+    """A lane's ``deliver``: records each message id and, as the bus's finish does, takes the
+    lane's next wake-up as it ends (``handed``: what each was handed); ``hold`` keeps attempts
+    from ending, ``take_early`` makes them take the next one before they wait."""
 
     def __init__(self) -> None:
         self.started: list[str] = []
         self.finished: list[str] = []
+        self.handed: dict[str, str | None] = {}
         self.release = asyncio.Event()
         self.hold = False
+        self.take_early = False
 
-    async def __call__(self, message_id: str) -> None:
+    async def __call__(self, message_id: str, take_next: Callable[[], str | None]) -> None:
         self.started.append(message_id)
+        if self.take_early:
+            self.handed[message_id] = take_next()
         if self.hold:
             await self.release.wait()
+        if not self.take_early:
+            self.handed[message_id] = take_next()
         self.finished.append(message_id)
 
 
@@ -145,6 +153,39 @@ async def test_no_more_than_its_threads_run_at_once(
     await served.stop(grace=5)
 
 
+async def test_an_attempt_hands_its_slot_to_the_wake_up_it_took(
+    settings: Settings, queues: RedisQueues, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each attempt takes the lane's next wake-up as it ends and the same task runs it: one
+    slot, every message in order, each acknowledged, the last handed nothing."""
+    monkeypatch.setenv("dramatiq_queue_prefetch", "5")  # all five fetched at once
+    enqueue(build_broker(settings), wakes(5))
+    attempts = Attempts()
+    served = lane(queues, attempts, threads=1)
+    served.start()
+    await until(lambda: len(attempts.finished) == 5)
+    ids = [w.message_id for w in wakes(5)]
+    assert attempts.finished == ids
+    assert attempts.handed == {**dict(zip(ids, ids[1:], strict=False)), ids[-1]: None}
+    assert await served.stop(grace=5) == 0
+    assert stored(settings) == 0
+
+
+async def test_a_wake_up_taken_by_an_attempt_cut_at_the_stop_is_handed_back(
+    settings: Settings, queues: RedisQueues
+) -> None:
+    enqueue(build_broker(settings), wakes(3))
+    attempts = Attempts()
+    attempts.hold = attempts.take_early = True
+    served = lane(queues, attempts, threads=1)
+    served.start()
+    await until(lambda: attempts.handed.get("m-0") is not None)
+    assert await served.stop(grace=0.2) == 1
+    # the one it took waits on the queue again, with the one never taken
+    assert sorted(waiting(settings)) == ["m-1", "m-2"]
+    assert stored(settings) == 3  # m-0 was cut: left to dramatiq's maintenance
+
+
 async def test_a_stop_lets_attempts_finish_and_hands_back_what_was_fetched_ahead(
     settings: Settings, queues: RedisQueues
 ) -> None:
@@ -156,6 +197,7 @@ async def test_a_stop_lets_attempts_finish_and_hands_back_what_was_fetched_ahead
     attempts.release.set()  # the attempts under way end within the grace
     assert await stopping == 0
     assert attempts.finished == attempts.started  # none started after the stop began
+    assert set(attempts.handed.values()) == {None}  # nor taken by one that ended
     # the two it ran are acknowledged; the other four wait on the queue for any worker
     assert sorted(waiting(settings)) == sorted(
         w.message_id for w in wakes(6) if w.message_id not in attempts.started
