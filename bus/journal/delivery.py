@@ -204,8 +204,8 @@ def _claim_parameters(message_id: str, lease: dt.timedelta) -> dict[str, Any]:
 class Ahead:
     """The message a runner attempts next, for its finish to claim on the way.
 
-    On PostgreSQL a finish in autocommit (no follow-ups; no message of its key waiting) claims it
-    in its own statement: one round trip and one commit for both. The claim skips a message
+    On PostgreSQL a finish without follow-ups claims it in its first statement, the one that
+    finishes in autocommit: one round trip and one commit for both. The claim skips a message
     another transaction holds locked rather than wait for it while holding the finished
     message's locks; the runner claims such a message on its own, as it does any the finish did
     not claim. After the finish, ``claim`` is the claim it made, if any.
