@@ -147,7 +147,7 @@ class AsyncLane:
         await self._move_due_delayed()
         held = len(self._ready) + len(self._running)
         wait = self._until_next_delayed()
-        if self._running_low(held) and not self._stopping:  # fetch ahead
+        if self._wants_more(held) and not self._stopping:  # fetch ahead
             fetched = await self._queues.fetch(self.queue, self._prefetch - held)
             self._ready.extend(fetched)
             self._redis_down = False
@@ -160,10 +160,10 @@ class AsyncLane:
         if not self._stopping:
             await self._wait(wait)
 
-    def _running_low(self, held: int) -> bool:
-        """A slot is free, or half a lane's worth of wake-ups or fewer wait to be handed on:
-        attempts that end find their next one waiting (:meth:`_attempt`), and fetches take
-        several at a time."""
+    def _wants_more(self, held: int) -> bool:
+        """Whether to fetch: a slot is free, or half the threads' worth of wake-ups or fewer
+        wait to be handed on (so that attempts that end find their next one waiting:
+        :meth:`_attempt`), while the lane holds fewer than its prefetch."""
         if held < self._threads:
             return True
         return len(self._ready) <= self._threads // 2 and held < self._prefetch
