@@ -48,6 +48,8 @@ _DELAYED_HELD = 100
 _DELAYED_POLL = 1.0
 #: Seconds between tries while Redis cannot be reached.
 _REDIS_BACKOFF = 1.0
+#: Seconds a stop waits for the attempts it cut to hand back what they took.
+_CUT_HAND_BACK = 1.0
 
 
 #: ``deliver(message_id, take_next)``: one attempt; it may call ``take_next()`` once, as it
@@ -132,7 +134,7 @@ class AsyncLane:
             for task in late:
                 task.cancel()
             if late:  # each hands back the wake-up it took to run next, if any
-                await asyncio.wait(late, timeout=_REDIS_BACKOFF)
+                await asyncio.wait(late, timeout=_CUT_HAND_BACK)
             cut = len(late)
         try:
             await self._acknowledge()
